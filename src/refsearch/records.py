@@ -1,0 +1,78 @@
+"""The reference record: the one shape every source produces and every later stage consumes."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+KINDS = ("paper", "blog", "official-doc", "book", "course", "repo", "video", "talk", "list", "other")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One entry of a reading list.
+
+    `topic` is the heading path inside the page (outermost first); `topic_en` is its English gloss,
+    element by element, or empty when the headings are already English. `note` is the annotation as
+    written; `note_en` an English gloss of it when it is not English. `source` is "file:line" so
+    that every later message can point back at the line the user wrote.
+    """
+
+    id: str
+    title: str
+    page: str
+    topic: tuple[str, ...] = ()
+    topic_en: tuple[str, ...] = ()
+    url: str | None = None
+    year: int | None = None
+    kind: str | None = None
+    author: str | None = None
+    note: str | None = None
+    note_en: str | None = None
+    tags: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    source: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["topic"] = list(self.topic)
+        data["topic_en"] = list(self.topic_en)
+        data["tags"] = list(self.tags)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Reference":
+        values = dict(data)
+        for key in ("topic", "topic_en", "tags"):
+            values[key] = tuple(values.get(key) or ())
+        return cls(**values)
+
+    @property
+    def breadcrumb(self) -> str:
+        return " › ".join((self.page, *self.topic))
+
+
+def slugify(text: str, max_length: int = 60) -> str:
+    """A readable, stable id part: lower-case words (CJK kept) joined by '-'.
+
+    Long titles are cut and given a short hash so two long titles that share a prefix stay distinct.
+    """
+    text = unicodedata.normalize("NFKC", text).lower()
+    slug = re.sub(r"[^\w]+", "-", text, flags=re.UNICODE).strip("-_") or "untitled"
+    if len(slug) > max_length:
+        digest = hashlib.sha1(slug.encode()).hexdigest()[:6]
+        slug = slug[:max_length].rstrip("-_") + "-" + digest
+    return slug
+
+
+def make_id(page_key: str, title: str, taken: set[str]) -> str:
+    """`<page>/<title-slug>`: stable when an entry moves within its page; repeats get -2, -3…"""
+    base = f"{slugify(page_key)}/{slugify(title)}"
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base}-{n}", n + 1
+    taken.add(candidate)
+    return candidate
