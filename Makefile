@@ -1,0 +1,27 @@
+# Two commands on a fresh machine: `make demo` (install, build the bundled index, run a query)
+# and `make test`. torch's CPU build is installed first so nothing pulls a multi-GB CUDA build.
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE := 1
+
+.PHONY: install demo test bench
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: install
+	$(VENV)/bin/refsearch build
+	$(VENV)/bin/refsearch search "GPU slicing" -k 5
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) scripts/bench_query.py

@@ -1,0 +1,180 @@
+"""Retrieval quality: judged queries (our YAML, or a BEIR folder) -> nDCG@10, MRR, Recall@k, hit@3.
+
+Metric definitions follow BEIR/pytrec_eval: nDCG with linear gains (the grade), MRR is the
+reciprocal rank of the first relevant result within the top 100 (0 if none), Recall@k is the share
+of a query's relevant references found in the top k.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from .errors import RefsearchError, SourceError
+from .index import Index
+from .search import Filters, Searcher
+
+QUERIES_FORMAT = "refsearch/queries@1"
+DEPTH = 100
+CUTOFFS = (5, 10, 100)
+
+
+@dataclass
+class Judged:
+    qid: str
+    text: str
+    grades: dict[str, int]  # reference id -> grade (>= 1)
+
+
+@dataclass
+class Question:
+    """A query as written in the eval file: relevant items are ids, titles or title fragments."""
+
+    qid: str
+    text: str
+    relevant: list
+
+
+@dataclass
+class EvalSet:
+    name: str
+    queries: list[Question]
+    sources: list[Path]  # what the index must be built from
+
+
+@dataclass
+class QueryResult:
+    query: Judged
+    ranked: list[str]
+    first_relevant: int | None  # 1-based rank
+
+    def metrics(self) -> dict[str, float]:
+        ideal = sorted(self.query.grades.values(), reverse=True)[:10]
+        idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+        dcg = sum(self.query.grades.get(ref, 0) / math.log2(i + 2) for i, ref in enumerate(self.ranked[:10]))
+        values = {"ndcg@10": dcg / idcg if idcg else 0.0,
+                  "mrr": 1.0 / self.first_relevant if self.first_relevant else 0.0,
+                  "hit@3": 1.0 if self.first_relevant and self.first_relevant <= 3 else 0.0}
+        for cutoff in CUTOFFS:
+            found = len(set(self.ranked[:cutoff]) & self.query.grades.keys())
+            values[f"recall@{cutoff}"] = found / len(self.query.grades)
+        return values
+
+
+@dataclass
+class EvalReport:
+    mode: str
+    results: list[QueryResult] = field(default_factory=list)
+
+    def summary(self) -> dict[str, float]:
+        if not self.results:
+            return {}
+        per_query = [r.metrics() for r in self.results]
+        return {key: sum(m[key] for m in per_query) / len(per_query) for key in per_query[0]}
+
+    def misses(self, worse_than: int = 3) -> list[QueryResult]:
+        return [r for r in self.results if not r.first_relevant or r.first_relevant > worse_than]
+
+
+def load_eval_set(path: Path) -> EvalSet:
+    """A queries YAML file, or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv)."""
+    if path.is_dir():
+        return _load_beir(path, "test")
+    return _load_yaml(path)
+
+
+def resolve(eval_set: EvalSet, index: Index) -> list[Judged]:
+    """Turn title/page references into ids of this index; an item that matches nothing is an error."""
+    return [Judged(q.qid, q.text, _resolve_grades(q.relevant, index)) for q in eval_set.queries]
+
+
+def run(searcher: Searcher, queries: Sequence[Judged], mode: str) -> EvalReport:
+    report = EvalReport(mode)
+    k = min(DEPTH, len(searcher.index.records))
+    for query in queries:
+        ranked = [hit.ref.id for hit in searcher.search(query.text, k=k, mode=mode, filters=Filters())]
+        first = next((rank for rank, ref in enumerate(ranked, start=1) if ref in query.grades), None)
+        report.results.append(QueryResult(query, ranked, first))
+    return report
+
+
+def default_index_dir(eval_set: EvalSet) -> Path:
+    """Eval indexes live in the cache, one per set of sources, so shared folders stay read-only."""
+    from .encoders.export import cache_root
+
+    key = hashlib.sha256("\0".join(str(p) for p in eval_set.sources).encode()).hexdigest()[:12]
+    return cache_root() / "eval" / f"{eval_set.name}-{key}"
+
+
+def _load_yaml(path: Path) -> EvalSet:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise SourceError(path, None, f"cannot read queries file ({error.__class__.__name__}: {error})") from None
+    if not isinstance(data, dict) or data.get("format") != QUERIES_FORMAT:
+        raise SourceError(path, 1, f"not a queries file (expected `format: {QUERIES_FORMAT}`)")
+    if not isinstance(data.get("queries"), list) or not data["queries"]:
+        raise SourceError(path, None, "`queries` must be a non-empty list")
+    sources = [(path.parent / s).resolve() for s in data.get("sources") or []]
+    queries = []
+    for number, item in enumerate(data["queries"], start=1):
+        if not isinstance(item, dict) or not isinstance(item.get("query"), str) or not item.get("relevant"):
+            raise SourceError(path, None, f"query #{number} needs `query` (text) and `relevant` (list)")
+        queries.append(Question(f"q{number}", item["query"], list(item["relevant"])))
+    return EvalSet(path.stem, queries, sources)
+
+
+def _resolve_grades(relevant: list, index: Index) -> dict[str, int]:
+    grades: dict[str, int] = {}
+    for item in relevant:
+        spec = item if isinstance(item, dict) else {"ref": item}
+        grade = int(spec.get("grade", 1))
+        for ref_id in _matching_ids(spec, index):
+            grades[ref_id] = max(grade, grades.get(ref_id, 0))
+    return grades
+
+
+def _matching_ids(spec: dict, index: Index) -> list[str]:
+    if "id" in spec:  # BEIR qrels: exact ids; a judged document missing from the corpus is ignored
+        return [spec["id"]] if spec["id"] in index.by_id else []
+    if "ref" in spec and spec["ref"] in index.by_id:
+        return [spec["ref"]]
+    if "title" in spec:
+        title, page = spec["title"].casefold(), spec.get("page")
+        found = [r.id for r in index.records
+                 if r.title.casefold() == title and (page is None or r.id.split("/")[0] == page)]
+    else:
+        fragment = str(spec.get("ref", "")).casefold()
+        found = [r.id for r in index.records if fragment and fragment in r.title.casefold()]
+    if not found:
+        raise RefsearchError(f"judged reference {spec} matches nothing in the index.")
+    return found
+
+
+def _load_beir(folder: Path, split: str) -> EvalSet:
+    corpus, queries_path, qrels_path = folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv"
+    for needed in (corpus, queries_path, qrels_path):
+        if not needed.is_file():
+            raise RefsearchError(f"{folder}: not a BEIR folder (missing {needed.relative_to(folder)}).")
+    grades: dict[str, list] = {}
+    with open(qrels_path, encoding="utf-8") as handle:
+        for row in csv.reader(handle, delimiter="\t"):
+            if len(row) < 3 or not row[2].strip().lstrip("-").isdigit():
+                continue  # header
+            if int(row[2]) > 0:
+                grades.setdefault(row[0], []).append({"id": row[1], "grade": int(row[2])})
+    texts = {}
+    with open(queries_path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                row = json.loads(line)
+                texts[str(row["_id"])] = row["text"]
+    queries = [Question(qid, texts[qid], g) for qid, g in grades.items() if qid in texts]
+    return EvalSet(folder.name, queries, [corpus.resolve()])

@@ -1,0 +1,212 @@
+"""BM25 over Chinese and English text, numpy only, stored as plain JSON + .npy arrays.
+
+Why our own BM25 and not bm25s or SQLite FTS5: the index must load in milliseconds on the query
+path, the tokenizer must handle Chinese without jieba's 0.5 s dictionary load, and the vocabulary
+must be persisted and checked with the index (bm25s bugs #21/#91 came from mismatched vocabularies).
+The whole scorer is a CSC matrix of precomputed BM25 term weights: a query is a few slice-adds.
+
+Tokenisation (`TOKENIZER` names it; an index built with another one is refused):
+- text is NFKC-normalised and lower-cased;
+- runs of CJK characters become overlapping character bigrams (a lone character stays a unigram),
+  so a 2-character word such as 切片 matches wherever it occurs, with no dictionary;
+- Latin/digit words are Snowball-stemmed (PyStemmer) unless they contain a digit (`k8s`, `cd4ml`,
+  `v1`), stop words are dropped, and a hyphenated or dotted name (`multi-instance`, `ray.io`) yields
+  its parts and the joined form (`multiinstance`) so either spelling matches.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .errors import IndexProblem
+
+TOKENIZER = "refsearch-bm25-tokens@1"
+FORMAT = "refsearch/bm25@1"
+
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+_TOKEN = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<word>[^\W_]+(?:[-_./+][^\W_]+)*)", re.UNICODE)
+_CJK_CHAR = re.compile(rf"[{_CJK}]")
+
+STOP_WORDS = frozenset(
+    "a an and are as at be by for from has have how i in is it its of on or that the this to was "
+    "what when where which who why will with".split()
+)
+
+
+@dataclass(frozen=True)
+class QueryTerm:
+    """One token of the query and the words the user typed that produced it (for highlighting)."""
+
+    token: str
+    surface: str
+
+
+def _stemmer():
+    import Stemmer  # PyStemmer: C Snowball, imports in under a millisecond
+
+    return Stemmer.Stemmer("english")
+
+
+_STEM = _stemmer()
+
+
+def _word_tokens(word: str) -> list[str]:
+    parts = [p for p in re.split(r"[-_./+]", word) if p]
+    tokens = [_normalise_word(p) for p in parts]
+    if len(parts) > 1:
+        tokens.append("".join(parts))
+    return [t for t in tokens if t]
+
+
+def _normalise_word(word: str) -> str:
+    if word in STOP_WORDS:
+        return ""
+    if any(ch.isdigit() for ch in word):
+        return word
+    return _STEM.stemWord(word)
+
+
+def _cjk_tokens(run: str) -> list[str]:
+    if len(run) == 1:
+        return [run]
+    return [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+def query_terms(text: str) -> list[QueryTerm]:
+    """Tokens with the surface text they came from, in order (duplicates kept)."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    terms: list[QueryTerm] = []
+    for match in _TOKEN.finditer(text):
+        if match.group("cjk"):
+            terms.extend(QueryTerm(t, t) for t in _cjk_tokens(match.group("cjk")))
+        else:
+            word = match.group("word")
+            # a word glued to CJK ("GPU切片") is split by the regex already; mixed scripts inside a
+            # \w run (rare) are split here so CJK parts still get bigrams
+            for piece in re.split(rf"([{_CJK}]+)", word):
+                if not piece:
+                    continue
+                if _CJK_CHAR.match(piece):
+                    terms.extend(QueryTerm(t, t) for t in _cjk_tokens(piece))
+                else:
+                    terms.extend(QueryTerm(t, piece) for t in _word_tokens(piece))
+    return terms
+
+
+def tokenize(text: str) -> list[str]:
+    return [term.token for term in query_terms(text)]
+
+
+@dataclass
+class LexicalHits:
+    doc_ids: np.ndarray  # int64, best first
+    scores: np.ndarray  # float32
+    matched: dict[int, list[str]]  # doc id -> surface forms of the query terms it contains
+
+
+class BM25Index:
+    """Precomputed BM25 weights in term-major (CSC) layout."""
+
+    def __init__(self, vocab: dict[str, int], idf: np.ndarray, term_ptr: np.ndarray,
+                 doc_ids: np.ndarray, weights: np.ndarray, n_docs: int, params: dict):
+        self.vocab = vocab
+        self.idf = idf
+        self.term_ptr = term_ptr
+        self.doc_ids = doc_ids
+        self.weights = weights
+        self.n_docs = n_docs
+        self.params = params
+
+    @classmethod
+    def build(cls, documents: Iterable[Sequence[tuple[str, float]]], k1: float = 1.2,
+              b: float = 0.75) -> "BM25Index":
+        """`documents`: per document, (text, field weight) pairs; a weight scales term frequency."""
+        vocab: dict[str, int] = {}
+        rows: list[tuple[int, int, float]] = []  # (term, doc, weighted tf)
+        lengths: list[float] = []
+        for doc, fields in enumerate(documents):
+            counts: Counter[str] = Counter()
+            for text, weight in fields:
+                for token in tokenize(text):
+                    counts[token] += weight
+            lengths.append(sum(counts.values()))
+            for token, tf in counts.items():
+                rows.append((vocab.setdefault(token, len(vocab)), doc, tf))
+        n_docs = len(lengths)
+        avgdl = (sum(lengths) / n_docs) if n_docs else 0.0
+        rows.sort()
+        terms = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        docs = np.fromiter((r[1] for r in rows), dtype=np.int32, count=len(rows))
+        tfs = np.fromiter((r[2] for r in rows), dtype=np.float32, count=len(rows))
+        dl = np.asarray(lengths, dtype=np.float32)[docs] if rows else np.zeros(0, np.float32)
+        norm = k1 * (1 - b + b * dl / max(avgdl, 1e-9))
+        weights = (tfs * (k1 + 1) / (tfs + norm)).astype(np.float32)
+        df = np.bincount(terms, minlength=len(vocab)).astype(np.float64)
+        idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+        term_ptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(terms, minlength=len(vocab)), out=term_ptr[1:])
+        params = {"k1": k1, "b": b, "avgdl": avgdl}
+        return cls(vocab, idf, term_ptr, docs, weights, n_docs, params)
+
+    def search(self, query: str, depth: int, allowed: np.ndarray | None = None) -> LexicalHits:
+        """Top `depth` documents; `allowed` is a boolean mask applied before the cut."""
+        scores = np.zeros(self.n_docs, dtype=np.float32)
+        hits_by_term: list[tuple[str, np.ndarray]] = []
+        for token, surfaces in _group_terms(query_terms(query)).items():
+            term = self.vocab.get(token)
+            if term is None:
+                continue
+            start, end = self.term_ptr[term], self.term_ptr[term + 1]
+            docs = self.doc_ids[start:end]
+            scores[docs] += self.idf[term] * self.weights[start:end] * len(surfaces)
+            hits_by_term.append((surfaces[0], docs))
+        if allowed is not None:
+            scores[~allowed] = 0.0
+        candidates = np.flatnonzero(scores > 0)
+        if len(candidates) > depth:
+            candidates = candidates[np.argpartition(-scores[candidates], depth - 1)[:depth]]
+        order = candidates[np.lexsort((candidates, -scores[candidates]))]
+        wanted = set(order.tolist())
+        matched: dict[int, list[str]] = {}
+        for surface, docs in hits_by_term:
+            for doc in set(docs.tolist()) & wanted:
+                matched.setdefault(doc, []).append(surface)
+        return LexicalHits(order.astype(np.int64), scores[order], matched)
+
+    def save(self, directory: Path) -> list[str]:
+        meta = {"format": FORMAT, "tokenizer": TOKENIZER, "n_docs": self.n_docs,
+                "params": self.params, "vocab": self.vocab}
+        (directory / "lexical.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+        for name in ("idf", "term_ptr", "doc_ids", "weights"):
+            np.save(directory / f"lexical.{name}.npy", getattr(self, name), allow_pickle=False)
+        return ["lexical.json"] + [f"lexical.{n}.npy" for n in ("idf", "term_ptr", "doc_ids", "weights")]
+
+    @classmethod
+    def load(cls, directory: Path) -> "BM25Index":
+        meta = json.loads((directory / "lexical.json").read_text("utf-8"))
+        if meta.get("format") != FORMAT or meta.get("tokenizer") != TOKENIZER:
+            raise IndexProblem(
+                f"{directory}: lexical index was written by another version "
+                f"({meta.get('format')}, {meta.get('tokenizer')}); run `refsearch build --force`."
+            )
+        arrays = {n: np.load(directory / f"lexical.{n}.npy", allow_pickle=False)
+                  for n in ("idf", "term_ptr", "doc_ids", "weights")}
+        index = cls(meta["vocab"], n_docs=meta["n_docs"], params=meta["params"], **arrays)
+        if len(index.term_ptr) != len(index.vocab) + 1 or index.term_ptr[-1] != len(index.doc_ids):
+            raise IndexProblem(f"{directory}: lexical index is inconsistent; run `refsearch build --force`.")
+        return index
+
+
+def _group_terms(terms: list[QueryTerm]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for term in terms:
+        grouped.setdefault(term.token, []).append(term.surface)
+    return grouped

@@ -1,0 +1,141 @@
+"""Query -> ranked references: dense, lexical or hybrid, with filters applied before the cut."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import RefsearchError
+from .fusion import DEFAULT_FUSION, Fusion, Ranking, fuse
+from .index import Index
+from .records import Reference
+
+MODES = ("hybrid", "dense", "lexical")
+MAX_QUERY_CHARS = 2000
+MAX_K = 1000
+MIN_DEPTH = 100  # candidates each ranker hands to fusion
+
+
+@dataclass
+class Hit:
+    rank: int
+    ref: Reference
+    score: float
+    dense_rank: int | None = None
+    dense_score: float | None = None
+    lexical_rank: int | None = None
+    lexical_score: float | None = None
+    matched: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict results; every filter given must match (case-insensitive)."""
+
+    topic: str | None = None  # substring of any topic element or its English gloss
+    kind: str | None = None  # one of the kind's '/'-separated parts ("blog" matches "blog/course")
+    years: tuple[int, int] | None = None  # inclusive range
+    page: str | None = None  # substring of the page title or of the id's page key
+
+    @staticmethod
+    def parse_years(text: str) -> tuple[int, int]:
+        match = re.fullmatch(r"\s*(\d{4})\s*(?:-\s*(\d{4})\s*)?", text)
+        if not match:
+            raise RefsearchError(f"--year {text!r}: give a year (2021) or a range (2020-2023).")
+        low, high = int(match.group(1)), int(match.group(2) or match.group(1))
+        if low > high:
+            raise RefsearchError(f"--year {text!r}: the range is empty (start after end).")
+        return low, high
+
+    def active(self) -> bool:
+        return any(value is not None for value in (self.topic, self.kind, self.years, self.page))
+
+    def accepts(self, ref: Reference) -> bool:
+        if self.topic is not None:
+            needle = self.topic.casefold()
+            if not any(needle in part.casefold() for part in (*ref.topic, *ref.topic_en)):
+                return False
+        if self.kind is not None:
+            kinds = [k.strip().casefold() for k in (ref.kind or "").split("/")]
+            if self.kind.casefold() not in kinds:
+                return False
+        if self.years is not None and (ref.year is None or not self.years[0] <= ref.year <= self.years[1]):
+            return False
+        if self.page is not None:
+            needle = self.page.casefold()
+            if needle not in ref.page.casefold() and needle not in ref.id.split("/")[0].casefold():
+                return False
+        return True
+
+
+def validate_query(query: str) -> str:
+    if not query or not query.strip():
+        raise RefsearchError("QUERY is empty; give some words to search for.")
+    if len(query) > MAX_QUERY_CHARS:
+        raise RefsearchError(f"QUERY is {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,}.")
+    return query.strip()
+
+
+def validate_k(k: int) -> int:
+    if not 1 <= k <= MAX_K:
+        raise RefsearchError(f"-k must be between 1 and {MAX_K}, not {k}.")
+    return k
+
+
+class Searcher:
+    def __init__(self, index: Index, fusion: Fusion = DEFAULT_FUSION):
+        self.index = index
+        self.fusion = fusion
+
+    def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: Filters = Filters()) -> list[Hit]:
+        if mode not in MODES:
+            raise RefsearchError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}.")
+        query, k = validate_query(query), validate_k(k)
+        allowed = self._mask(filters)
+        if allowed is not None and not allowed.any():
+            return []
+        depth = min(max(MIN_DEPTH, 5 * k), len(self.index.records))
+        dense = self.dense_ranking(query, depth, allowed) if mode != "lexical" else _EMPTY
+        lexical_hits = self.index.lexical.search(query, depth, allowed) if mode != "dense" else None
+        lexical = Ranking(lexical_hits.doc_ids, lexical_hits.scores) if lexical_hits else _EMPTY
+        if mode == "hybrid":
+            ranked = fuse(dense, lexical, self.fusion)
+        else:
+            chosen = dense if mode == "dense" else lexical
+            ranked = list(zip(chosen.doc_ids.tolist(), chosen.scores.tolist()))
+        dense_ranks, lexical_ranks = dense.ranks(), lexical.ranks()
+        hits = []
+        for rank, (row, score) in enumerate(ranked[:k], start=1):
+            d, l = dense_ranks.get(row), lexical_ranks.get(row)
+            hits.append(Hit(
+                rank=rank, ref=self.index.records[row], score=float(score),
+                dense_rank=d, dense_score=float(dense.scores[d - 1]) if d else None,
+                lexical_rank=l, lexical_score=float(lexical.scores[l - 1]) if l else None,
+                matched=lexical_hits.matched.get(row, []) if lexical_hits else [],
+            ))
+        return hits
+
+    def dense_ranking(self, query: str, depth: int, allowed: np.ndarray | None) -> Ranking:
+        vector = self.index.encoder.encode([query])
+        return self.vector_ranking(vector, depth, allowed)
+
+    def vector_ranking(self, vector: np.ndarray, depth: int, allowed: np.ndarray | None) -> Ranking:
+        import faiss
+
+        params = None
+        if allowed is not None:
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.flatnonzero(allowed).astype("int64")))
+        scores, rows = self.index.vectors.search(np.ascontiguousarray(vector, dtype=np.float32), depth, params=params)
+        keep = rows[0] >= 0
+        return Ranking(rows[0][keep].astype(np.int64), scores[0][keep])
+
+    def _mask(self, filters: Filters) -> np.ndarray | None:
+        if not filters.active():
+            return None
+        return np.fromiter((filters.accepts(ref) for ref in self.index.records), dtype=bool,
+                           count=len(self.index.records))
+
+
+_EMPTY = Ranking(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))

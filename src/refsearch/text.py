@@ -1,0 +1,42 @@
+"""What each reference contributes to the dense vector and to the lexical index.
+
+The dense text is `title. note. note_en. Topic: topic_en-or-topic.`: the title carries the names,
+the annotation what the entry is about, the English gloss lets an English-only model understand a
+Chinese annotation, and the topic places the entry (why, with numbers: docs/benchmarks.md,
+"Embedded text").
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from .records import Reference
+
+# Lexical field weights scale term frequency (a cheap BM25F): names in titles count double.
+LEXICAL_FIELDS = (("title", 2.0), ("note", 1.0), ("note_en", 1.0), ("topic", 0.5),
+                  ("topic_en", 0.5), ("author", 1.0), ("tags", 1.0), ("kind", 0.5))
+
+
+def dense_text(ref: Reference) -> str:
+    parts = [ref.title]
+    parts += [text for text in (ref.note, ref.note_en) if text]
+    topic = ref.topic_en or ref.topic
+    if topic:
+        parts.append("Topic: " + " / ".join(topic))
+    return ". ".join(part.strip().rstrip(".。") for part in parts) + "."
+
+
+def lexical_fields(ref: Reference) -> list[tuple[str, float]]:
+    fields = []
+    for name, weight in LEXICAL_FIELDS:
+        value = getattr(ref, name)
+        if isinstance(value, tuple):
+            value = " ".join(value)
+        if value:
+            fields.append((value, weight))
+    return fields
+
+
+def content_hash(ref: Reference, model_fingerprint: str) -> str:
+    """Key for reusing a vector: same embedded text under the same model means same vector."""
+    return hashlib.sha256(f"{model_fingerprint}\0{dense_text(ref)}".encode()).hexdigest()[:32]

@@ -1,0 +1,32 @@
+import numpy as np
+
+from refsearch.fusion import Fusion, Ranking, fuse
+
+
+def ranking(ids, scores):
+    return Ranking(np.array(ids), np.array(scores, dtype=np.float32))
+
+
+def test_convex_rewards_agreement():
+    dense = ranking([1, 2, 3], [0.9, 0.8, 0.1])
+    lexical = ranking([2, 3], [10.0, 1.0])
+    fused = fuse(dense, lexical, Fusion("convex", 0.5))
+    assert fused[0][0] == 2
+
+
+def test_dense_weight_one_reproduces_dense_order():
+    dense = ranking([1, 2, 3], [0.9, 0.8, 0.1])
+    lexical = ranking([3, 2], [10.0, 1.0])
+    assert [d for d, _ in fuse(dense, lexical, Fusion("convex", 1.0))][:3] == [1, 2, 3]
+
+
+def test_rrf_uses_ranks_only():
+    dense = ranking([1, 2], [0.99, 0.01])
+    lexical = ranking([2, 1], [5.0, 4.9])
+    fused = dict(fuse(dense, lexical, Fusion("rrf", 0.5, rrf_k=60)))
+    assert abs(fused[1] - fused[2]) < 1e-12
+
+
+def test_empty_rankings_fuse_to_nothing():
+    empty = ranking([], [])
+    assert fuse(empty, empty) == []

@@ -1,0 +1,68 @@
+from hypothesis import given, settings, strategies as st
+
+from refsearch.lexical import BM25Index, query_terms, tokenize
+
+
+def test_chinese_two_character_words_match_inside_longer_runs():
+    assert "切片" in tokenize("GPU 切片调度")
+    assert tokenize("切片") == ["切片"]
+    assert tokenize("库") == ["库"]
+
+
+def test_chinese_glued_to_latin_is_split():
+    assert tokenize("GPU切片") == ["gpu", "切片"]
+
+
+def test_english_plurals_and_case_fold():
+    assert tokenize("Models") == tokenize("model")
+    assert tokenize("Feature Stores") == tokenize("feature store")
+
+
+def test_technical_tokens_survive():
+    assert tokenize("CD4ML K8s vLLM") == ["cd4ml", "k8s", "vllm"]
+    tokens = tokenize("Multi-Instance")
+    assert {"multi", "multiinstance"} <= set(tokens)
+
+
+def test_stop_words_dropped():
+    assert tokenize("the state of the art") == ["state", "art"]
+
+
+def test_query_terms_keep_surface_for_highlighting():
+    terms = query_terms("GPU slicing")
+    assert [t.surface for t in terms] == ["gpu", "slicing"]
+
+
+def _index():
+    return BM25Index.build([
+        [("NVIDIA Multi-Instance GPU (MIG)", 2.0), ("GPU 切片调度", 1.0)],
+        [("NVIDIA Triton Inference Server", 2.0), ("GPU serving 标准", 1.0)],
+        [("KServe Documentation", 2.0), ("Kubernetes ML serving 标准", 1.0)],
+    ])
+
+
+def test_bm25_ranks_rare_term_first_and_reports_matches():
+    hits = _index().search("GPU 切片", depth=10)
+    assert hits.doc_ids.tolist()[0] == 0
+    assert set(hits.matched[0]) == {"gpu", "切片"}
+    assert 2 not in hits.doc_ids.tolist()
+
+
+def test_bm25_mask_applies_before_cut():
+    import numpy as np
+
+    hits = _index().search("GPU", depth=1, allowed=np.array([False, True, True]))
+    assert hits.doc_ids.tolist() == [1]
+
+
+def test_bm25_round_trips_through_files(tmp_path):
+    index = _index()
+    index.save(tmp_path)
+    loaded = BM25Index.load(tmp_path)
+    assert loaded.search("serving", 10).doc_ids.tolist() == index.search("serving", 10).doc_ids.tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_tokenizer_never_fails_and_never_yields_empty_tokens(text):
+    assert all(tokenize(text))
