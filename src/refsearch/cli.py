@@ -59,12 +59,12 @@ def _console(stderr: bool = False):
 
 def _progress():
     """A progress callback drawing a bar on stderr (only while a build embeds texts)."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
     state = {}
 
     def update(done: int, total: int) -> None:
         if "bar" not in state:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
             bar = Progress("embedding", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                            console=_console(stderr=True), transient=True)
             bar.start()
@@ -135,6 +135,7 @@ def search(
     fmt: Format = typer.Option(Format.table, "--format", help="table, json or md."),
     batch: Optional[Path] = typer.Option(None, "--batch", help="Read one query per line ('-' for stdin); print JSON Lines."),
     no_update: bool = typer.Option(False, "--no-update", help="Do not rebuild a stale index; warn and answer from it."),
+    also: bool = typer.Option(False, "--related", help="Add a 'see also' line under the top hit: related reading from other topics."),
     model: Optional[str] = ModelOption,
 ):
     """Find the references that answer QUERY."""
@@ -152,22 +153,38 @@ def search(
         return
     hits = searcher.search(query, k=k, mode=mode.value, filters=filters)
     ctx = {hit.ref.id: siblings(idx, hit.ref) for hit in hits} if context else None
+    see_also = _see_also(idx, hits) if also else None
     fmt = Format.json if as_json else fmt
     if fmt is Format.json:
         from .render import results_json
 
-        print(json.dumps(results_json(query, hits, explain, ctx), ensure_ascii=False, indent=1))
+        data = results_json(query, hits, explain, ctx)
+        if see_also is not None:
+            data["see_also"] = [{"id": s.ref.id, "title": s.ref.title, "reasons": s.reasons} for s in see_also]
+        print(json.dumps(data, ensure_ascii=False, indent=1))
     elif fmt is Format.md:
         from .render import markdown_list
 
         print(markdown_list((h.ref for h in hits), heading=f"Further reading: {query}"), end="")
+        if see_also:
+            print("\n" + markdown_list((s.ref for s in see_also), heading=f"See also (after {hits[0].ref.title})",
+                                       reasons=["; ".join(s.reasons) for s in see_also]), end="")
     else:
-        from .render import print_context, print_hits
+        from .render import print_context, print_hits, print_see_also
 
         console = _console()
         print_hits(console, query, hits, explain)
+        if see_also:
+            print_see_also(console, hits[0].ref, see_also)
         if ctx:
             print_context(console, hits, ctx)
+
+
+def _see_also(idx, hits):
+    """The top hit's best related references from other topics."""
+    from .related import related as suggest
+
+    return suggest(idx, hits[0].ref, k=3, other_topics=True) if hits else []
 
 
 def _search_batch(searcher, batch: Path, k: int, mode: str, filters, explain: bool) -> None:
@@ -247,6 +264,35 @@ def show(
         console.print(f"\n  same topic ({ref.breadcrumb}):")
         for other in others:
             console.print(f"    • {other.title} [dim]{other.id}[/dim]")
+
+
+@app.command()
+@friendly_errors
+def related(
+    ref: str = typer.Argument(..., metavar="REF", help="A reference id or part of its title (\"vllm\", \"flash attention\")."),
+    k: int = typer.Option(5, "-k", help="How many suggestions."),
+    diverse: bool = typer.Option(False, "--diverse", help="Spread suggestions across topics (maximal marginal relevance)."),
+    index: Optional[Path] = IndexOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (same as --format json)."),
+    fmt: Format = typer.Option(Format.table, "--format", help="table, json or md."),
+):
+    """Suggest what to read next after REF, with the reasons."""
+    from .related import related as suggest, resolve_reference
+    from .render import markdown_list, print_related, related_json
+    from .search import validate_k
+
+    validate_k(k)
+    idx = _open_index(index, None)
+    anchor = resolve_reference(idx, ref)
+    suggestions = suggest(idx, anchor, k=k, diverse=diverse)
+    fmt = Format.json if as_json else fmt
+    if fmt is Format.json:
+        print(json.dumps(related_json(anchor, suggestions), ensure_ascii=False, indent=1))
+    elif fmt is Format.md:
+        print(markdown_list((s.ref for s in suggestions), heading=f"Further reading after {anchor.title}",
+                            reasons=["; ".join(s.reasons) for s in suggestions]), end="")
+    else:
+        print_related(_console(), anchor, suggestions)
 
 
 @app.command("eval")

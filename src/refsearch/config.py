@@ -65,3 +65,11 @@ def load_config() -> Config:
         sources=tuple(base / Path(s).expanduser() for s in sources),
         encoder=data.get("encoder", "onnx"),
     )
+
+
+def cache_root() -> Path:
+    """$REFSEARCH_CACHE, else $XDG_CACHE_HOME/refsearch, else ~/.cache/refsearch (ONNX exports, eval indexes)."""
+    if os.environ.get("REFSEARCH_CACHE"):
+        return Path(os.environ["REFSEARCH_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "refsearch"

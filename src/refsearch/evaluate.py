@@ -81,10 +81,10 @@ class EvalReport:
         return [r for r in self.results if not r.first_relevant or r.first_relevant > worse_than]
 
 
-def load_eval_set(path: Path) -> EvalSet:
-    """A queries YAML file, or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/test.tsv)."""
+def load_eval_set(path: Path, split: str = "test") -> EvalSet:
+    """A queries YAML file, or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv)."""
     if path.is_dir():
-        return _load_beir(path, "test")
+        return _load_beir(path, split)
     return _load_yaml(path)
 
 
@@ -94,10 +94,14 @@ def resolve(eval_set: EvalSet, index: Index) -> list[Judged]:
 
 
 def run(searcher: Searcher, queries: Sequence[Judged], mode: str) -> EvalReport:
-    report = EvalReport(mode)
     k = min(DEPTH, len(searcher.index.records))
-    for query in queries:
-        ranked = [hit.ref.id for hit in searcher.search(query.text, k=k, mode=mode, filters=Filters())]
+    rankings = [[hit.ref.id for hit in searcher.search(q.text, k=k, mode=mode, filters=Filters())] for q in queries]
+    return score(mode, queries, rankings)
+
+
+def score(mode: str, queries: Sequence[Judged], rankings: Sequence[list[str]]) -> EvalReport:
+    report = EvalReport(mode)
+    for query, ranked in zip(queries, rankings):
         first = next((rank for rank, ref in enumerate(ranked, start=1) if ref in query.grades), None)
         report.results.append(QueryResult(query, ranked, first))
     return report
@@ -105,7 +109,7 @@ def run(searcher: Searcher, queries: Sequence[Judged], mode: str) -> EvalReport:
 
 def default_index_dir(eval_set: EvalSet) -> Path:
     """Eval indexes live in the cache, one per set of sources, so shared folders stay read-only."""
-    from .encoders.export import cache_root
+    from .config import cache_root
 
     key = hashlib.sha256("\0".join(str(p) for p in eval_set.sources).encode()).hexdigest()[:12]
     return cache_root() / "eval" / f"{eval_set.name}-{key}"

@@ -78,11 +78,11 @@ def print_hits(console, query: str, hits: Sequence[Hit], explain: bool = False) 
     if not hits:
         console.print(f"No references match [bold]{query}[/bold].")
         return
-    table = Table(title=f"refsearch: {query}", show_lines=True, expand=True)
+    pages = {hit.ref.page for hit in hits}
+    caption = f"from {next(iter(pages))}" if len(pages) == 1 else None
+    table = Table(title=f"refsearch: {query}", caption=caption, show_lines=True, expand=True)
     table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("score", justify="right", no_wrap=True)
     table.add_column("reference", ratio=3)
-    table.add_column("year · kind", no_wrap=True)
     table.add_column("topic", ratio=2)
     table.add_column("annotation", ratio=4)
     if explain:
@@ -90,17 +90,21 @@ def print_hits(console, query: str, hits: Sequence[Hit], explain: bool = False) 
     for hit in hits:
         ref = hit.ref
         title = _highlighted(ref.title, hit.matched)
-        if ref.author:
-            title.append(f"\n{ref.author}", style="dim")
+        title.stylize("bold")
+        facts = " · ".join(str(x) for x in (ref.year, ref.kind, ref.author) if x)
+        if facts:
+            title.append(f"\n{facts}", style="dim")
         if ref.url:
             title.append(f"\n{ref.url}", style="cyan")
         note = _highlighted(ref.note or "", hit.matched)
         if ref.note_en:
             note.append("\n")
-            note.append(_highlighted(ref.note_en, hit.matched))
-            note.stylize("dim", len(ref.note or "") + 1)
-        topic = ref.breadcrumb + (f"\n({' › '.join(ref.topic_en)})" if ref.topic_en else "")
-        row = [str(hit.rank), f"{hit.score:.3f}", title, _facts(ref), topic, note]
+            gloss = _highlighted(ref.note_en, hit.matched)
+            gloss.stylize("italic")
+            note.append(gloss)
+        path = ref.topic if len(pages) == 1 else (ref.page, *ref.topic)
+        topic = " › ".join(path) + (f"\n({' › '.join(ref.topic_en)})" if ref.topic_en else "")
+        row = [f"{hit.rank}\n[dim]{hit.score:.2f}[/dim]", title, topic, note]
         if explain:
             row.append(explain_text(hit))
         table.add_row(*row)
@@ -136,3 +140,27 @@ def print_reference(console, ref: Reference) -> None:
                          ("source", ref.source)):
         if value:
             console.print(f"  {label:>10}: {value}", highlight=False)
+
+
+def related_json(anchor: Reference, suggestions) -> dict[str, Any]:
+    return {"ref": reference_json(anchor), "related": [
+        {"rank": rank, "score": round(s.score, 6), "similarity": round(s.similarity, 6), "reasons": s.reasons,
+         "shared_terms": s.shared_terms, **reference_json(s.ref)}
+        for rank, s in enumerate(suggestions, start=1)]}
+
+
+def print_related(console, anchor: Reference, suggestions) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"After: {anchor.title}  ({anchor.breadcrumb})", show_lines=True, expand=True)
+    for column, ratio in (("#", None), ("reference", 3), ("year · kind", None), ("topic", 2), ("why", 3)):
+        table.add_column(column, ratio=ratio, no_wrap=ratio is None)
+    for rank, s in enumerate(suggestions, start=1):
+        table.add_row(str(rank), s.ref.title, _facts(s.ref), s.ref.breadcrumb, "\n".join(s.reasons))
+    console.print(table)
+
+
+def print_see_also(console, top: Reference, suggestions) -> None:
+    items = "; ".join(f"{s.ref.title} [dim]({s.ref.breadcrumb}; {', '.join(s.reasons[1:]) or s.reasons[0]})[/dim]"
+                      for s in suggestions)
+    console.print(f"[bold]See also[/bold] (after {top.title}): {items}")

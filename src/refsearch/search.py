@@ -10,6 +10,7 @@ import numpy as np
 from .errors import RefsearchError
 from .fusion import DEFAULT_FUSION, Fusion, Ranking, fuse
 from .index import Index
+from .lexical import LexicalHits
 from .records import Reference
 
 MODES = ("hybrid", "dense", "lexical")
@@ -97,8 +98,7 @@ class Searcher:
         if allowed is not None and not allowed.any():
             return []
         depth = min(max(MIN_DEPTH, 5 * k), len(self.index.records))
-        dense = self.dense_ranking(query, depth, allowed) if mode != "lexical" else _EMPTY
-        lexical_hits = self.index.lexical.search(query, depth, allowed) if mode != "dense" else None
+        dense, lexical_hits = self.rankings(query, depth, mode, allowed)
         lexical = Ranking(lexical_hits.doc_ids, lexical_hits.scores) if lexical_hits else _EMPTY
         if mode == "hybrid":
             ranked = fuse(dense, lexical, self.fusion)
@@ -116,6 +116,13 @@ class Searcher:
                 matched=lexical_hits.matched.get(row, []) if lexical_hits else [],
             ))
         return hits
+
+    def rankings(self, query: str, depth: int, mode: str = "hybrid",
+                 allowed: np.ndarray | None = None) -> tuple[Ranking, LexicalHits | None]:
+        """The rankings that `mode` needs, each cut to `depth` (the input to fusion)."""
+        dense = self.dense_ranking(query, depth, allowed) if mode != "lexical" else _EMPTY
+        lexical = self.index.lexical.search(query, depth, allowed) if mode != "dense" else None
+        return dense, lexical
 
     def dense_ranking(self, query: str, depth: int, allowed: np.ndarray | None) -> Ranking:
         vector = self.index.encoder.encode([query])
