@@ -8,7 +8,9 @@ The whole scorer is a CSC matrix of precomputed BM25 term weights: a query is a 
 Tokenisation (`TOKENIZER` names it; an index built with another one is refused):
 - text is NFKC-normalised and lower-cased;
 - runs of CJK characters become overlapping character bigrams (a lone character stays a unigram),
-  so a 2-character word such as 切片 matches wherever it occurs, with no dictionary;
+  so a 2-character word such as 切片 matches wherever it occurs, with no segmentation dictionary;
+  Chinese technical terms found in the zh→en glossary (glossary.py) also emit the tokens of their
+  English rendering, so "模型注册" meets "model registry" in either language;
 - Latin/digit words are Snowball-stemmed (PyStemmer) unless they contain a digit (`k8s`, `cd4ml`,
   `v1`), stop words are dropped, and a hyphenated or dotted name (`multi-instance`, `ray.io`) yields
   its parts and the joined form (`multiinstance`) so either spelling matches.
@@ -27,8 +29,9 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .errors import IndexProblem
+from .glossary import glossary_matches
 
-TOKENIZER = "refsearch-bm25-tokens@1"
+TOKENIZER = "refsearch-bm25-tokens@2"
 FORMAT = "refsearch/bm25@1"
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
@@ -74,10 +77,12 @@ def _normalise_word(word: str) -> str:
     return _STEM.stemWord(word)
 
 
-def _cjk_tokens(run: str) -> list[str]:
-    if len(run) == 1:
-        return [run]
-    return [run[i : i + 2] for i in range(len(run) - 1)]
+def _cjk_terms(run: str) -> list[QueryTerm]:
+    grams = [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
+    terms = [QueryTerm(gram, gram) for gram in grams]
+    for term, english in glossary_matches(run):
+        terms.extend(QueryTerm(token, term) for word in english.split() for token in _word_tokens(word.lower()))
+    return terms
 
 
 def query_terms(text: str) -> list[QueryTerm]:
@@ -86,7 +91,7 @@ def query_terms(text: str) -> list[QueryTerm]:
     terms: list[QueryTerm] = []
     for match in _TOKEN.finditer(text):
         if match.group("cjk"):
-            terms.extend(QueryTerm(t, t) for t in _cjk_tokens(match.group("cjk")))
+            terms.extend(_cjk_terms(match.group("cjk")))
         else:
             word = match.group("word")
             # a word glued to CJK ("GPU切片") is split by the regex already; mixed scripts inside a
@@ -95,7 +100,7 @@ def query_terms(text: str) -> list[QueryTerm]:
                 if not piece:
                     continue
                 if _CJK_CHAR.match(piece):
-                    terms.extend(QueryTerm(t, t) for t in _cjk_tokens(piece))
+                    terms.extend(_cjk_terms(piece))
                 else:
                     terms.extend(QueryTerm(t, piece) for t in _word_tokens(piece))
     return terms

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import store
-from .build import build_index, scan_sources, sources_fingerprint
+from .build import LEXICAL_SETTINGS, build_index, scan_sources, sources_fingerprint
 from .errors import IndexProblem, RefsearchError
 from .index import Index
 
@@ -53,12 +53,15 @@ def open_for_query(index_dir: Path, sources: Sequence[Path] | None, model: str |
     except RefsearchError as problem:
         say(f"warning: cannot check the sources for changes ({problem}); answering from the index as built.")
         return Index.open(index_dir, model)
-    if diff.stale:
-        files = len(diff.changed) + len(diff.added) + len(diff.removed)
+    files = len(diff.changed) + len(diff.added) + len(diff.removed)
+    reason = f"{files} source file(s) changed" if diff.stale else None
+    if generation.manifest.get("lexical") != LEXICAL_SETTINGS:
+        reason = "its lexical index is from another refsearch version"
+    if reason:
         if not update:
-            say(f"warning: index is stale ({files} source file(s) changed); answering from the old index (--no-update).")
+            say(f"warning: index is stale ({reason}); answering from the old index (--no-update).")
         else:
-            say(f"index is stale ({files} source file(s) changed); updating it first…")
+            say(f"index is stale ({reason}); updating it first…")
             roots = [Path(p) for p in generation.manifest["sources"]["roots"]]
             say(build_index(roots, index_dir, model=model or generation.manifest["model"]["id"],
                             encoder=generation.manifest["model"]["encoder"], progress=progress).summary())

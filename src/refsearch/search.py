@@ -9,6 +9,7 @@ import numpy as np
 
 from .errors import RefsearchError
 from .fusion import DEFAULT_FUSION, Fusion, Ranking, fuse
+from .glossary import translate_query
 from .index import Index
 from .lexical import LexicalHits
 from .records import Reference
@@ -125,7 +126,7 @@ class Searcher:
         return dense, lexical
 
     def dense_ranking(self, query: str, depth: int, allowed: np.ndarray | None) -> Ranking:
-        vector = self.index.encoder.encode([query])
+        vector = self.index.encoder.encode([translate_query(query)])
         return self.vector_ranking(vector, depth, allowed)
 
     def vector_ranking(self, vector: np.ndarray, depth: int, allowed: np.ndarray | None) -> Ranking:
