@@ -71,3 +71,9 @@ def test_bm25_round_trips_through_files(tmp_path):
 @given(st.text())
 def test_tokenizer_never_fails_and_never_yields_empty_tokens(text):
     assert all(tokenize(text))
+
+
+def test_camel_case_names_match_spaced_words():
+    assert {"page", "attent", "pagedattention"} <= set(tokenize("PagedAttention"))
+    assert set(tokenize("paged attention")) <= set(tokenize("PagedAttention"))
+    assert tokenize("vLLM") == ["vllm"] and tokenize("MLflow") == ["mlflow"]

@@ -6,7 +6,8 @@ must be persisted and checked with the index (bm25s bugs #21/#91 came from misma
 The whole scorer is a CSC matrix of precomputed BM25 term weights: a query is a few slice-adds.
 
 Tokenisation (`TOKENIZER` names it; an index built with another one is refused):
-- text is NFKC-normalised and lower-cased;
+- text is NFKC-normalised and lower-cased (after camelCase names are split: PagedAttention
+  yields paged, attention and pagedattention, so "paged attention" finds it);
 - runs of CJK characters become overlapping character bigrams (a lone character stays a unigram),
   so a 2-character word such as 切片 matches wherever it occurs, with no segmentation dictionary;
   Chinese technical terms found in the zh→en glossary (glossary.py) also emit the tokens of their
@@ -31,7 +32,7 @@ import numpy as np
 from .errors import IndexProblem
 from .glossary import glossary_matches
 
-TOKENIZER = "refsearch-bm25-tokens@2"
+TOKENIZER = "refsearch-bm25-tokens@3"
 FORMAT = "refsearch/bm25@1"
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
@@ -61,8 +62,12 @@ def _stemmer():
 _STEM = _stemmer()
 
 
+_SEPARATOR = re.compile(r"[-_./+]")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z][a-z])")  # PagedAttention -> Paged|Attention; not vLLM, MLflow
+
+
 def _word_tokens(word: str) -> list[str]:
-    parts = [p for p in re.split(r"[-_./+]", word) if p]
+    parts = [p.lower() for chunk in _SEPARATOR.split(word) for p in _CAMEL.split(chunk) if p]
     tokens = [_normalise_word(p) for p in parts]
     if len(parts) > 1:
         tokens.append("".join(parts))
@@ -81,13 +86,13 @@ def _cjk_terms(run: str) -> list[QueryTerm]:
     grams = [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
     terms = [QueryTerm(gram, gram) for gram in grams]
     for term, english in glossary_matches(run):
-        terms.extend(QueryTerm(token, term) for word in english.split() for token in _word_tokens(word.lower()))
+        terms.extend(QueryTerm(token, term) for word in english.split() for token in _word_tokens(word))
     return terms
 
 
 def query_terms(text: str) -> list[QueryTerm]:
     """Tokens with the surface text they came from, in order (duplicates kept)."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    text = unicodedata.normalize("NFKC", text)
     terms: list[QueryTerm] = []
     for match in _TOKEN.finditer(text):
         if match.group("cjk"):
@@ -102,7 +107,7 @@ def query_terms(text: str) -> list[QueryTerm]:
                 if _CJK_CHAR.match(piece):
                     terms.extend(_cjk_terms(piece))
                 else:
-                    terms.extend(QueryTerm(t, piece) for t in _word_tokens(piece))
+                    terms.extend(QueryTerm(t, piece.lower()) for t in _word_tokens(piece))
     return terms
 
 
