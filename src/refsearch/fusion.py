@@ -26,7 +26,7 @@ class Fusion:
     """`rrf`: sum of weight/(k + rank). `convex`: weight-blend of scores scaled to [0, 1] per query."""
 
     method: str = "convex"
-    dense_weight: float = 0.5
+    dense_weight: float = 0.4
     rrf_k: int = 60
 
 
