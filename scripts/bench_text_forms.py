@@ -3,7 +3,8 @@
     python scripts/bench_text_forms.py data/eval/bundled.yaml data/eval/corpora.yaml
 
 Each form is embedded with the default model (ONNX encoder) and scored with exact cosine search on
-the judged queries of each set; the lexical side is not involved.
+the judged queries of each set (queries get the glossary's English appended, as in search); the
+lexical side is not involved.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from refsearch import evaluate
 from refsearch.encoders.export import export_onnx
 from refsearch.encoders.models import resolve_model
 from refsearch.encoders.onnx import OnnxEncoder
+from refsearch.glossary import translate_query
 from refsearch.lifecycle import open_for_query
 from refsearch.records import Reference
 from refsearch.text import dense_text
@@ -36,7 +38,8 @@ FORMS = {
     "title + note": lambda r: _join(r.title, r.note),
     "title + note_en (else note)": lambda r: _join(r.title, r.note_en or r.note),
     "title + note + note_en": lambda r: _join(r.title, r.note, r.note_en),
-    "title + note + note_en + topic (chosen)": dense_text,
+    "title + note + note_en + topic": lambda r: _join(r.title, r.note, r.note_en, _topic(r)),
+    "… + glossary English of untranslated Chinese (chosen)": dense_text,
 }
 
 
@@ -49,7 +52,7 @@ def main() -> None:
         eval_set = evaluate.load_eval_set(path)
         index = open_for_query(evaluate.default_index_dir(eval_set), eval_set.sources, say=print)
         queries = evaluate.resolve(eval_set, index)
-        query_vectors = encoder.encode([q.text for q in queries])
+        query_vectors = encoder.encode([translate_query(q.text) for q in queries])  # as search does
         ids = [r.id for r in index.records]
         print(f"\n{eval_set.name}: {len(queries)} queries, {len(ids)} references")
         print(f"{'text form':42} {'nDCG@10':>8} {'MRR':>6} {'hit@3':>6}")

@@ -87,14 +87,9 @@ def answered_version(index_dir: Path) -> str:
     return version
 
 
-def leftovers(index_dir: Path, known_leak: bool = False) -> list[str]:
-    """Hidden entries other than the lock: what dead or failed builds left behind.
-
-    `known_leak` ignores write_atomic's temp files, which collect_garbage does not remove yet
-    (test_next_build_removes_what_dead_builds_left tracks that bug).
-    """
-    return sorted(p.name for p in index_dir.iterdir() if p.name.startswith(".") and p.name != ".lock"
-                  and not (known_leak and p.name.startswith(".CURRENT.") and p.name.endswith(".tmp")))
+def leftovers(index_dir: Path) -> list[str]:
+    """Hidden entries other than the lock: what dead or failed builds left behind."""
+    return sorted(p.name for p in index_dir.iterdir() if p.name.startswith(".") and p.name != ".lock")
 
 
 def subprocess_env() -> dict:
@@ -160,13 +155,13 @@ def test_killed_builds_leave_old_or_new_index_never_a_mix(real_index_a, tmp_path
             build_index([src], index_dir)
             after = answered_version(index_dir)
             assert after == target
-            assert leftovers(index_dir, known_leak=True) == []
+            assert leftovers(index_dir) == []
             assert len(list(index_dir.glob("gen-*"))) <= 2
         before = after
     print(f"\n{KILLS} kills over {duration:.2f} s builds: {outcomes}")
     write_version(src, "B" if answered_version(index_dir) == "A" else "A")
     assert build_index([src], index_dir).rebuilt
-    assert leftovers(index_dir, known_leak=True) == []
+    assert leftovers(index_dir) == []
 
 
 @pytest.mark.slow
@@ -235,14 +230,11 @@ def test_failing_build_keeps_old_generation(tmp_path, fake_encoder, failure):
     assert len(list((tmp_path / "idx").glob("gen-*"))) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="store.collect_garbage removes '.tmp-*' but write_atomic's temp "
-                                        "files are named '.CURRENT.<random>.tmp', so a build killed "
-                                        "inside write_atomic leaves one behind for ever")
 def test_next_build_removes_what_dead_builds_left(tmp_path, fake_encoder):
     write_version(tmp_path / "src", "A")
     build_index([tmp_path / "src"], tmp_path / "idx")
     (tmp_path / "idx" / ".tmp-gen-dead").mkdir()
-    (tmp_path / "idx" / ".CURRENT.dead.tmp").write_text("gen-9")
+    (tmp_path / "idx" / ".tmp-CURRENT.dead").write_text("gen-9")
     write_version(tmp_path / "src", "B")
     build_index([tmp_path / "src"], tmp_path / "idx")
     assert leftovers(tmp_path / "idx") == []
@@ -322,9 +314,6 @@ def test_damaged_index_says_rebuild_then_rebuild_repairs(tmp_path, fake_encoder,
     assert {r.title for r in Index.open(tmp_path / "idx").records} == {t for t, _ in VERSIONS["A"]}
 
 
-@pytest.mark.xfail(strict=True, reason="store.open_generation indexes manifest['files'] (and Index.open "
-                                        "manifest['model']) without checking: a manifest that is valid "
-                                        "JSON but lacks a key escapes as KeyError")
 @pytest.mark.parametrize("key", ["files", "model"])
 def test_manifest_missing_a_key_says_rebuild(tmp_path, fake_encoder, key):
     write_version(tmp_path / "src", "A")

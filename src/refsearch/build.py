@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import store
-from .errors import IndexProblem, RefsearchError
+from .errors import IndexProblem, RefsearchError, SourceError
 from .lexical import TOKENIZER, BM25Index
 from .records import Reference
 from .sources import discover_files, read_sources
@@ -57,7 +57,10 @@ class BuildReport:
 def scan_sources(paths: Sequence[Path]) -> list[SourceFile]:
     files = []
     for path in discover_files(paths):
-        files.append(SourceFile(str(path), store.sha256_file(path), path.stat().st_size))
+        try:
+            files.append(SourceFile(str(path), store.sha256_file(path), path.stat().st_size))
+        except OSError as error:
+            raise SourceError(path, None, f"cannot read file: {error.strerror or error}") from None
     return files
 
 
@@ -152,7 +155,7 @@ def _write_generation(writer: store.GenerationWriter, references: list[Reference
 
     old_hashes, old_vectors = _previous_vectors(previous)
     hashes = [content_hash(ref, encoder.fingerprint) for ref in references]
-    old_by_id = _previous_ids(previous)
+    old_by_id = stored_hashes(previous)
     new_ids = {ref.id for ref in references}
     for ref, digest in zip(references, hashes):
         if ref.id not in old_by_id:
@@ -190,7 +193,8 @@ def _write_generation(writer: store.GenerationWriter, references: list[Reference
         writer.files.append(name)
 
 
-def _previous_ids(previous: store.Generation | None) -> dict[str, str]:
+def stored_hashes(previous: store.Generation | None) -> dict[str, str]:
+    """Reference id -> content hash of the vector stored for it, in row order."""
     if previous is None:
         return {}
     ids = {}
@@ -207,6 +211,6 @@ def _previous_vectors(previous: store.Generation | None):
         return {}, None
     import faiss
 
-    rows = {digest: row for row, digest in enumerate(_previous_ids(previous).values())}
+    rows = {digest: row for row, digest in enumerate(stored_hashes(previous).values())}
     old = faiss.read_index(str(previous.path("vectors.faiss")))
     return rows, old.reconstruct

@@ -268,6 +268,22 @@ def show(
 
 @app.command()
 @friendly_errors
+def status(
+    index: Optional[Path] = IndexOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+):
+    """Say whether the index matches its sources and model, and what it holds on disk."""
+    from .status import index_status, print_status, status_json
+
+    found = index_status(_index_dir(index))
+    if as_json:
+        print(json.dumps(status_json(found), ensure_ascii=False, indent=1))
+    else:
+        print_status(_console(), found)
+
+
+@app.command()
+@friendly_errors
 def related(
     ref: str = typer.Argument(..., metavar="REF", help="A reference id or part of its title (\"vllm\", \"flash attention\")."),
     k: int = typer.Option(5, "-k", help="How many suggestions."),
@@ -350,3 +366,7 @@ def evaluate_command(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

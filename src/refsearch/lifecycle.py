@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 
 from . import store
 from .build import LEXICAL_SETTINGS, build_index, scan_sources, sources_fingerprint
-from .errors import IndexProblem, RefsearchError
+from .errors import IndexProblem, RefsearchError, SourceError
 from .index import Index
 
 Say = Callable[[str], None]
@@ -63,8 +63,11 @@ def open_for_query(index_dir: Path, sources: Sequence[Path] | None, model: str |
         else:
             say(f"index is stale ({reason}); updating it first…")
             roots = [Path(p) for p in generation.manifest["sources"]["roots"]]
-            say(build_index(roots, index_dir, model=model or generation.manifest["model"]["id"],
-                            encoder=generation.manifest["model"]["encoder"], progress=progress).summary())
+            try:
+                say(build_index(roots, index_dir, model=model or generation.manifest["model"]["id"],
+                                encoder=generation.manifest["model"]["encoder"], progress=progress).summary())
+            except SourceError as problem:
+                say(f"warning: the update failed ({problem}); answering from the index as built.")
     return Index.open(index_dir, model)
 
 

@@ -75,6 +75,10 @@ class Filters:
 def validate_query(query: str) -> str:
     if not query or not query.strip():
         raise RefsearchError("QUERY is empty; give some words to search for.")
+    try:
+        query.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RefsearchError("QUERY is not valid UTF-8 text; check the terminal's encoding.") from None
     if len(query) > MAX_QUERY_CHARS:
         raise RefsearchError(f"QUERY is {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,}.")
     return query.strip()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import store
-from .build import LEXICAL_SETTINGS, _previous_ids
+from .build import LEXICAL_SETTINGS, stored_hashes
 from .errors import IndexProblem, RefsearchError
 from .lifecycle import SourceDiff, diff_sources
 from .sources import read_sources
@@ -97,7 +97,7 @@ def _count_stale(generation: store.Generation, fingerprint: str, status: Status)
     except RefsearchError as problem:
         status.problems.append(f"cannot read the sources: {problem}")
         return
-    indexed = _previous_ids(generation)
+    indexed = stored_hashes(generation)
     status.stale = sum(1 for ref in references if indexed.get(ref.id) != content_hash(ref, fingerprint))
     status.orphaned = len(indexed.keys() - {ref.id for ref in references})
 

@@ -54,7 +54,7 @@ def fsync_path(path: Path) -> None:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Temp file in the same directory, fsync, rename, fsync the directory."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}.")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -132,10 +132,29 @@ def open_generation(directory: Path, verify: bool = True) -> Generation | None:
             f"{directory}: index schema version {manifest.get('schema_version')} but this refsearch "
             f"reads version {SCHEMA_VERSION}; {REBUILD}."
         )
+    if not _complete(manifest):
+        raise IndexProblem(f"{manifest_path}: incomplete or damaged manifest; {REBUILD}.")
     if verify:
         for name, expected in manifest["files"].items():
             _verify_file(generation / name, expected)
     return Generation(generation, manifest)
+
+
+def _complete(manifest: dict) -> bool:
+    """The fields every reader relies on, with the right types (a damaged manifest can be valid JSON)."""
+    files, model, sources = manifest.get("files"), manifest.get("model"), manifest.get("sources")
+    return (isinstance(files, dict) and all(isinstance(v, dict) and isinstance(v.get("size"), int)
+                                            and isinstance(v.get("sha256"), str) for v in files.values())
+            and isinstance(model, dict) and all(isinstance(model.get(k), str) for k in ("id", "fingerprint", "encoder"))
+            and isinstance(model.get("dimension"), int)
+            and isinstance(sources, dict) and isinstance(sources.get("files"), list) and isinstance(sources.get("roots"), list)
+            and isinstance(manifest.get("count"), int) and isinstance(manifest.get("lexical"), dict)
+            and all(_plain_name(name) for name in (*files, model.get("encoder_dir") or "encoder")))
+
+
+def _plain_name(name: str) -> bool:
+    """A file name inside the index directory: a damaged manifest must not point elsewhere."""
+    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
 
 
 def _verify_file(path: Path, expected: dict) -> None:

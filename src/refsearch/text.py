@@ -2,7 +2,8 @@
 
 The dense text is `title. note. note_en. Topic: topic_en-or-topic.`: the title carries the names,
 the annotation what the entry is about, the English gloss lets an English-only model understand a
-Chinese annotation, and the topic places the entry (why, with numbers: docs/benchmarks.md,
+Chinese annotation, and the topic places the entry. Where no human gloss exists, the glossary's
+English words for the Chinese terms stand in for it (why, with numbers: docs/benchmarks.md,
 "Embedded text").
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 
+from .glossary import english_for
 from .records import Reference
 
 # Lexical field weights scale term frequency (a cheap BM25F): names in titles count double.
@@ -23,7 +25,10 @@ def dense_text(ref: Reference) -> str:
     topic = ref.topic_en or ref.topic
     if topic:
         parts.append("Topic: " + " / ".join(topic))
-    return ". ".join(part.strip().rstrip(".。") for part in parts) + "."
+    if not ref.note_en:
+        # no human gloss: give the English-only model the glossary's words for the Chinese terms
+        parts.append(" ".join(english_for(" ".join((ref.title, ref.note or "", *topic)))))
+    return ". ".join(part.strip().rstrip(".。") for part in parts if part.strip()) + "."
 
 
 def lexical_fields(ref: Reference) -> list[tuple[str, float]]:

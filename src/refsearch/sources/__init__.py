@@ -88,8 +88,10 @@ def _walk(root: Path) -> list[Path]:
     for dirpath, dirnames, filenames in os.walk(root, onerror=fail):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
-            if not name.startswith(".") and Path(name).suffix.lower() in PARSERS:
-                files.append(Path(dirpath) / name)
+            path = Path(dirpath) / name
+            if not name.startswith(".") and path.suffix.lower() in PARSERS:
+                # named, not skipped: a dangling link or a FIFO called *.md is an error the user should see
+                files.append(_checked_file(path))
     return files
 
 

@@ -1,0 +1,5 @@
+"""`python -m refsearch …` runs the CLI."""
+
+from .cli import main
+
+main()
