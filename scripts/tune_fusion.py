@@ -13,12 +13,13 @@ import argparse
 from pathlib import Path
 
 from refsearch import evaluate
-from refsearch.fusion import Fusion, Ranking, fuse
+from refsearch.fusion import Fusion, fuse
 from refsearch.lifecycle import open_for_query
 from refsearch.search import MIN_DEPTH, Searcher
 
 VARIANTS = [Fusion("rrf", w, k) for k in (10, 60) for w in (0.3, 0.5, 0.7)] + \
-           [Fusion("convex", w) for w in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)]
+           [Fusion("convex", w, scale=scale) for scale in ("minmax", "ceiling")
+            for w in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)]
 
 
 def rankings_for(path: Path, split: str):
@@ -30,7 +31,7 @@ def rankings_for(path: Path, split: str):
     pairs = []
     for query in queries:
         dense, lexical = searcher.rankings(query.text, depth)
-        pairs.append((dense, Ranking(lexical.doc_ids, lexical.scores)))
+        pairs.append((dense, lexical.ranking()))
     return eval_set.name, index, queries, pairs
 
 
@@ -46,7 +47,7 @@ def main() -> None:
         print(f"{'fusion':28} {'nDCG@10':>8} {'MRR':>6} {'hit@3':>6} {'R@10':>6}")
         rows = [("dense only", [d.doc_ids.tolist() for d, _ in pairs]),
                 ("lexical only", [l.doc_ids.tolist() for _, l in pairs])]
-        rows += [(f"{v.method} w_dense={v.dense_weight}" + (f" k={v.rrf_k}" if v.method == "rrf" else ""),
+        rows += [(f"{v.method} w_dense={v.dense_weight}" + (f" k={v.rrf_k}" if v.method == "rrf" else f" {v.scale}"),
                   [[doc for doc, _ in fuse(d, l, v)] for d, l in pairs]) for v in VARIANTS]
         for label, ranked_rows in rows:
             summary = evaluate.score(label, queries, [[ids[r] for r in rows_[:100]] for rows_ in ranked_rows]).summary()

@@ -30,3 +30,14 @@ def test_rrf_uses_ranks_only():
 def test_empty_rankings_fuse_to_nothing():
     empty = ranking([], [])
     assert fuse(empty, empty) == []
+
+
+def test_ceiling_scale_discounts_a_lexical_match_on_one_common_word():
+    # the lexical best shares one weak word with the query (score 1 of a possible 10): min-max
+    # scaling would count it as a full match and let it beat the dense favourite
+    dense = ranking([1, 2], [0.60, 0.50])
+    weak = Ranking(np.array([2]), np.array([1.0], dtype=np.float32), ceiling=10.0)
+    assert fuse(dense, weak, Fusion("convex", 0.3, scale="minmax"))[0][0] == 2
+    assert fuse(dense, weak, Fusion("convex", 0.3, scale="ceiling"))[0][0] == 1
+    strong = Ranking(np.array([2]), np.array([9.0], dtype=np.float32), ceiling=10.0)
+    assert fuse(dense, strong, Fusion("convex", 0.3, scale="ceiling"))[0][0] == 2

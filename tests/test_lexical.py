@@ -1,3 +1,4 @@
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from refsearch.lexical import BM25Index, query_terms, tokenize
@@ -77,3 +78,12 @@ def test_camel_case_names_match_spaced_words():
     assert {"page", "attent", "pagedattention"} <= set(tokenize("PagedAttention"))
     assert set(tokenize("paged attention")) <= set(tokenize("PagedAttention"))
     assert tokenize("vLLM") == ["vllm"] and tokenize("MLflow") == ["mlflow"]
+
+
+def test_ceiling_counts_every_query_term_including_unmatchable_ones():
+    index = BM25Index.build([[("kserve serving", 1.0)], [("feast feature store", 1.0)]])
+    known = index.search("kserve", depth=5).ceiling
+    assert known == pytest.approx(float(index.idf[index.vocab["kserv"]]))
+    with_unknown = index.search("kserve zeppelin", depth=5)
+    assert with_unknown.ceiling == pytest.approx(known + index.unseen_idf)
+    assert with_unknown.scores[0] < with_unknown.ceiling / 2

@@ -12,10 +12,15 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Ranking:
-    """Documents best first, with their scores (cosine for dense, BM25 for lexical)."""
+    """Documents best first, with their scores (cosine for dense, BM25 for lexical).
+
+    `ceiling` is the score a full match would get (lexical: every query term present), when the
+    ranking can say; fusion can then tell a strong best match from a weak one.
+    """
 
     doc_ids: np.ndarray
     scores: np.ndarray
+    ceiling: float | None = None
 
     def ranks(self) -> dict[int, int]:
         return {int(doc): rank for rank, doc in enumerate(self.doc_ids, start=1)}
@@ -23,11 +28,18 @@ class Ranking:
 
 @dataclass(frozen=True)
 class Fusion:
-    """`rrf`: sum of weight/(k + rank). `convex`: weight-blend of scores scaled to [0, 1] per query."""
+    """`rrf`: sum of weight/(k + rank). `convex`: weight-blend of scores scaled per query.
+
+    Convex scaling (`scale`): `minmax` maps each ranking's candidates onto [0, 1], so the best
+    lexical match counts fully even when it shares only one common word with the query; `ceiling`
+    divides a ranking's scores by its full-match score where it has one (lexical) and min-maxes the
+    others (dense), so a lexical ranking counts as much as the query's words are actually matched.
+    """
 
     method: str = "convex"
-    dense_weight: float = 0.4
+    dense_weight: float = 0.3
     rrf_k: int = 60
+    scale: str = "ceiling"
 
 
 DEFAULT_FUSION = Fusion()
@@ -54,9 +66,17 @@ def _rrf(dense: Ranking, lexical: Ranking, fusion: Fusion) -> dict[int, float]:
 def _convex(dense: Ranking, lexical: Ranking, fusion: Fusion) -> dict[int, float]:
     scores: dict[int, float] = {}
     for ranking, weight in ((dense, fusion.dense_weight), (lexical, 1 - fusion.dense_weight)):
-        for doc, value in zip(ranking.doc_ids.tolist(), _unit_scale(ranking.scores).tolist()):
+        for doc, value in zip(ranking.doc_ids.tolist(), _scaled(ranking, fusion.scale).tolist()):
             scores[doc] = scores.get(doc, 0.0) + weight * value
     return scores
+
+
+def _scaled(ranking: Ranking, scale: str) -> np.ndarray:
+    if scale == "ceiling" and ranking.ceiling:
+        return ranking.scores / ranking.ceiling
+    if scale in ("ceiling", "minmax"):
+        return _unit_scale(ranking.scores)
+    raise ValueError(f"unknown fusion scale {scale!r}")
 
 
 def _unit_scale(scores: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .errors import IndexProblem
+from .fusion import Ranking
 from .glossary import glossary_matches
 
 TOKENIZER = "refsearch-bm25-tokens@3"
@@ -120,6 +121,10 @@ class LexicalHits:
     doc_ids: np.ndarray  # int64, best first
     scores: np.ndarray  # float32
     matched: dict[int, list[str]]  # doc id -> surface forms of the query terms it contains
+    ceiling: float  # score of an average-length document holding every query term once
+
+    def ranking(self) -> Ranking:
+        return Ranking(self.doc_ids, self.scores, self.ceiling)
 
 
 class BM25Index:
@@ -166,12 +171,19 @@ class BM25Index:
         params = {"k1": k1, "b": b, "avgdl": avgdl}
         return cls(vocab, idf, term_ptr, docs, weights, n_docs, params)
 
+    @property
+    def unseen_idf(self) -> float:
+        """The idf of a term no document contains: a query word the index cannot match at all."""
+        return float(np.log(1 + (self.n_docs + 0.5) / 0.5))
+
     def search(self, query: str, depth: int, allowed: np.ndarray | None = None) -> LexicalHits:
         """Top `depth` documents; `allowed` is a boolean mask applied before the cut."""
         scores = np.zeros(self.n_docs, dtype=np.float32)
         hits_by_term: list[tuple[str, np.ndarray]] = []
+        ceiling = 0.0
         for token, surfaces in _group_terms(query_terms(query)).items():
             term = self.vocab.get(token)
+            ceiling += (self.unseen_idf if term is None else float(self.idf[term])) * len(surfaces)
             if term is None:
                 continue
             start, end = self.term_ptr[term], self.term_ptr[term + 1]
@@ -189,7 +201,7 @@ class BM25Index:
         for surface, docs in hits_by_term:
             for doc in set(docs.tolist()) & wanted:
                 matched.setdefault(doc, []).append(surface)
-        return LexicalHits(order.astype(np.int64), scores[order], matched)
+        return LexicalHits(order.astype(np.int64), scores[order], matched, ceiling)
 
     def save(self, directory: Path) -> list[str]:
         meta = {"format": FORMAT, "tokenizer": TOKENIZER, "n_docs": self.n_docs,

@@ -104,7 +104,7 @@ class Searcher:
             return []
         depth = min(max(MIN_DEPTH, 5 * k), len(self.index.records))
         dense, lexical_hits = self.rankings(query, depth, mode, allowed)
-        lexical = Ranking(lexical_hits.doc_ids, lexical_hits.scores) if lexical_hits else _EMPTY
+        lexical = lexical_hits.ranking() if lexical_hits else _EMPTY
         if mode == "hybrid":
             ranked = fuse(dense, lexical, self.fusion)
         else:
