@@ -18,6 +18,9 @@ class Encoder(Protocol):
     fingerprint: str
     dimension: int
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
-        """Return an (n, dimension) float32 array, one row per text, in input order."""
+    def encode(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
+        """Return an (n, dimension) float32 array, one row per text, in input order.
+
+        16 per batch was the fastest size measured for both implementations (docs/benchmarks.md).
+        """
         ...

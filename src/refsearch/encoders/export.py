@@ -133,7 +133,9 @@ def _export(spec: ModelSpec, pipeline: Pipeline, out: Path) -> None:
     import onnx
     import torch
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # its weight-loading bar would litter build output
     tokenizer = AutoTokenizer.from_pretrained(pipeline.transformer_dir)
     if not tokenizer.is_fast:
         raise RefsearchError(

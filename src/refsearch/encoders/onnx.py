@@ -97,7 +97,7 @@ class OnnxEncoder:
         if sorted(session_inputs) != sorted(self._input_names):
             raise _damaged(directory, f"{MODEL_FILE} takes {session_inputs}, not {self._input_names}")
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
         texts = list(texts)
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         if not texts:

@@ -16,13 +16,16 @@ class SentenceTransformerEncoder:
     def __init__(self, spec: ModelSpec):
         os.environ["HF_HUB_OFFLINE"] = "1"
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # its weight-loading bar would litter build output
 
         self.model_id = spec.model_id
         self.fingerprint = spec.fingerprint
         self._model = SentenceTransformer(str(spec.path), device="cpu", local_files_only=True)
         self.dimension = int(self._model.encode([""]).shape[1])
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
