@@ -115,3 +115,18 @@ def test_query_path_imports_no_torch(index_dir):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "HEAVY []" in result.stderr, result.stderr
     assert json.loads(result.stdout)["results"][0]["id"] == MIG
+
+
+def test_closed_pipe_stops_quietly(index_dir, tmp_path):
+    """`refsearch search --batch … | head -1`: no traceback and no error line when the reader leaves."""
+    queries = tmp_path / "queries.txt"
+    queries.write_text("GPU slicing\n" * 400, encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "refsearch", "search", "--batch", str(queries), "--index", index_dir],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert json.loads(process.stdout.readline())["results"][0]["id"] == MIG
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    process.wait(timeout=120)
+    assert "Traceback" not in stderr and "error" not in stderr, stderr

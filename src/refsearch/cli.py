@@ -41,14 +41,25 @@ def friendly_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
+        except BrokenPipeError:
+            # the reader went away (`refsearch search … | head`): stop quietly, as other tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(1) from None
         except (RefsearchError, OSError) as error:
             if os.environ.get("REFSEARCH_DEBUG") == "1":
                 raise
-            message = str(error) if isinstance(error, RefsearchError) else f"{getattr(error, 'filename', '') or ''}: {error.strerror or error}"
-            _stderr(f"error: {message}")
+            _stderr(f"error: {_message(error)}")
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _message(error: Exception) -> str:
+    if isinstance(error, RefsearchError):
+        return str(error)
+    reason = getattr(error, "strerror", None) or str(error)
+    filename = getattr(error, "filename", None)
+    return f"{filename}: {reason}" if filename else reason
 
 
 def _console(stderr: bool = False):
