@@ -484,3 +484,10 @@ def test_read_sources_checks_everything_before_yielding(tmp_path):
     stream = read_sources([tmp_path])
     with pytest.raises(SourceError, match=r"b\.jsonl:1"):
         next(stream)
+
+
+def test_repeated_titles_get_numbered_ids_around_explicit_ones():
+    lines = ['{"title": "Same"}', '{"id": "notes/same-2", "title": "Other"}'] + ['{"title": "Same"}'] * 3000
+    ids = [ref.id for ref in parse_jsonl("\n".join(lines), Path("notes.jsonl"))]
+    assert ids[:4] == ["notes/same", "notes/same-2", "notes/same-3", "notes/same-4"]
+    assert len(set(ids)) == len(ids) and ids[-1] == "notes/same-3002"

@@ -6,7 +6,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 KINDS = ("paper", "blog", "official-doc", "book", "course", "repo", "video", "talk", "list", "other")
 
@@ -68,11 +68,22 @@ def slugify(text: str, max_length: int = 60) -> str:
     return slug
 
 
-def make_id(page_key: str, title: str, taken: set[str]) -> str:
-    """`<page>/<title-slug>`: stable when an entry moves within its page; repeats get -2, -3…"""
-    base = f"{slugify(page_key)}/{slugify(title)}"
-    candidate, n = base, 2
-    while candidate in taken:
-        candidate, n = f"{base}-{n}", n + 1
-    taken.add(candidate)
-    return candidate
+class IdAllocator:
+    """Ids for one source file: `<page>/<title-slug>`, stable when an entry moves within its page.
+
+    Repeated titles get -2, -3… in file order; ids the file gives explicitly are reserved first.
+    The next free suffix is remembered per title, so thousands of equal titles stay linear.
+    """
+
+    def __init__(self, reserved: Iterable[str] = ()):
+        self._taken = set(reserved)
+        self._next_suffix: dict[str, int] = {}
+
+    def new(self, page_key: str, title: str) -> str:
+        base = f"{slugify(page_key)}/{slugify(title)}"
+        candidate, n = base, self._next_suffix.get(base, 2)
+        while candidate in self._taken:
+            candidate, n = f"{base}-{n}", n + 1
+        self._next_suffix[base] = n
+        self._taken.add(candidate)
+        return candidate

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from refsearch.errors import SourceError
-from refsearch.records import Reference, make_id
+from refsearch.records import IdAllocator, Reference
 
 _KNOWN = {"id", "_id", "title", "note", "text", "url", "year", "kind", "author", "topic", "tags"}
 
@@ -20,8 +20,8 @@ _KNOWN = {"id", "_id", "title", "note", "text", "url", "year", "kind", "author",
 def parse_jsonl(text: str, path: Path) -> list[Reference]:
     page = Path(path).stem
     rows = list(_objects(text, path))
-    taken = {given for n, obj in rows if (given := _given_id(obj, path, n))}
-    return [_reference(obj, page, path, n, taken) for n, obj in rows]
+    ids = IdAllocator(given for n, obj in rows if (given := _given_id(obj, path, n)))
+    return [_reference(obj, page, path, n, ids) for n, obj in rows]
 
 
 def _objects(text: str, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -52,7 +52,7 @@ def _reason(exc: Exception) -> str:
     return exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
 
 
-def _reference(obj: dict[str, Any], page: str, path: Path, n: int, taken: set[str]) -> Reference:
+def _reference(obj: dict[str, Any], page: str, path: Path, n: int, ids: IdAllocator) -> Reference:
     def text(key: str) -> str | None:
         return _text(obj.get(key), key, path, n)
 
@@ -68,7 +68,7 @@ def _reference(obj: dict[str, Any], page: str, path: Path, n: int, taken: set[st
         extra["_id"] = obj["_id"]
     kind = text("kind")
     return Reference(
-        id=given_id or make_id(page, title, taken),
+        id=given_id or ids.new(page, title),
         title=title,
         page=page,
         topic=_strings(obj.get("topic"), "topic", path, n),

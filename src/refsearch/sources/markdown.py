@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from refsearch.records import Reference, make_id
+from refsearch.records import IdAllocator, Reference
 
 _HEADING = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*))?")
 _CLOSING_HASHES = re.compile(r"(?:^|[ \t]+)#+[ \t]*$")
@@ -301,7 +301,7 @@ def parse_markdown(text: str, path: Path) -> list[Reference]:
     page = title.text if title else path.stem
     headings: list[tuple[int, str]] = []
     labels: list[tuple[int, str]] = []  # link-less list items that head the items nested under them
-    taken: set[str] = set()
+    ids = IdAllocator()
     references = []
     for block in blocks:
         if isinstance(block, _Heading):
@@ -322,7 +322,7 @@ def parse_markdown(text: str, path: Path) -> list[Reference]:
                 continue
         if entry is not None:
             topic = tuple(name for _, name in headings) + tuple(name for _, name in labels)
-            reference_id = make_id(path.stem, entry.title, taken)
+            reference_id = ids.new(path.stem, entry.title)
             source = f"{path}:{block.line}"
             references.append(Reference(id=reference_id, page=page, topic=topic, source=source, **asdict(entry)))
     return references

@@ -17,7 +17,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from refsearch.errors import SourceError
-from refsearch.records import Reference, make_id
+from refsearch.records import IdAllocator, Reference
 
 FORMAT = "refsearch/references@1"
 PAGE_KEYS = ("format", "page", "page_en", "key", "notes", "topics")
@@ -87,9 +87,9 @@ class _Reader:
             self.required_text(note, note_fields, "text", "a note")
             self.optional_text(note_fields.get("text_en"), "text_en")
         drafts = list(self.topics(fields.get("topics"), ()))
-        taken = {draft["id"] for draft in drafts if draft["id"]}
+        ids = IdAllocator(draft["id"] for draft in drafts if draft["id"])
         for draft in drafts:
-            draft["id"] = draft["id"] or make_id(key, draft["title"], taken)
+            draft["id"] = draft["id"] or ids.new(key, draft["title"])
         return [Reference(page=page, **draft) for draft in drafts]
 
     def compose(self) -> Node | None:
