@@ -491,3 +491,13 @@ def test_repeated_titles_get_numbered_ids_around_explicit_ones():
     ids = [ref.id for ref in parse_jsonl("\n".join(lines), Path("notes.jsonl"))]
     assert ids[:4] == ["notes/same", "notes/same-2", "notes/same-3", "notes/same-4"]
     assert len(set(ids)) == len(ids) and ids[-1] == "notes/same-3002"
+
+
+def test_awesome_lists_side_by_side_get_distinct_ids(tmp_path):
+    for name, note in (("awesome-a", "ML framework."), ("awesome-b", "Google's ML library.")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "README.md").write_text(
+            f"## Tools\n\n* [TensorFlow](https://tensorflow.org) - {note}\n", encoding="utf-8")
+    refs = list(read_sources([tmp_path]))
+    assert sorted(ref.id for ref in refs) == ["awesome-a/tensorflow", "awesome-b/tensorflow"]
+    assert {ref.page for ref in refs} == {"awesome-a", "awesome-b"}

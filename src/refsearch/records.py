@@ -6,6 +6,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Iterable
 
 KINDS = ("paper", "blog", "official-doc", "book", "course", "repo", "video", "talk", "list", "other")
@@ -53,6 +54,17 @@ class Reference:
     @property
     def breadcrumb(self) -> str:
         return " › ".join((self.page, *self.topic))
+
+
+_GENERIC_FILE_NAMES = {"readme", "index"}
+
+
+def page_key(path: Path) -> str:
+    """A file's default page key (the ids' prefix): its name without suffix; for README.md or
+    index.md, which every awesome list is called, its folder's name, so lists side by side differ."""
+    if path.stem.lower() in _GENERIC_FILE_NAMES and path.resolve().parent.name:
+        return path.resolve().parent.name
+    return path.stem
 
 
 def slugify(text: str, max_length: int = 60) -> str:

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from refsearch.errors import SourceError
-from refsearch.records import IdAllocator, Reference
+from refsearch.records import IdAllocator, Reference, page_key
 
 _KNOWN = {"id", "_id", "title", "note", "text", "url", "year", "kind", "author", "topic", "tags"}
 
 
 def parse_jsonl(text: str, path: Path) -> list[Reference]:
-    page = Path(path).stem
+    page = page_key(Path(path))
     rows = list(_objects(text, path))
     ids = IdAllocator(given for n, obj in rows if (given := _given_id(obj, path, n)))
     return [_reference(obj, page, path, n, ids) for n, obj in rows]

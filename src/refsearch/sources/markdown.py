@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from refsearch.records import IdAllocator, Reference
+from refsearch.records import IdAllocator, Reference, page_key
 
 _HEADING = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*))?")
 _CLOSING_HASHES = re.compile(r"(?:^|[ \t]+)#+[ \t]*$")
@@ -298,7 +298,8 @@ def parse_markdown(text: str, path: Path) -> list[Reference]:
     path = Path(path)
     blocks = list(_blocks(text))
     title = next((b for b in blocks if isinstance(b, _Heading) and b.level == 1), None)
-    page = title.text if title else path.stem
+    key = page_key(path)
+    page = title.text if title else key
     headings: list[tuple[int, str]] = []
     labels: list[tuple[int, str]] = []  # link-less list items that head the items nested under them
     ids = IdAllocator()
@@ -322,7 +323,7 @@ def parse_markdown(text: str, path: Path) -> list[Reference]:
                 continue
         if entry is not None:
             topic = tuple(name for _, name in headings) + tuple(name for _, name in labels)
-            reference_id = ids.new(path.stem, entry.title)
+            reference_id = ids.new(key, entry.title)
             source = f"{path}:{block.line}"
             references.append(Reference(id=reference_id, page=page, topic=topic, source=source, **asdict(entry)))
     return references

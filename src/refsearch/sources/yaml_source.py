@@ -17,7 +17,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from refsearch.errors import SourceError
-from refsearch.records import IdAllocator, Reference
+from refsearch.records import IdAllocator, Reference, page_key
 
 FORMAT = "refsearch/references@1"
 PAGE_KEYS = ("format", "page", "page_en", "key", "notes", "topics")
@@ -81,7 +81,7 @@ class _Reader:
         fields = self.mapping(root, PAGE_KEYS, "the page")
         page = self.required_text(root, fields, "page", "the page")
         self.optional_text(fields.get("page_en"), "page_en")
-        key = self.optional_text(fields.get("key"), "key") or self.path.stem
+        key = self.optional_text(fields.get("key"), "key") or page_key(self.path)
         for note in self.sequence(fields.get("notes"), "notes"):
             note_fields = self.mapping(note, NOTE_KEYS, "a note")
             self.required_text(note, note_fields, "text", "a note")
