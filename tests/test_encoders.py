@@ -294,23 +294,30 @@ def test_resolve_model_names(tmp_path):
         resolve_model("no-such-org/no-such-model-for-refsearch")
 
 
-def test_fingerprint_follows_configs_and_weight_sizes(tmp_path):
+def test_fingerprint_follows_configs_and_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("REFSEARCH_CACHE", str(tmp_path / "cache"))
     model = tmp_path / "model"
     (model / "1_Pooling").mkdir(parents=True)
     (model / "config.json").write_text('{"hidden_size": 8}')
     (model / "1_Pooling" / "config.json").write_text('{"pooling_mode": "mean"}')
     (model / "model.safetensors").write_bytes(b"\0" * 64)
+    big = bytearray(2 * 1024 * 1024)  # above the size whose digest is cached
+    (model / "weights.bin").write_bytes(big)
     (model / ".git").mkdir()
     (model / ".git" / "HEAD").write_text("ref")
     first = model_fingerprint(model)
     (model / ".git" / "HEAD").write_text("other ref")
     assert model_fingerprint(model) == first  # hidden folders are not the model
-    (model / "model.safetensors").write_bytes(b"\1" * 64)
-    assert model_fingerprint(model) == first  # weights count by name and size only
-    (model / "model.safetensors").write_bytes(b"\0" * 65)
+    assert model_fingerprint(model) == first  # now from the digest cache
+    (model / "model.safetensors").write_bytes(b"\1" * 64)  # fine-tuned in place: same size
     second = model_fingerprint(model)
+    big[-1] = 1
+    written = (model / "weights.bin").stat().st_mtime_ns
+    (model / "weights.bin").write_bytes(big)
+    os.utime(model / "weights.bin", ns=(written + 10**9, written + 10**9))  # a later save
+    third = model_fingerprint(model)
     (model / "1_Pooling" / "config.json").write_text('{"pooling_mode": "cls"}')
-    assert len({first, second, model_fingerprint(model)}) == 3
+    assert len({first, second, third, model_fingerprint(model)}) == 4
 
 
 def test_query_tokenizer_lowercases_and_truncates_like_sentence_transformers():

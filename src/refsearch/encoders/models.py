@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from refsearch.config import cache_root
 from refsearch.errors import RefsearchError
+from refsearch.store import write_atomic
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 _DEFAULT_NAMES = {None, "all-MiniLM-L6-v2", DEFAULT_MODEL_ID}
-# Small files whose content defines the model's behaviour (configs, vocabularies); everything
-# else (weights, READMEs) is fingerprinted by name and size so GB files are never read.
-_CONTENT_SUFFIXES = {".json", ".txt", ".model"}
-_CONTENT_LIMIT = 32 * 1024 * 1024
+# Files above this size are hashed once per version (path, size, mtime) and the digest is kept in
+# the cache, so a build does not re-read gigabytes of weights to find the model unchanged.
+_CACHED_DIGEST_ABOVE = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -38,22 +41,49 @@ def resolve_model(name: str | None) -> ModelSpec:
 
 
 def model_fingerprint(path: Path) -> str:
-    """A short sha256 over config contents and weight names+sizes; cheap, recomputed every time."""
+    """A short sha256 over every file's name and content: a model fine-tuned in place changes it."""
     digest = hashlib.sha256()
     files = sorted(
         f
         for f in path.rglob("*")
         if f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts)
     )
-    for f in files:
-        size = f.stat().st_size
-        digest.update(f.relative_to(path).as_posix().encode() + b"\0")
-        if f.suffix in _CONTENT_SUFFIXES and size <= _CONTENT_LIMIT:
-            digest.update(f.read_bytes())
-        else:
-            digest.update(str(size).encode())
-        digest.update(b"\0")
+    with _DigestCache() as cache:
+        for f in files:
+            digest.update(f.relative_to(path).as_posix().encode() + b"\0")
+            digest.update(cache.digest(f) + b"\0")
     return digest.hexdigest()[:16]
+
+
+class _DigestCache:
+    """sha256 of large files keyed by (path, size, mtime_ns), in `<cache>/file-digests.json`."""
+
+    def __enter__(self) -> "_DigestCache":
+        self._path = cache_root() / "file-digests.json"
+        try:
+            self._entries = json.loads(self._path.read_text("utf-8"))
+        except (OSError, ValueError):
+            self._entries = {}
+        self._changed = False
+        return self
+
+    def digest(self, f: Path) -> bytes:
+        stat = f.stat()
+        if stat.st_size <= _CACHED_DIGEST_ABOVE:
+            return hashlib.sha256(f.read_bytes()).digest()
+        key, version = str(f.resolve()), [stat.st_size, stat.st_mtime_ns]
+        entry = self._entries.get(key)
+        if not (isinstance(entry, list) and entry[:2] == version):
+            with f.open("rb") as handle:
+                entry = [*version, hashlib.file_digest(handle, "sha256").hexdigest()]
+            self._entries[key], self._changed = entry, True
+        return bytes.fromhex(entry[2])
+
+    def __exit__(self, *exc_info) -> None:
+        if self._changed and not any(exc_info):
+            with contextlib.suppress(OSError):  # an unwritable cache only costs re-hashing next time
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(self._path, json.dumps(self._entries).encode())
 
 
 def _spec(model_id: str, path: Path) -> ModelSpec:
