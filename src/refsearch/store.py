@@ -79,7 +79,9 @@ def build_lock(directory: Path, wait: bool = True) -> Iterator[None]:
             if error.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
             if not wait:
-                raise RefsearchError(f"{directory}: another build is running on this index; try again when it ends.")
+                raise RefsearchError(
+                    f"{directory}: another build is running on this index; try again when it ends."
+                ) from None
             print(f"refsearch: waiting for another build of {directory} to finish…", file=sys.stderr)
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
