@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from array import array
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,8 +146,8 @@ class BM25Index:
               b: float = 0.75) -> "BM25Index":
         """`documents`: per document, (text, field weight) pairs; a weight scales term frequency."""
         vocab: dict[str, int] = {}
-        rows: list[tuple[int, int, float]] = []  # (term, doc, weighted tf)
-        lengths: list[float] = []
+        # one posting per (document, term), in typed arrays: 16 bytes each rather than a Python tuple
+        posting_terms, posting_docs, posting_tfs, lengths = array("q"), array("i"), array("f"), array("f")
         for doc, fields in enumerate(documents):
             counts: Counter[str] = Counter()
             for text, weight in fields:
@@ -154,14 +155,17 @@ class BM25Index:
                     counts[token] += weight
             lengths.append(sum(counts.values()))
             for token, tf in counts.items():
-                rows.append((vocab.setdefault(token, len(vocab)), doc, tf))
+                posting_terms.append(vocab.setdefault(token, len(vocab)))
+                posting_docs.append(doc)
+                posting_tfs.append(tf)
         n_docs = len(lengths)
         avgdl = (sum(lengths) / n_docs) if n_docs else 0.0
-        rows.sort()
-        terms = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        docs = np.fromiter((r[1] for r in rows), dtype=np.int32, count=len(rows))
-        tfs = np.fromiter((r[2] for r in rows), dtype=np.float32, count=len(rows))
-        dl = np.asarray(lengths, dtype=np.float32)[docs] if rows else np.zeros(0, np.float32)
+        terms = np.frombuffer(posting_terms, dtype=np.int64)
+        by_term = np.argsort(terms, kind="stable")  # within a term, documents stay in ascending order
+        terms = terms[by_term]
+        docs = np.frombuffer(posting_docs, dtype=np.int32)[by_term]
+        tfs = np.frombuffer(posting_tfs, dtype=np.float32)[by_term]
+        dl = np.frombuffer(lengths, dtype=np.float32)[docs]
         norm = k1 * (1 - b + b * dl / max(avgdl, 1e-9))
         weights = (tfs * (k1 + 1) / (tfs + norm)).astype(np.float32)
         df = np.bincount(terms, minlength=len(vocab)).astype(np.float64)
