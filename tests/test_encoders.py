@@ -309,6 +309,11 @@ def test_fingerprint_follows_configs_and_weights(tmp_path, monkeypatch):
     (model / ".git" / "HEAD").write_text("other ref")
     assert model_fingerprint(model) == first  # hidden folders are not the model
     assert model_fingerprint(model) == first  # now from the digest cache
+    stat = (model / "weights.bin").stat()
+    short_entry = json.dumps({str((model / "weights.bin").resolve()): [stat.st_size, stat.st_mtime_ns]})
+    for damaged in ("[1, 2]", short_entry, "not json"):
+        (tmp_path / "cache" / "file-digests.json").write_text(damaged)
+        assert model_fingerprint(model) == first  # a damaged digest cache is rebuilt, not trusted
     (model / "model.safetensors").write_bytes(b"\1" * 64)  # fine-tuned in place: same size
     second = model_fingerprint(model)
     big[-1] = 1

@@ -169,7 +169,7 @@ class BM25Index:
         norm = k1 * (1 - b + b * dl / max(avgdl, 1e-9))
         weights = (tfs * (k1 + 1) / (tfs + norm)).astype(np.float32)
         df = np.bincount(terms, minlength=len(vocab)).astype(np.float64)
-        idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+        idf = _idf(df, n_docs).astype(np.float32)
         term_ptr = np.zeros(len(vocab) + 1, dtype=np.int64)
         np.cumsum(np.bincount(terms, minlength=len(vocab)), out=term_ptr[1:])
         params = {"k1": k1, "b": b, "avgdl": avgdl}
@@ -178,7 +178,7 @@ class BM25Index:
     @property
     def unseen_idf(self) -> float:
         """The idf of a term no document contains: a query word the index cannot match at all."""
-        return float(np.log(1 + (self.n_docs + 0.5) / 0.5))
+        return float(_idf(0.0, self.n_docs))
 
     def search(self, query: str, depth: int, allowed: np.ndarray | None = None) -> LexicalHits:
         """Top `depth` documents; `allowed` is a boolean mask applied before the cut."""
@@ -229,6 +229,11 @@ class BM25Index:
         if len(index.term_ptr) != len(index.vocab) + 1 or index.term_ptr[-1] != len(index.doc_ids):
             raise IndexProblem(f"{directory}: lexical index is inconsistent; run `refsearch build --force`.")
         return index
+
+
+def _idf(df, n_docs: int):
+    """BM25's idf (the +1 keeps it positive for terms in most documents)."""
+    return np.log(1 + (n_docs - df + 0.5) / (df + 0.5))
 
 
 def _group_terms(terms: list[QueryTerm]) -> dict[str, list[str]]:

@@ -62,9 +62,8 @@ _GENERIC_FILE_NAMES = {"readme", "index"}
 def page_key(path: Path) -> str:
     """A file's default page key (the ids' prefix): its name without suffix; for README.md or
     index.md, which every awesome list is called, its folder's name, so lists side by side differ."""
-    if path.stem.lower() in _GENERIC_FILE_NAMES and path.resolve().parent.name:
-        return path.resolve().parent.name
-    return path.stem
+    folder = path.resolve().parent.name
+    return folder if path.stem.lower() in _GENERIC_FILE_NAMES and folder else path.stem
 
 
 def slugify(text: str, max_length: int = 60) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from refsearch.config import cache_root
 from refsearch.errors import RefsearchError
-from refsearch.store import write_atomic
+from refsearch.store import sha256_file, write_atomic
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 _DEFAULT_NAMES = {None, "all-MiniLM-L6-v2", DEFAULT_MODEL_ID}
@@ -51,7 +51,7 @@ def model_fingerprint(path: Path) -> str:
     with _DigestCache() as cache:
         for f in files:
             digest.update(f.relative_to(path).as_posix().encode() + b"\0")
-            digest.update(cache.digest(f) + b"\0")
+            digest.update(bytes.fromhex(cache.sha256(f)) + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -61,23 +61,23 @@ class _DigestCache:
     def __enter__(self) -> "_DigestCache":
         self._path = cache_root() / "file-digests.json"
         try:
-            self._entries = json.loads(self._path.read_text("utf-8"))
+            entries = json.loads(self._path.read_text("utf-8"))
         except (OSError, ValueError):
-            self._entries = {}
+            entries = None
+        self._entries = entries if isinstance(entries, dict) else {}
         self._changed = False
         return self
 
-    def digest(self, f: Path) -> bytes:
+    def sha256(self, f: Path) -> str:
         stat = f.stat()
         if stat.st_size <= _CACHED_DIGEST_ABOVE:
-            return hashlib.sha256(f.read_bytes()).digest()
+            return sha256_file(f)
         key, version = str(f.resolve()), [stat.st_size, stat.st_mtime_ns]
         entry = self._entries.get(key)
-        if not (isinstance(entry, list) and entry[:2] == version):
-            with f.open("rb") as handle:
-                entry = [*version, hashlib.file_digest(handle, "sha256").hexdigest()]
+        if not (isinstance(entry, list) and len(entry) == 3 and entry[:2] == version):
+            entry = [*version, sha256_file(f)]
             self._entries[key], self._changed = entry, True
-        return bytes.fromhex(entry[2])
+        return str(entry[2])
 
     def __exit__(self, *exc_info) -> None:
         if self._changed and not any(exc_info):
