@@ -60,21 +60,24 @@ def measure(name: str, command: list[str], runs: int, stdin: str | None = None) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--index", type=Path, default=ROOT / "index")
+    parser.add_argument("--index", type=Path, help="an index to query (default: the bundled data's index/)")
     parser.add_argument("--batch-queries", type=int, default=200)
     args = parser.parse_args()
 
     refsearch = [str(Path(sys.executable).parent / "refsearch")]
-    subprocess.run(refsearch + ["build", "--index", str(args.index)], check=True, stdout=subprocess.DEVNULL)
-    generation = args.index / (args.index / "CURRENT").read_text().strip()
-    search = refsearch + ["search", QUERY, "--json", "--index", str(args.index)]
+    # bring the index up to date first: the bundled data, or what the named index was built from
+    named = ["--index", str(args.index)] if args.index else []
+    subprocess.run(refsearch + ["build", *named], check=True, stdout=subprocess.DEVNULL)
+    index = args.index or ROOT / "index"
+    generation = index / (index / "CURRENT").read_text().strip()
+    search = refsearch + ["search", QUERY, "--json", "--index", str(index)]
 
     queries = _queries(args.batch_queries)
     cold = measure("refsearch cold query", search, args.runs)
-    one = measure("refsearch --batch, 1 query", refsearch + ["search", "--batch", "-", "--index", str(args.index)],
+    one = measure("refsearch --batch, 1 query", refsearch + ["search", "--batch", "-", "--index", str(index)],
                   args.runs, stdin=QUERY + "\n")
     many = measure(f"refsearch --batch, {len(queries)} queries",
-                   refsearch + ["search", "--batch", "-", "--index", str(args.index)], args.runs,
+                   refsearch + ["search", "--batch", "-", "--index", str(index)], args.runs,
                    stdin="\n".join(queries) + "\n")
     plain = measure("plain sentence-transformers process",
                     [sys.executable, "-c", PLAIN_SENTENCE_TRANSFORMERS, str(generation), QUERY], args.runs)

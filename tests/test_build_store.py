@@ -107,3 +107,18 @@ def test_old_generations_are_collected(tmp_path, page, fake_encoder):
     generations = sorted(p.name for p in (tmp_path / "idx").glob("gen-*"))
     assert len(generations) == 2
     assert (tmp_path / "idx" / "CURRENT").read_text() == generations[-1]
+
+
+def test_build_without_sources_refreshes_a_named_index_from_its_own_sources(tmp_path, page, fake_encoder):
+    """`refsearch build --index DIR` updates DIR from what it was built from, never the bundled data."""
+    from typer.testing import CliRunner
+
+    from refsearch.cli import app
+
+    build_index([page.parent], tmp_path / "idx")
+    page.write_text(PAGE.replace("GPU 切片调度", "GPU 切片"), encoding="utf-8")
+    result = CliRunner().invoke(app, ["build", "--index", str(tmp_path / "idx")])
+    assert result.exit_code == 0, result.output
+    assert "3 references (0 added / 1 changed / 0 removed / 2 unchanged)" in result.stdout
+    missing = CliRunner().invoke(app, ["build", "--index", str(tmp_path / "nothing")])
+    assert missing.exit_code == 1 and "no index here to update" in missing.stderr

@@ -100,7 +100,9 @@ ModelOption = typer.Option(None, "--model", help="sentence-transformers model na
 @app.command()
 @friendly_errors
 def build(
-    sources: List[Path] = typer.Argument(None, help="Files or folders (YAML, Markdown, JSONL); default: bundled data."),
+    sources: List[Path] = typer.Argument(
+        None, help="Files or folders (YAML, Markdown, JSONL); default: the bundled data, or with --index "
+                   "the sources that index was built from."),
     index: Optional[Path] = IndexOption,
     model: Optional[str] = ModelOption,
     encoder: str = typer.Option(None, "--encoder", help="onnx (default: fast, torch-free queries) or torch."),
@@ -109,10 +111,15 @@ def build(
     """Index reference pages (incremental: only new or changed references are embedded)."""
     from .build import build_index
     from .config import load_config
+    from .lifecycle import refresh_index
 
     config = load_config()
-    report = build_index(sources or config.default_sources(), _index_dir(index), model=model or config.model,
-                         encoder=encoder or config.encoder, force=force, progress=_progress())
+    sources = sources or _default_sources(index, config)
+    if sources:
+        report = build_index(sources, _index_dir(index), model=model or config.model,
+                             encoder=encoder or config.encoder, force=force, progress=_progress())
+    else:
+        report = refresh_index(_index_dir(index), model=model, encoder=encoder, force=force, progress=_progress())
     for note in report.notes:
         _stderr(note)
     print(report.summary())
@@ -122,11 +129,16 @@ def _open_index(index: Optional[Path], model: Optional[str], update: bool = True
     from .config import load_config
     from .lifecycle import open_for_query
 
-    config = load_config()
-    directory = _index_dir(index)
+    sources = _default_sources(index, load_config())
+    return open_for_query(_index_dir(index), sources, model=model or None, update=update, say=_stderr,
+                          progress=_progress())
+
+
+def _default_sources(index: Optional[Path], config) -> list[Path] | None:
+    """Sources when none are named: the configured (or bundled) ones for the default index; None for
+    an index named by --index or REFSEARCH_INDEX, which keeps the sources it was built from."""
     default_dir = index is None and not os.environ.get("REFSEARCH_INDEX")
-    sources = config.default_sources() if default_dir else None
-    return open_for_query(directory, sources, model=model or None, update=update, say=_stderr, progress=_progress())
+    return config.default_sources() if default_dir else None
 
 
 @app.command()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from . import store
-from .build import LEXICAL_SETTINGS, build_index, scan_sources, sources_fingerprint
+from .build import LEXICAL_SETTINGS, BuildReport, build_index, scan_sources, sources_fingerprint
 from .errors import IndexProblem, RefsearchError, SourceError
 from .index import Index
 
@@ -62,13 +62,23 @@ def open_for_query(index_dir: Path, sources: Sequence[Path] | None, model: str |
             say(f"warning: index is stale ({reason}); answering from the old index (--no-update).")
         else:
             say(f"index is stale ({reason}); updating it first…")
-            roots = [Path(p) for p in generation.manifest["sources"]["roots"]]
             try:
-                say(build_index(roots, index_dir, model=model or generation.manifest["model"]["id"],
-                                encoder=generation.manifest["model"]["encoder"], progress=progress).summary())
+                say(refresh_index(index_dir, model=model, progress=progress).summary())
             except SourceError as problem:
                 say(f"warning: the update failed ({problem}); answering from the index as built.")
     return Index.open(index_dir, model)
+
+
+def refresh_index(index_dir: Path, model: str | None = None, encoder: str | None = None,
+                  force: bool = False, progress=None) -> BuildReport:
+    """Rebuild an index from the sources, model and encoder it was built with (unless overridden)."""
+    generation = store.open_generation(index_dir, verify=False) if (index_dir / "CURRENT").exists() else None
+    if generation is None:
+        raise IndexProblem(f"{index_dir}: no index here to update; run `refsearch build SOURCES --index {index_dir}`.")
+    built = generation.manifest
+    return build_index([Path(p) for p in built["sources"]["roots"]], index_dir,
+                       model=model or built["model"]["id"], encoder=encoder or built["model"]["encoder"],
+                       force=force, progress=progress)
 
 
 def fingerprint_of(paths: Sequence[Path]) -> str:
