@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install demo test bench
+.PHONY: install demo test test-fast bench
 
 install: $(VENV)/.installed
 
@@ -17,11 +17,14 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	$(VENV)/bin/refsearch build
 	$(VENV)/bin/refsearch search "GPU slicing" -k 5
 
 test: install
 	$(PY) -m pytest -q
+
+# the inner loop: everything but the tests that run the real model (under a minute)
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
 
 bench: install
 	$(PY) scripts/bench_query.py

@@ -12,9 +12,8 @@ import argparse
 import time
 from pathlib import Path
 
+import refsearch
 from refsearch import evaluate
-from refsearch.build import build_index
-from refsearch.index import Index
 from refsearch.search import MODES, Searcher
 
 
@@ -28,12 +27,12 @@ def main() -> None:
     eval_set = evaluate.load_eval_set(args.folder, args.split)
     directory = args.index or evaluate.default_index_dir(eval_set)
     started = time.perf_counter()
-    report = build_index(eval_set.sources, directory)
+    report = refsearch.build(eval_set.sources, directory)
     print(f"{report.summary()} (index: {directory}, {time.perf_counter() - started:.1f} s with checks)")
-    index = Index.open(directory)
+    index = refsearch.open(directory)
     searcher = Searcher(index)
     queries = evaluate.resolve(eval_set, index)
-    print(f"{eval_set.name} / {args.split}: {len(queries)} queries, {len(index.records)} documents\n")
+    print(f"{eval_set.name} / {args.split}: {len(queries)} queries, {len(index)} documents\n")
     print(f"{'mode':8} {'nDCG@10':>8} {'MRR':>6} {'R@5':>6} {'R@10':>6} {'R@100':>6} {'ms/query':>9}")
     for mode in MODES:
         started = time.perf_counter()

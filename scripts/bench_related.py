@@ -14,19 +14,19 @@ from pathlib import Path
 
 import yaml
 
-from refsearch import related
+import numpy as np
+
 from refsearch.config import BUNDLED_SOURCES
-from refsearch.evaluate import EvalSet, default_index_dir
-from refsearch.lifecycle import open_for_query
+from refsearch.evaluate import EvalSet, open_index
 
 ROOT = Path(__file__).resolve().parents[1]
 K = 5
 
 
 def plain_similarity(index, ref) -> list[str]:
-    vectors = index.vectors
-    _, rows = vectors.search(vectors.reconstruct(index.row(ref.id)).reshape(1, -1), K + 1)
-    return [index.records[r].id for r in rows[0] if r >= 0 and r != index.row(ref.id)][:K]
+    row = index.row(ref.id)
+    _, rows = index.vectors.search(index.vectors.vectors(np.array([row])), K + 1)
+    return [index.reference(r).id for r in rows[0] if r >= 0 and r != row][:K]
 
 
 def main() -> None:
@@ -34,24 +34,24 @@ def main() -> None:
     parser.add_argument("judgments", type=Path, nargs="?", default=ROOT / "data" / "eval" / "related.yaml")
     args = parser.parse_args()
     data = yaml.safe_load(args.judgments.read_text("utf-8"))
-    index = open_for_query(default_index_dir(EvalSet("bundled", [], [BUNDLED_SOURCES])), [BUNDLED_SOURCES], say=print)
+    index = open_index(EvalSet("bundled", [], [BUNDLED_SOURCES]), say=print)
     systems = {
         "plain similarity (cosine)": plain_similarity,
-        "refsearch related (reasons)": lambda idx, ref: [s.ref.id for s in related.related(idx, ref, k=K)],
-        "refsearch related --diverse": lambda idx, ref: [s.ref.id for s in related.related(idx, ref, k=K, diverse=True)],
+        "refsearch related (reasons)": lambda idx, ref: [s.ref.id for s in idx.related(ref, k=K)],
+        "refsearch related --diverse": lambda idx, ref: [s.ref.id for s in idx.related(ref, k=K, diverse=True)],
     }
     totals = {name: 0.0 for name in systems}
     topics = {name: 0.0 for name in systems}
     ceiling = 0.0
     judgments = data["judgments"]
     for judgment in judgments:
-        ref = index.records[index.row(judgment["ref"])]
+        ref = index.get(judgment["ref"])
         relevant = set(judgment["related"])
         ceiling += min(len(relevant), K) / K
         for name, system in systems.items():
             suggested = system(index, ref)
             totals[name] += len(relevant & set(suggested)) / K
-            topics[name] += len({index.records[index.row(s)].topic for s in suggested})
+            topics[name] += len({index.get(s).topic for s in suggested})
     count = len(judgments)
     print(f"{count} judged references, k={K}; ceiling precision@5 = {ceiling / count:.3f}\n")
     print(f"{'system':32} {'precision@5':>12} {'topics in top 5':>16}")

@@ -19,7 +19,6 @@ from refsearch.encoders.export import export_onnx
 from refsearch.encoders.models import resolve_model
 from refsearch.encoders.onnx import OnnxEncoder
 from refsearch.glossary import translate_query
-from refsearch.lifecycle import open_for_query
 from refsearch.records import Reference
 from refsearch.text import dense_text
 
@@ -50,14 +49,14 @@ def main() -> None:
     encoder = OnnxEncoder(export_onnx(resolve_model(None)))
     for path in args.sets:
         eval_set = evaluate.load_eval_set(path)
-        index = open_for_query(evaluate.default_index_dir(eval_set), eval_set.sources, say=print)
+        index = evaluate.open_index(eval_set, say=print)
         queries = evaluate.resolve(eval_set, index)
         query_vectors = encoder.encode([translate_query(q.text) for q in queries])  # as search does
-        ids = [r.id for r in index.records]
+        ids = [r.id for r in index]
         print(f"\n{eval_set.name}: {len(queries)} queries, {len(ids)} references")
         print(f"{'text form':42} {'nDCG@10':>8} {'MRR':>6} {'hit@3':>6}")
         for name, form in FORMS.items():
-            docs = encoder.encode([form(r) for r in index.records], batch_size=64)
+            docs = encoder.encode([form(r) for r in index], batch_size=64)
             order = np.argsort(-(query_vectors @ docs.T), axis=1)[:, :100]
             summary = evaluate.score(name, queries, [[ids[i] for i in row] for row in order]).summary()
             print(f"{name:42} {summary['ndcg@10']:8.3f} {summary['mrr']:6.3f} {summary['hit@3']:6.3f}")

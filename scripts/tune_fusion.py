@@ -14,7 +14,6 @@ from pathlib import Path
 
 from refsearch import evaluate
 from refsearch.fusion import Fusion, fuse
-from refsearch.lifecycle import open_for_query
 from refsearch.search import MIN_DEPTH, Searcher
 
 VARIANTS = [Fusion("rrf", w, k) for k in (10, 60) for w in (0.3, 0.5, 0.7)] + \
@@ -24,10 +23,10 @@ VARIANTS = [Fusion("rrf", w, k) for k in (10, 60) for w in (0.3, 0.5, 0.7)] + \
 
 def rankings_for(path: Path, split: str):
     eval_set = evaluate.load_eval_set(path, split)
-    index = open_for_query(evaluate.default_index_dir(eval_set), eval_set.sources, say=print)
+    index = evaluate.open_index(eval_set, say=print)
     queries = evaluate.resolve(eval_set, index)
     searcher = Searcher(index)
-    depth = min(MIN_DEPTH, len(index.records))
+    depth = min(MIN_DEPTH, len(index))
     pairs = []
     for query in queries:
         dense, lexical = searcher.rankings(query.text, depth)
@@ -42,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     for path in args.sets:
         name, index, queries, pairs = rankings_for(path, args.split)
-        ids = [ref.id for ref in index.records]
+        ids = [ref.id for ref in index]
         print(f"\n{name}: {len(queries)} queries")
         print(f"{'fusion':28} {'nDCG@10':>8} {'MRR':>6} {'hit@3':>6} {'R@10':>6}")
         rows = [("dense only", [d.doc_ids.tolist() for d, _ in pairs]),

@@ -11,41 +11,60 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-BUNDLED = ROOT / "data" / "refs"
+BUNDLED = ROOT / "src" / "refsearch" / "bundled"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_user_dirs(tmp_path_factory):
+    """The suite never touches the user's own default index, config or index key."""
+    home = tmp_path_factory.mktemp("user")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("REFSEARCH_DATA", str(home / "data"))
+    patch.setenv("REFSEARCH_CONFIG_DIR", str(home / "config"))
+    for variable in ("REFSEARCH_INDEX", "REFSEARCH_CONFIG"):
+        patch.delenv(variable, raising=False)
+    yield home
+    patch.undo()
 
 
 @pytest.fixture
-def fake_encoder(monkeypatch):
-    """Builds and queries use FakeEncoder instead of the real model."""
-    from fakes import FakeEncoder
+def fake_encoder(monkeypatch, tmp_path_factory):
+    """Builds through the public API embed with FakeEncoder: registered as encoder "fake" and
+    chosen by a config file, the way a user picks an encoder."""
+    from fakes import FakeBackend, FakeEncoder
 
-    from refsearch import build
-    from refsearch.index import Index
+    from refsearch import encoders
 
     encoder = FakeEncoder()
-
-    def fake(index_dir, spec, backend):
-        return encoder, {"id": "fake", "path": "", "fingerprint": encoder.fingerprint,
-                         "encoder": backend, "dimension": encoder.dimension}
-
-    monkeypatch.setattr(build, "_encoder", fake)
-    monkeypatch.setattr(Index, "encoder", property(lambda self: encoder))
-    monkeypatch.setattr("refsearch.encoders.models.resolve_model", _fake_spec, raising=False)
+    encoders.register("fake", FakeBackend(encoder))
+    config = tmp_path_factory.mktemp("config") / "refsearch.yaml"
+    config.write_text("encoder: fake\n", encoding="utf-8")
+    monkeypatch.setenv("REFSEARCH_CONFIG", str(config))
     return encoder
-
-
-def _fake_spec(name):
-    from types import SimpleNamespace
-
-    return SimpleNamespace(model_id=name or "fake", path=Path("."), fingerprint="fake0001")
 
 
 @pytest.fixture(scope="session")
 def bundled_index(tmp_path_factory):
     """The bundled data indexed with the real model (ONNX encoder), once per test session."""
-    from refsearch.build import build_index
-    from refsearch.index import Index
+    import refsearch
 
     directory = tmp_path_factory.mktemp("bundled-index")
-    build_index([BUNDLED], directory)
-    return Index.open(directory)
+    refsearch.build([BUNDLED], directory)
+    return refsearch.open(directory)
+
+
+REAL_MODEL_FIXTURES = {"bundled_index", "real_index_a"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that embeds with the real model is `slow`: `make test-fast` (-m "not slow") skips them."""
+    for item in items:
+        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The fast lane must not load the real model: fail it if the ONNX runtime was imported."""
+    if session.config.option.markexpr == "not slow" and "onnxruntime" in sys.modules and exitstatus == 0:
+        session.exitstatus = 1
+        print("\nfast lane: a test not marked slow loaded the real model (onnxruntime was imported)")

@@ -1,4 +1,5 @@
-"""A tiny deterministic embedder for fast tests of everything but retrieval quality."""
+"""A tiny deterministic embedder for fast tests of everything but retrieval quality, registered as
+the encoder "fake" through the public registry (refsearch.encoders.register)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import hashlib
 
 import numpy as np
 
+from refsearch.encoders import ModelSpec
 from refsearch.lexical import tokenize
 
 DIMENSION = 64
@@ -26,3 +28,23 @@ class FakeEncoder:
             for token in tokenize(text) or ["<empty>"]:
                 vectors[row, int(hashlib.md5(token.encode()).hexdigest(), 16) % DIMENSION] += 1.0
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+class FakeBackend:
+    """Needs no model files; `fingerprint` can be changed to play "the model changed"."""
+
+    def __init__(self, encoder: FakeEncoder):
+        self.encoder = encoder
+        self.fingerprint = encoder.fingerprint
+
+    def resolve(self, model):
+        return ModelSpec(model or "fake", None, self.fingerprint)
+
+    def model_changed(self, recorded: dict) -> bool:
+        return recorded["fingerprint"] != self.fingerprint
+
+    def for_build(self, spec, index_dir):
+        return self.encoder, {}
+
+    def for_query(self, index_dir, recorded, model_path):
+        return self.encoder

@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from refsearch.cli import app
+
+pytestmark = pytest.mark.slow  # builds with the real model
 
 FIXTURE = Path(__file__).parent / "fixtures" / "beir-mini"
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,11 +4,11 @@ import json
 
 import pytest
 
+import refsearch
 from refsearch import store
-from refsearch.build import build_index
 from refsearch.errors import IndexProblem
 from refsearch.index import Index
-from refsearch.search import Filters, Searcher
+from refsearch.search import Filters
 
 PAGE = """# My refs
 ## Serving
@@ -28,63 +28,70 @@ def page(tmp_path):
 
 
 def test_build_then_rebuild_nothing_changed(tmp_path, page, fake_encoder):
-    first = build_index([page.parent], tmp_path / "idx")
+    first = refsearch.build([page.parent], tmp_path / "idx")
     assert (first.added, first.total, first.rebuilt) == (3, 3, True)
-    again = build_index([page.parent], tmp_path / "idx")
+    again = refsearch.build([page.parent], tmp_path / "idx")
     assert (again.unchanged, again.rebuilt) == (3, False)
 
 
 def test_incremental_build_embeds_only_changed(tmp_path, page, fake_encoder):
-    build_index([page.parent], tmp_path / "idx")
+    refsearch.build([page.parent], tmp_path / "idx")
     fake_encoder.encoded.clear()
     page.write_text(PAGE.replace("GPU inference server", "GPU inference server, dynamic batching")
                     .replace("- [KServe](https://kserve.io) - Kubernetes model serving\n", "")
                     + "- [vLLM](https://vllm.ai) - PagedAttention\n", encoding="utf-8")
-    report = build_index([page.parent], tmp_path / "idx")
+    report = refsearch.build([page.parent], tmp_path / "idx")
     assert (report.added, report.changed, report.removed, report.unchanged) == (1, 1, 1, 1)
     assert len(fake_encoder.encoded) == 2
 
 
 def test_ids_stable_when_entry_moves(tmp_path, page, fake_encoder):
-    build_index([page.parent], tmp_path / "idx")
-    before = {r.title: r.id for r in Index.open(tmp_path / "idx").records}
+    refsearch.build([page.parent], tmp_path / "idx")
+    before = {r.title: r.id for r in list(Index.open(tmp_path / "idx"))}
     lines = PAGE.splitlines()
     moved = "\n".join([lines[0], lines[1], lines[3], lines[2], *lines[4:]]) + "\n"
     page.write_text(moved, encoding="utf-8")
-    report = build_index([page.parent], tmp_path / "idx")
-    after = {r.title: r.id for r in Index.open(tmp_path / "idx").records}
+    report = refsearch.build([page.parent], tmp_path / "idx")
+    after = {r.title: r.id for r in list(Index.open(tmp_path / "idx"))}
     assert before == after and report.added == 0 and report.removed == 0
 
 
 def test_filters_and_modes(tmp_path, page, fake_encoder):
-    build_index([page.parent], tmp_path / "idx")
-    searcher = Searcher(Index.open(tmp_path / "idx"))
-    hits = searcher.search("GPU", k=5, mode="lexical", filters=Filters(topic="gpus"))
+    refsearch.build([page.parent], tmp_path / "idx")
+    index = Index.open(tmp_path / "idx")
+    hits = index.search("GPU", k=5, mode="lexical", filters=Filters(topic="gpus"))
     assert [h.ref.title for h in hits] == ["MIG"]
-    assert searcher.search("GPU", k=5, filters=Filters(topic="nothing-like-this")) == []
+    assert index.search("GPU", k=5, filters=Filters(topic="nothing-like-this")) == []
 
 
 def test_truncated_file_is_detected(tmp_path, page, fake_encoder):
-    build_index([page.parent], tmp_path / "idx")
+    refsearch.build([page.parent], tmp_path / "idx")
     generation = store.current_generation(tmp_path / "idx")
-    vectors = generation / "vectors.faiss"
+    vectors = generation / "vectors.npy"
     vectors.write_bytes(vectors.read_bytes()[:100])
     with pytest.raises(IndexProblem, match="build --force"):
         Index.open(tmp_path / "idx")
 
 
-def test_corrupted_records_detected(tmp_path, page, fake_encoder):
-    build_index([page.parent], tmp_path / "idx")
-    records = store.current_generation(tmp_path / "idx") / "records.jsonl"
-    data = bytearray(records.read_bytes())
-    data[10] ^= 1
-    records.write_bytes(bytes(data))
+def test_corrupted_vectors_found_by_status_and_not_reused_by_a_build(tmp_path, page, fake_encoder):
+    """Queries check sizes only (no hashing per query); status and builds verify checksums."""
+    refsearch.build([page.parent], tmp_path / "idx")
+    vectors = store.current_generation(tmp_path / "idx") / "vectors.npy"
+    data = bytearray(vectors.read_bytes())
+    data[-5] ^= 1
+    vectors.write_bytes(bytes(data))
+    assert len(Index.open(tmp_path / "idx")) == 3
     with pytest.raises(IndexProblem, match="checksum"):
-        Index.open(tmp_path / "idx")
+        refsearch.status(tmp_path / "idx")
+    fake_encoder.encoded.clear()
+    page.write_text(PAGE + "- [New](https://new.io) - one more\n", encoding="utf-8")
+    report = refsearch.build([page.parent], tmp_path / "idx")
+    assert len(fake_encoder.encoded) == 4 and "previous index damaged" in report.notes[0]
+    refsearch.status(tmp_path / "idx")
 
 
 def test_other_schema_version_refused(tmp_path, page, fake_encoder):
-    build_index([page.parent], tmp_path / "idx")
+    refsearch.build([page.parent], tmp_path / "idx")
     manifest_path = store.current_generation(tmp_path / "idx") / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["schema_version"] = 99
@@ -94,16 +101,16 @@ def test_other_schema_version_refused(tmp_path, page, fake_encoder):
 
 
 def test_force_rebuild_repairs_damage(tmp_path, page, fake_encoder):
-    build_index([page.parent], tmp_path / "idx")
+    refsearch.build([page.parent], tmp_path / "idx")
     (store.current_generation(tmp_path / "idx") / "records.jsonl").write_text("garbage")
-    build_index([page.parent], tmp_path / "idx", force=True)
-    assert len(Index.open(tmp_path / "idx").records) == 3
+    refsearch.build([page.parent], tmp_path / "idx", force=True)
+    assert len(Index.open(tmp_path / "idx")) == 3
 
 
 def test_old_generations_are_collected(tmp_path, page, fake_encoder):
     for extra in range(4):
         page.write_text(PAGE + f"- [Extra {extra}](https://x.io/{extra}) - more\n", encoding="utf-8")
-        build_index([page.parent], tmp_path / "idx")
+        refsearch.build([page.parent], tmp_path / "idx")
     generations = sorted(p.name for p in (tmp_path / "idx").glob("gen-*"))
     assert len(generations) == 2
     assert (tmp_path / "idx" / "CURRENT").read_text() == generations[-1]
@@ -115,7 +122,7 @@ def test_build_without_sources_refreshes_a_named_index_from_its_own_sources(tmp_
 
     from refsearch.cli import app
 
-    build_index([page.parent], tmp_path / "idx")
+    refsearch.build([page.parent], tmp_path / "idx")
     page.write_text(PAGE.replace("GPU 切片调度", "GPU 切片"), encoding="utf-8")
     result = CliRunner().invoke(app, ["build", "--index", str(tmp_path / "idx")])
     assert result.exit_code == 0, result.output

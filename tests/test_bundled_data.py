@@ -15,7 +15,7 @@ import yaml
 from refsearch.records import slugify
 
 ROOT = Path(__file__).resolve().parents[1]
-REFS_FILE = ROOT / "data" / "refs" / "mlops-references.yaml"
+REFS_FILE = ROOT / "src" / "refsearch" / "bundled" / "mlops-references.yaml"
 QUERIES_FILE = ROOT / "data" / "eval" / "bundled.yaml"
 RELATED_FILE = ROOT / "data" / "eval" / "related.yaml"
 SEED_FILE = ROOT.parent / "shared" / "seed" / "mlops-references.md"
@@ -57,6 +57,8 @@ def derived_ids(page: dict) -> set[str]:
 
 def parse_seed() -> tuple[str, list[str], list[tuple[str, str, str]]]:
     """The seed page as (page title, page notes, [(topic, title, note)]), in page order."""
+    if not SEED_FILE.is_file():
+        pytest.skip("needs ../shared/seed/mlops-references.md (not in a plain clone)")
     lines = [line.rstrip("\n") for line in SEED_FILE.read_text(encoding="utf-8").splitlines() if line.strip()]
     page_title = lines[0].removesuffix(HEADING_MARK)
     notes: list[str] = []

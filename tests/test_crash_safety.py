@@ -17,18 +17,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
 
-from refsearch import build, store
-from refsearch.build import build_index
+import refsearch
+from refsearch import store
 from refsearch.cli import app
 from refsearch.errors import IndexProblem
 from refsearch.index import Index
-from refsearch.search import Searcher
-from refsearch.status import index_status, status_json
+from refsearch.lexical import BM25Index
+from refsearch.render import status_json
+from refsearch.status_report import index_status
 
 runner = CliRunner(env={"COLUMNS": "200"})
 BUILD = [sys.executable, "-c", "from refsearch.cli import main; main()", "build"]
@@ -72,18 +72,18 @@ def write_version(src: Path, version: str) -> None:
 def answered_version(index_dir: Path) -> str:
     """Which version the index answers from; fails unless records, vectors and lexical all agree."""
     index = Index.open(index_dir)
-    entries = {(r.title, r.note) for r in index.records}
+    records = list(index)
+    entries = {(r.title, r.note) for r in records}
     matches = [v for v, refs in VERSIONS.items() if entries == set(refs)]
     assert len(matches) == 1, f"index holds neither version A nor B: {sorted(entries)}"
     version = matches[0]
     # Each row's vector and lexical postings belong to that row's record.
-    _, nearest = index.vectors.search(index.encoder.encode([r.title for r in index.records]), 1)
-    assert nearest[:, 0].tolist() == list(range(len(index.records)))
-    searcher = Searcher(index)
-    for ref in index.records:
-        assert searcher.search(ref.note, k=1, mode="lexical")[0].ref.title == ref.title
+    _, nearest = index.vectors.search(index.encoder.encode([r.title for r in records]), 1)
+    assert nearest[:, 0].tolist() == list(range(len(records)))
+    for ref in records:
+        assert index.search(ref.note, k=1, mode="lexical")[0].ref.title == ref.title
     query, title = DISTINCTIVE[version]
-    assert searcher.search(query, k=1)[0].ref.title == title
+    assert index.search(query, k=1)[0].ref.title == title
     return version
 
 
@@ -102,7 +102,7 @@ def real_index_a(tmp_path_factory):
     """Version A built with the real model, to be copied by each test that needs it."""
     root = tmp_path_factory.mktemp("real-a")
     write_version(root / "src", "A")
-    build_index([root / "src"], root / "idx")
+    refsearch.build([root / "src"], root / "idx")
     assert answered_version(root / "idx") == "A"
     return root
 
@@ -152,7 +152,7 @@ def test_killed_builds_leave_old_or_new_index_never_a_mix(real_index_a, tmp_path
         mid_write = any(index_dir.glob(".tmp-gen-*"))
         outcomes["new" if after == target != before else "old, mid-write" if mid_write else "old"] += 1
         if kill % 6 == 5:  # the next normal build repairs whatever the dead one left behind
-            build_index([src], index_dir)
+            refsearch.build([src], index_dir)
             after = answered_version(index_dir)
             assert after == target
             assert leftovers(index_dir) == []
@@ -160,7 +160,7 @@ def test_killed_builds_leave_old_or_new_index_never_a_mix(real_index_a, tmp_path
         before = after
     print(f"\n{KILLS} kills over {duration:.2f} s builds: {outcomes}")
     write_version(src, "B" if answered_version(index_dir) == "A" else "A")
-    assert build_index([src], index_dir).rebuilt
+    assert refsearch.build([src], index_dir).rebuilt
     assert leftovers(index_dir) == []
 
 
@@ -190,7 +190,7 @@ def _fail_in_encoder(monkeypatch, fake_encoder):
 
 
 def _interrupt_in_lexical(monkeypatch, fake_encoder):
-    monkeypatch.setattr(build.BM25Index, "build", _raise(KeyboardInterrupt()))
+    monkeypatch.setattr(BM25Index, "build", _raise(KeyboardInterrupt()))
 
 
 def _disk_full_on_current(monkeypatch, fake_encoder):
@@ -213,30 +213,30 @@ def _raise(error):
 @pytest.mark.parametrize("failure", [_fail_in_encoder, _interrupt_in_lexical, _disk_full_on_current])
 def test_failing_build_keeps_old_generation(tmp_path, fake_encoder, failure):
     write_version(tmp_path / "src", "A")
-    build_index([tmp_path / "src"], tmp_path / "idx")
+    refsearch.build([tmp_path / "src"], tmp_path / "idx")
     current = (tmp_path / "idx" / "CURRENT").read_text()
     write_version(tmp_path / "src", "B")
     with pytest.MonkeyPatch.context() as patch:
         failure(patch, fake_encoder)
         with pytest.raises((RuntimeError, KeyboardInterrupt, OSError)):
-            build_index([tmp_path / "src"], tmp_path / "idx")
+            refsearch.build([tmp_path / "src"], tmp_path / "idx")
     assert (tmp_path / "idx" / "CURRENT").read_text() == current
-    assert {r.title for r in Index.open(tmp_path / "idx").records} == {t for t, _ in VERSIONS["A"]}
+    assert {r.title for r in list(Index.open(tmp_path / "idx"))} == {t for t, _ in VERSIONS["A"]}
     assert not list((tmp_path / "idx").glob(".tmp-*"))
-    report = build_index([tmp_path / "src"], tmp_path / "idx")
+    report = refsearch.build([tmp_path / "src"], tmp_path / "idx")
     assert report.rebuilt and report.total == len(VERSIONS["B"])
-    assert {r.title for r in Index.open(tmp_path / "idx").records} == {t for t, _ in VERSIONS["B"]}
+    assert {r.title for r in list(Index.open(tmp_path / "idx"))} == {t for t, _ in VERSIONS["B"]}
     assert leftovers(tmp_path / "idx") == []
     assert len(list((tmp_path / "idx").glob("gen-*"))) == 2
 
 
 def test_next_build_removes_what_dead_builds_left(tmp_path, fake_encoder):
     write_version(tmp_path / "src", "A")
-    build_index([tmp_path / "src"], tmp_path / "idx")
+    refsearch.build([tmp_path / "src"], tmp_path / "idx")
     (tmp_path / "idx" / ".tmp-gen-dead").mkdir()
     (tmp_path / "idx" / ".tmp-CURRENT.dead").write_text("gen-9")
     write_version(tmp_path / "src", "B")
-    build_index([tmp_path / "src"], tmp_path / "idx")
+    refsearch.build([tmp_path / "src"], tmp_path / "idx")
     assert leftovers(tmp_path / "idx") == []
 
 
@@ -244,17 +244,17 @@ def test_next_build_removes_what_dead_builds_left(tmp_path, fake_encoder):
 
 
 def _truncate(index_dir: Path) -> str:
-    path = store.current_generation(index_dir) / "vectors.faiss"
+    path = store.current_generation(index_dir) / "vectors.npy"
     path.write_bytes(path.read_bytes()[:100])
-    return "vectors.faiss: index file is truncated or damaged"
+    return "vectors.npy: index file is truncated or damaged"
 
 
 def _flip_byte(index_dir: Path) -> str:
     path = store.current_generation(index_dir) / "records.jsonl"
     data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
+    data[len(data) // 2] ^= 0x01  # lands in a field name: a query's record check sees it, status's checksum too
     path.write_bytes(bytes(data))
-    return "records.jsonl: index file is corrupted (checksum mismatch)"
+    return "records.jsonl: damaged"
 
 
 def _garble_manifest(index_dir: Path) -> str:
@@ -303,21 +303,21 @@ def assert_one_line_error(result, *fragments):
 @pytest.mark.parametrize("damage", DAMAGE, ids=lambda f: f.__name__.strip("_"))
 def test_damaged_index_says_rebuild_then_rebuild_repairs(tmp_path, fake_encoder, damage):
     write_version(tmp_path / "src", "A")
-    build_index([tmp_path / "src"], tmp_path / "idx")
+    refsearch.build([tmp_path / "src"], tmp_path / "idx")
     expected = damage(tmp_path / "idx")
     result = runner.invoke(app, ["search", "gpu", "--index", str(tmp_path / "idx")])
     assert_one_line_error(result, expected, "run `refsearch build --force`")
     with pytest.raises(IndexProblem, match="build --force"):
-        Index.open(tmp_path / "idx")
+        refsearch.status(tmp_path / "idx")
     result = runner.invoke(app, ["build", str(tmp_path / "src"), "--index", str(tmp_path / "idx"), "--force"])
     assert result.exit_code == 0, result.output
-    assert {r.title for r in Index.open(tmp_path / "idx").records} == {t for t, _ in VERSIONS["A"]}
+    assert {r.title for r in list(Index.open(tmp_path / "idx"))} == {t for t, _ in VERSIONS["A"]}
 
 
 @pytest.mark.parametrize("key", ["files", "model"])
 def test_manifest_missing_a_key_says_rebuild(tmp_path, fake_encoder, key):
     write_version(tmp_path / "src", "A")
-    build_index([tmp_path / "src"], tmp_path / "idx")
+    refsearch.build([tmp_path / "src"], tmp_path / "idx")
     path = store.current_generation(tmp_path / "idx") / "manifest.json"
     path.write_text(path.read_text("utf-8").replace(f'"{key}"', f'"{key[:-1]}x"'), "utf-8")
     result = runner.invoke(app, ["search", "gpu", "--index", str(tmp_path / "idx")])
@@ -350,18 +350,18 @@ def test_index_built_with_another_model_is_refused(real_index_a, tmp_path):
 
 def test_status_reports_fresh_index(tmp_path, fake_encoder):
     write_version(tmp_path / "src", "A")
-    build_index([tmp_path / "src"], tmp_path / "idx")
+    refsearch.build([tmp_path / "src"], tmp_path / "idx")
     status = index_status(tmp_path / "idx")
     data = status_json(status)
-    assert status.up_to_date and data["up_to_date"] is True
+    assert status.state.condition == "fresh" and data["up_to_date"] is True and data["condition"] == "fresh"
     assert data["references"] == {"indexed": len(VERSIONS["A"]), "stale": 0, "orphaned": 0}
-    assert data["model"] == {"id": "fake", "fingerprint": "fake0001", "encoder": "onnx",
+    assert data["model"] == {"id": "fake", "fingerprint": "fake0001", "encoder": "fake",
                              "dimension": 64, "changed": False}
     assert data["schema_version"] == store.SCHEMA_VERSION
     generation = store.current_generation(tmp_path / "idx")
     sizes = data["bytes"]
-    assert sizes["vectors"] == (generation / "vectors.faiss").stat().st_size
-    assert sizes["records"] == (generation / "records.jsonl").stat().st_size
+    assert sizes["vectors"] == (generation / "vectors.npy").stat().st_size
+    assert sizes["records"] == sum(p.stat().st_size for p in generation.glob("records.*"))
     assert sizes["lexical"] == sum(p.stat().st_size for p in generation.glob("lexical.*"))
     assert sizes["total"] == sum(v for k, v in sizes.items() if k != "total")
     assert data["problems"] == []
@@ -370,7 +370,7 @@ def test_status_reports_fresh_index(tmp_path, fake_encoder):
 def test_status_counts_stale_and_orphaned(tmp_path, fake_encoder):
     write_version(tmp_path / "src", "A")
     (tmp_path / "src" / "gone.jsonl").write_text('{"title": "Soon removed"}\n')
-    build_index([tmp_path / "src"], tmp_path / "idx")
+    refsearch.build([tmp_path / "src"], tmp_path / "idx")
     write_version(tmp_path / "src", "B")  # 3 new + 1 changed; 2 only-A + 1 from gone.jsonl orphaned
     (tmp_path / "src" / "gone.jsonl").unlink()
     (tmp_path / "src" / "more.jsonl").write_text('{"title": "Brand new"}\n')
@@ -381,34 +381,35 @@ def test_status_counts_stale_and_orphaned(tmp_path, fake_encoder):
     assert data["sources"]["added"] == [f"{source}/more.jsonl"]
     assert data["sources"]["removed"] == [f"{source}/gone.jsonl"]
     assert data["references"] == {"indexed": len(VERSIONS["A"]) + 1, "stale": 5, "orphaned": 3}
-    report = build_index([tmp_path / "src"], tmp_path / "idx")  # status predicted the build
+    report = refsearch.build([tmp_path / "src"], tmp_path / "idx")  # status predicted the build
     assert report.added + report.changed == 5 and report.removed == 3
-    assert index_status(tmp_path / "idx").up_to_date
+    assert index_status(tmp_path / "idx").state.condition == "fresh"
 
 
-def test_status_with_changed_model_counts_everything_stale(tmp_path, fake_encoder, monkeypatch):
+def test_status_with_changed_model_counts_everything_stale(tmp_path, fake_encoder):
+    from refsearch import encoders
+
     write_version(tmp_path / "src", "A")
-    build_index([tmp_path / "src"], tmp_path / "idx")
-    monkeypatch.setattr("refsearch.encoders.models.resolve_model",
-                        lambda name: SimpleNamespace(model_id=name, path=Path("."), fingerprint="other"))
+    refsearch.build([tmp_path / "src"], tmp_path / "idx")
+    encoders.backend("fake").fingerprint = "other"
     status = index_status(tmp_path / "idx")
-    assert status.model_changed and not status.up_to_date
+    assert status.state.model_changed and status.state.condition == "stale"
     assert (status.stale, status.orphaned) == (len(VERSIONS["A"]), 0)
 
 
 def test_status_with_unreadable_sources_still_reports(tmp_path, fake_encoder):
     write_version(tmp_path / "src", "A")
-    build_index([tmp_path / "src"], tmp_path / "idx")
+    refsearch.build([tmp_path / "src"], tmp_path / "idx")
     (tmp_path / "src" / "bad.jsonl").write_text('{"title": "x"\n')
     status = index_status(tmp_path / "idx")
-    assert not status.up_to_date and status.stale is None
+    assert status.state.condition == "stale" and status.stale is None
     assert len(status.problems) == 1 and "bad.jsonl:1: not valid JSON" in status.problems[0]
 
 
 @pytest.mark.parametrize("damage", [_flip_byte, _other_schema, _dangling_current], ids=lambda f: f.__name__)
 def test_status_of_damaged_index_raises_index_problem(tmp_path, fake_encoder, damage):
     write_version(tmp_path / "src", "A")
-    build_index([tmp_path / "src"], tmp_path / "idx")
+    refsearch.build([tmp_path / "src"], tmp_path / "idx")
     damage(tmp_path / "idx")
     with pytest.raises(IndexProblem, match="refsearch build --force"):
         index_status(tmp_path / "idx")
@@ -422,7 +423,7 @@ def _status_command_registered() -> bool:
 def test_status_cli(tmp_path, fake_encoder):
     write_version(tmp_path / "src", "A")
     index = str(tmp_path / "idx")
-    build_index([tmp_path / "src"], tmp_path / "idx")
+    refsearch.build([tmp_path / "src"], tmp_path / "idx")
     result = runner.invoke(app, ["status", "--index", index, "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["up_to_date"] is True

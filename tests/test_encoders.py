@@ -20,6 +20,7 @@ from refsearch.errors import IndexProblem, RefsearchError
 
 SRC = Path(refsearch.__file__).resolve().parents[1]
 HEAVY = ("torch", "transformers", "sentence_transformers")
+pytestmark = pytest.mark.slow  # every test here runs the real model
 
 
 @pytest.fixture(scope="session")

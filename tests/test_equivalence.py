@@ -1,22 +1,20 @@
 """The ONNX path gives the same answers as sentence-transformers on the bundled data."""
 
-from pathlib import Path
-
 import pytest
 import yaml
 
-from refsearch.build import build_index
-from refsearch.index import Index
-from refsearch.search import Searcher
+from conftest import BUNDLED, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
+import refsearch
+
+pytestmark = pytest.mark.slow  # the real model, through both encoders
 
 
 @pytest.fixture(scope="module")
 def torch_index(tmp_path_factory):
     directory = tmp_path_factory.mktemp("torch-index")
-    build_index([ROOT / "data" / "refs"], directory, encoder="torch")
-    return Index.open(directory)
+    refsearch.build([BUNDLED], directory, encoder="torch")
+    return refsearch.open(directory)
 
 
 @pytest.mark.parametrize("mode", ["dense", "hybrid"])
@@ -24,7 +22,7 @@ def test_top5_identical_for_every_eval_query(bundled_index, torch_index, mode):
     assert torch_index.manifest["model"]["encoder"] == "torch"
     queries = [q["query"] for q in yaml.safe_load((ROOT / "data" / "eval" / "bundled.yaml").read_text("utf-8"))["queries"]]
     assert len(queries) >= 30
-    onnx, torch = Searcher(bundled_index), Searcher(torch_index)
+    onnx, torch = bundled_index, torch_index
     for query in queries:
         assert [h.ref.id for h in onnx.search(query, k=5, mode=mode)] == \
                [h.ref.id for h in torch.search(query, k=5, mode=mode)], query

@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 
 from refsearch.errors import SourceError
-from refsearch.sources import discover_files, read_file, read_sources
+from refsearch.sources import read_file, read_sources
+from refsearch.sources.discover import candidate_files
 from refsearch.sources.jsonl import parse_jsonl
 from refsearch.sources.markdown import parse_markdown
 from refsearch.sources.yaml_source import parse_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "mlops-references.md"
-BUNDLED_YAML = ROOT / "data" / "refs" / "mlops-references.yaml"
+BUNDLED_YAML = ROOT / "src" / "refsearch" / "bundled" / "mlops-references.yaml"
 
 
 def md(text: str, name: str = "page.md"):
@@ -433,22 +434,22 @@ def write(path: Path, content: str | bytes) -> Path:
     return path
 
 
-def test_discover_files_walks_directories(tmp_path):
+def test_candidate_files_walks_directories(tmp_path):
     for name in ("b/list.md", "a/refs.yaml", "a/x.yml", "c.jsonl", "d.markdown", "notes.txt", ".git/x.md",
                  "b/.hidden/y.md", "b/.draft.md", "e/README.MD"):
         write(tmp_path / name, "")
-    found = discover_files([tmp_path, tmp_path / "c.jsonl"])
+    found = candidate_files([tmp_path, tmp_path / "c.jsonl"])
     assert [p.relative_to(tmp_path).as_posix() for p in found] == [
         "a/refs.yaml", "a/x.yml", "b/list.md", "c.jsonl", "d.markdown", "e/README.MD",
     ]
 
 
-def test_discover_files_errors(tmp_path):
+def test_candidate_files_errors(tmp_path):
     write(tmp_path / "notes.txt", "x")
     with pytest.raises(SourceError, match=r"notes\.txt: unsupported file type '\.txt'"):
-        discover_files([tmp_path / "notes.txt"])
+        candidate_files([tmp_path / "notes.txt"])
     with pytest.raises(SourceError, match=r"missing\.md: no such file"):
-        discover_files([tmp_path / "missing.md"])
+        candidate_files([tmp_path / "missing.md"])
     with pytest.raises(SourceError, match=r"notes\.txt: unsupported file type"):
         read_file(tmp_path / "notes.txt")
 

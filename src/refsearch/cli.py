@@ -1,4 +1,8 @@
-"""The `refsearch` command: a thin typer layer over the library. Heavy modules load inside commands."""
+"""The `refsearch` command: a thin typer layer over the public API (api.py) and render.py.
+
+Each command parses its options, calls the API, and hands the result to render.py. Heavy modules
+load inside commands.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,10 @@ from .errors import RefsearchError
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Search annotated reading lists (Chinese and English), offline.")
 
+# A --batch line or a --file query is read in bounded pieces: `--batch /dev/zero` must not grow
+# without bound. The limit is the query limit in UTF-8's worst case.
+MAX_LINE_BYTES = 4_000_000
+
 
 class Format(str, Enum):
     table = "table"
@@ -31,7 +39,9 @@ class Mode(str, Enum):
 
 
 def _stderr(message: str) -> None:
-    print(f"refsearch: {message}", file=sys.stderr)
+    from .render import clean
+
+    print(f"refsearch: {clean(message)}", file=sys.stderr)
 
 
 def friendly_errors(command):
@@ -45,7 +55,7 @@ def friendly_errors(command):
             # the reader went away (`refsearch search … | head`): stop quietly, as other tools do
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(1) from None
-        except (RefsearchError, OSError) as error:
+        except (RefsearchError, OSError, MemoryError) as error:
             if os.environ.get("REFSEARCH_DEBUG") == "1":
                 raise
             _stderr(f"error: {_message(error)}")
@@ -56,7 +66,9 @@ def friendly_errors(command):
 
 def _message(error: Exception) -> str:
     if isinstance(error, RefsearchError):
-        return str(error)
+        return " ".join(str(error).split())
+    if isinstance(error, MemoryError):
+        return "out of memory"
     reason = getattr(error, "strerror", None) or str(error)
     filename = getattr(error, "filename", None)
     return f"{filename}: {reason}" if filename else reason
@@ -87,66 +99,49 @@ def _progress():
     return update
 
 
-def _index_dir(index: Optional[Path]) -> Path:
-    from .config import load_config
+def _open(index: Optional[str], model: Optional[str] = None, update: bool = True):
+    from . import api
 
-    return index if index is not None else load_config().index_dir
+    return api.open(index, update=update, model=model, say=_stderr, progress=_progress())
 
 
-IndexOption = typer.Option(None, "--index", "-i", help="Index directory (default: the bundled data's index/).")
+def _print_json(data) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=1))
+
+
+IndexOption = typer.Option(None, "--index", "-i", help="Index directory (default: the user's default index, "
+                                                       "or $REFSEARCH_INDEX, or `index:` in refsearch.yaml).")
 ModelOption = typer.Option(None, "--model", help="sentence-transformers model name or path (default: all-MiniLM-L6-v2, bundled).")
+JsonOption = typer.Option(False, "--json", help="Print JSON (same as --format json).")
+FormatOption = typer.Option(Format.table, "--format", help="table, json or md.")
 
 
 @app.command()
 @friendly_errors
 def build(
     sources: List[Path] = typer.Argument(
-        None, help="Files or folders (YAML, Markdown, JSONL); default: the bundled data, or with --index "
-                   "the sources that index was built from."),
-    index: Optional[Path] = IndexOption,
+        None, help="Files or folders (YAML, Markdown, JSONL); default: the configured or bundled sources, "
+                   "or with --index the sources that index was built from."),
+    index: Optional[str] = IndexOption,
     model: Optional[str] = ModelOption,
     encoder: str = typer.Option(None, "--encoder", help="onnx (default: fast, torch-free queries) or torch."),
     force: bool = typer.Option(False, "--force", help="Rebuild everything, ignoring the current index."),
 ):
     """Index reference pages (incremental: only new or changed references are embedded)."""
-    from .build import build_index
-    from .config import load_config
-    from .lifecycle import refresh_index
+    from . import api
 
-    config = load_config()
-    sources = sources or _default_sources(index, config)
-    if sources:
-        report = build_index(sources, _index_dir(index), model=model or config.model,
-                             encoder=encoder or config.encoder, force=force, progress=_progress())
-    else:
-        report = refresh_index(_index_dir(index), model=model, encoder=encoder, force=force, progress=_progress())
+    report = api.build(sources or None, index, model=model, encoder=encoder, force=force, progress=_progress())
     for note in report.notes:
         _stderr(note)
     print(report.summary())
 
 
-def _open_index(index: Optional[Path], model: Optional[str], update: bool = True):
-    from .config import load_config
-    from .lifecycle import open_for_query
-
-    sources = _default_sources(index, load_config())
-    return open_for_query(_index_dir(index), sources, model=model or None, update=update, say=_stderr,
-                          progress=_progress())
-
-
-def _default_sources(index: Optional[Path], config) -> list[Path] | None:
-    """Sources when none are named: the configured (or bundled) ones for the default index; None for
-    an index named by --index or REFSEARCH_INDEX, which keeps the sources it was built from."""
-    default_dir = index is None and not os.environ.get("REFSEARCH_INDEX")
-    return config.default_sources() if default_dir else None
-
-
 @app.command()
 @friendly_errors
 def search(
-    query: Optional[str] = typer.Argument(None, help="What to look for, in any words (Chinese or English)."),
+    query: Optional[str] = typer.Argument(None, help="What to look for, in any words (Chinese or English), any length."),
     k: int = typer.Option(10, "-k", help="How many results."),
-    index: Optional[Path] = IndexOption,
+    index: Optional[str] = IndexOption,
     mode: Mode = typer.Option(Mode.hybrid, "--mode", help="hybrid (default), dense or lexical ranking."),
     topic: Optional[str] = typer.Option(None, "--topic", help="Only references whose topic contains this."),
     kind: Optional[str] = typer.Option(None, "--kind", help="Only this kind (paper, blog, official-doc, book, course…)."),
@@ -155,154 +150,162 @@ def search(
     context: bool = typer.Option(False, "--context", help="Also list the other references under each hit's topic."),
     explain: bool = typer.Option(False, "--explain", help="Show dense and lexical ranks and the matched terms."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (same as --format json)."),
-    fmt: Format = typer.Option(Format.table, "--format", help="table, json or md."),
+    fmt: Format = FormatOption,
+    query_file: Optional[Path] = typer.Option(None, "--file", help="Take the query from a file ('-' for stdin): "
+                                                                   "find references related to an abstract or a draft."),
     batch: Optional[Path] = typer.Option(None, "--batch", help="Read one query per line ('-' for stdin); print JSON Lines."),
+    strict: bool = typer.Option(False, "--strict", help="With --batch: exit 1 if any line could not be searched."),
     no_update: bool = typer.Option(False, "--no-update", help="Do not rebuild a stale index; warn and answer from it."),
     also: bool = typer.Option(False, "--related", help="Add a 'see also' line under the top hit: related reading from other topics."),
     model: Optional[str] = ModelOption,
 ):
     """Find the references that answer QUERY."""
-    from .search import Filters, Searcher, validate_k
-    from .topics import siblings
+    from .search import Filters, validate_k
 
     validate_k(k)
-    if batch is None and query is None:
-        raise RefsearchError("give a QUERY (or --batch FILE).")
+    given = [name for name, value in (("QUERY", query), ("--file", query_file), ("--batch", batch)) if value is not None]
+    if len(given) != 1:
+        raise RefsearchError("give a QUERY, --file PATH or --batch FILE." if not given else
+                             f"give only one of QUERY, --file and --batch, not {' and '.join(given)}.")
     filters = Filters(topic=topic, kind=kind, years=Filters.parse_years(year) if year else None, page=page)
-    idx = _open_index(index, model, update=not no_update)
-    searcher = Searcher(idx)
+    if query_file is not None:
+        query = _read_query_file(query_file)
+    idx = _open(index, model, update=not no_update)
     if batch is not None:
-        _search_batch(searcher, batch, k, mode.value, filters, explain)
+        _search_batch(idx, batch, k, mode.value, filters, explain, strict)
         return
-    hits = searcher.search(query, k=k, mode=mode.value, filters=filters)
-    ctx = {hit.ref.id: siblings(idx, hit.ref) for hit in hits} if context else None
-    see_also = _see_also(idx, hits) if also else None
+    hits = idx.search(query, k=k, mode=mode.value, filters=filters)
+    ctx = {hit.ref.id: idx.siblings(hit.ref) for hit in hits} if context else None
+    see_also = idx.related(hits[0].ref, k=3, other_topics=True) if also and hits else ([] if also else None)
     fmt = Format.json if as_json else fmt
+    from . import render
+
     if fmt is Format.json:
-        from .render import results_json
-
-        data = results_json(query, hits, explain, ctx)
-        if see_also is not None:
-            data["see_also"] = [{"id": s.ref.id, "title": s.ref.title, "reasons": s.reasons} for s in see_also]
-        print(json.dumps(data, ensure_ascii=False, indent=1))
+        _print_json(render.results_json(query, hits, explain, ctx, see_also))
     elif fmt is Format.md:
-        from .render import markdown_list
-
-        print(markdown_list((h.ref for h in hits), heading=f"Further reading: {query}"), end="")
+        print(render.markdown_list((h.ref for h in hits), heading=f"Further reading: {query[:200]}"), end="")
         if see_also:
-            print("\n" + markdown_list((s.ref for s in see_also), heading=f"See also (after {hits[0].ref.title})",
-                                       reasons=["; ".join(s.reasons) for s in see_also]), end="")
+            print("\n" + render.markdown_list((s.ref for s in see_also), heading=f"See also (after {hits[0].ref.title})",
+                                              reasons=["; ".join(s.reasons) for s in see_also]), end="")
     else:
-        from .render import print_context, print_hits, print_see_also
-
         console = _console()
-        print_hits(console, query, hits, explain)
+        render.print_hits(console, query, hits, explain)
         if see_also:
-            print_see_also(console, hits[0].ref, see_also)
+            render.print_see_also(console, hits[0].ref, see_also)
         if ctx:
-            print_context(console, hits, ctx)
+            render.print_context(console, hits, ctx)
 
 
-def _see_also(idx, hits):
-    """The top hit's best related references from other topics."""
-    from .related import related as suggest
+def _read_query_file(path: Path) -> str:
+    with _binary(path) as handle:
+        data = handle.read(MAX_LINE_BYTES + 1)
+    if len(data) > MAX_LINE_BYTES:
+        raise RefsearchError(f"--file {path}: over {MAX_LINE_BYTES:,} bytes; search with its most telling part.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise RefsearchError(f"--file {path}: not UTF-8 text (byte {error.start}); re-save it as UTF-8.") from None
 
-    return suggest(idx, hits[0].ref, k=3, other_topics=True) if hits else []
+
+def _binary(path: Path):
+    """The file, or standard input for '-', as bytes (decoded by the caller, line by line)."""
+    import contextlib
+
+    return contextlib.nullcontext(sys.stdin.buffer) if str(path) == "-" else open(path, "rb")
 
 
-def _search_batch(searcher, batch: Path, k: int, mode: str, filters, explain: bool) -> None:
-    from .render import results_json
-
-    handle = sys.stdin if str(batch) == "-" else open(batch, encoding="utf-8")
-    failures = 0
-    with handle:
-        for number, line in enumerate(handle, start=1):
-            query = line.rstrip("\n")
-            if not query.strip():
+def _batch_lines(path: Path):
+    """(line number, text or error) for each line, each read in bounded pieces."""
+    with _binary(path) as handle:
+        number = 0
+        while True:
+            line = handle.readline(MAX_LINE_BYTES + 1)
+            if not line:
+                return
+            number += 1
+            if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+                while (rest := handle.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                    pass  # skip the rest of the over-long line, in bounded pieces
+                yield number, RefsearchError(f"line is over {MAX_LINE_BYTES:,} bytes")
                 continue
             try:
-                result = results_json(query, searcher.search(query, k=k, mode=mode, filters=filters), explain)
-            except RefsearchError as error:
-                failures += 1
-                result = {"query": query, "error": f"{batch}:{number}: {error}", "results": []}
-            print(json.dumps(result, ensure_ascii=False), flush=False)
+                yield number, line.decode("utf-8").rstrip("\r\n").removeprefix("\ufeff")
+            except UnicodeDecodeError as error:
+                yield number, RefsearchError(f"not UTF-8 text (byte {error.start}); re-save the file as UTF-8")
+
+
+def _search_batch(idx, batch: Path, k: int, mode: str, filters, explain: bool, strict: bool) -> None:
+    """One JSON line per query line; a line that cannot be searched gets an "error" line of its own."""
+    from .render import results_json
+
+    failures = 0
+    for number, query in _batch_lines(batch):
+        try:
+            if isinstance(query, RefsearchError):
+                raise query
+            if not query.strip():
+                continue
+            result = results_json(query, idx.search(query, k=k, mode=mode, filters=filters), explain)
+        except RefsearchError as error:
+            failures += 1
+            result = {"query": query if isinstance(query, str) else None, "line": number,
+                      "error": f"{batch}:{number}: {error}", "results": []}
+        print(json.dumps(result, ensure_ascii=False), flush=False)
     if failures:
-        raise RefsearchError(f"{failures} query line(s) in {batch} could not be searched (see their \"error\").")
+        message = f"{failures} query line(s) in {batch} could not be searched (see their \"error\")."
+        if strict:
+            raise RefsearchError(message)
+        _stderr(f"warning: {message}")
 
 
 @app.command()
 @friendly_errors
-def topics(
-    index: Optional[Path] = IndexOption,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON (same as --format json)."),
-    fmt: Format = typer.Option(Format.table, "--format", help="table, json or md."),
-):
+def topics(index: Optional[str] = IndexOption, as_json: bool = JsonOption, fmt: Format = FormatOption):
     """List the topics of the index with their reference counts."""
-    from .topics import topics as list_topics
+    from . import render
 
-    idx = _open_index(index, None)
-    found = list_topics(idx)
+    idx = _open(index)
+    found = idx.topics()
     fmt = Format.json if as_json else fmt
     if fmt is Format.json:
-        print(json.dumps({"topics": [t.to_json() for t in found]}, ensure_ascii=False, indent=1))
+        _print_json(render.topics_json(found))
     elif fmt is Format.md:
-        from .render import markdown_list
-
         for topic in found:
-            print(markdown_list((idx.records[idx.row(i)] for i in topic.ref_ids), heading=topic.breadcrumb))
+            print(render.markdown_list((idx.get(i) for i in topic.ref_ids), heading=topic.breadcrumb))
     else:
-        from rich.table import Table
-
-        table = Table(title="Topics")
-        for column in ("page", "topic", "topic (en)", "refs"):
-            table.add_column(column, justify="right" if column == "refs" else "left")
-        for topic in found:
-            table.add_row(topic.page, " › ".join(topic.path), " › ".join(topic.path_en), str(len(topic.ref_ids)))
-        _console().print(table)
+        render.print_topics(_console(), found)
 
 
 @app.command()
 @friendly_errors
 def show(
     ref_id: str = typer.Argument(..., metavar="ID", help="A reference id (as printed by search --json)."),
-    index: Optional[Path] = IndexOption,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    index: Optional[str] = IndexOption,
+    as_json: bool = JsonOption,
 ):
     """Print one reference, with the other references of its topic."""
-    from .render import print_reference, reference_json
-    from .topics import siblings
+    from . import render
 
-    idx = _open_index(index, None)
-    if ref_id not in idx.by_id:
-        raise RefsearchError(f"ID {ref_id!r} is not in the index; `refsearch search` prints ids with --json.")
-    ref = idx.records[idx.row(ref_id)]
-    others = siblings(idx, ref)
+    idx = _open(index)
+    ref = idx.get(ref_id)
+    others = idx.siblings(ref)
     if as_json:
-        data = {**reference_json(ref), "source": ref.source, "context": [{"id": r.id, "title": r.title} for r in others]}
-        print(json.dumps(data, ensure_ascii=False, indent=1))
-        return
-    console = _console()
-    print_reference(console, ref)
-    if others:
-        console.print(f"\n  same topic ({ref.breadcrumb}):")
-        for other in others:
-            console.print(f"    • {other.title} [dim]{other.id}[/dim]")
+        _print_json(render.show_json(ref, others))
+    else:
+        render.print_reference(_console(), ref, others)
 
 
 @app.command()
 @friendly_errors
-def status(
-    index: Optional[Path] = IndexOption,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-):
+def status(index: Optional[str] = IndexOption, as_json: bool = JsonOption):
     """Say whether the index matches its sources and model, and what it holds on disk."""
-    from .status import index_status, print_status, status_json
+    from . import api, render
 
-    found = index_status(_index_dir(index))
+    found = api.status(index)
     if as_json:
-        print(json.dumps(status_json(found), ensure_ascii=False, indent=1))
+        _print_json(render.status_json(found))
     else:
-        print_status(_console(), found)
+        render.print_status(_console(), found)
 
 
 @app.command()
@@ -311,80 +314,54 @@ def related(
     ref: str = typer.Argument(..., metavar="REF", help="A reference id or part of its title (\"vllm\", \"flash attention\")."),
     k: int = typer.Option(5, "-k", help="How many suggestions."),
     diverse: bool = typer.Option(False, "--diverse", help="Spread suggestions across topics (maximal marginal relevance)."),
-    index: Optional[Path] = IndexOption,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON (same as --format json)."),
-    fmt: Format = typer.Option(Format.table, "--format", help="table, json or md."),
+    index: Optional[str] = IndexOption,
+    as_json: bool = JsonOption,
+    fmt: Format = FormatOption,
 ):
     """Suggest what to read next after REF, with the reasons."""
-    from .related import related as suggest, resolve_reference
-    from .render import markdown_list, print_related, related_json
+    from . import render
     from .search import validate_k
 
     validate_k(k)
-    idx = _open_index(index, None)
-    anchor = resolve_reference(idx, ref)
-    suggestions = suggest(idx, anchor, k=k, diverse=diverse)
+    idx = _open(index)
+    anchor = idx.resolve(ref)
+    suggestions = idx.related(anchor, k=k, diverse=diverse)
     fmt = Format.json if as_json else fmt
     if fmt is Format.json:
-        print(json.dumps(related_json(anchor, suggestions), ensure_ascii=False, indent=1))
+        _print_json(render.related_json(anchor, suggestions))
     elif fmt is Format.md:
-        print(markdown_list((s.ref for s in suggestions), heading=f"Further reading after {anchor.title}",
-                            reasons=["; ".join(s.reasons) for s in suggestions]), end="")
+        print(render.markdown_list((s.ref for s in suggestions), heading=f"Further reading after {anchor.title}",
+                                   reasons=["; ".join(s.reasons) for s in suggestions]), end="")
     else:
-        print_related(_console(), anchor, suggestions)
+        render.print_related(_console(), anchor, suggestions)
 
 
 @app.command("eval")
 @friendly_errors
 def evaluate_command(
     queries: Path = typer.Argument(..., help="Queries YAML (data/eval/*.yaml) or a BEIR folder."),
-    index: Optional[Path] = IndexOption,
+    index: Optional[str] = IndexOption,
     mode: Mode = typer.Option(Mode.hybrid, "--mode", help="Ranking to evaluate."),
     compare: bool = typer.Option(False, "--compare", help="Evaluate hybrid, dense and lexical side by side."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: bool = JsonOption,
 ):
     """Measure nDCG@10, MRR, Recall@5/10/100 and hit@3 on judged queries; list the misses."""
-    from . import evaluate
-    from .lifecycle import open_for_query
+    from . import evaluate, render
     from .search import Searcher
 
     eval_set = evaluate.load_eval_set(queries)
-    if index is None and not eval_set.sources:
-        idx = _open_index(None, None)
-    else:
-        directory = index or evaluate.default_index_dir(eval_set)
-        idx = open_for_query(directory, eval_set.sources or None, say=_stderr, progress=_progress())
+    idx = evaluate.open_index(eval_set, index, say=_stderr, progress=_progress())
     judged = evaluate.resolve(eval_set, idx)
     searcher = Searcher(idx)
     modes = [m.value for m in Mode] if compare else [mode.value]
     reports = [evaluate.run(searcher, judged, m) for m in modes]
     if as_json:
-        print(json.dumps({"queries": str(queries), "count": len(judged), "modes": {
+        _print_json({"queries": str(queries), "count": len(judged), "modes": {
             r.mode: {"metrics": r.summary(), "misses": [
                 {"query": m.query.text, "first_relevant_rank": m.first_relevant, "top": m.ranked[:3]}
-                for m in r.misses()]} for r in reports}}, ensure_ascii=False, indent=1))
+                for m in r.misses()]} for r in reports}})
         return
-    from rich.table import Table
-
-    console = _console()
-    table = Table(title=f"{eval_set.name}: {len(judged)} queries")
-    table.add_column("mode")
-    for key in reports[0].summary():
-        table.add_column(key, justify="right")
-    for report in reports:
-        table.add_row(report.mode, *(f"{v:.3f}" for v in report.summary().values()))
-    console.print(table)
-    for report in reports:
-        misses = report.misses()
-        if not misses:
-            continue
-        table = Table(title=f"{report.mode}: {len(misses)} queries without a relevant result in the top 3")
-        for column in ("query", "first relevant", "top result"):
-            table.add_column(column)
-        for miss in misses:
-            top = idx.records[idx.row(miss.ranked[0])].title if miss.ranked else "—"
-            table.add_row(miss.query.text, str(miss.first_relevant or "—"), top)
-        console.print(table)
+    render.print_eval(_console(), eval_set.name, reports, lambda ref_id: idx.get(ref_id).title)
 
 
 def main() -> None:

@@ -1,7 +1,15 @@
-"""Where things are by default, and the optional config file (`refsearch.yaml`).
+"""Where things live, and the optional config file: the one place that decides the default index.
 
-Lookup order for each setting: command-line option, environment (`REFSEARCH_INDEX`), the config
-file (`$REFSEARCH_CONFIG`, else `./refsearch.yaml`), then the built-in default.
+- Default index: `<data dir>/index` (on Linux `~/.local/share/refsearch/index`), so every folder a
+  user searches from sees the same index. The data dir is `$REFSEARCH_DATA`, else the platform's
+  user data dir (platformdirs).
+- Config file: `$REFSEARCH_CONFIG` (must exist), else `./refsearch.yaml`, else
+  `<config dir>/config.yaml` (`~/.config/refsearch/config.yaml`). Keys: `index`, `sources`,
+  `model`, `encoder`; relative paths are relative to the file.
+- Cache (ONNX exports, evaluation indexes): `$REFSEARCH_CACHE`, else the platform's user cache dir.
+- Precedence for the index: `--index`, then `$REFSEARCH_INDEX`, then the config's `index`, then the
+  default. An index named by `--index`/`$REFSEARCH_INDEX` is updated from the sources it was
+  built from; the default one (or the config's) from the config's `sources`, else the bundled list.
 """
 
 from __future__ import annotations
@@ -12,39 +20,87 @@ from pathlib import Path
 
 from .errors import RefsearchError, SourceError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-BUNDLED_SOURCES = PROJECT_ROOT / "data" / "refs"
+APP = "refsearch"
+BUNDLED_SOURCES = Path(__file__).resolve().parent / "bundled"
 KEYS = ("model", "index", "sources", "encoder")
+
+
+def data_dir() -> Path:
+    return _directory("REFSEARCH_DATA", "user_data_dir")
+
+
+def cache_root() -> Path:
+    return _directory("REFSEARCH_CACHE", "user_cache_dir")
+
+
+def _directory(variable: str, kind: str) -> Path:
+    if os.environ.get(variable):
+        return Path(os.environ[variable]).expanduser()
+    import platformdirs
+
+    return Path(getattr(platformdirs, kind)(APP, appauthor=False))
+
+
+def default_index_dir() -> Path:
+    return data_dir() / "index"
 
 
 @dataclass(frozen=True)
 class Config:
+    """The config file's settings (all optional)."""
+
     model: str | None = None
     index: Path | None = None
     sources: tuple[Path, ...] = ()
-    encoder: str = "onnx"
+    encoder: str | None = None
 
-    @property
-    def index_dir(self) -> Path:
-        if os.environ.get("REFSEARCH_INDEX"):
-            return Path(os.environ["REFSEARCH_INDEX"]).expanduser()
-        if self.index:
-            return self.index
-        return PROJECT_ROOT / "index" if BUNDLED_SOURCES.is_dir() else Path("index")
 
-    def default_sources(self) -> list[Path]:
-        if self.sources:
-            return list(self.sources)
-        if BUNDLED_SOURCES.is_dir():
-            return [BUNDLED_SOURCES]
-        raise RefsearchError("no SOURCES given and no bundled data found; name the pages to index.")
+@dataclass(frozen=True)
+class Target:
+    """The index a command works on and what it is built from when it must be (re)built.
+
+    `sources` None means "the sources it was built from", recorded in the index itself.
+    """
+
+    index: Path
+    sources: tuple[Path, ...] | None
+    model: str | None
+    encoder: str | None
+
+
+def resolve_target(index: Path | str | None = None, model: str | None = None,
+                   encoder: str | None = None) -> Target:
+    config = load_config()
+    model, encoder = model or config.model, encoder or config.encoder
+    named = index if index is not None else os.environ.get("REFSEARCH_INDEX")
+    if named is not None:
+        return Target(_index_path(named), None, model, encoder)
+    if config.index is not None:
+        return Target(config.index, config.sources or None, model, encoder)
+    return Target(default_index_dir(), config.sources or (BUNDLED_SOURCES,), model, encoder)
+
+
+def _index_path(value: Path | str) -> Path:
+    if not str(value).strip():
+        raise RefsearchError("--index is empty; give the index directory (or leave it out for the default).")
+    return Path(value).expanduser()
+
+
+def config_path() -> Path | None:
+    if "REFSEARCH_CONFIG" in os.environ:
+        path = Path(os.environ["REFSEARCH_CONFIG"]).expanduser()
+        if not path.is_file():
+            raise RefsearchError(f"REFSEARCH_CONFIG={path}: no such file.")
+        return path
+    for path in (Path("refsearch.yaml"), _directory("REFSEARCH_CONFIG_DIR", "user_config_dir") / "config.yaml"):
+        if path.is_file():
+            return path
+    return None
 
 
 def load_config() -> Config:
-    path = Path(os.environ.get("REFSEARCH_CONFIG", "refsearch.yaml"))
-    if not path.is_file():
-        if "REFSEARCH_CONFIG" in os.environ:
-            raise RefsearchError(f"REFSEARCH_CONFIG={path}: no such file.")
+    path = config_path()
+    if path is None:
         return Config()
     import yaml
 
@@ -52,24 +108,28 @@ def load_config() -> Config:
         data = yaml.safe_load(path.read_text("utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         line = getattr(getattr(error, "problem_mark", None), "line", None)
-        raise SourceError(path, line + 1 if line is not None else None, f"unreadable config ({error.__class__.__name__})") from None
+        raise SourceError(path, line + 1 if line is not None else None,
+                          f"unreadable config ({error.__class__.__name__})") from None
     if not isinstance(data, dict) or set(data) - set(KEYS):
         raise SourceError(path, None, f"config must be a mapping with keys among {', '.join(KEYS)}")
     base = path.resolve().parent
     sources = data.get("sources") or []
-    if isinstance(sources, str):
-        sources = [sources]
+    sources = [sources] if isinstance(sources, str) else sources
+    if not isinstance(sources, list) or not all(isinstance(s, str) and s.strip() for s in sources):
+        raise SourceError(path, None, "'sources' must be a path or a list of paths")
+    index = _text(data, "index", path)
     return Config(
-        model=data.get("model"),
-        index=(base / Path(data["index"]).expanduser()) if data.get("index") else None,
+        model=_text(data, "model", path),
+        index=base / _index_path(index) if index is not None else None,
         sources=tuple(base / Path(s).expanduser() for s in sources),
-        encoder=data.get("encoder", "onnx"),
+        encoder=_text(data, "encoder", path),
     )
 
 
-def cache_root() -> Path:
-    """$REFSEARCH_CACHE, else $XDG_CACHE_HOME/refsearch, else ~/.cache/refsearch (ONNX exports, eval indexes)."""
-    if os.environ.get("REFSEARCH_CACHE"):
-        return Path(os.environ["REFSEARCH_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "refsearch"
+def _text(data: dict, key: str, path: Path) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise SourceError(path, None, f"'{key}' must be text, found {type(value).__name__} {value!r:.40}")
+    return value

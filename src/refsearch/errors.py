@@ -1,4 +1,4 @@
-"""One error type for everything a user can fix; the CLI prints it without a traceback."""
+"""Errors a user can act on; the CLI prints them as one line, the servers as a 4xx message."""
 
 from __future__ import annotations
 
@@ -21,3 +21,11 @@ class SourceError(RefsearchError):
 
 class IndexProblem(RefsearchError):
     """The index is missing, damaged or does not match what was asked; the message names the fix."""
+
+
+class IndexBusy(RefsearchError):
+    """Another build holds the index and did not finish within the time a query may wait."""
+
+
+class IndexReadOnly(RefsearchError):
+    """The index cannot be written here (read-only medium, or not ours to write)."""

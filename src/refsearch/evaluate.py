@@ -94,7 +94,7 @@ def resolve(eval_set: EvalSet, index: Index) -> list[Judged]:
 
 
 def run(searcher: Searcher, queries: Sequence[Judged], mode: str) -> EvalReport:
-    k = min(DEPTH, len(searcher.index.records))
+    k = min(DEPTH, len(searcher.index))
     rankings = [[hit.ref.id for hit in searcher.search(q.text, k=k, mode=mode, filters=Filters())] for q in queries]
     return score(mode, queries, rankings)
 
@@ -105,6 +105,18 @@ def score(mode: str, queries: Sequence[Judged], rankings: Sequence[list[str]]) -
         first = next((rank for rank, ref in enumerate(ranked, start=1) if ref in query.grades), None)
         report.results.append(QueryResult(query, ranked, first))
     return report
+
+
+def open_index(eval_set: EvalSet, index: Path | None = None, say=None, progress=None) -> Index:
+    """The index an eval set is measured on: built (or updated) from its sources, in the cache
+    unless `index` names one; the default index when the set names no sources."""
+    from . import api
+
+    if not eval_set.sources:
+        return api.open(index, say=say, progress=progress)
+    directory = index or default_index_dir(eval_set)
+    api.build(eval_set.sources, directory, progress=progress)
+    return api.open(directory, say=say)
 
 
 def default_index_dir(eval_set: EvalSet) -> Path:
@@ -147,16 +159,16 @@ def _resolve_grades(relevant: list, index: Index) -> dict[str, int]:
 
 def _matching_ids(spec: dict, index: Index) -> list[str]:
     if "id" in spec:  # BEIR qrels: exact ids; a judged document missing from the corpus is ignored
-        return [spec["id"]] if spec["id"] in index.by_id else []
-    if "ref" in spec and spec["ref"] in index.by_id:
+        return [spec["id"]] if spec["id"] in index else []
+    if "ref" in spec and spec["ref"] in index:
         return [spec["ref"]]
     if "title" in spec:
         title, page = spec["title"].casefold(), spec.get("page")
-        found = [r.id for r in index.records
+        found = [r.id for r in index
                  if r.title.casefold() == title and (page is None or r.id.split("/")[0] == page)]
     else:
         fragment = str(spec.get("ref", "")).casefold()
-        found = [r.id for r in index.records if fragment and fragment in r.title.casefold()]
+        found = [r.id for r in index if fragment and fragment in r.title.casefold()]
     if not found:
         raise RefsearchError(f"judged reference {spec} matches nothing in the index.")
     return found

@@ -1,80 +1,119 @@
-"""A loaded, verified index generation: records, FAISS vectors, BM25 and the query encoder."""
+"""An opened index: the object the CLI, the servers and Python callers all work with.
+
+Opening reads the manifest, the small catalog arrays and the lexical index (memory-mapped); the
+vectors and the query encoder load on first use, and a query reads only the records it returns.
+Whether the index is fresh, and updating it, is `refsearch.open`'s business (api.py), not this one's.
+"""
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from pathlib import Path
+from typing import Iterator
 
-from . import store
-from .errors import IndexProblem
+from . import encoders, store, vectors
+from .catalog import Catalog
+from .errors import IndexProblem, RefsearchError
+from .fusion import DEFAULT_FUSION, Fusion
 from .lexical import BM25Index
 from .records import Reference
 
 
 class Index:
-    def __init__(self, generation: store.Generation):
+    def __init__(self, generation: store.Generation, model_path: Path | None = None,
+                 fusion: Fusion = DEFAULT_FUSION):
+        """`model_path`: a model folder outside the index that the query encoder may load (only the
+        torch encoder needs one; the caller decides whether the index may name it)."""
         self.generation = generation
+        self.directory = generation.index_dir
         self.manifest = generation.manifest
-        self.records = _read_records(generation.path("records.jsonl"))
-        self.by_id = {ref.id: row for row, ref in enumerate(self.records)}
+        self.catalog = Catalog(generation)
         self.lexical = BM25Index.load(generation.directory)
-        if self.lexical.n_docs != len(self.records):
+        if self.lexical.n_docs != self.catalog.count:
             raise IndexProblem(f"{generation.directory}: lexical index and records disagree; {store.REBUILD}.")
+        self._model_path = model_path
+        self._fusion = fusion
 
     @classmethod
-    def open(cls, directory: Path, model: str | None = None) -> "Index":
-        """Open the current generation; refuse one built with another model than `model`."""
-        generation = store.open_generation(directory)
+    def open(cls, directory: Path, model_path: Path | None = None) -> "Index":
+        """The current generation as it is (no freshness check: see `refsearch.open`)."""
+        generation = store.open_generation(Path(directory))
         if generation is None:
             raise IndexProblem(f"{directory}: no index here; run `refsearch build SOURCES --index {directory}`.")
-        if model is not None:
-            from .encoders.models import resolve_model
+        return cls(generation, model_path)
 
-            wanted = resolve_model(model)
-            built = generation.manifest["model"]
-            if wanted.fingerprint != built["fingerprint"]:
-                raise IndexProblem(
-                    f"{directory}: index was built with model {built['id']!r}, not {model!r}; "
-                    f"run `refsearch build --force --model {model}`."
-                )
-        return cls(generation)
+    def __len__(self) -> int:
+        return self.catalog.count
 
-    @cached_property
-    def vectors(self):
-        import faiss
+    def __iter__(self) -> Iterator[Reference]:
+        """Every reference, in index order (reads the whole records file)."""
+        return iter(self.catalog)
 
-        index = faiss.read_index(str(self.generation.path("vectors.faiss")))
-        if index.ntotal != len(self.records) or index.d != self.manifest["model"]["dimension"]:
-            raise IndexProblem(f"{self.generation.directory}: vectors and records disagree; {store.REBUILD}.")
-        return index
-
-    @cached_property
-    def encoder(self):
-        model = self.manifest["model"]
-        if model["encoder"] == "torch":
-            from .encoders.models import resolve_model
-            from .encoders.sbert import SentenceTransformerEncoder
-
-            return SentenceTransformerEncoder(resolve_model(model["path"]))
-        from .encoders.onnx import OnnxEncoder
-
-        directory = self.generation.encoder_dir
-        for name, size in model["encoder_files"].items():
-            path = directory / name
-            if not path.is_file() or path.stat().st_size != size:
-                raise IndexProblem(f"{path}: query encoder file is missing or damaged; {store.REBUILD}.")
-        return OnnxEncoder(directory)
+    def reference(self, row: int) -> Reference:
+        return self.catalog.reference(row)
 
     def row(self, ref_id: str) -> int:
-        return self.by_id[ref_id]
+        try:
+            return self.catalog.row_of[ref_id]
+        except KeyError:
+            raise RefsearchError(f"ID {ref_id!r} is not in the index; `refsearch search` prints ids with --json.") from None
 
+    def get(self, ref_id: str) -> Reference:
+        return self.reference(self.row(ref_id))
 
-def _read_records(path: Path) -> list[Reference]:
-    records = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            row = json.loads(line)
-            row.pop("content_hash", None)
-            records.append(Reference.from_json(row))
-    return records
+    def __contains__(self, ref_id: str) -> bool:
+        return ref_id in self.catalog.row_of
+
+    @cached_property
+    def vectors(self) -> vectors.VectorStore:
+        manifest = self.manifest
+        for name in manifest["vectors"]["files"]:
+            self.generation.path(name)  # a plain name inside the generation, or IndexProblem
+        return vectors.open_store(self.generation.directory, manifest["vectors"], manifest["count"],
+                                  manifest["model"]["dimension"])
+
+    @cached_property
+    def encoder(self) -> encoders.Encoder:
+        model = self.manifest["model"]
+        encoder = encoders.backend(model["encoder"]).for_query(self.directory, model, self._model_path)
+        if encoder.dimension != model["dimension"]:
+            raise IndexProblem(f"{self.directory}: the query encoder and the vectors disagree; {store.REBUILD}.")
+        return encoder
+
+    # --- what callers ask of an index ----------------------------------------------------------
+
+    def search(self, query: str, k: int = 10, mode: str = "hybrid", filters=None) -> list:
+        """The `k` best references for `query` (any length, Chinese or English) as `Hit`s, best
+        first. `mode`: "hybrid" (default), "dense" or "lexical"; `filters`: a `Filters`."""
+        return self._searcher.search(query, k=k, mode=mode, filters=filters)
+
+    def related(self, ref: Reference | str, k: int = 5, diverse: bool = False, other_topics: bool = False) -> list:
+        """What to read after `ref` (a Reference, an id or part of a title), as `Suggestion`s with reasons."""
+        from .related import related
+
+        anchor = ref if isinstance(ref, Reference) else self.resolve(ref)
+        return related(self, anchor, k=k, diverse=diverse, other_topics=other_topics)
+
+    def resolve(self, text: str) -> Reference:
+        """An id, or a fuzzy title ("vllm", "flash attention"); ambiguity is an error listing candidates."""
+        from .related import resolve_reference
+
+        return resolve_reference(self, text)
+
+    def topics(self) -> list:
+        """The topics, in reading order, each with its references' ids."""
+        from .topics import topics
+
+        return topics(self)
+
+    def siblings(self, ref: Reference) -> list[Reference]:
+        """The other references under `ref`'s topic."""
+        from .topics import siblings
+
+        return siblings(self, ref)
+
+    @cached_property
+    def _searcher(self):
+        from .search import Searcher
+
+        return Searcher(self, self._fusion)

@@ -36,6 +36,9 @@ from .glossary import glossary_matches
 
 TOKENIZER = "refsearch-bm25-tokens@3"
 FORMAT = "refsearch/bm25@1"
+# A pasted paragraph or abstract is searched by its most informative terms (highest idf x count):
+# beyond a few dozen, more terms add postings to scan but hardly change the ranking.
+MAX_QUERY_TERMS = 64
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
 _TOKEN = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<word>[^\W_]+(?:[-_./+][^\W_]+)*)", re.UNICODE)
@@ -175,6 +178,16 @@ class BM25Index:
         params = {"k1": k1, "b": b, "avgdl": avgdl}
         return cls(vocab, idf, term_ptr, docs, weights, n_docs, params)
 
+    def term_id(self, token: str) -> int | None:
+        """The token's row in the postings, or None; a vocabulary entry pointing nowhere is damage."""
+        term = self.vocab.get(token)
+        if term is not None and not (isinstance(term, int) and 0 <= term < len(self.idf)):
+            raise IndexProblem(f"lexical vocabulary entry {token!r} is damaged; run `refsearch build --force`.")
+        return term
+
+    def document_frequency(self, term: int) -> int:
+        return int(self.term_ptr[term + 1] - self.term_ptr[term])
+
     @property
     def unseen_idf(self) -> float:
         """The idf of a term no document contains: a query word the index cannot match at all."""
@@ -185,8 +198,8 @@ class BM25Index:
         scores = np.zeros(self.n_docs, dtype=np.float32)
         hits_by_term: list[tuple[str, np.ndarray]] = []
         ceiling = 0.0
-        for token, surfaces in _group_terms(query_terms(query)).items():
-            term = self.vocab.get(token)
+        for token, surfaces in self._informative(_group_terms(query_terms(query))).items():
+            term = self.term_id(token)
             ceiling += (self.unseen_idf if term is None else float(self.idf[term])) * len(surfaces)
             if term is None:
                 continue
@@ -207,6 +220,17 @@ class BM25Index:
                 matched.setdefault(doc, []).append(surface)
         return LexicalHits(order.astype(np.int64), scores[order], matched, ceiling)
 
+    def _informative(self, groups: dict[str, list[str]]) -> dict[str, list[str]]:
+        """All terms of a normal query; of a long one, the MAX_QUERY_TERMS the index weighs most
+        (terms it does not hold are dropped there: they match nothing and would only lower the
+        share of the query a document can match)."""
+        if len(groups) <= MAX_QUERY_TERMS:
+            return groups
+        weighed = [(float(self.idf[term]) * len(surfaces), token) for token, surfaces in groups.items()
+                   if (term := self.term_id(token)) is not None]
+        kept = {token for _, token in sorted(weighed, reverse=True)[:MAX_QUERY_TERMS]}
+        return {token: surfaces for token, surfaces in groups.items() if token in kept}
+
     def save(self, directory: Path) -> list[str]:
         meta = {"format": FORMAT, "tokenizer": TOKENIZER, "n_docs": self.n_docs,
                 "params": self.params, "vocab": self.vocab}
@@ -217,18 +241,32 @@ class BM25Index:
 
     @classmethod
     def load(cls, directory: Path) -> "BM25Index":
-        meta = json.loads((directory / "lexical.json").read_text("utf-8"))
-        if meta.get("format") != FORMAT or meta.get("tokenizer") != TOKENIZER:
+        """Load and check the index; the postings are memory-mapped, not read."""
+        from .vectors import load_npy
+
+        damaged = f"{directory}: lexical index is damaged or inconsistent; run `refsearch build --force`."
+        try:
+            meta = json.loads((directory / "lexical.json").read_bytes())
+        except (OSError, ValueError, RecursionError):
+            raise IndexProblem(damaged) from None
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("tokenizer") != TOKENIZER:
+            found = (meta.get("format"), meta.get("tokenizer")) if isinstance(meta, dict) else None
             raise IndexProblem(
-                f"{directory}: lexical index was written by another version "
-                f"({meta.get('format')}, {meta.get('tokenizer')}); run `refsearch build --force`."
+                f"{directory}: lexical index was written by another version ({found}); run `refsearch build --force`."
             )
-        arrays = {n: np.load(directory / f"lexical.{n}.npy", allow_pickle=False)
-                  for n in ("idf", "term_ptr", "doc_ids", "weights")}
-        index = cls(meta["vocab"], n_docs=meta["n_docs"], params=meta["params"], **arrays)
-        if len(index.term_ptr) != len(index.vocab) + 1 or index.term_ptr[-1] != len(index.doc_ids):
-            raise IndexProblem(f"{directory}: lexical index is inconsistent; run `refsearch build --force`.")
-        return index
+        vocab, n_docs, params = meta.get("vocab"), meta.get("n_docs"), meta.get("params")
+        if not (isinstance(vocab, dict) and isinstance(n_docs, int) and isinstance(params, dict)
+                and isinstance(params.get("avgdl", 0), (int, float))):
+            raise IndexProblem(damaged)
+        term_ptr = load_npy(directory / "lexical.term_ptr.npy", "int64", (len(vocab) + 1,))
+        postings = int(term_ptr[-1]) if len(term_ptr) else 0
+        arrays = {"idf": load_npy(directory / "lexical.idf.npy", "float32", (len(vocab),)), "term_ptr": term_ptr,
+                  "doc_ids": load_npy(directory / "lexical.doc_ids.npy", "int32", (postings,)),
+                  "weights": load_npy(directory / "lexical.weights.npy", "float32", (postings,))}
+        if (term_ptr[0] != 0 or np.any(np.diff(term_ptr) < 0)
+                or (postings and (arrays["doc_ids"].min() < 0 or arrays["doc_ids"].max() >= n_docs))):
+            raise IndexProblem(damaged)
+        return cls(vocab, n_docs=n_docs, params=params, **arrays)
 
 
 def _idf(df, n_docs: int):

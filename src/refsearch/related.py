@@ -14,10 +14,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from typing import TYPE_CHECKING
+
 from .errors import RefsearchError
-from .index import Index
 from .lexical import query_terms
 from .records import Reference
+
+if TYPE_CHECKING:
+    from .index import Index
 
 POOL = 50
 TOPIC_BONUS = 0.10
@@ -40,13 +44,13 @@ class Suggestion:
 
 def resolve_reference(index: Index, text: str) -> Reference:
     """An id, or a fuzzy title ("vllm", "flash attention"); ambiguity is an error listing candidates."""
-    if text in index.by_id:
-        return index.records[index.row(text)]
+    if text in index:
+        return index.get(text)
     wanted = _compact(text)
     if not wanted:
         raise RefsearchError("REF is empty; give an id or part of a title.")
-    exact = [r for r in index.records if _compact(r.title) == wanted]
-    found = exact or [r for r in index.records if wanted in _compact(r.title)]
+    titled = [r for r in index if wanted in _compact(r.title)]
+    found = [r for r in titled if _compact(r.title) == wanted] or titled
     if len(found) == 1:
         return found[0]
     if not found:
@@ -59,16 +63,14 @@ def resolve_reference(index: Index, text: str) -> Reference:
 def related(index: Index, ref: Reference, k: int = 5, diverse: bool = False,
             other_topics: bool = False) -> list[Suggestion]:
     row = index.row(ref.id)
-    vectors = index.vectors
-    anchor = vectors.reconstruct(row).reshape(1, -1)
-    depth = min(POOL + 1, len(index.records))
-    sims, rows = vectors.search(anchor, depth)
+    anchor = index.vectors.vectors(np.array([row]))
+    sims, rows = index.vectors.search(anchor, min(POOL + 1, len(index)))
     anchor_terms = _distinctive_terms(index, ref)
     pool = []
     for sim, other_row in zip(sims[0].tolist(), rows[0].tolist()):
         if other_row < 0 or other_row == row:
             continue
-        other = index.records[other_row]
+        other = index.reference(other_row)
         if other_topics and (other.page, other.topic) == (ref.page, ref.topic):
             continue
         pool.append(_explain(ref, other, sim, anchor_terms, _distinctive_terms(index, other)))
@@ -101,14 +103,14 @@ def _explain(ref: Reference, other: Reference, sim: float, ref_terms: dict[str, 
 
 def _distinctive_terms(index: Index, ref: Reference) -> dict[str, str]:
     """Rare tokens of the title and annotation -> the word as written (for display)."""
-    limit = min(10, max(2, int(DISTINCTIVE_DF * len(index.records))))
+    limit = min(10, max(2, int(DISTINCTIVE_DF * len(index))))
     terms: dict[str, str] = {}
     for text in (ref.title, ref.note or "", ref.note_en or ""):
         for term in query_terms(text):
-            term_id = index.lexical.vocab.get(term.token)
+            term_id = index.lexical.term_id(term.token)
             if term_id is None or term.token in terms:
                 continue
-            df = index.lexical.term_ptr[term_id + 1] - index.lexical.term_ptr[term_id]
+            df = index.lexical.document_frequency(term_id)
             if 1 < df <= limit:
                 terms[term.token] = term.surface
     return terms
@@ -118,7 +120,7 @@ def _mmr(index: Index, pool: list[Suggestion], k: int) -> list[Suggestion]:
     """Greedy maximal marginal relevance on the embedding similarity between suggestions."""
     if not pool:
         return pool
-    vectors = np.stack([index.vectors.reconstruct(index.row(s.ref.id)) for s in pool])
+    vectors = index.vectors.vectors(np.array([index.row(s.ref.id) for s in pool]))
     chosen: list[int] = []
     remaining = list(range(len(pool)))
     while remaining and len(chosen) < k:

@@ -1,11 +1,30 @@
-"""Results -> what people read: a rich table, JSON for scripts, or Markdown to paste into a wiki."""
+"""Results -> what people read: JSON (the CLI's --json, the HTTP API and the MCP tools share these
+shapes), rich tables for the terminal, and Markdown to paste into a wiki.
+
+Everything that reaches a terminal or a Markdown file passes through `clean`: a title, note or query
+holding ESC or other control characters (clear the screen, set the window title, reorder text) is
+printed without them. Data is handed to rich as `Text`, never as markup, so a "[bold]" in a title is
+just text. JSON keeps the data as it is; JSON's own escaping makes it safe.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable, Sequence
 
 from .records import Reference
 from .search import Hit
+
+# C0 and C1 controls (but newline and tab), DEL, and the bidirectional overrides and isolates.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: object) -> str:
+    """`text` without terminal control characters."""
+    return _UNSAFE.sub("", str(text))
+
+
+# --- JSON --------------------------------------------------------------------------------------
 
 
 def reference_json(ref: Reference) -> dict[str, Any]:
@@ -29,42 +48,95 @@ def hit_json(hit: Hit, explain: bool = False) -> dict[str, Any]:
 
 
 def results_json(query: str, hits: Sequence[Hit], explain: bool = False,
-                 context: dict[str, list[Reference]] | None = None) -> dict[str, Any]:
+                 context: dict[str, list[Reference]] | None = None, see_also=None) -> dict[str, Any]:
     results = []
     for hit in hits:
         data = hit_json(hit, explain)
         if context is not None:
             data["context"] = [{"id": r.id, "title": r.title} for r in context.get(hit.ref.id, [])]
         results.append(data)
-    return {"query": query, "results": results}
+    shown = {"query": query, "results": results}
+    if see_also is not None:
+        shown["see_also"] = [{"id": s.ref.id, "title": s.ref.title, "reasons": s.reasons} for s in see_also]
+    return shown
+
+
+def related_json(anchor: Reference, suggestions) -> dict[str, Any]:
+    return {"ref": reference_json(anchor), "related": [
+        {"rank": rank, "score": round(s.score, 6), "similarity": round(s.similarity, 6), "reasons": s.reasons,
+         "shared_terms": s.shared_terms, **reference_json(s.ref)}
+        for rank, s in enumerate(suggestions, start=1)]}
+
+
+def show_json(ref: Reference, others: Sequence[Reference]) -> dict[str, Any]:
+    return {**reference_json(ref), "source": ref.source, "context": [{"id": r.id, "title": r.title} for r in others]}
+
+
+def topics_json(topics) -> dict[str, Any]:
+    return {"topics": [topic.to_json() for topic in topics]}
+
+
+def status_json(status) -> dict[str, Any]:
+    state, manifest = status.state, status.manifest
+    model = manifest["model"]
+    return {
+        "index": str(state.directory),
+        "generation": state.generation.directory.name,
+        "created": manifest.get("created", ""),
+        "schema_version": manifest["schema_version"],
+        "condition": state.condition,
+        "up_to_date": state.condition == "fresh",
+        "detail": state.detail,
+        "model": {**{key: model.get(key) for key in ("id", "fingerprint", "encoder", "dimension")},
+                  "changed": state.model_changed},
+        "lexical_changed": state.lexical_changed,
+        "sources": {"roots": [str(root) for root in state.roots] or manifest["sources"]["roots"],
+                    "missing": [str(root) for root in state.missing_roots],
+                    "changed": state.diff.changed, "added": state.diff.added, "removed": state.diff.removed},
+        "references": {"indexed": manifest["count"], "stale": status.stale, "orphaned": status.orphaned},
+        "bytes": status.sizes,
+        "problems": status.problems,
+    }
+
+
+# --- Markdown ----------------------------------------------------------------------------------
 
 
 def _md_item(ref: Reference, why: str | None = None) -> str:
-    title = f"[{ref.title}]({ref.url})" if ref.url else ref.title
-    facts = ", ".join(str(x) for x in (ref.year, ref.kind, ref.author) if x)
+    title = clean(ref.title).replace("[", "\\[").replace("]", "\\]")
+    title = f"[{title}]({clean(ref.url).replace(')', '%29')})" if ref.url else title
+    facts = ", ".join(clean(x) for x in (ref.year, ref.kind, ref.author) if x)
     line = f"- {title}" + (f" ({facts})" if facts else "")
     note = ref.note_en or ref.note
     if note:
-        line += f" — {note}"
+        line += f" — {' '.join(clean(note).split())}"
     if why:
-        line += f" _({why})_"
+        line += f" _({clean(why)})_"
     return line
 
 
 def markdown_list(refs: Iterable[Reference], heading: str | None = None,
                   reasons: Sequence[str] | None = None) -> str:
-    lines = [f"### {heading}", ""] if heading else []
+    lines = [f"### {' '.join(clean(heading).split())}", ""] if heading else []
     for i, ref in enumerate(refs):
         lines.append(_md_item(ref, reasons[i] if reasons else None))
     return "\n".join(lines) + "\n"
 
 
-def _highlighted(text: str, terms: Sequence[str]):
+# --- terminal ----------------------------------------------------------------------------------
+
+
+def _text(value: object = "", style: str = ""):
     from rich.text import Text
 
-    rich_text = Text(text)
+    return Text(clean(value), style=style)
+
+
+def _highlighted(text: str, terms: Sequence[str]):
+    rich_text = _text(text)
     if terms:
-        rich_text.highlight_words(sorted(set(terms), key=len, reverse=True), style="bold yellow", case_sensitive=False)
+        rich_text.highlight_words(sorted({clean(t) for t in terms}, key=len, reverse=True), style="bold yellow",
+                                  case_sensitive=False)
     return rich_text
 
 
@@ -72,15 +144,19 @@ def _facts(ref: Reference) -> str:
     return " · ".join(str(x) for x in (ref.year, ref.kind) if x)
 
 
-def print_hits(console, query: str, hits: Sequence[Hit], explain: bool = False) -> None:
+def _table(title: str, caption: str | None = None, **options):
     from rich.table import Table
 
+    return Table(title=_text(title), caption=_text(caption) if caption else None, **options)
+
+
+def print_hits(console, query: str, hits: Sequence[Hit], explain: bool = False) -> None:
     if not hits:
-        console.print(f"No references match [bold]{query}[/bold].")
+        console.print(_text("No references match ").append(_text(query, "bold")).append("."))
         return
     pages = {hit.ref.page for hit in hits}
     caption = f"from {next(iter(pages))}" if len(pages) == 1 else None
-    table = Table(title=f"refsearch: {query}", caption=caption, show_lines=True, expand=True)
+    table = _table(f"refsearch: {' '.join(query.split())[:200]}", caption, show_lines=True, expand=True)
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("reference", ratio=3)
     table.add_column("topic", ratio=2)
@@ -93,9 +169,9 @@ def print_hits(console, query: str, hits: Sequence[Hit], explain: bool = False) 
         title.stylize("bold")
         facts = " · ".join(str(x) for x in (ref.year, ref.kind, ref.author) if x)
         if facts:
-            title.append(f"\n{facts}", style="dim")
+            title.append(_text(f"\n{facts}", "dim"))
         if ref.url:
-            title.append(f"\n{ref.url}", style="cyan")
+            title.append(_text(f"\n{ref.url}", "cyan"))
         note = _highlighted(ref.note or "", hit.matched)
         if ref.note_en:
             note.append("\n")
@@ -104,9 +180,10 @@ def print_hits(console, query: str, hits: Sequence[Hit], explain: bool = False) 
             note.append(gloss)
         path = ref.topic if len(pages) == 1 else (ref.page, *ref.topic)
         topic = " › ".join(path) + (f"\n({' › '.join(ref.topic_en)})" if ref.topic_en else "")
-        row = [f"{hit.rank}\n[dim]{hit.score:.2f}[/dim]", title, topic, note]
+        rank = _text(str(hit.rank)).append(_text(f"\n{hit.score:.2f}", "dim"))
+        row = [rank, title, _text(topic), note]
         if explain:
-            row.append(explain_text(hit))
+            row.append(_text(explain_text(hit)))
         table.add_row(*row)
     console.print(table)
 
@@ -118,6 +195,14 @@ def explain_text(hit: Hit) -> str:
     return f"{dense}\n{lexical}\n{matched}"
 
 
+def _listed(ref: Reference):
+    line = _text(f"  • {ref.title}")
+    facts = _facts(ref)
+    if facts:
+        line.append(_text(f" ({facts})", "dim"))
+    return line.append(_text(f" {ref.id}", "dim"))
+
+
 def print_context(console, hits: Sequence[Hit], context: dict[str, list[Reference]]) -> None:
     shown = set()
     for hit in hits:
@@ -126,41 +211,114 @@ def print_context(console, hits: Sequence[Hit], context: dict[str, list[Referenc
             continue
         shown.add(key)
         siblings = context.get(hit.ref.id, [])
-        console.print(f"\n[bold]{hit.ref.breadcrumb}[/bold] — {len(siblings)} other reference(s) in this topic")
+        console.print(_text(f"\n{hit.ref.breadcrumb}", "bold").append(
+            _text(f" — {len(siblings)} other reference(s) in this topic")))
         for ref in siblings:
-            facts = _facts(ref)
-            console.print(f"  • {ref.title}" + (f" [dim]({facts})[/dim]" if facts else "") + f" [dim]{ref.id}[/dim]")
+            console.print(_listed(ref))
 
 
-def print_reference(console, ref: Reference) -> None:
-    console.print(f"[bold]{ref.title}[/bold]  [dim]{ref.id}[/dim]")
+def print_see_also(console, top: Reference, suggestions) -> None:
+    line = _text("See also", "bold").append(_text(f" (after {top.title}): "))
+    for i, s in enumerate(suggestions):
+        line.append(_text(("; " if i else "") + s.ref.title))
+        line.append(_text(f" ({s.ref.breadcrumb}; {', '.join(s.reasons[1:]) or s.reasons[0]})", "dim"))
+    console.print(line)
+
+
+def print_reference(console, ref: Reference, others: Sequence[Reference]) -> None:
+    console.print(_text(ref.title, "bold").append(_text(f"  {ref.id}", "dim")))
     for label, value in (("topic", ref.breadcrumb), ("topic (en)", " › ".join(ref.topic_en)),
                          ("year", ref.year), ("kind", ref.kind), ("author", ref.author), ("url", ref.url),
                          ("note", ref.note), ("note (en)", ref.note_en), ("tags", ", ".join(ref.tags)),
                          ("source", ref.source)):
         if value:
-            console.print(f"  {label:>10}: {value}", highlight=False)
-
-
-def related_json(anchor: Reference, suggestions) -> dict[str, Any]:
-    return {"ref": reference_json(anchor), "related": [
-        {"rank": rank, "score": round(s.score, 6), "similarity": round(s.similarity, 6), "reasons": s.reasons,
-         "shared_terms": s.shared_terms, **reference_json(s.ref)}
-        for rank, s in enumerate(suggestions, start=1)]}
+            console.print(_text(f"  {label:>10}: {value}"), highlight=False)
+    if others:
+        console.print(_text(f"\n  same topic ({ref.breadcrumb}):"))
+        for other in others:
+            console.print(_text(f"    • {other.title}").append(_text(f" {other.id}", "dim")))
 
 
 def print_related(console, anchor: Reference, suggestions) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"After: {anchor.title}  ({anchor.breadcrumb})", show_lines=True, expand=True)
+    table = _table(f"After: {anchor.title}  ({anchor.breadcrumb})", show_lines=True, expand=True)
     for column, ratio in (("#", None), ("reference", 3), ("year · kind", None), ("topic", 2), ("why", 3)):
         table.add_column(column, ratio=ratio, no_wrap=ratio is None)
     for rank, s in enumerate(suggestions, start=1):
-        table.add_row(str(rank), s.ref.title, _facts(s.ref), s.ref.breadcrumb, "\n".join(s.reasons))
+        table.add_row(str(rank), _text(s.ref.title), _facts(s.ref), _text(s.ref.breadcrumb), _text("\n".join(s.reasons)))
     console.print(table)
 
 
-def print_see_also(console, top: Reference, suggestions) -> None:
-    items = "; ".join(f"{s.ref.title} [dim]({s.ref.breadcrumb}; {', '.join(s.reasons[1:]) or s.reasons[0]})[/dim]"
-                      for s in suggestions)
-    console.print(f"[bold]See also[/bold] (after {top.title}): {items}")
+def print_topics(console, topics) -> None:
+    table = _table("Topics")
+    for column in ("page", "topic", "topic (en)", "refs"):
+        table.add_column(column, justify="right" if column == "refs" else "left")
+    for topic in topics:
+        table.add_row(_text(topic.page), _text(" › ".join(topic.path)), _text(" › ".join(topic.path_en)),
+                      str(len(topic.ref_ids)))
+    console.print(table)
+
+
+def print_status(console, status) -> None:
+    from rich.table import Table
+
+    state, manifest = status.state, status.manifest
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+
+    def row(label: str, value: str, style: str = "") -> None:
+        table.add_row(label, _text(value, style))
+
+    row("index", f"{state.directory} ({state.generation.directory.name}, built {manifest.get('created', '')})")
+    styles = {"fresh": ("up to date", "green"), "stale": (f"stale: {state.detail}; `refsearch build` (or any search) "
+                                                          "updates it", "yellow"),
+              "detached": (f"detached ({state.detail}); it answers from what it holds; "
+                           f"`refsearch build SOURCES --index {state.directory}` attaches it", "yellow")}
+    row("state", *styles[state.condition])
+    row("sources", ", ".join(map(str, state.roots)) or ", ".join(manifest["sources"]["roots"]))
+    for label, files in (("  changed", state.diff.changed), ("  added", state.diff.added),
+                         ("  removed", state.diff.removed)):
+        for path in files:
+            row(label, path)
+    row("references", f"{manifest['count']} indexed; {_count(status.stale)} stale (new or changed), "
+                      f"{_count(status.orphaned)} orphaned")
+    model = manifest["model"]
+    row("model", f"{model['id']} (fingerprint {model['fingerprint']}, {model['encoder']} encoder, "
+                 f"{model['dimension']} dimensions)")
+    row("schema", f"version {manifest['schema_version']}")
+    row("on disk", " · ".join(f"{part} {_bytes(size)}" for part, size in status.sizes.items()))
+    for problem in status.problems:
+        row("warning", problem, "red")
+    console.print(table)
+
+
+def print_eval(console, name: str, reports, title_of) -> None:
+    """Metrics per mode, then each mode's misses (`title_of(id)` names a reference)."""
+    table = _table(f"{name}: {len(reports[0].results)} queries")
+    table.add_column("mode")
+    for key in reports[0].summary():
+        table.add_column(key, justify="right")
+    for report in reports:
+        table.add_row(report.mode, *(f"{v:.3f}" for v in report.summary().values()))
+    console.print(table)
+    for report in reports:
+        misses = report.misses()
+        if not misses:
+            continue
+        table = _table(f"{report.mode}: {len(misses)} queries without a relevant result in the top 3")
+        for column in ("query", "first relevant", "top result"):
+            table.add_column(column)
+        for miss in misses:
+            top = title_of(miss.ranked[0]) if miss.ranked else "—"
+            table.add_row(_text(miss.query.text), str(miss.first_relevant or "—"), _text(top))
+        console.print(table)
+
+
+def _count(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
+def _bytes(size: int) -> str:
+    if size < 1000:
+        return f"{size} B"
+    return f"{size / 1e3:.1f} kB" if size < 1e6 else f"{size / 1e6:.1f} MB"

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .catalog import KIND, PAGE, TOPIC, YEAR, Catalog
 from .errors import RefsearchError
 from .fusion import DEFAULT_FUSION, Fusion, Ranking, fuse
 from .glossary import translate_query
-from .index import Index
 from .lexical import LexicalHits
 from .records import Reference
 
+if TYPE_CHECKING:
+    from .index import Index
+
 MODES = ("hybrid", "dense", "lexical")
-MAX_QUERY_CHARS = 2000
+# Long enough for a pasted paper or chapter; the encoder reads the first max_seq_length tokens of
+# it and BM25 its most informative terms (lexical.MAX_QUERY_TERMS). docs/benchmarks.md, "Long queries".
+MAX_QUERY_CHARS = 1_000_000
 MAX_K = 1000
 MIN_DEPTH = 100  # candidates each ranker hands to fusion
 
@@ -54,22 +60,26 @@ class Filters:
     def active(self) -> bool:
         return any(value is not None for value in (self.topic, self.kind, self.years, self.page))
 
-    def accepts(self, ref: Reference) -> bool:
+    def mask(self, catalog: Catalog) -> np.ndarray | None:
+        """Which rows pass, decided once per distinct topic, kind and page (None: no filter)."""
+        if not self.active():
+            return None
+        rows = catalog.facet_rows
+        allowed = np.ones(catalog.count, dtype=bool)
         if self.topic is not None:
             needle = self.topic.casefold()
-            if not any(needle in part.casefold() for part in (*ref.topic, *ref.topic_en)):
-                return False
+            ok = [any(needle in part.casefold() for part in (*t.path, *t.path_en)) for t in catalog.topics]
+            allowed &= np.array(ok, dtype=bool)[rows[:, TOPIC]]
         if self.kind is not None:
-            kinds = [k.strip().casefold() for k in (ref.kind or "").split("/")]
-            if self.kind.casefold() not in kinds:
-                return False
-        if self.years is not None and (ref.year is None or not self.years[0] <= ref.year <= self.years[1]):
-            return False
+            ok = [self.kind.casefold() in [k.strip().casefold() for k in (kind or "").split("/")] for kind in catalog.kinds]
+            allowed &= np.array(ok, dtype=bool)[rows[:, KIND]]
+        if self.years is not None:
+            allowed &= (rows[:, YEAR] >= self.years[0]) & (rows[:, YEAR] <= self.years[1])
         if self.page is not None:
             needle = self.page.casefold()
-            if needle not in ref.page.casefold() and needle not in ref.id.split("/")[0].casefold():
-                return False
-        return True
+            ok = [needle in title.casefold() or needle in key.casefold() for title, key in catalog.pages]
+            allowed &= np.array(ok, dtype=bool)[rows[:, PAGE]]
+        return allowed
 
 
 def validate_query(query: str) -> str:
@@ -80,7 +90,8 @@ def validate_query(query: str) -> str:
     except UnicodeEncodeError:
         raise RefsearchError("QUERY is not valid UTF-8 text; check the terminal's encoding.") from None
     if len(query) > MAX_QUERY_CHARS:
-        raise RefsearchError(f"QUERY is {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,}.")
+        raise RefsearchError(f"QUERY is {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,} "
+                             "(search with its most telling part).")
     return query.strip()
 
 
@@ -91,18 +102,20 @@ def validate_k(k: int) -> int:
 
 
 class Searcher:
+    """Ranks an index's references for queries; `Index.search` is the public way in."""
+
     def __init__(self, index: Index, fusion: Fusion = DEFAULT_FUSION):
         self.index = index
         self.fusion = fusion
 
-    def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: Filters = Filters()) -> list[Hit]:
+    def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: Filters | None = None) -> list[Hit]:
         if mode not in MODES:
             raise RefsearchError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}.")
         query, k = validate_query(query), validate_k(k)
-        allowed = self._mask(filters)
+        allowed = (filters or Filters()).mask(self.index.catalog)
         if allowed is not None and not allowed.any():
             return []
-        depth = min(max(MIN_DEPTH, 5 * k), len(self.index.records))
+        depth = min(max(MIN_DEPTH, 5 * k), len(self.index))
         dense, lexical_hits = self.rankings(query, depth, mode, allowed)
         lexical = lexical_hits.ranking() if lexical_hits else _EMPTY
         if mode == "hybrid":
@@ -115,7 +128,7 @@ class Searcher:
         for rank, (row, score) in enumerate(ranked[:k], start=1):
             d, l = dense_ranks.get(row), lexical_ranks.get(row)
             hits.append(Hit(
-                rank=rank, ref=self.index.records[row], score=float(score),
+                rank=rank, ref=self.index.reference(row), score=float(score),
                 dense_rank=d, dense_score=float(dense.scores[d - 1]) if d else None,
                 lexical_rank=l, lexical_score=float(lexical.scores[l - 1]) if l else None,
                 matched=lexical_hits.matched.get(row, []) if lexical_hits else [],
@@ -134,20 +147,9 @@ class Searcher:
         return self.vector_ranking(vector, depth, allowed)
 
     def vector_ranking(self, vector: np.ndarray, depth: int, allowed: np.ndarray | None) -> Ranking:
-        import faiss
-
-        params = None
-        if allowed is not None:
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.flatnonzero(allowed).astype("int64")))
-        scores, rows = self.index.vectors.search(np.ascontiguousarray(vector, dtype=np.float32), depth, params=params)
+        scores, rows = self.index.vectors.search(vector, depth, allowed)
         keep = rows[0] >= 0
         return Ranking(rows[0][keep].astype(np.int64), scores[0][keep])
-
-    def _mask(self, filters: Filters) -> np.ndarray | None:
-        if not filters.active():
-            return None
-        return np.fromiter((filters.accepts(ref) for ref in self.index.records), dtype=bool,
-                           count=len(self.index.records))
 
 
 _EMPTY = Ranking(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))

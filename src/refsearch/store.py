@@ -2,16 +2,22 @@
 
 Layout of `DIR`:
     CURRENT                 name of the live generation (replaced atomically)
-    gen-<n>/manifest.json   schema version, model, sources, per-file sizes and sha256
-    gen-<n>/records.jsonl   one reference per line, in vector order, with its content hash
-    gen-<n>/vectors.faiss   the dense vectors (inner product on L2-normalised rows)
-    gen-<n>/lexical.*       the BM25 index and its vocabulary (see lexical.py)
+    gen-<n>/manifest.json   schema version, counts, model, vector store, sources, per-file sizes and sha256
+    gen-<n>/records.*       the references (catalog.py)
+    gen-<n>/vectors.*       the dense vectors (vectors.py)
+    gen-<n>/lexical.*       the BM25 index and its vocabulary (lexical.py)
     encoder-<fingerprint>/  the ONNX query encoder, shared by generations
     .lock                   held by a build
 
 A build writes a whole new generation in a temporary directory, fsyncs it, renames it into place
 and only then swaps CURRENT, so a reader sees either the old index or the new one, never a mix,
 whenever a build dies. Generations older than the previous one are removed by the next build.
+
+An index directory may come from someone else, so everything read from it is checked: names in
+the manifest must be plain file names, nothing it lists may be a symbolic link, sizes must match.
+Opening an index for a query checks sizes only (a stat per file: it catches truncation, the damage
+copies and full disks cause); the sha256 of every file is checked by `status` and by a build before
+it reuses vectors, because hashing on every query would make query cost grow with the index.
 """
 
 from __future__ import annotations
@@ -22,18 +28,23 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
+import stat
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
-from .errors import IndexProblem, RefsearchError
+from .errors import IndexBusy, IndexProblem, IndexReadOnly, RefsearchError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 INDEX_FORMAT = "refsearch/index"
 REBUILD = "run `refsearch build --force`"
+MAX_MANIFEST_BYTES = 64 << 20
+_GENERATION = re.compile(r"gen-[0-9]{1,9}")
 
 
 def sha256_file(path: Path) -> str:
@@ -68,106 +79,169 @@ def write_atomic(path: Path, data: bytes) -> None:
     fsync_path(path.parent)
 
 
+def plain_name(name: object) -> bool:
+    """A file name inside the index directory: a damaged or crafted manifest must not point elsewhere."""
+    return (isinstance(name, str) and bool(name) and "/" not in name and "\\" not in name and "\0" not in name
+            and name not in (".", ".."))
+
+
 @contextlib.contextmanager
-def build_lock(directory: Path, wait: bool = True) -> Iterator[None]:
-    """One build at a time per index; a second one waits (saying so) or fails clearly."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            if error.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            if not wait:
-                raise RefsearchError(
-                    f"{directory}: another build is running on this index; try again when it ends."
-                ) from None
-            print(f"refsearch: waiting for another build of {directory} to finish…", file=sys.stderr)
-            fcntl.flock(handle, fcntl.LOCK_EX)
+def build_lock(directory: Path, wait: float | None = None, say: Callable[[str], None] | None = None) -> Iterator[None]:
+    """One build at a time per index. `wait` None waits as long as it takes (saying so); a number
+    bounds the wait in seconds (a query that wants to update a stale index) and then raises IndexBusy.
+    An index that cannot be written here (read-only medium) raises IndexReadOnly."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise IndexProblem(f"{directory / '.lock'}: is a symbolic link; remove it.") from None
+        if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise IndexReadOnly(f"{directory}: cannot write here ({error.strerror}).") from None
+        raise
+    try:
+        _acquire(fd, directory, wait, say or (lambda message: print(f"refsearch: {message}", file=sys.stderr)))
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _acquire(fd: int, directory: Path, wait: float | None, say: Callable[[str], None]) -> None:
+    deadline = None if wait is None else time.monotonic() + wait
+    announced = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+        if deadline is not None and time.monotonic() >= deadline:
+            raise IndexBusy(f"{directory}: another build is running on this index.")
+        if deadline is None and not announced:
+            say(f"waiting for another build of {directory} to finish…")
+            announced = True
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return
+        time.sleep(0.05)
 
 
 def current_generation(directory: Path) -> Path | None:
     pointer = directory / "CURRENT"
     try:
-        name = pointer.read_text("utf-8").strip()
+        with open(pointer, "rb", opener=_no_follow) as handle:
+            name = handle.read(64).decode("utf-8", "replace").strip()
     except FileNotFoundError:
         return None
-    if not name.startswith("gen-") or "/" in name or not (directory / name).is_dir():
+    except OSError as error:
+        raise IndexProblem(f"{pointer}: unreadable ({error.strerror or error}); {REBUILD}.") from None
+    generation = directory / name
+    if not _GENERATION.fullmatch(name) or generation.is_symlink() or not generation.is_dir():
         raise IndexProblem(f"{pointer}: points to a missing generation {name!r}; {REBUILD}.")
-    return directory / name
+    return generation
+
+
+def _no_follow(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NOFOLLOW)
 
 
 @dataclass
 class Generation:
-    """A finished generation on disk: its manifest has been checked, its files not yet read."""
+    """A finished generation on disk: its manifest has been checked, its files' sizes too."""
 
     directory: Path
     manifest: dict
 
+    @property
+    def index_dir(self) -> Path:
+        return self.directory.parent
+
     def path(self, name: str) -> Path:
+        if not plain_name(name):
+            raise IndexProblem(f"{self.directory}: the manifest names {name!r}, not a file in the index; {REBUILD}.")
         return self.directory / name
 
-    @property
-    def encoder_dir(self) -> Path | None:
-        name = self.manifest["model"].get("encoder_dir")
-        return self.directory.parent / name if name else None
 
+def open_generation(directory: Path, checksums: bool = False) -> Generation | None:
+    """The current generation, or None when the directory holds no index yet.
 
-def open_generation(directory: Path, verify: bool = True) -> Generation | None:
-    """The current generation, or None when the directory holds no index yet."""
+    Sizes of all listed files are always checked; `checksums` also compares their sha256.
+    """
     generation = current_generation(directory)
     if generation is None:
         return None
-    manifest_path = generation / "manifest.json"
+    manifest = read_manifest(generation / "manifest.json")
+    for name, expected in manifest["files"].items():
+        _verify_file(generation / name, expected, checksums)
+    return Generation(generation, manifest)
+
+
+def read_manifest(path: Path) -> dict:
     try:
-        manifest = json.loads(manifest_path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise IndexProblem(f"{manifest_path}: unreadable manifest ({error}); {REBUILD}.") from None
+        with open(path, "rb", opener=_no_follow) as handle:
+            data = handle.read(MAX_MANIFEST_BYTES + 1)
+        if len(data) > MAX_MANIFEST_BYTES:
+            raise ValueError(f"over {MAX_MANIFEST_BYTES >> 20} MB")
+        manifest = json.loads(data)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise IndexProblem(f"{path}: unreadable manifest ({error}); {REBUILD}.") from None
     if not isinstance(manifest, dict) or manifest.get("format") != INDEX_FORMAT:
-        raise IndexProblem(f"{manifest_path}: not a refsearch index manifest; {REBUILD}.")
+        raise IndexProblem(f"{path}: not a refsearch index manifest; {REBUILD}.")
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise IndexProblem(
-            f"{directory}: index schema version {manifest.get('schema_version')} but this refsearch "
-            f"reads version {SCHEMA_VERSION}; {REBUILD}."
+            f"{path.parent.parent}: index schema version {manifest.get('schema_version')!r:.20} but this "
+            f"refsearch reads version {SCHEMA_VERSION}; {REBUILD}."
         )
     if not _complete(manifest):
-        raise IndexProblem(f"{manifest_path}: incomplete or damaged manifest; {REBUILD}.")
-    if verify:
-        for name, expected in manifest["files"].items():
-            _verify_file(generation / name, expected)
-    return Generation(generation, manifest)
+        raise IndexProblem(f"{path}: incomplete or damaged manifest; {REBUILD}.")
+    return manifest
 
 
 def _complete(manifest: dict) -> bool:
     """The fields every reader relies on, with the right types (a damaged manifest can be valid JSON)."""
     files, model, sources = manifest.get("files"), manifest.get("model"), manifest.get("sources")
-    return (isinstance(files, dict) and all(isinstance(v, dict) and isinstance(v.get("size"), int)
-                                            and isinstance(v.get("sha256"), str) for v in files.values())
+    vectors = manifest.get("vectors")
+    return (isinstance(files, dict) and all(plain_name(name) and isinstance(v, dict) and _count(v.get("size"))
+                                            and isinstance(v.get("sha256"), str) for name, v in files.items())
             and isinstance(model, dict) and all(isinstance(model.get(k), str) for k in ("id", "fingerprint", "encoder"))
-            and isinstance(model.get("dimension"), int)
-            and isinstance(sources, dict) and isinstance(sources.get("files"), list) and isinstance(sources.get("roots"), list)
-            and isinstance(manifest.get("count"), int) and isinstance(manifest.get("lexical"), dict)
-            and all(_plain_name(name) for name in (*files, model.get("encoder_dir") or "encoder")))
+            and _count(model.get("dimension")) and 0 < model["dimension"] <= 65536
+            and isinstance(vectors, dict) and isinstance(vectors.get("store"), str)
+            and isinstance(vectors.get("files"), list) and all(name in files for name in vectors["files"])
+            and isinstance(sources, dict) and isinstance(sources.get("roots"), list)
+            and all(isinstance(root, str) for root in sources["roots"])
+            and isinstance(sources.get("files"), list) and all(_source_entry(f, len(sources["roots"])) for f in sources["files"])
+            and _count(manifest.get("count")) and isinstance(manifest.get("lexical"), dict))
 
 
-def _plain_name(name: str) -> bool:
-    """A file name inside the index directory: a damaged manifest must not point elsewhere."""
-    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _verify_file(path: Path, expected: dict) -> None:
+def _source_entry(entry: object, roots: int) -> bool:
+    return (isinstance(entry, dict) and isinstance(entry.get("root"), int) and 0 <= entry["root"] < roots
+            and isinstance(entry.get("path"), str) and _count(entry.get("size"))
+            and _count(entry.get("mtime_ns")) and isinstance(entry.get("sha256"), str))
+
+
+def _verify_file(path: Path, expected: dict, checksum: bool) -> None:
     try:
-        size = path.stat().st_size
+        info = path.lstat()
     except OSError:
         raise IndexProblem(f"{path}: index file is missing; {REBUILD}.") from None
-    if size != expected["size"]:
-        raise IndexProblem(f"{path}: index file is truncated or damaged ({size} bytes, expected {expected['size']}); {REBUILD}.")
-    if sha256_file(path) != expected["sha256"]:
+    if not stat.S_ISREG(info.st_mode):
+        raise IndexProblem(f"{path}: not a regular file (a link or a folder); {REBUILD}.")
+    if info.st_size != expected["size"]:
+        raise IndexProblem(f"{path}: index file is truncated or damaged ({info.st_size} bytes, expected {expected['size']}); {REBUILD}.")
+    if checksum and sha256_file(path) != expected["sha256"]:
         raise IndexProblem(f"{path}: index file is corrupted (checksum mismatch); {REBUILD}.")
+
+
+def verify_checksums(generation: Generation) -> None:
+    for name, expected in generation.manifest["files"].items():
+        _verify_file(generation.path(name), expected, checksum=True)
 
 
 class GenerationWriter:
@@ -200,9 +274,12 @@ class GenerationWriter:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def _generations(directory: Path) -> list[Path]:
+    return sorted((p for p in directory.glob("gen-*") if _GENERATION.fullmatch(p.name)), key=lambda p: int(p.name[4:]))
+
+
 def _next_number(directory: Path) -> int:
-    numbers = [int(p.name[4:]) for p in directory.glob("gen-*") if p.name[4:].isdigit()]
-    return max(numbers, default=0) + 1
+    return max((int(p.name[4:]) for p in _generations(directory)), default=0) + 1
 
 
 def collect_garbage(directory: Path) -> None:
@@ -211,32 +288,37 @@ def collect_garbage(directory: Path) -> None:
     Called under the build lock, so leftover temp directories are from dead builds.
     """
     current = current_generation(directory)
-    generations = sorted((p for p in directory.glob("gen-*") if p.name[4:].isdigit()),
-                         key=lambda p: int(p.name[4:]))
+    generations = _generations(directory)
     keep = {current.name} if current else set()
     older = [g for g in generations if current and int(g.name[4:]) < int(current.name[4:])]
     if older:
         keep.add(older[-1].name)
     for generation in generations:
         if generation.name not in keep:
-            shutil.rmtree(generation, ignore_errors=True)
+            _remove(generation)
     for leftover in directory.glob(".tmp-*"):
-        shutil.rmtree(leftover, ignore_errors=True) if leftover.is_dir() else leftover.unlink(missing_ok=True)
+        _remove(leftover)
     used = set()
     for name in keep:
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            manifest = json.loads((directory / name / "manifest.json").read_text("utf-8"))
-            used.add(manifest["model"].get("encoder_dir"))
+        with contextlib.suppress(RefsearchError, KeyError):
+            used.add(read_manifest(directory / name / "manifest.json")["model"].get("encoder_dir"))
     for encoder in directory.glob("encoder-*"):
         if encoder.name not in used:
-            shutil.rmtree(encoder, ignore_errors=True)
+            _remove(encoder)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def install_encoder(directory: Path, exported: Path, fingerprint: str) -> str:
     """Copy the exported ONNX encoder into the index (once), so the index answers on its own."""
     name = f"encoder-{fingerprint}"
     target = directory / name
-    if target.is_dir():
+    if target.is_dir() and not target.is_symlink():
         return name
     tmp = Path(tempfile.mkdtemp(dir=directory, prefix=".tmp-encoder-"))
     try:

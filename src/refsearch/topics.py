@@ -1,11 +1,18 @@
-"""Topic context: the topics of an index and the references that share one."""
+"""Topic context: the topics of an index and the references that share one (from the catalog's
+facet arrays, so listing a topic reads only its own references)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .index import Index
+import numpy as np
+
+from .catalog import TOPIC
 from .records import Reference
+
+if TYPE_CHECKING:
+    from .index import Index
 
 
 @dataclass(frozen=True)
@@ -27,12 +34,23 @@ class Topic:
 
 def topics(index: Index) -> list[Topic]:
     """Topics in reading order (first appearance), each with its references."""
-    grouped: dict[tuple, list[Reference]] = {}
-    for ref in index.records:
-        grouped.setdefault((ref.page, ref.topic), []).append(ref)
-    return [Topic(page, path, refs[0].topic_en, tuple(r.id for r in refs)) for (page, path), refs in grouped.items()]
+    catalog = index.catalog
+    column = catalog.facet_rows[:, TOPIC]
+    found = []
+    for number in _first_seen(column):
+        entry = catalog.topics[number]
+        rows = np.flatnonzero(column == number)
+        found.append(Topic(catalog.pages[entry.page][0], entry.path, entry.path_en,
+                           tuple(catalog.ids[row] for row in rows)))
+    return found
 
 
 def siblings(index: Index, ref: Reference) -> list[Reference]:
-    return [other for other in index.records
-            if other.page == ref.page and other.topic == ref.topic and other.id != ref.id]
+    column = index.catalog.facet_rows[:, TOPIC]
+    rows = np.flatnonzero(column == column[index.row(ref.id)])
+    return [other for other in index.catalog.references(rows) if other.id != ref.id]
+
+
+def _first_seen(column: np.ndarray) -> list[int]:
+    values, first = np.unique(column, return_index=True)
+    return [int(values[i]) for i in np.argsort(first)]

@@ -1,14 +1,24 @@
-"""Text encoders: the ONNX one for queries and builds, sentence-transformers as the fallback.
+"""Text encoders, and the registry that maps an encoder name to the backend that makes it.
 
-This package imports nothing heavy; each implementation imports its runtime lazily, so the
-query path (`refsearch.encoders.onnx`) never pulls in torch.
+A backend knows how to find a model and fingerprint it (build time), how to make the encoder a
+build embeds with and what the manifest must remember about it, and how to re-open an encoder for
+queries from an index. Build and load both go through `backend(name)`, so a new encoder (an int8
+export, a test's fake) is one `register` call. This package imports nothing heavy; each backend
+imports its runtime lazily, so the query path (`onnx`) never pulls in torch.
 """
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol, Sequence
 
 import numpy as np
+
+from refsearch.errors import RefsearchError
+
+DEFAULT_ENCODER = "onnx"
 
 
 class Encoder(Protocol):
@@ -24,3 +34,58 @@ class Encoder(Protocol):
         16 per batch was the fastest size measured for both implementations (docs/benchmarks.md).
         """
         ...
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model found on local disk. `files` maps each file (relative) to [size, mtime_ns], so a
+    later check can tell "unchanged" from a stat, without hashing gigabytes."""
+
+    model_id: str
+    path: Path | None
+    fingerprint: str
+    files: dict[str, list[int]] = field(default_factory=dict, compare=False)
+
+
+class Backend(Protocol):
+    def resolve(self, model: str | None) -> ModelSpec:
+        """The model a build would embed with (None: the default model). Never downloads."""
+        ...
+
+    def model_changed(self, recorded: dict) -> bool | None:
+        """Whether the model recorded in a manifest fingerprints differently now (None: cannot tell)."""
+        ...
+
+    def for_build(self, spec: ModelSpec, index_dir: Path) -> tuple[Encoder, dict]:
+        """The encoder to embed with, and the manifest's extra `model` fields for re-opening it."""
+        ...
+
+    def for_query(self, index_dir: Path, recorded: dict, model_path: Path | None) -> Encoder:
+        """Re-open the query encoder from an index. `model_path` is set only when the user allows
+        a model outside the index to be loaded; a backend that needs one must refuse otherwise."""
+        ...
+
+
+_BACKENDS: dict[str, Backend | str] = {
+    "onnx": "refsearch.encoders.onnx:OnnxBackend",
+    "torch": "refsearch.encoders.sbert:TorchBackend",
+}
+
+
+def register(name: str, backend: Backend) -> None:
+    """Make `name` usable as `--encoder NAME` (and loadable from indexes built with it)."""
+    _BACKENDS[name] = backend
+
+
+def names() -> list[str]:
+    return list(_BACKENDS)
+
+
+def backend(name: str) -> Backend:
+    entry = _BACKENDS.get(name)
+    if entry is None:
+        raise RefsearchError(f"encoder {name!r} is unknown; use one of {', '.join(_BACKENDS)}.")
+    if isinstance(entry, str):
+        module, _, attribute = entry.partition(":")
+        entry = _BACKENDS[name] = getattr(importlib.import_module(module), attribute)()
+    return entry

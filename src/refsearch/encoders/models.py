@@ -1,4 +1,9 @@
-"""Find a sentence-transformers model on local disk, offline, and fingerprint it."""
+"""Find a sentence-transformers model on local disk, offline, and fingerprint it.
+
+Shared by the two backends that embed with a sentence-transformers model (ONNX export and torch):
+`SentenceTransformersModels` resolves a name and tells, from file stats first, whether a recorded
+model changed.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,10 @@ import contextlib
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from refsearch.config import cache_root
+from refsearch.encoders import ModelSpec
 from refsearch.errors import RefsearchError
 from refsearch.store import sha256_file, write_atomic
 
@@ -18,13 +23,26 @@ _DEFAULT_NAMES = {None, "all-MiniLM-L6-v2", DEFAULT_MODEL_ID}
 # Files above this size are hashed once per version (path, size, mtime) and the digest is kept in
 # the cache, so a build does not re-read gigabytes of weights to find the model unchanged.
 _CACHED_DIGEST_ABOVE = 1024 * 1024
+# A model directory has a few dozen files; a folder with more is not a model (`--model /usr`).
+MAX_MODEL_FILES = 1000
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    model_id: str
-    path: Path
-    fingerprint: str
+class SentenceTransformersModels:
+    """Model look-up for the backends that embed with a sentence-transformers model."""
+
+    def resolve(self, model: str | None) -> ModelSpec:
+        return resolve_model(model)
+
+    def model_changed(self, recorded: dict) -> bool | None:
+        path = Path(recorded.get("path") or "")
+        if not recorded.get("path") or not path.is_dir():
+            return None
+        try:
+            if model_files(path) == recorded.get("files"):
+                return False  # same names, sizes and times: the same model, no hashing needed
+            return model_fingerprint(path) != recorded["fingerprint"]
+        except (OSError, RefsearchError):
+            return None
 
 
 def resolve_model(name: str | None) -> ModelSpec:
@@ -36,22 +54,37 @@ def resolve_model(name: str | None) -> ModelSpec:
     local = Path(name).expanduser()
     if local.is_dir():
         local = local.resolve()
+        if not any((local / marker).is_file() for marker in ("modules.json", "config.json")):
+            raise RefsearchError(
+                f"--model {name}: not a model directory (no modules.json or config.json in it); give "
+                "the folder of a downloaded sentence-transformers model.")
         return _spec(str(local), local)
     return _spec(name, _hf_cache_copy(name))
+
+
+def model_files(path: Path) -> dict[str, list[int]]:
+    """Relative name -> [size, mtime_ns] of every file of the model (hidden folders are not the model)."""
+    files: dict[str, list[int]] = {}
+    for directory, folders, names in os.walk(path):
+        folders[:] = sorted(f for f in folders if not f.startswith("."))
+        for name in names:
+            file = Path(directory) / name
+            if name.startswith(".") or not file.is_file():
+                continue
+            if len(files) >= MAX_MODEL_FILES:
+                raise RefsearchError(f"{path}: more than {MAX_MODEL_FILES} files; this is not a model directory.")
+            stat = file.stat()
+            files[file.relative_to(path).as_posix()] = [stat.st_size, stat.st_mtime_ns]
+    return dict(sorted(files.items()))
 
 
 def model_fingerprint(path: Path) -> str:
     """A short sha256 over every file's name and content: a model fine-tuned in place changes it."""
     digest = hashlib.sha256()
-    files = sorted(
-        f
-        for f in path.rglob("*")
-        if f.is_file() and not any(part.startswith(".") for part in f.relative_to(path).parts)
-    )
     with _DigestCache() as cache:
-        for f in files:
-            digest.update(f.relative_to(path).as_posix().encode() + b"\0")
-            digest.update(bytes.fromhex(cache.sha256(f)) + b"\0")
+        for name in model_files(path):
+            digest.update(name.encode() + b"\0")
+            digest.update(bytes.fromhex(cache.sha256(path / name)) + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -87,7 +120,7 @@ class _DigestCache:
 
 
 def _spec(model_id: str, path: Path) -> ModelSpec:
-    return ModelSpec(model_id=model_id, path=path, fingerprint=model_fingerprint(path))
+    return ModelSpec(model_id=model_id, path=path, fingerprint=model_fingerprint(path), files=model_files(path))
 
 
 def _hf_cache_copy(name: str) -> Path:

@@ -2,17 +2,26 @@
 
 It reads a directory written by `refsearch.encoders.export.export_onnx`. Anything wrong with that
 directory is an `IndexProblem`, because rebuilding (which re-exports) is the fix.
+
+onnxruntime (1.29+) records telemetry (a device id and an event database under
+`~/.cache/Microsoft`, fsynced on every session) unless `ORT_DISABLE_TELEMETRY=1` is set before it
+is first imported; an offline tool sets it, here, before that import.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from refsearch.encoders import ModelSpec
+from refsearch.encoders.models import SentenceTransformersModels
 from refsearch.errors import IndexProblem
+
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 FORMAT = "refsearch/onnx-encoder@1"
 CONFIG_FILE = "encoder.json"
@@ -141,6 +150,33 @@ class OnnxEncoder:
         if self._normalize:
             pooled = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return pooled.astype(np.float32, copy=False)
+
+
+class OnnxBackend(SentenceTransformersModels):
+    """The default: export the model to ONNX once, copy the export into the index, so queries need
+    neither torch nor the model's own files."""
+
+    def for_build(self, spec: ModelSpec, index_dir: Path) -> tuple["OnnxEncoder", dict]:
+        from refsearch import store
+        from refsearch.encoders.export import export_onnx
+
+        name = store.install_encoder(index_dir, export_onnx(spec), spec.fingerprint)
+        files = {p.name: p.stat().st_size for p in sorted((index_dir / name).iterdir())}
+        return OnnxEncoder(index_dir / name), {"encoder_dir": name, "encoder_files": files}
+
+    def for_query(self, index_dir: Path, recorded: dict, model_path: Path | None) -> "OnnxEncoder":
+        from refsearch.store import REBUILD, plain_name
+
+        name, files = recorded.get("encoder_dir"), recorded.get("encoder_files")
+        if not (isinstance(name, str) and plain_name(name) and isinstance(files, dict) and files
+                and all(plain_name(f) and isinstance(size, int) for f, size in files.items())):
+            raise IndexProblem(f"{index_dir}: the manifest does not name a query encoder inside the index; {REBUILD}.")
+        directory = index_dir / name
+        for file, size in files.items():
+            path = directory / file
+            if path.is_symlink() or not path.is_file() or path.stat().st_size != size:
+                raise IndexProblem(f"{path}: query encoder file is missing or damaged; {REBUILD}.")
+        return OnnxEncoder(directory)
 
 
 def _damaged(directory: Path, why: str) -> IndexProblem:

@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from refsearch.encoders.models import ModelSpec
+from refsearch.encoders import ModelSpec
+from refsearch.encoders.models import SentenceTransformersModels, resolve_model
+from refsearch.errors import IndexProblem, RefsearchError
+
+
+class TorchBackend(SentenceTransformersModels):
+    """sentence-transformers itself: runs any module a model declares, at seconds of import cost.
+    Queries load the model from its own folder, outside the index, so only when the user allows."""
+
+    def for_build(self, spec: ModelSpec, index_dir: Path) -> tuple["SentenceTransformerEncoder", dict]:
+        return SentenceTransformerEncoder(spec), {}
+
+    def for_query(self, index_dir: Path, recorded: dict, model_path: Path | None) -> "SentenceTransformerEncoder":
+        if model_path is None:
+            raise IndexProblem(
+                f"{index_dir}: this index embeds queries with the sentence-transformers model at "
+                f"{recorded.get('path')!r}, outside the index; pass --model PATH to allow loading it.")
+        return SentenceTransformerEncoder(resolve_model(str(model_path)))
 
 
 class SentenceTransformerEncoder:
@@ -22,8 +40,12 @@ class SentenceTransformerEncoder:
 
         self.model_id = spec.model_id
         self.fingerprint = spec.fingerprint
-        self._model = SentenceTransformer(str(spec.path), device="cpu", local_files_only=True)
-        self.dimension = int(self._model.encode([""]).shape[1])
+        try:
+            self._model = SentenceTransformer(str(spec.path), device="cpu", local_files_only=True)
+            self.dimension = int(self._model.encode([""]).shape[1])
+        except Exception as error:  # a broken or custom model fails in many library-specific ways
+            raise RefsearchError(f"{spec.path}: sentence-transformers cannot load this model "
+                                 f"({type(error).__name__}: {str(error)[:200]}).") from error
 
     def encode(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
         texts = list(texts)

@@ -1,0 +1,95 @@
+"""The public entry points: open an index (building or updating it when it should), build one,
+ask its status. The CLI and the servers call these; nothing bypasses them.
+
+    import refsearch
+    index = refsearch.open()                      # the default index (the bundled list on first use)
+    for hit in index.search("GPU slicing", k=3):
+        print(hit.rank, hit.ref.title, hit.ref.topic)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .config import resolve_target
+from .errors import IndexBusy, IndexProblem, IndexReadOnly, SourceError
+from .index import Index
+from .state import Wanted, inspect
+
+Say = Callable[[str], None]
+# How long a query waits for another build of a stale index before answering from the current one.
+QUERY_LOCK_WAIT = 2.0
+
+
+def open(path: Path | str | None = None, *, update: bool = True, model: str | None = None,
+         say: Say | None = None, progress: Callable[[int, int], None] | None = None) -> Index:
+    """The index at `path` (default: the user's default index), ready to search.
+
+    A missing default index is built from the configured sources (or the bundled list). An index
+    whose sources or model changed is brought up to date first, unless `update` is False (then
+    `say` gets a warning); if that cannot happen now (another build holds it, a read-only medium, a
+    broken source file), it answers from what it has and `say` gets one warning. A detached index
+    (sources not reachable, or not built by this user here) answers quietly from what it holds.
+    `model`: refuse an index built with another model than this one.
+    """
+    say = say or (lambda _message: None)
+    target = resolve_target(path)
+    state = inspect(target.index, Wanted(target.sources))
+    if state.condition == "missing":
+        if not target.sources:
+            raise IndexProblem(f"{target.index}: no index here; run `refsearch build SOURCES --index {target.index}`.")
+        say(f"no index at {target.index}; building it from {', '.join(map(str, target.sources))} first…")
+        say(build(target.sources, target.index, progress=progress).summary())
+    elif state.condition == "stale":
+        if not update:
+            say(f"warning: index is stale ({state.detail}); answering from it as built (--no-update).")
+        else:
+            say(f"index is stale ({state.detail}); updating it first…")
+            try:
+                say(build(target.sources, target.index, progress=progress, lock_wait=QUERY_LOCK_WAIT).summary())
+            except (IndexBusy, IndexReadOnly, SourceError) as problem:
+                say(f"warning: cannot update it now ({problem}); answering from the index as built.")
+    return _opened(target.index, model, trusted=state.trusted)
+
+
+def build(sources: Sequence[Path | str] | None = None, index: Path | str | None = None, *,
+          model: str | None = None, encoder: str | None = None, force: bool = False,
+          progress: Callable[[int, int], None] | None = None, lock_wait: float | None = None):
+    """Build or update an index; returns a `BuildReport` (what was added, changed, removed).
+
+    `sources` None: the sources the index was built from (the configured or bundled ones for the
+    default index). Only new or changed references are embedded again.
+    """
+    from .builder import build_index
+
+    target = resolve_target(index, model, encoder)
+    chosen = [Path(s) for s in sources] if sources else target.sources
+    return build_index(chosen, target.index, model=target.model, encoder=target.encoder, force=force,
+                       progress=progress, lock_wait=lock_wait)
+
+
+def status(path: Path | str | None = None):
+    """A `Status`: fresh, stale or detached and why, what a build would do, the bytes on disk."""
+    from .status_report import index_status
+
+    return index_status(resolve_target(path).index)
+
+
+def _opened(directory: Path, model: str | None, trusted: bool) -> Index:
+    from .store import open_generation
+
+    generation = open_generation(directory)
+    if generation is None:
+        raise IndexProblem(f"{directory}: no index here; run `refsearch build SOURCES --index {directory}`.")
+    recorded = generation.manifest["model"]
+    model_path = Path(recorded["path"]) if trusted and recorded.get("path") else None
+    if model is not None:
+        from . import encoders
+
+        spec = encoders.backend(recorded["encoder"]).resolve(model)
+        if spec.fingerprint != recorded["fingerprint"]:
+            raise IndexProblem(f"{directory}: index was built with model {recorded['id']!r}, not {model!r}; "
+                               f"run `refsearch build --force --model {model}`.")
+        model_path = spec.path
+    return Index(generation, model_path)

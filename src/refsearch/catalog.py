@@ -1,0 +1,199 @@
+"""The references of a generation, read by row: a query reads only the records it returns.
+
+Files (all in the generation directory):
+    records.jsonl         one reference per line, in vector order, with its content hash
+    records.offsets.npy   uint64 (count + 1): byte offset of each line, so row i is one seek and read
+    records.ids.json      the ids in row order (read only when an id is looked up)
+    facets.json           the distinct pages, topics and kinds
+    facets.npy            int32 (count, 4): per row its page, topic and kind number, and its year (0: none)
+
+Why an offset table into JSON Lines rather than SQLite: the records stay one plain, greppable file
+that any tool reads, a row costs one `pread`, and filters run on the small facet arrays with numpy
+(a topic or page filter is decided once per distinct topic, not once per reference), which is faster
+than a LIKE scan and costs no extra import.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from functools import cached_property
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from .errors import IndexProblem
+from .records import Reference
+from .store import REBUILD, Generation
+from .vectors import NpyAppender, load_npy
+
+RECORDS = "records.jsonl"
+OFFSETS = "records.offsets.npy"
+IDS = "records.ids.json"
+FACETS = "facets.json"
+FACET_ROWS = "facets.npy"
+FILES = (RECORDS, OFFSETS, IDS, FACETS, FACET_ROWS)
+PAGE, TOPIC, KIND, YEAR = range(4)
+
+
+@dataclasses.dataclass(frozen=True)
+class TopicEntry:
+    page: int
+    path: tuple[str, ...]
+    path_en: tuple[str, ...]
+
+
+class CatalogWriter:
+    """Streams references into the catalog files of a generation being written."""
+
+    def __init__(self, path_of):
+        self._records = open(path_of(RECORDS), "wb")
+        self._offsets = [0]
+        self._ids: list[str] = []
+        self._facet_rows = NpyAppender(path_of(FACET_ROWS), "int32", 4)
+        self._path_of = path_of
+        self._pages: dict[tuple[str, str], int] = {}
+        self._topics: dict[tuple, int] = {}
+        self._kinds: dict[str | None, int] = {}
+
+    def add(self, ref: Reference, content_hash: str) -> None:
+        line = json.dumps({**ref.to_json(), "content_hash": content_hash}, ensure_ascii=False).encode() + b"\n"
+        self._records.write(line)
+        self._offsets.append(self._offsets[-1] + len(line))
+        self._ids.append(ref.id)
+        page = self._pages.setdefault((ref.page, ref.id.split("/")[0]), len(self._pages))
+        topic = self._topics.setdefault((page, ref.topic, ref.topic_en), len(self._topics))
+        kind = self._kinds.setdefault(ref.kind, len(self._kinds))
+        self._facet_rows.add(np.array([page, topic, kind, ref.year or 0], dtype=np.int32))
+
+    def finish(self) -> list[str]:
+        self._records.close()
+        np.save(self._path_of(OFFSETS), np.array(self._offsets, dtype=np.uint64), allow_pickle=False)
+        self._facet_rows.close()
+        self._path_of(IDS).write_text(json.dumps(self._ids, ensure_ascii=False), "utf-8")
+        facets = {"pages": [list(p) for p in self._pages],
+                  "topics": [[page, list(path), list(path_en)] for page, path, path_en in self._topics],
+                  "kinds": list(self._kinds)}
+        self._path_of(FACETS).write_text(json.dumps(facets, ensure_ascii=False), "utf-8")
+        return list(FILES)
+
+
+class Catalog:
+    """Read side. Construction checks the small files' shapes against the manifest's count."""
+
+    def __init__(self, generation: Generation):
+        self.generation = generation
+        self.count: int = generation.manifest["count"]
+        self._offsets = load_npy(generation.path(OFFSETS), "uint64", (self.count + 1,))
+        self.facet_rows = load_npy(generation.path(FACET_ROWS), "int32", (self.count, 4))
+        size = generation.manifest["files"][RECORDS]["size"]
+        if int(self._offsets[0]) != 0 or int(self._offsets[-1]) != size or np.any(np.diff(self._offsets.astype(np.int64)) <= 0):
+            self._damaged(OFFSETS, "offsets do not match the records file")
+        facets = self._json(FACETS)
+        try:
+            self.pages = [(str(title), str(key)) for title, key in facets["pages"]]
+            self.topics = [TopicEntry(int(page), _strings(path), _strings(path_en)) for page, path, path_en in facets["topics"]]
+            self.kinds = [None if kind is None else str(kind) for kind in facets["kinds"]]
+        except (KeyError, TypeError, ValueError):
+            self._damaged(FACETS, "unexpected contents")
+        if self.count and (self.facet_rows[:, :3].min() < 0
+                           or any(int(self.facet_rows[:, column].max()) >= limit for column, limit in
+                                  ((PAGE, len(self.pages)), (TOPIC, len(self.topics)), (KIND, len(self.kinds))))):
+            self._damaged(FACET_ROWS, "facet numbers out of range")
+        self._cache: dict[int, Reference] = {}
+
+    def reference(self, row: int) -> Reference:
+        if row in self._cache:
+            return self._cache[row]
+        if not 0 <= row < self.count:
+            raise IndexProblem(f"{self.generation.directory}: row {row} is not in the index; {REBUILD}.")
+        start, end = int(self._offsets[row]), int(self._offsets[row + 1])
+        with open(self.generation.path(RECORDS), "rb") as handle:
+            handle.seek(start)
+            ref = self._decode(handle.read(end - start), row)
+        self._cache[row] = ref
+        return ref
+
+    def references(self, rows: Sequence[int]) -> list[Reference]:
+        return [self.reference(int(row)) for row in rows]
+
+    def __iter__(self) -> Iterator[Reference]:
+        """Every reference in row order (reads the whole records file once: evaluation, listings)."""
+        if len(self._cache) == self.count:
+            return (self._cache[row] for row in range(self.count))
+        self._cache = {row: ref for row, (ref, _) in enumerate(self.rows_with_hashes())}
+        return iter(self._cache.values())
+
+    def rows_with_hashes(self) -> Iterator[tuple[Reference, str]]:
+        with open(self.generation.path(RECORDS), "rb") as handle:
+            for row, line in enumerate(handle):
+                if row >= self.count:
+                    self._damaged(RECORDS, "more rows than the manifest counts")
+                data = _json_line(line, self, row)
+                yield _reference(data, self, row), str(data.get("content_hash", ""))
+
+    @cached_property
+    def ids(self) -> list[str]:
+        ids = self._json(IDS)
+        if not isinstance(ids, list) or len(ids) != self.count or not all(isinstance(i, str) for i in ids):
+            self._damaged(IDS, "ids do not match the records")
+        return ids
+
+    @cached_property
+    def row_of(self) -> dict[str, int]:
+        return {ref_id: row for row, ref_id in enumerate(self.ids)}
+
+    def _decode(self, line: bytes, row: int) -> Reference:
+        return _reference(_json_line(line, self, row), self, row)
+
+    def _json(self, name: str) -> Any:
+        try:
+            return json.loads(self.generation.path(name).read_bytes())
+        except (OSError, ValueError, RecursionError) as error:
+            self._damaged(name, str(error))
+
+    def _damaged(self, name: str, why: str):
+        raise IndexProblem(f"{self.generation.path(name)}: damaged ({why}); {REBUILD}.")
+
+
+def _json_line(line: bytes, catalog: Catalog, row: int) -> dict:
+    try:
+        data = json.loads(line)
+    except (ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        catalog._damaged(RECORDS, f"row {row} is not a JSON object")
+    return data
+
+
+_FIELDS = {field.name: str(field.type) for field in dataclasses.fields(Reference)}
+
+
+def _reference(data: dict, catalog: Catalog, row: int) -> Reference:
+    """A Reference from a stored row, each field checked against the record type (the file is untrusted)."""
+    values = {key: value for key, value in data.items() if key != "content_hash"}
+    for key, value in values.items():
+        kind = _FIELDS.get(key)
+        if kind is None or not _fits(value, kind):
+            catalog._damaged(RECORDS, f"row {row} has an unexpected field {key!r}")
+    if not isinstance(values.get("id"), str) or not isinstance(values.get("title"), str) or not isinstance(values.get("page"), str):
+        catalog._damaged(RECORDS, f"row {row} lacks an id, title or page")
+    return Reference.from_json(values)
+
+
+def _fits(value: object, kind: str) -> bool:
+    if value is None:
+        return "None" in kind
+    if kind.startswith("tuple"):
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
+    if kind.startswith("dict"):
+        return isinstance(value, dict)
+    if kind.startswith("int"):
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, str)
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError("expected a list of strings")
+    return tuple(value)

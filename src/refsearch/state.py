@@ -1,0 +1,224 @@
+"""The one place that decides what state an index is in, and so what to do about it.
+
+`inspect` compares a generation with what it should be built from now: the source files (stat
+first; a file is hashed only when its size or time changed), the model (the same, through the
+encoder backend), the encoder and the lexical settings. Build uses it to skip a build that would
+change nothing, a query to decide whether to update first, `status` to explain. It imports no
+parser and reads no index file beyond the manifest.
+
+Conditions:
+- missing: no index in the directory;
+- fresh: matches its sources and model;
+- stale: something changed; a build (or a query's update) would change the index;
+- detached: its sources are not reachable (a copied index, an unplugged disk) or the index was not
+  built by this user here (trust.py), so its sources are not looked at: it answers from what it
+  holds, quietly; `refsearch build --index DIR SOURCES` attaches it again.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from . import store, trust
+from .errors import RefsearchError
+from .lexical import TOKENIZER
+from .sources.discover import candidate_files
+
+BM25_PARAMS = {"k1": 1.2, "b": 0.75}
+LEXICAL_SETTINGS = {**BM25_PARAMS, "tokenizer": TOKENIZER}
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What the caller wants the index to be built from; None keeps what the index records."""
+
+    sources: tuple[Path, ...] | None = None
+    model: str | None = None
+    encoder: str | None = None
+
+
+@dataclass
+class SourceDiff:
+    changed: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def files(self) -> int:
+        return len(self.changed) + len(self.added) + len(self.removed)
+
+
+@dataclass
+class IndexState:
+    directory: Path
+    generation: store.Generation | None
+    trusted: bool = False  # built by this user on this machine: its recorded paths may be read
+    roots: list[Path] = field(default_factory=list)  # what it is (or would be) built from
+    missing_roots: list[Path] = field(default_factory=list)
+    roots_changed: bool = False  # the wanted sources are not the recorded ones
+    diff: SourceDiff = field(default_factory=SourceDiff)
+    model_changed: bool | None = False  # None: the model could not be checked
+    encoder_changed: bool = False
+    lexical_changed: bool = False
+    unreadable: str | None = None  # why the sources could not be compared (a build would fail on it)
+    problems: list[str] = field(default_factory=list)  # what could not be checked
+
+    @property
+    def condition(self) -> str:
+        if self.generation is None:
+            return "missing"
+        if self.detached:
+            return "detached"
+        return "stale" if self.reasons else "fresh"
+
+    @property
+    def detached(self) -> bool:
+        return self.generation is not None and (bool(self.missing_roots) or not self.roots)
+
+    @property
+    def reasons(self) -> list[str]:
+        reasons = []
+        if self.roots_changed:
+            reasons.append("its sources are not the ones it was built from")
+        if self.diff.files:
+            reasons.append(f"{self.diff.files} source file(s) changed")
+        if self.model_changed:
+            reasons.append("the model's files changed")
+        if self.encoder_changed:
+            reasons.append("another encoder was asked for")
+        if self.lexical_changed:
+            reasons.append("its lexical index is from another refsearch version")
+        if self.unreadable:
+            reasons.append(f"its sources cannot be read ({self.unreadable})")
+        return reasons
+
+    @property
+    def detail(self) -> str:
+        """Why it is detached, or what is stale, in words."""
+        if self.missing_roots:
+            return f"sources not found at {', '.join(map(str, self.missing_roots))}"
+        if self.detached:
+            return "built elsewhere or by another user; its sources are not checked"
+        return "; ".join(self.reasons)
+
+
+def inspect(directory: Path, wanted: Wanted = Wanted(), checksums: bool = False) -> IndexState:
+    """The state of the index in `directory` against `wanted`; raises IndexProblem when it is damaged."""
+    generation = store.open_generation(directory, checksums=checksums)
+    state = IndexState(directory, generation)
+    if generation is None:
+        state.roots = [_absolute(p) for p in wanted.sources or ()]
+        return state
+    manifest = generation.manifest
+    state.trusted = trust.verify(sealed_facts(manifest), manifest.get("seal"))
+    recorded = resolve_roots(manifest["sources"]["roots"], directory) if state.trusted else []
+    if wanted.sources is not None:
+        state.roots = [_absolute(p) for p in wanted.sources]
+        state.roots_changed = set(state.roots) != set(recorded) if state.trusted else True
+    else:
+        state.roots = recorded
+    state.missing_roots = [root for root in state.roots if not root.exists()]
+    state.lexical_changed = manifest["lexical"] != LEXICAL_SETTINGS
+    model = manifest["model"]
+    state.encoder_changed = wanted.encoder is not None and wanted.encoder != model["encoder"]
+    if state.detached:
+        return state
+    if not state.roots_changed:
+        try:
+            state.diff = diff_sources(manifest["sources"]["files"], state.roots)
+        except RefsearchError as problem:
+            state.unreadable = str(problem)
+            state.problems.append(f"cannot compare the sources: {problem}")
+    state.model_changed = _model_changed(model, wanted.model, state)
+    return state
+
+
+def sealed_facts(manifest: dict) -> dict:
+    """What a manifest says about paths outside the index: the part a seal covers."""
+    return {"roots": manifest["sources"]["roots"], "model_path": manifest["model"].get("path")}
+
+
+def _model_changed(model: dict, wanted: str | None, state: IndexState) -> bool | None:
+    from . import encoders
+
+    try:
+        backend = encoders.backend(model["encoder"])
+        if wanted is not None:
+            return backend.resolve(wanted).fingerprint != model["fingerprint"]
+        return backend.model_changed(model)
+    except RefsearchError as problem:
+        state.problems.append(f"cannot check the model: {problem}")
+        return None
+
+
+# --- source files ----------------------------------------------------------------------------------
+
+
+def record_roots(roots: Sequence[Path], index_dir: Path) -> list[str]:
+    """Roots as the manifest keeps them: relative to the index when they are inside the folder
+    that holds it (so the two can be moved or copied together), absolute otherwise."""
+    home = _absolute(index_dir).parent
+    recorded = []
+    for root in map(_absolute, roots):
+        inside = root == home or home in root.parents
+        recorded.append(os.path.relpath(root, _absolute(index_dir)) if inside else str(root))
+    return recorded
+
+
+def resolve_roots(recorded: Sequence[str], index_dir: Path) -> list[Path]:
+    return [Path(os.path.normpath(_absolute(index_dir) / root)) for root in recorded]
+
+
+def scan_sources(roots: Sequence[Path]) -> list[dict]:
+    """The manifest's entry for each candidate file: root number, path in the root, size, time, sha256."""
+    entries = []
+    for root_number, path in _located(roots):
+        try:
+            info = path.stat()
+            entries.append({"root": root_number, "path": _in_root(path, roots[root_number]),
+                            "size": info.st_size, "mtime_ns": info.st_mtime_ns, "sha256": store.sha256_file(path)})
+        except OSError as error:
+            raise RefsearchError(f"{path}: cannot read file: {error.strerror or error}") from None
+    return entries
+
+
+def diff_sources(recorded: list[dict], roots: Sequence[Path]) -> SourceDiff:
+    """Which candidate files differ from those recorded: by size and time first, by content when those differ."""
+    before = {(entry["root"], entry["path"]): entry for entry in recorded}
+    now = {(root_number, _in_root(path, roots[root_number])): path for root_number, path in _located(roots)}
+    diff = SourceDiff()
+    for key in sorted(before.keys() & now.keys()):
+        entry, path = before[key], now[key]
+        try:
+            info = path.stat()
+            if (info.st_size, info.st_mtime_ns) != (entry["size"], entry["mtime_ns"]) and (
+                    info.st_size != entry["size"] or store.sha256_file(path) != entry["sha256"]):
+                diff.changed.append(str(path))
+        except OSError as error:
+            raise RefsearchError(f"{path}: cannot read file: {error.strerror or error}") from None
+    diff.added = sorted(str(now[key]) for key in now.keys() - before.keys())
+    diff.removed = sorted(str(roots[root] / path) if path else str(roots[root])
+                          for root, path in before.keys() - now.keys() if root < len(roots))
+    return diff
+
+
+def _located(roots: Sequence[Path]) -> list[tuple[int, Path]]:
+    """Each candidate file with the number of the (first) root it lies in."""
+    located = []
+    for path in candidate_files(roots):
+        absolute = _absolute(path)
+        number = next((i for i, root in enumerate(roots) if absolute == root or root in absolute.parents), 0)
+        located.append((number, absolute))
+    return located
+
+
+def _in_root(path: Path, root: Path) -> str:
+    """The path within its root; "" when the root is the file itself."""
+    return "" if path == root else path.relative_to(root).as_posix()
+
+
+def _absolute(path: Path) -> Path:
+    return Path(os.path.abspath(Path(path).expanduser()))

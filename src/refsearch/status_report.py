@@ -1,0 +1,87 @@
+"""`refsearch status`: the index state (state.py) explained, with what a build would do and the bytes on disk.
+
+Read-only. Unlike a query, status verifies every file's checksum, so a damaged index is reported
+even where a query would not notice. When the sources or the model changed, the sources are read to
+count the references the next build would embed (stale: new or changed) and drop (orphaned).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import store
+from .catalog import Catalog
+from .errors import IndexProblem, RefsearchError
+from .state import IndexState, inspect
+from .text import content_hash
+
+# Parts of a generation, by file name prefix; the encoder directory is shared by generations.
+PARTS = (("vectors", "vectors."), ("records", "records."), ("facets", "facets."), ("lexical", "lexical."),
+         ("manifest", "manifest."))
+
+
+@dataclass
+class Status:
+    state: IndexState
+    stale: int | None = None  # references the next build embeds (new or changed); None: unknown
+    orphaned: int | None = None  # indexed references no longer in the sources; None: unknown
+    problems: list[str] = field(default_factory=list)  # why something could not be checked
+    sizes: dict[str, int] = field(default_factory=dict)  # part -> bytes on disk
+
+    @property
+    def manifest(self) -> dict:
+        return self.state.generation.manifest
+
+
+def index_status(index_dir: Path) -> Status:
+    """Inspect `index_dir`; raise IndexProblem when there is no usable index there."""
+    state = inspect(index_dir, checksums=True)
+    if state.generation is None:
+        raise IndexProblem(f"{index_dir}: no index here; run `refsearch build SOURCES --index {index_dir}`.")
+    status = Status(state, problems=list(state.problems), sizes=_sizes(state.generation))
+    if state.condition == "fresh":
+        status.stale = status.orphaned = 0
+    elif state.condition == "stale" and not status.problems:
+        _count_stale(state, status)
+    return status
+
+
+def _count_stale(state: IndexState, status: Status) -> None:
+    from . import encoders
+    from .sources import read_sources
+
+    model = status.manifest["model"]
+    try:
+        fingerprint = encoders.backend(model["encoder"]).resolve(model["id"]).fingerprint if state.model_changed else model["fingerprint"]
+        references = list(read_sources(state.roots))
+    except RefsearchError as problem:
+        status.problems.append(f"cannot read the sources: {problem}")
+        return
+    indexed = {ref.id: digest for ref, digest in Catalog(state.generation).rows_with_hashes()}
+    status.stale = sum(1 for ref in references if indexed.get(ref.id) != content_hash(ref, fingerprint))
+    status.orphaned = len(indexed.keys() - {ref.id for ref in references})
+
+
+def _sizes(generation: store.Generation) -> dict[str, int]:
+    sizes = {part: 0 for part, _ in PARTS}
+    for path in generation.directory.iterdir():
+        part = next((name for name, prefix in PARTS if path.name.startswith(prefix)), "manifest")
+        sizes[part] += path.lstat().st_size
+    encoder = generation.manifest["model"].get("encoder_dir")
+    sizes["encoder"] = _directory_size(generation.index_dir / encoder) if store.plain_name(encoder) else 0
+    older = [g for g in generation.index_dir.glob("gen-*") if g != generation.directory]
+    sizes["older_generations"] = sum(_directory_size(g) for g in older)
+    sizes["total"] = sum(sizes.values())
+    return sizes
+
+
+def _directory_size(directory: Path) -> int:
+    """Bytes in a directory's files; 0 for what a concurrent build's garbage collection removed."""
+    total = 0
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for path in directory.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                total += path.lstat().st_size
+    return total
