@@ -26,7 +26,7 @@ from refsearch import store
 from refsearch.cli import app
 from refsearch.errors import IndexProblem
 from refsearch.index import Index
-from refsearch.lexical import BM25Index
+from refsearch.lexical import BM25Builder
 from refsearch.render import status_json
 from refsearch.status_report import index_status
 
@@ -190,7 +190,7 @@ def _fail_in_encoder(monkeypatch, fake_encoder):
 
 
 def _interrupt_in_lexical(monkeypatch, fake_encoder):
-    monkeypatch.setattr(BM25Index, "build", _raise(KeyboardInterrupt()))
+    monkeypatch.setattr(BM25Builder, "finish", _raise(KeyboardInterrupt()))
 
 
 def _disk_full_on_current(monkeypatch, fake_encoder):

@@ -2,8 +2,9 @@
 
 Only references whose embedded text (under the same model) changed are embedded again; the others
 reuse their vectors from the current generation, after its checksums are verified (reusing damaged
-vectors would carry the damage forward). Vectors, records and facets are written in chunks as they
-are made, so a build never holds its vectors twice.
+vectors would carry the damage forward), or from the journal of a build that was killed
+(journal.py). References stream through in chunks: each chunk is embedded, then written to the
+vectors, the catalog and the BM25 postings, so a build never holds its vectors twice.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from . import encoders, store, trust, vectors
 from .catalog import Catalog, CatalogWriter
 from .errors import IndexProblem, RefsearchError, SourceError
-from .lexical import BM25Index
+from .journal import Journal
+from .journal import discard_all as discard_journals
+from .lexical import BM25Builder
 from .records import Reference
 from .state import (BM25_PARAMS, LEXICAL_SETTINGS, IndexState, Wanted, inspect, record_roots, scan_sources,
                     sealed_facts)
@@ -27,7 +30,7 @@ from .text import content_hash, dense_text, lexical_fields
 
 CHUNK = 2048
 
-Progress = Callable[[int, int], None]  # (done, total) for texts being embedded
+Progress = Callable[[int, int], None]  # (references indexed so far, references in all)
 
 
 @dataclass
@@ -63,7 +66,8 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
     with store.build_lock(index_dir, wait=lock_wait):
         state = _current_state(index_dir, wanted, report)
         if state.condition == "fresh" and not force:
-            store.collect_garbage(index_dir)  # what dead builds left, even when nothing changed
+            discard_journals(index_dir)  # what dead builds left, even when nothing changed
+            store.collect_garbage(index_dir)
             report.unchanged = report.total = state.generation.manifest["count"]
             report.seconds = time.perf_counter() - started
             return report
@@ -80,9 +84,11 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
         if not references:
             raise RefsearchError(f"no references found in {', '.join(map(str, roots))}; nothing to index.")
         encoder_impl, encoder_meta = backend.for_build(spec, index_dir)
+        journal = Journal(index_dir, encoder_impl.fingerprint, encoder_impl.dimension)
         writer = store.GenerationWriter(index_dir)
         try:
-            store_meta = _write_generation(writer, references, encoder_impl, previous, report, progress)
+            store_meta = _write_generation(writer, references, encoder_impl, previous, journal, report, progress,
+                                           len(references))
             manifest = {
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "count": len(references),
@@ -98,6 +104,7 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
         except BaseException:
             writer.discard()
             raise
+        discard_journals(index_dir)
         store.collect_garbage(index_dir)
     report.rebuilt = True
     report.total = len(references)
@@ -150,47 +157,58 @@ def _seal(manifest: dict, report: BuildReport) -> str | None:
         return None
 
 
-def _write_generation(writer: store.GenerationWriter, references: list[Reference], encoder,
-                      previous: store.Generation | None, report: BuildReport,
-                      progress: Progress | None) -> dict:
-    """Write catalog, vectors and lexical index; return the manifest's `vectors` entry."""
+def _write_generation(writer: store.GenerationWriter, references: Iterable[Reference], encoder,
+                      previous: store.Generation | None, journal: Journal, report: BuildReport,
+                      progress: Progress | None, total: int) -> dict:
+    """Stream references through embedding into catalog, vectors and lexical index, chunk by chunk;
+    return the manifest's `vectors` entry. Vectors come from the previous generation, else the
+    journal of an unfinished build, else the encoder (and then go into the journal)."""
     old_by_id, old_rows, old_vectors = _previous(previous)
-    hashes = [content_hash(ref, encoder.fingerprint) for ref in references]
-    new_ids = {ref.id for ref in references}
-    for ref, digest in zip(references, hashes):
-        if ref.id not in old_by_id:
-            report.added += 1
-        elif old_by_id[ref.id] == digest:
-            report.unchanged += 1
-        else:
-            report.changed += 1
-    report.removed = sum(1 for ref_id in old_by_id if ref_id not in new_ids)
-
-    to_embed = sum(1 for digest in hashes if digest not in old_rows)
-    done = 0
     catalog = CatalogWriter(writer.path)
     store_writer = vectors.writer(vectors.DEFAULT_STORE, writer.path, encoder.dimension)
-    for start in range(0, len(references), CHUNK):
-        chunk = references[start:start + CHUNK]
-        chunk_hashes = hashes[start:start + CHUNK]
-        block = np.zeros((len(chunk), encoder.dimension), dtype=np.float32)
-        missing = [i for i, digest in enumerate(chunk_hashes) if digest not in old_rows]
+    lexical = BM25Builder(**BM25_PARAMS)
+    new_ids: set[str] = set()
+    done = 0
+    for chunk in _chunks(references, CHUNK):
+        hashes = [content_hash(ref, encoder.fingerprint) for ref in chunk]
+        for ref, digest in zip(chunk, hashes):
+            new_ids.add(ref.id)
+            old = old_by_id.get(ref.id)
+            report.added += old is None
+            report.unchanged += old == digest
+            report.changed += old is not None and old != digest
+        missing = [i for i, digest in enumerate(hashes) if digest not in old_rows and digest not in journal.rows]
         if missing:
-            block[missing] = encoder.encode([dense_text(chunk[i]) for i in missing])
-            done += len(missing)
-            if progress:
-                progress(done, to_embed)
-        reused = [i for i, digest in enumerate(chunk_hashes) if digest in old_rows]
-        if reused:
-            block[reused] = old_vectors(np.array([old_rows[chunk_hashes[i]] for i in reused]))
+            journal.add([hashes[i] for i in missing], encoder.encode([dense_text(chunk[i]) for i in missing]))
+        block = np.zeros((len(chunk), encoder.dimension), dtype=np.float32)
+        from_old = [i for i, digest in enumerate(hashes) if digest in old_rows]
+        from_journal = [i for i, digest in enumerate(hashes) if digest not in old_rows]
+        for picked, rows, fetch in ((from_old, old_rows, old_vectors), (from_journal, journal.rows, journal.vectors)):
+            if picked:
+                block[picked] = fetch(np.array([rows[hashes[i]] for i in picked]))
         store_writer.add(block)
-        for ref, digest in zip(chunk, chunk_hashes):
+        for ref, digest in zip(chunk, hashes):
             catalog.add(ref, digest)
+            lexical.add(lexical_fields(ref))
+        done += len(chunk)
+        if progress:
+            progress(done, total)
+    report.removed = sum(1 for ref_id in old_by_id if ref_id not in new_ids)
     catalog.finish()
     meta = store_writer.finish()
-    lexical = BM25Index.build((lexical_fields(ref) for ref in references), **BM25_PARAMS)
-    writer.files.extend(lexical.save(writer.tmp))
+    writer.files.extend(lexical.finish().save(writer.tmp))
     return meta
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _previous(previous: store.Generation | None):

@@ -81,17 +81,17 @@ def _console(stderr: bool = False):
 
 
 def _progress():
-    """A progress callback drawing a bar on stderr (only while a build embeds texts)."""
+    """A progress callback drawing a bar on stderr while a build indexes references."""
     state = {}
 
     def update(done: int, total: int) -> None:
         if "bar" not in state:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-            bar = Progress("embedding", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            bar = Progress("indexing", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                            console=_console(stderr=True), transient=True)
             bar.start()
-            state["bar"], state["task"] = bar, bar.add_task("embed", total=total)
+            state["bar"], state["task"] = bar, bar.add_task("index", total=total)
         state["bar"].update(state["task"], completed=done)
         if done >= total:
             state.pop("bar").stop()
