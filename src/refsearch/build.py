@@ -20,7 +20,8 @@ from . import store
 from .errors import IndexProblem, RefsearchError, SourceError
 from .lexical import TOKENIZER, BM25Index
 from .records import Reference
-from .sources import discover_files, read_sources
+from .sources import read_sources
+from .sources.discover import candidate_files
 from .text import content_hash, dense_text, lexical_fields
 
 CHUNK = 2048
@@ -56,7 +57,7 @@ class BuildReport:
 
 def scan_sources(paths: Sequence[Path]) -> list[SourceFile]:
     files = []
-    for path in discover_files(paths):
+    for path in candidate_files(paths):
         try:
             files.append(SourceFile(str(path), store.sha256_file(path), path.stat().st_size))
         except OSError as error:
@@ -93,7 +94,7 @@ def build_index(sources: Sequence[Path], index_dir: Path, model: str | None = No
             report.unchanged = report.total = previous.manifest["count"]
             report.seconds = time.perf_counter() - started
             return report
-        references = list(read_sources(sources))
+        references = read_sources(sources).references
         if not references:
             raise RefsearchError(f"no references found in {', '.join(map(str, sources))}; nothing to index.")
         encoder_impl, model_meta = _encoder(index_dir, spec, encoder)

@@ -93,7 +93,7 @@ def _current_fingerprint(model: dict, status: Status) -> str:
 def _count_stale(generation: store.Generation, fingerprint: str, status: Status) -> None:
     roots = [Path(p) for p in status.roots if Path(p).exists()]
     try:
-        references = list(read_sources(roots)) if roots else []
+        references = read_sources(roots).references if roots else []
     except RefsearchError as problem:
         status.problems.append(f"cannot read the sources: {problem}")
         return

@@ -1,121 +1,196 @@
-"""Sources: find reference files and read them into `Reference` records.
+"""Sources: find reference files in folders as people have them and read them into `Reference` records.
 
-The one entry point for every later stage. Whatever a file holds, these functions either return
-references or raise `SourceError` naming the file and line; no other exception escapes, so the CLI
-can always print a one-line message instead of a traceback.
+`read_sources` is the one entry point for every later stage. Each candidate file (discover.py) is
+dispatched by suffix and content: a YAML file without our format line, a JSON file that is not
+CSL-JSON, a `.txt` that is not a RIS export, an HTML page that is not a bookmark export, and any
+file in which its parser finds no entry (CONTRIBUTING.md prose) are skipped, with a reason, not
+refused. A file it recognises but cannot read raises `SourceError` naming the file and line; no
+other exception escapes, so the CLI can always print a one-line message instead of a traceback.
+Parsers are imported when a file needs them, so importing this package stays cheap.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator, Sequence
+import importlib
+import re
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from refsearch.errors import SourceError
 from refsearch.records import Reference
-from refsearch.sources.jsonl import parse_jsonl
-from refsearch.sources.markdown import parse_markdown
-from refsearch.sources.yaml_source import parse_yaml
+from refsearch.sources.common import MAX_FILE_BYTES, MAX_LINE_CHARS, SourceWarning, check_reference
+from refsearch.sources.dedupe import merge_duplicates
+from refsearch.sources.discover import SUFFIXES, all_files
 
-__all__ = ["SUFFIXES", "discover_files", "read_file", "read_sources"]
+__all__ = ["SourceRead", "read_file", "read_sources", "skipped_summary"]
 
 Parser = Callable[[str, Path], list[Reference]]
 
-PARSERS: dict[str, Parser] = {
-    ".yaml": parse_yaml,
-    ".yml": parse_yaml,
-    ".md": parse_markdown,
-    ".markdown": parse_markdown,
-    ".jsonl": parse_jsonl,
+PARSERS = {  # format -> "module:function", imported on first use
+    "markdown": "markdown:parse_markdown",
+    "yaml": "yaml_source:parse_yaml",
+    "jsonl": "jsonl:parse_jsonl",
+    "csl-json": "csl:parse_csl_json",
+    "csl-yaml": "csl:parse_csl_yaml",
+    "bibtex": "bibtex:parse_bibtex",
+    "ris": "ris:parse_ris",
+    "bookmarks": "bookmarks:parse_bookmarks",
 }
-SUFFIXES = tuple(PARSERS)
-_SUFFIX_LIST = ", ".join(SUFFIXES)
+# formats whose suffix is shared with files that are not reference lists: an unreadable one is skipped
+_SHARED_SUFFIX_FORMATS = {"yaml", "csl-json", "bookmarks"}
+_SNIFF_CHARS = 64 * 1024
+_OUR_YAML = re.compile(r"^format:\s*['\"]?refsearch/", re.MULTILINE)
+_CSL_YAML = re.compile(r"^references:\s*$", re.MULTILINE)
+_CSL_JSON = re.compile(r'"(?:title|type|issued|author|id)"\s*:')
+_RIS = re.compile(r"^\s*(?:[0-9]+\.\s*)?TY  - ", re.MULTILINE)
+_BOOKMARKS = re.compile(r"<!DOCTYPE\s+NETSCAPE-Bookmark-file|<DT>\s*<(?:A|H3)\b", re.IGNORECASE)
 
 
-def discover_files(paths: Sequence[Path]) -> list[Path]:
-    """Source files named by `paths`, directories read recursively, sorted and without repeats.
+@dataclass
+class SourceRead:
+    """What `read_sources` found: the references, the files it passed over and why, and warnings
+    about entries read past inside files it did read (`file:line: message`)."""
 
-    A directory walk quietly skips hidden entries (.git, editor files) and other suffixes; a file
-    named explicitly must have a known suffix, since the user asked for it by name.
+    references: list[Reference] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def read_sources(paths: Sequence[Path]) -> SourceRead:
+    """Every reference under `paths`, files in sorted order, entries in file order, the same work
+    found in several files merged into one (sources/dedupe.py).
+
+    All files are read and checked before anything is returned, so a caller never builds an index
+    from half of the input.
     """
-    found: dict[Path, Path] = {}
-    for given in paths:
-        path = Path(given)
-        for file in _walk(path) if path.is_dir() else [_checked_file(path)]:
-            found.setdefault(_identity(file), file)
-    return sorted(found.values())
-
-
-def read_file(path: Path) -> list[Reference]:
-    """The references in one file: strict UTF-8 (a BOM is fine), dispatched on the suffix."""
-    path = Path(path)
-    parser = PARSERS.get(path.suffix.lower())
-    if parser is None:
-        raise SourceError(path, None, f"unsupported file type {path.suffix or '(none)'!r}; use {_SUFFIX_LIST}")
-    text = _decode(path, _read_bytes(path))
-    try:
-        return parser(text, path)
-    except SourceError:
-        raise
-    except RecursionError:
-        raise SourceError(path, None, "too deeply nested to read; flatten the structure") from None
-    except Exception as exc:  # a parser bug must still reach the user as a located, one-line message
-        raise SourceError(path, None, f"could not read this file ({type(exc).__name__}: {exc})") from exc
-
-
-def read_sources(paths: Sequence[Path]) -> Iterator[Reference]:
-    """Every reference under `paths`, files in sorted order, entries in file order.
-
-    All files are read and checked before the first reference is yielded, so a caller never builds
-    an index from half of the input.
-    """
+    result = SourceRead()
     references: list[Reference] = []
     seen: dict[str, Reference] = {}
-    for path in discover_files(paths):
-        for ref in read_file(path):
+    for path in all_files(paths):
+        fmt = _format(path)
+        if fmt is None:
+            result.skipped.append((path, _unknown_reason(path)))
+            continue
+        found, reason = _read(path, fmt, result.warnings)
+        if reason:
+            result.skipped.append((path, reason))
+        for ref in found:
             if ref.id in seen:
                 raise _duplicate_id(ref, seen[ref.id])
             seen[ref.id] = ref
             references.append(ref)
-    yield from references
+    result.references = merge_duplicates(references)
+    return result
 
 
-def _walk(root: Path) -> list[Path]:
-    def fail(error: OSError) -> None:
-        raise SourceError(error.filename or root, None, f"cannot read directory: {error.strerror or error}")
-
-    files = []
-    for dirpath, dirnames, filenames in os.walk(root, onerror=fail):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
-            path = Path(dirpath) / name
-            if not name.startswith(".") and path.suffix.lower() in PARSERS:
-                # named, not skipped: a dangling link or a FIFO called *.md is an error the user should see
-                files.append(_checked_file(path))
-    return files
+def read_file(path: Path) -> list[Reference]:
+    """The references in one file, whatever it holds; a file that is not a reference list is an error
+    here (the user named it), while `read_sources` skips it."""
+    path = Path(path)
+    fmt = _format(path)
+    if fmt is None:
+        raise SourceError(path, None, _unknown_reason(path))
+    found, reason = _read(path, fmt, [])
+    if reason and not found and not reason.startswith("no entries"):
+        raise SourceError(path, None, reason)
+    return found
 
 
-def _checked_file(path: Path) -> Path:
-    if not path.exists():
-        raise SourceError(path, None, "no such file or directory; check the path")
-    if not path.is_file():
-        raise SourceError(path, None, "not a regular file or directory")
-    if path.suffix.lower() not in PARSERS:
-        raise SourceError(path, None, f"unsupported file type {path.suffix or '(none)'!r}; use {_SUFFIX_LIST}")
-    if not os.access(path, os.R_OK):
-        raise SourceError(path, None, "permission denied; make the file readable")
-    return path
+def skipped_summary(read: SourceRead) -> str | None:
+    """The one line a build prints about files it passed over, or None when there were none."""
+    count = len(read.skipped)
+    if not count:
+        return None
+    files = "file that is not a reference list" if count == 1 else "files that are not reference lists"
+    return f"skipped {count} {files}; --verbose lists them"
 
 
-def _identity(path: Path) -> Path:
+def _format(path: Path) -> str | None:
+    return SUFFIXES.get(path.suffix.lower())
+
+
+def _unknown_reason(path: Path) -> str:
+    return f"not a reference list format ({path.suffix or 'no suffix'}); refsearch reads {', '.join(SUFFIXES)}"
+
+
+def _read(path: Path, fmt: str, notes: list[str]) -> tuple[list[Reference], str | None]:
+    """(references, reason it was skipped or None)."""
+    data = _read_bytes(path)
     try:
-        return path.resolve()
-    except (OSError, RuntimeError):
-        return path.absolute()
+        text = _decode(path, data)
+    except SourceError:
+        # a binary or non-UTF-8 file under a suffix other files share is skipped unless it looks like ours
+        if fmt in _SHARED_SUFFIX_FORMATS or path.suffix.lower() == ".txt":
+            sniffed, reason = _sniff(path, fmt, data[:_SNIFF_CHARS].decode("utf-8", "replace"))
+            if sniffed is None:
+                return [], reason
+        raise
+    fmt, reason = _sniff(path, fmt, text)
+    if fmt is None:
+        return [], reason
+    if fmt != "csl-json":  # a compact one-line CSL-JSON export is normal; the JSON reader is linear
+        _check_lines(path, text)
+    parser = _parser(fmt)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SourceWarning)
+        try:
+            found = parser(text, path)
+        except SourceError:
+            raise
+        except RecursionError:
+            raise SourceError(path, None, "too deeply nested to read; flatten the structure") from None
+        except Exception as exc:  # a parser bug must still reach the user as a located, one-line message
+            raise SourceError(path, None, f"could not read this file ({type(exc).__name__}: {exc})") from exc
+    notes.extend(str(w.message) for w in caught if issubclass(w.category, SourceWarning))
+    for ref in found:
+        check_reference(ref)
+    return found, None if found else "no entries found in it"
+
+
+def _sniff(path: Path, fmt: str, text: str) -> tuple[str | None, str | None]:
+    """The format the content shows, or (None, why this file is not a reference list)."""
+    head = text[:_SNIFF_CHARS]
+    if fmt == "yaml":
+        if _OUR_YAML.search(head):
+            return "yaml", None
+        if _CSL_YAML.search(head):
+            return "csl-yaml", None
+        return None, "YAML without 'format: refsearch/references@1' (a configuration file?)"
+    if fmt == "csl-json" and not (head.lstrip().startswith("[") and _CSL_JSON.search(head)):
+        return None, "JSON that is not a CSL-JSON array of references"
+    if fmt == "ris" and path.suffix.lower() == ".txt" and not _RIS.search(head):
+        return None, "text that is not a RIS export"
+    if fmt == "bookmarks" and not _BOOKMARKS.search(head):
+        return None, "HTML page that is not a bookmark export"
+    return fmt, None
+
+
+def _parser(fmt: str) -> Parser:
+    module, _, function = PARSERS[fmt].partition(":")
+    return getattr(importlib.import_module(f"refsearch.sources.{module}"), function)
+
+
+def _check_lines(path: Path, text: str) -> None:
+    """Refuse a line longer than MAX_LINE_CHARS before any parser sees it (a 50 MB one-line file
+    fails in a second instead of keeping a regex busy for minutes)."""
+    start, number = 0, 1
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        if end - start > MAX_LINE_CHARS:
+            raise SourceError(path, number, f"line is {end - start:,} characters long (limit {MAX_LINE_CHARS:,}); "
+                                            "is this a reference list?")
+        start, number = end + 1, number + 1
 
 
 def _read_bytes(path: Path) -> bytes:
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SourceError(path, None, f"file is {size / 1024 / 1024:.0f} MB (limit {MAX_FILE_BYTES // 1024 // 1024} MB); "
+                                          "split it into smaller files")
         return path.read_bytes()
     except OSError as exc:
         raise SourceError(path, None, f"cannot read file: {exc.strerror or exc}") from None
