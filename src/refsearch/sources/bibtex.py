@@ -49,6 +49,7 @@ _ANNOTATION_FIELDS = ("annote", "annotation", "note")
 _VENUE_FIELDS = ("journaltitle", "journal", "booktitle", "eventtitle", "school", "institution")
 _CITATION_COUNT = re.compile(r"ZSCC:\s*\S+")
 _QUIET = logging.NullHandler()
+_TEXT_MACROS = ("texttt", "textsc", "textsf", "textsl", "textup", "textmd", "textnormal")
 _MONTHS = {name[:3]: name for name in ("january", "february", "march", "april", "may", "june", "july",
                                         "august", "september", "october", "november", "december")}
 
@@ -87,7 +88,8 @@ def _reference(entry, values: dict[str, str], groups: "_Groups", path: Path, key
     authors = tuple(latex.names(values.get("author") or values.get("editor")))
     year = year_in(values.get("year") or values.get("date"))
     venue = next((v for name in _VENUE_FIELDS if (v := latex.text(values.get(name)))), None)
-    title = latex.text(values.get("title")) or _stand_in_title(authors, year, venue)
+    title = ": ".join(filter(None, (latex.text(values.get("title")), latex.text(values.get("subtitle")))))
+    title = title or _stand_in_title(authors, year, venue)
     if not title:
         warn(path, _line(entry), f"skipped @{entry.entry_type}{{{entry.key}}}: no title, author or venue")
         return None
@@ -234,9 +236,12 @@ class _Latex:
     @classmethod
     def _convert(cls, value: str) -> str:
         if cls._converter is None:
-            from pylatexenc.latex2text import LatexNodes2Text
+            from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_latex_context_db
 
-            cls._converter = LatexNodes2Text(math_mode="text", strict_latex_spaces=True)
+            context = get_default_latex_context_db()  # it drops \texttt{x} and \textsc{x}: keep their text
+            context.add_context_category("refsearch", prepend=True, macros=[
+                MacroTextSpec(name, simplify_repl="%s") for name in _TEXT_MACROS])
+            cls._converter = LatexNodes2Text(latex_context=context, math_mode="text", strict_latex_spaces=True)
         try:
             return cls._converter.latex_to_text(value)
         except Exception:  # pylatexenc is tolerant by design; anything it still trips on stays as written

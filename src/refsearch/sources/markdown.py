@@ -43,6 +43,7 @@ _HTML_ITEM_LEAD = re.compile(r"^(?:\s|&nbsp;|&#160;|:[a-z0-9_+-]+:|[-*+•·])*"
 _HTML_ITEM = re.compile(r"<a\s[^<>]*href[^<>]*>.*?</a\s*>\s*[-–—:：|]\s*\S", re.IGNORECASE)
 _ANCHOR_LINE = re.compile(r"\s*[*_]*\[[^\]]*\]\(#[^)]*\)[*_]*\s*")
 _SENTENCE_ENDS = tuple("。.!?！？")
+_SHORTCODE = re.compile(r":[a-z0-9_+-]+:")  # GitHub emoji in headings (":black_small_square: Shells")
 _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
 _FENCE = re.compile(r"\s{0,3}(`{3,}|~{3,})")
 
@@ -117,7 +118,7 @@ class _Page:
     def blocks(self, nodes: list[_Node], labels: tuple[str, ...]) -> None:
         for node in nodes:
             if node.type == "heading_open":
-                self.heading(node.level, inline_text(self.text(_inline(node))))
+                self.heading(node.level, " ".join(_SHORTCODE.sub("", inline_text(self.text(_inline(node)))).split()))
             elif node.type == "paragraph_open":
                 self.paragraph(node, labels)
             elif node.type == "html_block":
@@ -240,12 +241,13 @@ class _Page:
                 [child for child in children if child not in used])
 
     def sub_note(self, item: _Node) -> str | None:
-        """A sub-item's text when it is an annotation: one paragraph of prose (a bare URL inside it
-        is fine: "Smart Greybox Fuzzing (https://...)"), not a link or URL that is an entry itself."""
+        """A sub-item's text when it is an annotation: one paragraph of prose (links and URLs inside
+        it are fine: "Smart Greybox Fuzzing (https://...)"), not one that starts with a link or URL
+        and so is an entry of its own."""
         if len(item.children) != 1 or item.children[0].type != "paragraph_open":
             return None
         content = self.text(self.item_text(item.children[0])).strip()
-        if "](" in content or content.startswith(("http://", "https://", "<http")):
+        if content.lstrip("*_ ").startswith(("[", "http://", "https://", "<http")):
             return None
         return inline_text(content) or None
 

@@ -47,6 +47,7 @@ _YEAR_COLUMNS = {"date", "year"}
 _BY = re.compile(r"\s*by\s+", re.IGNORECASE)
 _BY_LEAD_CHARS = 20  # "Maintained by " before the author's link
 _BY_NAME_CHARS = 60
+_PREFIX_CHARS = 80  # words before the first link that still belong to the title ("More in [x](url)")
 _NUMBERED = re.compile(r"\s*(?:\*\*|__)?\[[0-9]{1,4}\](?:\*\*|__)?\s*")
 _QUOTED = re.compile(r"[\"“”]([^\"“”]{2,1000})[\"“”]")
 _HTML_LINK = re.compile(r"<a\s[^<>]*?href\s*=\s*[\"']([^\"']*)[\"'][^<>]*>(.*?)</a\s*>", re.IGNORECASE | re.DOTALL)
@@ -248,6 +249,8 @@ def _link_entry(content: str, link: _Link) -> Entry:
     prefix = inline_text(content[: link.start])
     title = inline_text(link.text)
     author = by or (others[0] if others else None)
+    if len(prefix) > _PREFIX_CHARS:  # a sentence with a link in it: the link names the entry
+        note, prefix = f"{prefix} {title} {note}".strip(), ""
     return Entry(
         title=f"{prefix} {title}" if any(char.isalnum() for char in prefix) else title,
         url=link.target or None,

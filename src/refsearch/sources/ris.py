@@ -7,7 +7,7 @@ Numbered records (`1.` before `TY`), a BOM (stripped when the file is decoded), 
 continuation lines (joined to the tag before them) are rispy's or ours to absorb.
 
 Abstract: every `AB` and `N2` value (Ovid and Embase put the abstract in `N2`); annotation: `N1`
-notes; tags: `KW`; no topic (an export is a flat list; see bibtex.py for why none is invented).
+notes, without the cited-reference list Scopus appends to them; tags: `KW`; no topic (an export is a flat list; see bibtex.py for why none is invented).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ KINDS = {
     "thes": "thesis", "rprt": "report", "gov": "report", "comp": "software", "data": "dataset",
     "aggr": "dataset", "gen": "other", "video": "video", "mpct": "video", "blog": "blog", "web": "web",
 }
+_CITED_LIST = "References:"  # Scopus appends the work's whole bibliography to N1 (43,094 characters)
 _RECORD_START = re.compile(r"TY  -")
 _RECORD_END = re.compile(r"ER  -")
 
@@ -85,7 +86,7 @@ def _reference(record: dict[str, Any], path: Path, line: int, key: str, ids: IdA
         return None
     urls = _texts(record.get("urls"))
     abstracts = [clean(text) for name in ("abstract", "notes_abstract") for text in _texts(record.get(name))]
-    notes = [clean(text) for text in _texts(record.get("notes"))]
+    notes = _notes(_texts(record.get("notes")))
     authors = [clean(name) for field in ("authors", "first_authors") for name in _texts(record.get(field))]
     url = urls[0].strip() if urls else None
     return Reference(
@@ -103,6 +104,16 @@ def _reference(record: dict[str, Any], path: Path, line: int, key: str, ids: IdA
         tags=tuple(dict.fromkeys(tag for text in _texts(record.get("keywords")) if (tag := clean(text)))),
         source=f"{path}:{line}",
     )
+
+
+def _notes(values: list[str]) -> list[str | None]:
+    """N1 values up to the cited-reference list (its continuation lines arrive as further values)."""
+    notes = []
+    for value in values:
+        if value.lstrip().startswith(_CITED_LIST):
+            break
+        notes.append(clean(value))
+    return notes
 
 
 def _texts(value: Any) -> list[str]:
