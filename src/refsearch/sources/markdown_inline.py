@@ -162,6 +162,8 @@ def item_entry(content: str) -> Entry | str | None:
         return seed
     if link := _first_link(content):
         return None if link.target.startswith("#") else _link_entry(content, link)
+    if untitled := next((link for link in _links(content) if not link.image and "://" in link.target), None):
+        return Entry(title=_without_scheme(untitled.target), url=untitled.target)  # `[](https://...)`
     if bare := _BARE_URL.search(content):
         return _bare_url_entry(content, bare)
     return inline_text(content) or None
@@ -331,8 +333,11 @@ def _bare_url_entry(content: str, match: re.Match[str]) -> Entry:
     url = match[1].rstrip(".,;")
     before = inline_text(content[: match.start()]).rstrip(_NOTE_LEAD).strip()
     note = inline_text(content[match.end() :]).strip(_NOTE_LEAD)
-    title = before or re.sub(r"^https?://", "", url).rstrip("/") or url
-    return Entry(title=title, url=url, note=note or None)
+    return Entry(title=before or _without_scheme(url), url=url, note=note or None)
+
+
+def _without_scheme(url: str) -> str:
+    return re.sub(r"^https?://", "", url).rstrip("/") or url
 
 
 def row_entry(cells: tuple[str, ...], columns: tuple[str, ...]) -> Entry | None:
