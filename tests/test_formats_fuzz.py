@@ -7,10 +7,11 @@ import json
 import warnings
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_sources_fuzz import parses_or_source_error
 
-from refsearch.errors import SourceError
 from refsearch.sources.bibtex import parse_bibtex
 from refsearch.sources.bookmarks import parse_bookmarks
 from refsearch.sources.csl import parse_csl_json, parse_csl_yaml
@@ -47,45 +48,13 @@ def _apply(text: str, ops) -> str:
     return text
 
 
-def only_source_error(parse, text: str) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            result = parse(text, Path("fuzz.src"))
-        except SourceError as exc:
-            assert "fuzz.src" in str(exc) and "\n" not in str(exc)
-        else:
-            assert isinstance(result, list)
-
-
 @FAST
-@given(st.one_of(st.text(max_size=200), mutated(BIBTEX)))
-def test_bibtex_raises_only_source_error(text):
-    only_source_error(parse_bibtex, text)
-
-
-@FAST
-@given(st.one_of(st.text(max_size=200), mutated(RIS)))
-def test_ris_raises_only_source_error(text):
-    only_source_error(parse_ris, text)
-
-
-@FAST
-@given(st.one_of(st.text(max_size=200), mutated(CSL)))
-def test_csl_json_raises_only_source_error(text):
-    only_source_error(parse_csl_json, text)
-
-
-@FAST
-@given(st.one_of(st.text(max_size=200), mutated(CSL_YAML)))
-def test_csl_yaml_raises_only_source_error(text):
-    only_source_error(parse_csl_yaml, text)
-
-
-@FAST
-@given(st.one_of(st.text(max_size=200), mutated(BOOKMARKS)))
-def test_bookmarks_raise_only_source_error(text):
-    only_source_error(parse_bookmarks, text)
+@pytest.mark.parametrize(("parse", "seed"), [(parse_bibtex, BIBTEX), (parse_ris, RIS), (parse_csl_json, CSL),
+                                             (parse_csl_yaml, CSL_YAML), (parse_bookmarks, BOOKMARKS)],
+                         ids=["bibtex", "ris", "csl-json", "csl-yaml", "bookmarks"])
+@given(data=st.data())
+def test_parser_raises_only_source_error(parse, seed, data):
+    parses_or_source_error(parse, data.draw(st.one_of(st.text(max_size=200), mutated(seed))))
 
 
 def test_the_seeds_read_as_intended():
