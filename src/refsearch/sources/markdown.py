@@ -133,7 +133,7 @@ class _Page:
         if not text:
             return
         if self.page is None and level == 1:
-            self.page = text
+            self.page, self.headings = text, []
             return
         self.headings = [heading for heading in self.headings if heading[0] < level] + [(level, text)]
 

@@ -50,7 +50,7 @@ _BY_NAME_CHARS = 60
 _PREFIX_CHARS = 80  # words before the first link that still belong to the title ("More in [x](url)")
 _NUMBERED = re.compile(r"\s*(?:\*\*|__)?\[[0-9]{1,4}\](?:\*\*|__)?\s*")
 _QUOTED = re.compile(r"[\"“”]([^\"“”]{2,1000})[\"“”]")
-_HTML_LINK = re.compile(r"<a\s[^<>]*?href\s*=\s*[\"']([^\"']*)[\"'][^<>]*>(.*?)</a\s*>", re.IGNORECASE | re.DOTALL)
+_HTML_LINK_OPEN = re.compile(r"<a\s[^<>]*?href\s*=\s*[\"']([^\"'<>]*)[\"'][^<>]*>", re.IGNORECASE)
 
 
 # --- inline Markdown ---------------------------------------------------------------------------
@@ -412,4 +412,15 @@ def html_links_inline(text: str) -> str:
     """`<a href="url"><b>Name</b></a>` rewritten as `[Name](url)`, so the link rules read it."""
     if "<a" not in text and "<A" not in text:
         return text
-    return _HTML_LINK.sub(lambda m: f"[{inline_text(m[2])}](<{html.unescape(m[1])}>)", text)
+    lowered, kept, position = text.lower(), [], 0
+    for opening in _HTML_LINK_OPEN.finditer(text, position):
+        if opening.start() < position:
+            continue
+        close = lowered.find("</a", opening.end())
+        if close < 0:
+            break  # no closing tag after this one, so none after any later one either: linear time
+        end = text.find(">", close)
+        end = len(text) if end < 0 else end + 1
+        kept.append(f"{text[position : opening.start()]}[{inline_text(text[opening.end() : close])}](<{html.unescape(opening[1])}>)")
+        position = end
+    return "".join(kept) + text[position:]
