@@ -36,6 +36,17 @@ def test_awesome_list_repository_builds_with_a_skip_summary(tmp_path):
     assert skipped_summary(read) == "skipped 4 files that are not reference lists; --verbose lists them"
 
 
+def test_awesome_list_repository_build_reports_the_skip_line(tmp_path, fake_encoder):
+    from refsearch.build import build_index
+
+    write(tmp_path / "repo" / "README.md", "## Tools\n- [Alpha](https://a.example) - The first tool.\n")
+    write(tmp_path / "repo" / "mkdocs.yml", "site_name: X\n")
+    write(tmp_path / "repo" / "LICENSE", "MIT\n")
+    report = build_index([tmp_path / "repo"], tmp_path / "index")
+    assert report.total == 1
+    assert report.notes == ["skipped 2 files that are not reference lists; --verbose lists them"]
+
+
 def test_recognised_file_that_cannot_be_read_is_still_an_error(tmp_path):
     write(tmp_path / "README.md", "- [A](https://a.example)\n")
     write(tmp_path / "refs.yaml", "format: refsearch/references@1\npage: P\ntopics: [\n")

@@ -20,7 +20,7 @@ from . import store
 from .errors import IndexProblem, RefsearchError, SourceError
 from .lexical import TOKENIZER, BM25Index
 from .records import Reference
-from .sources import read_sources
+from .sources import read_sources, skipped_summary
 from .sources.discover import candidate_files
 from .text import content_hash, dense_text, lexical_fields
 
@@ -94,7 +94,10 @@ def build_index(sources: Sequence[Path], index_dir: Path, model: str | None = No
             report.unchanged = report.total = previous.manifest["count"]
             report.seconds = time.perf_counter() - started
             return report
-        references = read_sources(sources).references
+        read = read_sources(sources)
+        references = read.references
+        if summary := skipped_summary(read):
+            report.notes.append(summary)
         if not references:
             raise RefsearchError(f"no references found in {', '.join(map(str, sources))}; nothing to index.")
         encoder_impl, model_meta = _encoder(index_dir, spec, encoder)
