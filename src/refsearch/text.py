@@ -6,9 +6,9 @@ understand a Chinese annotation, and the topic places the entry. Where no human 
 glossary's English words for the Chinese terms stand in for it (why, with numbers:
 docs/benchmarks.md, "Embedded text").
 
-The abstract comes after the user's own words and is cut at ABSTRACT_CHARS: MiniLM reads 256
-word pieces, so a long abstract first would push the annotation out of what the model sees. In the
-lexical index it is its own field with the note's weight. On SciFact (whose corpus `text` is an
+The abstract comes after the user's own words: MiniLM reads 256 word pieces, so an abstract first
+would push the annotation out of what the model sees (the model's own truncation cuts the rest). In
+the lexical index it is its own field with the note's weight. On SciFact (whose corpus `text` is an
 abstract) a reference with only an abstract is embedded and weighted exactly as one with only a
 note, which is the configuration the fusion weights were tuned on; the bundled and corpora lists
 have no abstracts, so none of the three measured scores moves (docs/benchmarks.md).
@@ -24,12 +24,11 @@ from .records import Reference
 # Lexical field weights scale term frequency (a cheap BM25F): names in titles count double.
 LEXICAL_FIELDS = (("title", 2.0), ("note", 1.0), ("note_en", 1.0), ("abstract", 1.0), ("topic", 0.5),
                   ("topic_en", 0.5), ("authors", 1.0), ("venue", 0.5), ("tags", 1.0), ("kind", 0.5))
-ABSTRACT_CHARS = 1_000
 
 
 def dense_text(ref: Reference) -> str:
     parts = [ref.title]
-    parts += [text for text in (ref.note, ref.note_en, _cut(ref.abstract)) if text]
+    parts += [text for text in (ref.note, ref.note_en, ref.abstract) if text]
     topic = ref.topic_en or ref.topic
     if topic:
         parts.append("Topic: " + " / ".join(topic))
@@ -37,12 +36,6 @@ def dense_text(ref: Reference) -> str:
         # no human gloss: give the English-only model the glossary's words for the Chinese terms
         parts.append(" ".join(english_for(" ".join((ref.title, ref.note or "", *topic)))))
     return ". ".join(part.strip().rstrip(".。") for part in parts if part.strip()) + "."
-
-
-def _cut(abstract: str | None) -> str | None:
-    if not abstract or len(abstract) <= ABSTRACT_CHARS:
-        return abstract
-    return abstract[:ABSTRACT_CHARS].rsplit(" ", 1)[0]
 
 
 def lexical_fields(ref: Reference) -> list[tuple[str, float]]:
