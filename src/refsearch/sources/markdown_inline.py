@@ -50,6 +50,7 @@ _BY_NAME_CHARS = 60
 _PREFIX_CHARS = 80  # words before the first link that still belong to the title ("More in [x](url)")
 _NUMBERED = re.compile(r"\s*(?:\*\*|__)?\[[0-9]{1,4}\](?:\*\*|__)?\s*")
 _QUOTED = re.compile(r"[\"“”]([^\"“”]{2,1000})[\"“”]")
+_CODE_SPAN = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)")
 _HTML_LINK_OPEN = re.compile(r"<a\s[^<>]*?href\s*=\s*[\"']([^\"'<>]*)[\"'][^<>]*>", re.IGNORECASE)
 
 
@@ -102,7 +103,10 @@ def _link_target(raw: str) -> str:
 
 
 def _first_link(text: str) -> _Link | None:
-    return next((link for link in _links(text) if not link.image and inline_text(link.text)), None)
+    """The first real link: not an image, not empty, not shown as code (`` `[..](..)` `` in prose)."""
+    spans = [(m.start(), m.end()) for m in _CODE_SPAN.finditer(text)] if "`" in text else []
+    return next((link for link in _links(text) if not link.image and inline_text(link.text)
+                 and not any(start <= link.start < end for start, end in spans)), None)
 
 
 def inline_text(text: str) -> str:
