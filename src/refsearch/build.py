@@ -92,6 +92,7 @@ def build_index(sources: Sequence[Path], index_dir: Path, model: str | None = No
                 and previous.manifest["model"]["encoder"] == encoder
                 and previous.manifest["lexical"] == LEXICAL_SETTINGS):
             report.unchanged = report.total = previous.manifest["count"]
+            store.collect_garbage(index_dir)  # a build killed after publishing left its temp files
             report.seconds = time.perf_counter() - started
             return report
         read = read_sources(sources)
