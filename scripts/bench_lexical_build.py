@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("sources", type=Path, nargs="*", default=[ROOT.parent / "shared" / "corpora"])
     parser.add_argument("--copies", type=int, default=8, help="index the references this many times over")
     args = parser.parse_args()
-    fields = [lexical_fields(ref) for ref in read_sources(args.sources)] * args.copies
+    fields = [lexical_fields(ref) for ref in read_sources(args.sources).references] * args.copies
     tracemalloc.start()
     started = time.perf_counter()
     index = BM25Index.build(fields)

@@ -85,7 +85,7 @@ def test_a_query_on_a_fresh_index_imports_no_parser(project):
     code = ("import sys, refsearch; from refsearch import encoders; from fakes import FakeBackend, FakeEncoder; "
             "encoders.register('fake', FakeBackend(FakeEncoder())); "
             f"refsearch.open({str(project / 'index')!r}).search('gpu'); "
-            "print(sorted(m for m in sys.modules if m.startswith(('refsearch.sources.reader', 'refsearch.builder', 'yaml', 'markdown_it'))))")
+            "print(sorted(m for m in sys.modules if m.startswith(('refsearch.sources.markdown', 'refsearch.builder', 'yaml', 'markdown_it', 'bibtexparser'))))")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
     env.pop("REFSEARCH_CONFIG")  # no config file, as for most users: reading one needs yaml
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)

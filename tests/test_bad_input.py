@@ -83,7 +83,7 @@ BAD_SOURCES = {
                          "bad.yaml:7: unknown key 'yaer' in a reference"),
     "yaml-bad-year": ("bad.yaml", YAML_HEAD + "      - title: A\n        year: soon\n",
                       "bad.yaml:7: 'year' must be a whole number"),
-    "yaml-wrong-format": ("bad.yaml", "format: something/else\npage: P\n", "bad.yaml:1: unsupported format"),
+    "yaml-wrong-format": ("bad.yaml", "format: refsearch/references@9\npage: P\n", "bad.yaml:1: unsupported format"),
     "yaml-alias-bomb": ("bad.yaml", YAML_HEAD + "      - &a {title: A}\n      - *a\n", "bad.yaml:6: this value is reused"),
     "jsonl-malformed": ("bad.jsonl", '{"title": "ok"}\n{"title": "broken"\n', "bad.jsonl:2: not valid JSON"),
     "jsonl-not-object": ("bad.jsonl", '{"title": "ok"}\n\n["a", "list"]\n', "bad.jsonl:3: expected a JSON object"),
@@ -138,9 +138,9 @@ def test_missing_source_path_is_named(indexed, tmp_path):
 
 
 def test_unsupported_file_named_explicitly(indexed, tmp_path):
-    (tmp_path / "refs.txt").write_text("- [A](https://a.io)\n")
-    result = invoke("build", tmp_path / "refs.txt", "--index", indexed[1])
-    assert_clean_failure(result, f"{tmp_path / 'refs.txt'}: unsupported file type '.txt'")
+    (tmp_path / "refs.docx").write_text("- [A](https://a.io)\n")
+    result = invoke("build", tmp_path / "refs.docx", "--index", indexed[1])
+    assert_clean_failure(result, f"{tmp_path / 'refs.docx'}: unsupported file type '.docx'")
 
 
 def test_dangling_symlink_in_source_folder_is_named(indexed):

@@ -89,6 +89,6 @@ def test_specific_corpus_entries(parsed):
 
 
 def test_whole_directory_ingests_with_unique_ids():
-    refs = list(read_sources([CORPORA]))
+    refs = read_sources([CORPORA]).references
     assert len(refs) >= sum(linked + bare for linked, bare, _ in EXPECTED.values()) * (1 - TOLERANCE)
     assert len({ref.id for ref in refs}) == len(refs)

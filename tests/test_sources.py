@@ -436,21 +436,22 @@ def write(path: Path, content: str | bytes) -> Path:
 
 def test_candidate_files_walks_directories(tmp_path):
     for name in ("b/list.md", "a/refs.yaml", "a/x.yml", "c.jsonl", "d.markdown", "notes.txt", ".git/x.md",
-                 "b/.hidden/y.md", "b/.draft.md", "e/README.MD"):
+                 "b/.hidden/y.md", "b/.draft.md", "e/README.MD", "f/logo.png", "LICENSE"):
         write(tmp_path / name, "")
     found = candidate_files([tmp_path, tmp_path / "c.jsonl"])
     assert [p.relative_to(tmp_path).as_posix() for p in found] == [
-        "a/refs.yaml", "a/x.yml", "b/list.md", "c.jsonl", "d.markdown", "e/README.MD",
+        "a/refs.yaml", "a/x.yml", "b/list.md", "c.jsonl", "d.markdown", "e/README.MD", "notes.txt",
     ]
 
 
 def test_candidate_files_errors(tmp_path):
-    write(tmp_path / "notes.txt", "x")
-    with pytest.raises(SourceError, match=r"notes\.txt: unsupported file type '\.txt'"):
-        candidate_files([tmp_path / "notes.txt"])
+    write(tmp_path / "notes.docx", "x")
+    write(tmp_path / "notes.txt", "just some notes\n")
+    with pytest.raises(SourceError, match=r"notes\.docx: unsupported file type '\.docx'"):
+        candidate_files([tmp_path / "notes.docx"])
     with pytest.raises(SourceError, match=r"missing\.md: no such file"):
         candidate_files([tmp_path / "missing.md"])
-    with pytest.raises(SourceError, match=r"notes\.txt: unsupported file type"):
+    with pytest.raises(SourceError, match=r"notes\.txt: text that is not a RIS export"):
         read_file(tmp_path / "notes.txt")
 
 
@@ -470,21 +471,20 @@ def test_read_file_decoding(tmp_path):
 def test_read_sources_order_and_duplicates(tmp_path):
     write(tmp_path / "b.jsonl", '{"title": "From B", "id": "shared"}\n')
     write(tmp_path / "a.md", "# A\n- [From A](https://a.example)\n")
-    assert [r.title for r in read_sources([tmp_path])] == ["From A", "From B"]
+    assert [r.title for r in read_sources([tmp_path]).references] == ["From A", "From B"]
     write(tmp_path / "c.yaml", HEADER + "      - title: t\n      - title: again\n        id: shared\n")
     with pytest.raises(SourceError) as caught:
-        list(read_sources([tmp_path]))
+        read_sources([tmp_path])
     message = str(caught.value)
     assert "duplicate id 'shared'" in message
     assert f"{tmp_path / 'c.yaml'}:7" in message and f"{tmp_path / 'b.jsonl'}:1" in message
 
 
-def test_read_sources_checks_everything_before_yielding(tmp_path):
+def test_read_sources_refuses_a_recognised_file_it_cannot_read(tmp_path):
     write(tmp_path / "a.md", "- [fine](https://a.example)\n")
     write(tmp_path / "b.jsonl", "not json\n")
-    stream = read_sources([tmp_path])
     with pytest.raises(SourceError, match=r"b\.jsonl:1"):
-        next(stream)
+        read_sources([tmp_path])
 
 
 def test_repeated_titles_get_numbered_ids_around_explicit_ones():
@@ -499,6 +499,6 @@ def test_awesome_lists_side_by_side_get_distinct_ids(tmp_path):
         (tmp_path / name).mkdir()
         (tmp_path / name / "README.md").write_text(
             f"## Tools\n\n* [TensorFlow](https://tensorflow.org) - {note}\n", encoding="utf-8")
-    refs = list(read_sources([tmp_path]))
+    refs = read_sources([tmp_path]).references
     assert sorted(ref.id for ref in refs) == ["awesome-a/tensorflow", "awesome-b/tensorflow"]
     assert {ref.page for ref in refs} == {"awesome-a", "awesome-b"}

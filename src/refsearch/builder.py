@@ -43,7 +43,9 @@ class BuildReport:
     total: int = 0
     rebuilt: bool = False
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # one line each, for the user
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # files that are not reference lists, and why
+    warnings: list[str] = field(default_factory=list)  # entries passed over inside files that were read
 
     def summary(self) -> str:
         counts = f"{self.added} added / {self.changed} changed / {self.removed} removed / {self.unchanged} unchanged"
@@ -78,9 +80,12 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
         backend = encoders.backend(encoder_name)
         spec = backend.resolve(model or recorded_model.get("id"))
         files = scan_sources(roots)
-        from .sources import read_sources
+        from .sources import read_sources, skipped_summary
 
-        references = list(read_sources(roots))
+        read = read_sources(roots)
+        references, report.skipped, report.warnings = read.references, read.skipped, read.warnings
+        if summary := skipped_summary(read):
+            report.notes.append(summary)
         if not references:
             raise RefsearchError(f"no references found in {', '.join(map(str, roots))}; nothing to index.")
         encoder_impl, encoder_meta = backend.for_build(spec, index_dir)

@@ -120,19 +120,25 @@ FormatOption = typer.Option(Format.table, "--format", help="table, json or md.")
 @friendly_errors
 def build(
     sources: List[Path] = typer.Argument(
-        None, help="Files or folders (YAML, Markdown, JSONL); default: the configured or bundled sources, "
-                   "or with --index the sources that index was built from."),
+        None, help="Files or folders (Markdown, BibTeX, RIS, CSL-JSON/YAML, bookmarks HTML, JSON Lines, our YAML); "
+                   "default: the configured or bundled sources, or with --index the sources that index was built from."),
     index: Optional[str] = IndexOption,
     model: Optional[str] = ModelOption,
     encoder: str = typer.Option(None, "--encoder", help="onnx (default: fast, torch-free queries) or torch."),
     force: bool = typer.Option(False, "--force", help="Rebuild everything, ignoring the current index."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="List the files skipped and the entries passed over."),
 ):
-    """Index reference pages (incremental: only new or changed references are embedded)."""
+    """Index reference lists (incremental: only new or changed references are embedded)."""
     from . import api
 
     report = api.build(sources or None, index, model=model, encoder=encoder, force=force, progress=_progress())
     for note in report.notes:
         _stderr(note)
+    if verbose:
+        for path, reason in report.skipped:
+            _stderr(f"skipped {path}: {reason}")
+        for warning in report.warnings:
+            _stderr(f"passed over {warning}")
     print(report.summary())
 
 

@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-KINDS = ("paper", "blog", "official-doc", "book", "course", "repo", "video", "talk", "list", "other")
+KINDS = ("paper", "blog", "official-doc", "book", "course", "repo", "video", "talk", "list", "web", "thesis",
+         "report", "software", "dataset", "other")
 
 
 @dataclass(frozen=True)
@@ -18,8 +19,10 @@ class Reference:
 
     `topic` is the heading path inside the page (outermost first); `topic_en` is its English gloss,
     element by element, or empty when the headings are already English. `note` is the annotation as
-    written; `note_en` an English gloss of it when it is not English. `source` is "file:line" so
-    that every later message can point back at the line the user wrote.
+    written (the user's own words, what a result table shows); `note_en` an English gloss of it when
+    it is not English; `abstract` the work's own summary, kept apart because it is long and not the
+    user's. `source` is "file:line" so that every later message can point back at the line the user
+    wrote; `also_in` lists the "file:line" of the same work found in other files (merged duplicates).
     """
 
     id: str
@@ -30,24 +33,35 @@ class Reference:
     url: str | None = None
     year: int | None = None
     kind: str | None = None
-    author: str | None = None
+    authors: tuple[str, ...] = ()
     note: str | None = None
     note_en: str | None = None
+    abstract: str | None = None
+    venue: str | None = None
+    doi: str | None = None
     tags: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     source: str = ""
+    also_in: tuple[str, ...] = ()
+
+    @property
+    def author(self) -> str | None:
+        """The authors as one string, for callers written before `authors` existed."""
+        return "; ".join(self.authors) or None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["topic"] = list(self.topic)
-        data["topic_en"] = list(self.topic_en)
-        data["tags"] = list(self.tags)
+        for key in _TUPLE_FIELDS:
+            data[key] = list(data[key])
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Reference":
         values = dict(data)
-        for key in ("topic", "topic_en", "tags"):
+        if "author" in values:  # records stored before `authors` existed
+            author = values.pop("author")
+            values.setdefault("authors", [author] if author else [])
+        for key in _TUPLE_FIELDS:
             values[key] = tuple(values.get(key) or ())
         return cls(**values)
 
@@ -56,6 +70,7 @@ class Reference:
         return " › ".join((self.page, *self.topic))
 
 
+_TUPLE_FIELDS = ("topic", "topic_en", "authors", "tags", "also_in")
 _GENERIC_FILE_NAMES = {"readme", "index"}
 
 

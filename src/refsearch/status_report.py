@@ -55,7 +55,7 @@ def _count_stale(state: IndexState, status: Status) -> None:
     model = status.manifest["model"]
     try:
         fingerprint = encoders.backend(model["encoder"]).resolve(model["id"]).fingerprint if state.model_changed else model["fingerprint"]
-        references = list(read_sources(state.roots))
+        references = read_sources(state.roots).references
     except RefsearchError as problem:
         status.problems.append(f"cannot read the sources: {problem}")
         return

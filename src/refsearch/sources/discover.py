@@ -1,56 +1,102 @@
-"""Which files under the source paths may hold references: stdlib only, no file contents read.
+"""Which files under the given paths could be reference lists, as people keep them in folders.
 
-The index-freshness check runs this on every query, so it must stay cheap: it walks and stats,
-it never imports a parser. Hidden entries are skipped, and so is any folder that is itself a
-refsearch index (an index kept inside its own source folder must never be read as a source).
+Standard library only (pathspec is imported only where a .gitignore exists): the index-freshness
+check calls `candidate_files` before every query, so this module must not pull in a parser.
+
+A directory walk skips hidden entries (.git, .github, editor files), paths its .gitignore files
+ignore, and any directory that is itself a refsearch index (it holds `CURRENT` or `gen-*`), so an
+index kept inside its own source folder is never read back as a source. Whether a candidate really
+is a reference list is decided later, by content (`refsearch.sources.read_sources`).
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Sequence
 
 from refsearch.errors import SourceError
 
-SUFFIXES = (".yaml", ".yml", ".md", ".markdown", ".jsonl")
+# suffix -> the format a file with it may hold; what the content says decides (sources.read_file)
+SUFFIXES = {
+    ".md": "markdown", ".markdown": "markdown",
+    ".yaml": "yaml", ".yml": "yaml",
+    ".jsonl": "jsonl",
+    ".json": "csl-json",
+    ".bib": "bibtex", ".bibtex": "bibtex",
+    ".ris": "ris", ".txt": "ris",  # Web of Science and many RIS exports are saved as .txt
+    ".html": "bookmarks", ".htm": "bookmarks",
+}
 
 
-def is_index_dir(path: Path) -> bool:
-    """A refsearch index: a CURRENT pointer beside its generations."""
-    return (path / "CURRENT").is_file() and any(path.glob("gen-[0-9]*"))
+_GENERATION = re.compile(r"gen-[0-9]+")
 
 
 def candidate_files(paths: Sequence[Path]) -> list[Path]:
-    """Files named by `paths` (directories walked), sorted, each file once.
+    """Files under `paths` whose suffix some parser could take, sorted, without repeats.
 
-    A file named explicitly must exist and be a regular file with a known suffix, since the user
-    asked for it by name.
+    A file named explicitly must exist, be a regular readable file and have such a suffix: the user
+    asked for it by name, so silence would hide a typo.
+    """
+    return [path for path in all_files(paths) if path.suffix.lower() in SUFFIXES]
+
+
+def all_files(paths: Sequence[Path]) -> list[Path]:
+    """Every file a directory walk sees (whatever its suffix) plus the files named, sorted, unique.
+
+    `read_sources` uses this to report what it skipped; `candidate_files` narrows it.
     """
     found: dict[Path, Path] = {}
     for given in paths:
         path = Path(given)
-        for file in _walk(path) if path.is_dir() else [_checked_file(path)]:
+        for file in _walk(path) if path.is_dir() else [_named_file(path)]:
             found.setdefault(_identity(file), file)
     return sorted(found.values())
 
 
-def _walk(root: Path) -> list[Path]:
+def is_index_directory(path: Path) -> bool:
+    """A refsearch index: its CURRENT pointer, or a generation folder `gen-<number>` (a notes folder
+    with a `gen-ai` subfolder is not one)."""
+    try:
+        return (path / "CURRENT").is_file() or any(_GENERATION.fullmatch(child.name) and child.is_dir()
+                                                    for child in path.iterdir())
+    except OSError:
+        return False
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    if is_index_directory(root):
+        raise SourceError(root, None, "is a refsearch index, not a folder of reference lists")
+
     def fail(error: OSError) -> None:
         raise SourceError(error.filename or root, None, f"cannot read directory: {error.strerror or error}")
 
-    if is_index_dir(root):
-        return []
-    files = []
+    ignores: dict[str, _Ignore] = {}
     for dirpath, dirnames, filenames in os.walk(root, onerror=fail):
-        folder = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not is_index_dir(folder / d))
-        for name in filenames:
-            path = folder / name
-            if not name.startswith(".") and path.suffix.lower() in SUFFIXES:
+        here = Path(dirpath)
+        rules = [rule for directory, rule in ignores.items() if _within(dirpath, directory)]
+        if ".gitignore" in filenames:
+            ignores[dirpath] = rule = _Ignore(here)
+            rules.append(rule)
+        dirnames[:] = sorted(
+            name for name in dirnames
+            if not name.startswith(".") and not _ignored(here / name, rules, directory=True)
+            and not is_index_directory(here / name)
+        )
+        for name in sorted(filenames):
+            path = here / name
+            if not name.startswith(".") and not _ignored(path, rules, directory=False):
                 # named, not skipped: a dangling link or a FIFO called *.md is an error the user should see
-                files.append(_checked_file(path))
-    return files
+                yield _checked_file(path) if path.suffix.lower() in SUFFIXES else path
+
+
+def _named_file(path: Path) -> Path:
+    checked = _checked_file(path)
+    if checked.suffix.lower() not in SUFFIXES:
+        known = ", ".join(SUFFIXES)
+        raise SourceError(path, None, f"unsupported file type {path.suffix or '(none)'!r}; use {known}")
+    return checked
 
 
 def _checked_file(path: Path) -> Path:
@@ -58,11 +104,35 @@ def _checked_file(path: Path) -> Path:
         raise SourceError(path, None, "no such file or directory; check the path")
     if not path.is_file():
         raise SourceError(path, None, "not a regular file or directory")
-    if path.suffix.lower() not in SUFFIXES:
-        raise SourceError(path, None, f"unsupported file type {path.suffix or '(none)'!r}; use {', '.join(SUFFIXES)}")
     if not os.access(path, os.R_OK):
         raise SourceError(path, None, "permission denied; make the file readable")
     return path
+
+
+class _Ignore:
+    """One directory's .gitignore, matched against paths relative to that directory."""
+
+    def __init__(self, directory: Path):
+        import pathspec
+
+        self.directory = directory
+        try:
+            lines = (directory / ".gitignore").read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            lines = []
+        self.spec = pathspec.GitIgnoreSpec.from_lines(lines)
+
+    def matches(self, path: Path, directory: bool) -> bool:
+        relative = path.relative_to(self.directory).as_posix()
+        return self.spec.match_file(relative + "/" if directory else relative)
+
+
+def _ignored(path: Path, rules: list[_Ignore], directory: bool) -> bool:
+    return any(rule.matches(path, directory) for rule in rules)
+
+
+def _within(dirpath: str, directory: str) -> bool:
+    return dirpath == directory or dirpath.startswith(directory.rstrip(os.sep) + os.sep)
 
 
 def _identity(path: Path) -> Path:

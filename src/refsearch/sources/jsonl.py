@@ -13,8 +13,10 @@ from typing import Any
 
 from refsearch.errors import SourceError
 from refsearch.records import IdAllocator, Reference, page_key
+from refsearch.sources.common import checked_year, doi_of
 
-_KNOWN = {"id", "_id", "title", "note", "text", "url", "year", "kind", "author", "topic", "tags"}
+_KNOWN = {"id", "_id", "title", "note", "text", "url", "year", "kind", "author", "authors", "topic", "tags",
+          "abstract", "venue", "doi"}
 
 
 def parse_jsonl(text: str, path: Path) -> list[Reference]:
@@ -56,6 +58,8 @@ def _reference(obj: dict[str, Any], page: str, path: Path, n: int, ids: IdAlloca
     def text(key: str) -> str | None:
         return _text(obj.get(key), key, path, n)
 
+    if obj.get("title") is not None and not isinstance(obj["title"], str):
+        raise SourceError(path, n, f'"title" must be a string, found {_json_type(obj["title"])}')
     title = (text("title") or "").strip()
     if not title:
         raise SourceError(path, n, 'missing "title"; every reference needs a non-empty title')
@@ -75,8 +79,11 @@ def _reference(obj: dict[str, Any], page: str, path: Path, n: int, ids: IdAlloca
         url=text("url"),
         year=_year(obj.get("year"), path, n),
         kind=kind.lower() if kind else None,
-        author=text("author"),
+        authors=_strings(obj.get("authors"), "authors", path, n) or tuple(filter(None, [text("author")])),
         note=text(note_key),
+        abstract=text("abstract"),
+        venue=text("venue"),
+        doi=doi_of(text("doi")),
         tags=_strings(obj.get("tags"), "tags", path, n),
         extra=extra,
         source=f"{path}:{n}",
@@ -110,9 +117,9 @@ def _year(value: Any, path: Path, n: int) -> int | None:
     if value is None or value == "":
         return None
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
+        return checked_year(value, path, n)
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
-        return int(value)
+        return checked_year(int(value), path, n)
     raise SourceError(path, n, f'"year" must be a whole number like 2019, found {_short(value)}')
 
 

@@ -1,506 +1,282 @@
-"""Markdown reference pages: the seed's wiki export and "awesome"-style lists.
+"""Markdown reference pages: the seed's wiki export, "awesome" lists and hand-written reading lists.
 
-Two line-oriented steps. `_blocks` classifies lines (heading, list item, table row, other text) and
-drops what is not content: fenced code, `$$` math, HTML lines and `<!-- -->` comments, blockquotes.
-`parse_markdown` then tracks the topic path and turns items and table rows into references.
-Markdown has no syntax errors, so whatever is not understood is skipped, never reported.
+markdown-it-py (CommonMark plus tables, imported when a Markdown file is read) gives the structure,
+with source line numbers: ATX and setext headings, nested lists whose items may be hard-wrapped
+over several lines, tables, and the parts that are not content (fenced and indented code,
+blockquotes, HTML comments). Our rules on top (markdown_inline.py) decide which item, row or line
+is a reference. Markdown has no syntax errors, so whatever is not understood is skipped.
 
-Topics: ATX headings by level, and lines ending in "¶" (the seed's wiki export: the first is the
-page title, later ones are level-2 topics). The page title is the first H1 (or first ¶ line), else
-the file stem; it is the `page`, not part of `topic`. A link-less list item with items nested under
-it (awesome-python's "- Orchestration") adds a topic level for those items.
+Topics: headings by level, and lines ending in "¶" (the seed's wiki export: the first is the page
+title, later ones are level-2 topics). The page title is the first H1 (or first ¶ line), else the
+file stem; it is the `page`, not part of `topic`. A link-less list item with items nested under it
+(awesome-python's "- Orchestration") adds a topic level for those items.
 
-List items, tried in this order:
-- seed style, `Title (2023, paper - Google) —— note`: the meta group is the last parenthesised
-  group before "——", so "(CD4ML)" in a title stays in the title; "2020+" is read as 2020.
-- linked, `[Title](url) <rest>`: title and url from the first non-image link. Status prefixes
-  before it (`[Pending Review]`, `【Not finished】`) are dropped; other words before it are kept
-  as the start of the title ("How AI detects hate speech [Part 1](url)", "More in [x](url)").
-  In the rest, badges and alternative links right after the title (` ([Code](url))`,
-  `【[docs](url)】`, `, [Part 2](url)`) are dropped; if the rest starts with a separator
-  (- – — : ： | ,) it is the note, otherwise trailing backtick tags are read first
-  (`` `Org` `2020` ``: a four-digit tag is the year, the others are tags, the first of them the
-  author) and what is left is the note. Links inside notes keep their text and lose their URL.
-  An item whose first link is an in-page `#anchor` is a table of contents entry and is skipped.
-- bare URL, `1. https://...` or `Name: https://...`: kept, because the URL is the only handle on
-  the resource (llm-resources-zh has 168 of them). The title is the text before the URL, else
-  the URL without its scheme ("github.com/owner/repo").
-- any other link-less item is not a reference (it may head nested items, see above).
-Table rows with a link become references: title from the first link, the other cells joined as
-the note, the year from a "Date"/"Year" column if there is one.
+Beyond list items and table rows:
+- an entry with no annotation of its own takes it from the link-less sub-items right under it
+  (awesome-afl's `+ annotation` sub-bullets) or from the item's later paragraphs;
+- reference-style links (`[Title][ref]` … `[ref]: url`) are resolved before the rules run;
+- `<a href="url">Name</a> - description` lines, in HTML blocks (the-book-of-secret-knowledge's
+  `<p>` blocks) or in paragraphs, are entries; Markdown list lines inside an HTML block still are;
+- paragraphs of numbered references (`**[3]** Author, "Title," Venue, 2019.`), one per line;
+- `$$` display math is not content.
 """
 
 from __future__ import annotations
 
-import html
 import re
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from refsearch.records import IdAllocator, Reference, page_key
+from refsearch.sources.markdown_inline import (
+    Entry,
+    html_links_inline,
+    inline_text,
+    item_entry,
+    numbered_entry,
+    reference_links_inline,
+    row_entry,
+)
 
-_HEADING = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*))?")
-_CLOSING_HASHES = re.compile(r"(?:^|[ \t]+)#+[ \t]*$")
-_ITEM = re.compile(r"([ \t]*)(?:[-*+]|[0-9]{1,9}[.)])(?:[ \t]+(.*)|[ \t]*)")
-_FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})(.*)")
-_HTML_LINE = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:[\s/>]|$)|<!")
-_SEPARATOR_CELL = re.compile(r":?-+:?")
-_AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^<>\s]*)>")
-_HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
-_EMPHASIS = re.compile(r"\*\*|__|~~|(?<![\w*])[*_](?=\S)|(?<=\S)[*_](?![\w*])")
-_BARE_URL = re.compile(r"<?(https?://[^\s<>]+)>?")
-_YEAR = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2})(?![0-9])")
-_META_YEAR = re.compile(r"([0-9]{4})\+?")
-_META_KIND = re.compile(r"[A-Za-z][A-Za-z-]*(?:/[A-Za-z][A-Za-z-]*)*")
-_TAG_YEAR = re.compile(r"[0-9]{4}")
-_SEED_SEPARATOR = "——"
-_SEPARATORS = "-–—:：|,，;；"
-_NOTE_LEAD = " \t" + _SEPARATORS
-_YEAR_COLUMNS = {"date", "year"}
-
-
-# --- step 1: lines to blocks -------------------------------------------------------------------
+_LIST_LINE = re.compile(r"\s*(?:[-*+]|[0-9]{1,9}[.)])\s+(.*)")
+_HTML_ITEM_LEAD = re.compile(r"^(?:\s|&nbsp;|&#160;|:[a-z0-9_+-]+:|[-*+•·])*", re.IGNORECASE)
+_HTML_ITEM = re.compile(r"<a\s[^<>]*href[^<>]*>.*?</a\s*>\s*[-–—:：|]\s*\S", re.IGNORECASE)
+_ANCHOR_LINE = re.compile(r"\s*[*_]*\[[^\]]*\]\(#[^)]*\)[*_]*\s*")
+_SENTENCE_ENDS = tuple("。.!?！？")
+_SHORTCODE = re.compile(r":[a-z0-9_+-]+:")  # GitHub emoji in headings (":black_small_square: Shells")
+_COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
+_FENCE = re.compile(r"\s{0,3}(`{3,}|~{3,})")
 
 
-@dataclass(frozen=True)
-class _Heading:
-    level: int
-    text: str
-    line: int
+@dataclass
+class _Node:
+    """A markdown-it block token with the tokens nested inside it."""
 
-
-@dataclass(frozen=True)
-class _Item:
-    indent: int
-    content: str
-    line: int
-
-
-@dataclass(frozen=True)
-class _Row:
-    cells: tuple[str, ...]
-    columns: tuple[str, ...]
-    line: int
-
-
-@dataclass(frozen=True)
-class _Text:
-    indent: int
-    line: int
-
-
-_Block = _Heading | _Item | _Row | _Text
-
-
-def _blocks(text: str) -> Iterator[_Block]:
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    fence: str | None = None
-    in_math = in_comment = False
-    pilcrows = 0
-    columns: tuple[str, ...] | None = None
-    for index, raw in enumerate(lines):
-        number = index + 1
-        if fence is not None:
-            fence = None if _closes_fence(raw, fence) else fence
-            continue
-        if in_math:
-            in_math = "$$" not in raw
-            continue
-        line, in_comment = _strip_comments(raw, in_comment)
-        stripped = line.strip()
-        if columns is not None and "|" not in stripped:
-            columns = None
-        if not stripped or _HTML_LINE.match(stripped):
-            continue
-        if (opening := _FENCE.match(line)) and not (opening[1][0] == "`" and "`" in opening[2]):
-            fence = opening[1]
-            continue
-        if stripped.startswith("$$"):
-            in_math = stripped == "$$" or not stripped.endswith("$$")
-            continue
-        indent = len(line[: len(line) - len(line.lstrip())].expandtabs(4))
-        if stripped.startswith(">"):
-            yield _Text(indent, number)
-        elif heading := _heading(line, number):
-            yield heading
-        elif item := _ITEM.fullmatch(line):
-            yield _Item(len(item[1].expandtabs(4)), (item[2] or "").strip(), number)
-        elif _is_separator_row(stripped):
-            continue
-        elif "|" in stripped and index + 1 < len(lines) and _is_separator_row(lines[index + 1].strip()):
-            columns = tuple(_inline_text(cell).lower() for cell in _split_row(stripped))
-        elif columns is not None or stripped.startswith("|"):
-            yield _Row(_split_row(stripped), columns or (), number)
-        elif stripped.endswith("¶") and (title := _inline_text(stripped[:-1])):
-            pilcrows += 1
-            yield _Heading(1 if pilcrows == 1 else 2, title, number)
-        else:
-            yield _Text(indent, number)
-
-
-def _closes_fence(line: str, fence: str) -> bool:
-    stripped = line.strip()
-    return stripped.startswith(fence) and not stripped.strip(fence[0])
-
-
-def _strip_comments(line: str, in_comment: bool) -> tuple[str, bool]:
-    """The line without `<!-- -->` comments, and whether a comment is still open at its end."""
-    kept: list[str] = []
-    position = 0
-    while True:
-        if in_comment:
-            end = line.find("-->", position)
-            if end < 0:
-                return "".join(kept), True
-            position, in_comment = end + 3, False
-        start = line.find("<!--", position)
-        if start < 0:
-            kept.append(line[position:])
-            return "".join(kept), False
-        kept.append(line[position:start])
-        position, in_comment = start + 4, True
-
-
-def _heading(line: str, number: int) -> _Heading | None:
-    match = _HEADING.fullmatch(line)
-    if not match:
-        return None
-    text = _inline_text(_CLOSING_HASHES.sub("", match[2] or ""))
-    return _Heading(len(match[1]), text, number) if text else None
-
-
-def _is_separator_row(stripped: str) -> bool:
-    if "-" not in stripped or "|" not in stripped:
-        return False
-    return all(_SEPARATOR_CELL.fullmatch(cell.strip()) for cell in _split_row(stripped))
-
-
-def _split_row(stripped: str) -> tuple[str, ...]:
-    """Cells of a table row: split on `|` outside code spans and not escaped."""
-    body = stripped.removeprefix("|")
-    if body.endswith("|") and not body.endswith("\\|"):
-        body = body[:-1]
-    cells, current, in_code, escaped = [], [], False, False
-    for char in body:
-        if char == "|" and not in_code and not escaped:
-            cells.append("".join(current).strip())
-            current = []
-        else:
-            current.append(char)
-            in_code ^= char == "`"
-        escaped = char == "\\" and not escaped
-    cells.append("".join(current).strip())
-    return tuple(cells)
-
-
-# --- inline Markdown ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Link:
-    start: int  # the "[" (or the "!" of an image)
-    close: int  # the "]"
-    end: int  # just after the ")"
-    text: str
-    target: str
-    image: bool
-
-
-def _pairs(text: str, opening: str, closing: str) -> dict[int, int]:
-    """Matching bracket positions (open -> close), found in one pass; escaped brackets ignored."""
-    pairs: dict[int, int] = {}
-    if opening not in text:
-        return pairs
-    stack: list[int] = []
-    for token in re.finditer(r"\\.|" + re.escape(opening) + "|" + re.escape(closing), text, re.DOTALL):
-        if token[0] == opening:
-            stack.append(token.start())
-        elif token[0] == closing and stack:
-            pairs[stack.pop()] = token.start()
-    return pairs
-
-
-def _links(text: str) -> list[_Link]:
-    """Inline links and images `[text](target)`, nested ones included, in order of appearance."""
-    parens = _pairs(text, "(", ")")
-    links = []
-    for opening, close in _pairs(text, "[", "]").items():
-        paren = close + 1
-        if paren in parens:
-            image = opening > 0 and text[opening - 1] == "!"
-            target = _link_target(text[paren + 1 : parens[paren]])
-            start = opening - 1 if image else opening
-            links.append(_Link(start, close, parens[paren] + 1, text[opening + 1 : close], target, image))
-    return sorted(links, key=lambda link: link.start)
-
-
-def _link_target(raw: str) -> str:
-    raw = raw.strip()
-    if raw.startswith("<") and ">" in raw:
-        return raw[1 : raw.index(">")]
-    return raw.split()[0] if raw else ""
-
-
-def _first_link(text: str) -> _Link | None:
-    return next((link for link in _links(text) if not link.image and _inline_text(link.text)), None)
-
-
-def _inline_text(text: str) -> str:
-    """Markdown inline markup to plain text: links keep their text, images and HTML tags go."""
-    jumps: dict[int, int] = {}
-    for link in _links(text):
-        if link.image:
-            jumps[link.start] = link.end
-        else:
-            jumps[link.start] = link.start + 1
-            jumps[link.close] = link.end
-    kept: list[str] = []
-    position = 0
-    while position < len(text):
-        if position in jumps:
-            position = jumps[position]
-        elif text[position] == "\\" and position + 1 < len(text) and not text[position + 1].isalnum():
-            kept.append(text[position + 1])
-            position += 2
-        else:
-            kept.append(text[position])
-            position += 1
-    plain = _HTML_TAG.sub("", _AUTOLINK.sub(r"\1", "".join(kept)))
-    plain = _EMPHASIS.sub("", html.unescape(plain)).replace("`", "")
-    return " ".join(plain.split())
-
-
-def _without_images(text: str) -> str:
-    kept, position = [], 0
-    for link in _links(text):
-        if link.image and link.start >= position:
-            kept.append(text[position : link.start])
-            position = link.end
-    return "".join(kept) + text[position:]
-
-
-# --- step 2: blocks to references --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Entry:
-    title: str
-    url: str | None = None
-    year: int | None = None
-    kind: str | None = None
-    author: str | None = None
-    note: str | None = None
-    tags: tuple[str, ...] = ()
+    type: str
+    line: int  # 1-based line where the block starts
+    content: str = ""
+    level: int = 0
+    children: list["_Node"] = field(default_factory=list)
 
 
 def parse_markdown(text: str, path: Path) -> list[Reference]:
+    from markdown_it import MarkdownIt
+
     path = Path(path)
-    blocks = list(_blocks(text))
-    title = next((b for b in blocks if isinstance(b, _Heading) and b.level == 1), None)
-    key = page_key(path)
-    page = title.text if title else key
-    headings: list[tuple[int, str]] = []
-    labels: list[tuple[int, str]] = []  # link-less list items that head the items nested under them
-    ids = IdAllocator()
-    references = []
-    for block in blocks:
-        if isinstance(block, _Heading):
-            labels = []
-            outer = [heading for heading in headings if heading[0] < block.level]
-            headings = [] if block is title else [*outer, (block.level, block.text)]
-            continue
-        if isinstance(block, _Text):
-            labels = labels if block.indent else []  # an unindented paragraph ends the list
-            continue
-        if isinstance(block, _Row):
-            entry = _row_entry(block)
+    env: dict = {}
+    parser = MarkdownIt("commonmark", {"html": True}).enable("table")
+    prepared = _prepared(text)
+    tree = _tree(parser.parse(prepared, env))
+    return _Page(path, env.get("references", {}), prepared.split("\n")).read(tree)
+
+
+def _tree(tokens) -> list[_Node]:
+    root = _Node("root", 0)
+    stack = [root]
+    for token in tokens:
+        line = token.map[0] + 1 if token.map else stack[-1].line
+        if token.nesting == 1:
+            node = _Node(token.type, line, level=int(token.tag[1]) if token.tag[:1] == "h" and token.tag[1:].isdigit() else 0)
+            stack[-1].children.append(node)
+            stack.append(node)
+        elif token.nesting == -1:
+            stack.pop()
         else:
-            labels = [label for label in labels if label[0] < block.indent]
-            entry = _item_entry(block.content)
-            if isinstance(entry, str):
-                labels.append((block.indent, entry))
+            stack[-1].children.append(_Node(token.type, line, token.content))
+    return root.children
+
+
+class _Page:
+    def __init__(self, path: Path, definitions: dict, lines: list[str]):
+        self.path = path
+        self.lines = lines
+        self.definitions = definitions
+        self.key = page_key(path)
+        self.page: str | None = None
+        self.headings: list[tuple[int, str]] = []
+        self.ids = IdAllocator()
+        self.drafts: list[tuple[Entry, tuple[str, ...], int]] = []
+
+    def read(self, tree: list[_Node]) -> list[Reference]:
+        self.blocks(tree, ())
+        page = self.page or self.key
+        return [
+            Reference(id=self.ids.new(self.key, entry.title), page=page, topic=topic,
+                      source=f"{self.path}:{line}", **asdict(entry))
+            for entry, topic, line in self.drafts
+        ]
+
+    def add(self, entry: Entry, labels: tuple[str, ...], line: int) -> None:
+        self.drafts.append((entry, tuple(name for _, name in self.headings) + labels, line))
+
+    def text(self, raw: str) -> str:
+        """Inline source ready for the entry rules: comments gone, other link forms made inline."""
+        return reference_links_inline(html_links_inline(_COMMENT.sub("", raw)), self.definitions)
+
+    # --- blocks -------------------------------------------------------------------------------
+
+    def blocks(self, nodes: list[_Node], labels: tuple[str, ...]) -> None:
+        for node in nodes:
+            if node.type == "heading_open":
+                self.heading(node.level, " ".join(_SHORTCODE.sub("", inline_text(self.text(_inline(node)))).split()))
+            elif node.type == "paragraph_open":
+                self.paragraph(node, labels)
+            elif node.type == "html_block":
+                self.html_block(node, labels)
+            elif node.type in ("bullet_list_open", "ordered_list_open"):
+                self.items(node, labels)
+            elif node.type == "table_open":
+                self.table(node, labels)
+            # blockquotes, code, fences, rules: not content
+
+    def heading(self, level: int, text: str) -> None:
+        if not text:
+            return
+        if self.page is None and level == 1:
+            self.page, self.headings = text, []
+            return
+        self.headings = [heading for heading in self.headings if heading[0] < level] + [(level, text)]
+
+    def paragraph(self, node: _Node, labels: tuple[str, ...]) -> None:
+        """Lines of a paragraph: numbered references (continued over wrapped lines), `<a href>`
+        entries; anything else is prose."""
+        current: tuple[list[str], int] | None = None
+        for offset, line in enumerate(_inline(node).split("\n")):
+            number = node.line + offset
+            stripped = line.strip()
+            if numbered_entry(stripped):
+                self.flush(current, labels)
+                current = ([stripped], number)
                 continue
-        if entry is not None:
-            topic = tuple(name for _, name in headings) + tuple(name for _, name in labels)
-            reference_id = ids.new(key, entry.title)
-            source = f"{path}:{block.line}"
-            references.append(Reference(id=reference_id, page=page, topic=topic, source=source, **asdict(entry)))
-    return references
+            elif current is not None and stripped:
+                current[0].append(stripped)
+                continue
+            else:
+                self.html_line(line, number, labels)
+            self.flush(current, labels)
+            current = None
+        self.flush(current, labels)
+
+    def flush(self, pending: tuple[list[str], int] | None, labels: tuple[str, ...]) -> None:
+        if pending is not None and (entry := numbered_entry(self.text(" ".join(pending[0])))):
+            self.add(entry, labels, pending[1])
+
+    def html_block(self, node: _Node, labels: tuple[str, ...]) -> None:
+        if node.content.lstrip().startswith("<!--"):
+            return
+        for offset, line in enumerate(node.content.split("\n")):
+            if item := _LIST_LINE.fullmatch(line):  # Markdown written inside an HTML block
+                entry = item_entry(self.text(item[1]))
+                if isinstance(entry, Entry):
+                    self.add(entry, labels, node.line + offset)
+            else:
+                self.html_line(line, node.line + offset, labels)
+
+    def html_line(self, line: str, number: int, labels: tuple[str, ...]) -> None:
+        """`&nbsp; :emoji: <a href="url">Name</a> - description<br>` is an entry."""
+        content = line[_HTML_ITEM_LEAD.match(line).end() :]
+        if content[:2].lower() == "<a" and _HTML_ITEM.match(content):
+            entry = item_entry(self.text(content))
+            if isinstance(entry, Entry):
+                self.add(entry, labels, number)
+
+    def table(self, node: _Node, labels: tuple[str, ...]) -> None:
+        columns: tuple[str, ...] = ()
+        for section in node.children:
+            for row in section.children:
+                cells = tuple(self.text(_inline(cell)) for cell in row.children)
+                if section.type == "thead_open":
+                    columns = tuple(inline_text(cell).lower() for cell in cells)
+                elif entry := row_entry(cells, columns):
+                    self.add(entry, labels, row.line)
+
+    # --- lists --------------------------------------------------------------------------------
+
+    def item_text(self, paragraph: _Node) -> str:
+        """An item's paragraph, hard-wrapped lines joined, but cut before a "lazy" line (not
+        indented in the source) that follows a finished sentence: that is the next paragraph of
+        the page (the seed's closing note under its last item), not more of the item. A line that
+        is only an in-page link (awesome-go's "⬆ back to top") is navigation, not text."""
+        kept: list[str] = []
+        for number, line in enumerate(_inline(paragraph).split("\n"), start=paragraph.line):
+            raw = self.lines[number - 1] if number <= len(self.lines) else ""
+            if _ANCHOR_LINE.fullmatch(line):
+                continue
+            if kept and raw[:1] not in (" ", "\t") and kept[-1].rstrip().endswith(_SENTENCE_ENDS):
+                break
+            kept.append(line)
+        return "\n".join(kept)
+
+    def items(self, node: _Node, labels: tuple[str, ...]) -> None:
+        for item in node.children:
+            first = item.children[0] if item.children and item.children[0].line == item.line else None
+            if first is not None and first.type == "paragraph_open":
+                entry = item_entry(self.text(self.item_text(first)))
+            elif first is not None and (raw := _LIST_LINE.fullmatch(self.lines[item.line - 1])):
+                entry = item_entry(self.text(raw[1]))  # "- 2019. Title" would read as a nested list
+            else:
+                entry = None
+            rest = item.children[1:] if first is not None else item.children
+            if isinstance(entry, Entry):
+                if entry.note is None:
+                    entry, rest = self.annotated(entry, rest)
+                self.add(entry, labels, item.line)
+            self.blocks(rest, (*labels, entry) if isinstance(entry, str) else labels)
+
+    def annotated(self, entry: Entry, children: list[_Node]) -> tuple[Entry, list[_Node]]:
+        """An entry without a note takes one from its later paragraphs, or else from the link-less
+        sub-items right under it, which are then used up (not read as sub-headings)."""
+        texts = [inline_text(self.text(_inline(child))) for child in children if child.type == "paragraph_open"]
+        used: list[_Node] = []
+        if not any(texts):
+            for child in children:
+                notes = [self.sub_note(item) for item in child.children] if child.type.endswith("list_open") else []
+                if notes and all(notes):
+                    texts += notes
+                    used.append(child)
+        note = " ".join(text for text in texts if text)
+        if not note:
+            return entry, children
+        return (Entry(entry.title, entry.url, entry.year, entry.kind, entry.authors, note, entry.tags),
+                [child for child in children if child not in used])
+
+    def sub_note(self, item: _Node) -> str | None:
+        """A sub-item's text when it is an annotation: one paragraph of prose (links and URLs inside
+        it are fine: "Smart Greybox Fuzzing (https://...)"), not one that starts with a link or URL
+        and so is an entry of its own."""
+        if len(item.children) != 1 or item.children[0].type != "paragraph_open":
+            return None
+        content = self.text(self.item_text(item.children[0])).strip()
+        if content.lstrip("*_ ").startswith(("[", "http://", "https://", "<http")):
+            return None
+        return inline_text(content) or None
 
 
-def _item_entry(content: str) -> _Entry | str | None:
-    """A reference, or the text of a link-less item (a possible sub-heading), or None to skip."""
-    content = _drop_status(content)
-    if seed := _seed_entry(content):
-        return seed
-    if link := _first_link(content):
-        return None if link.target.startswith("#") else _link_entry(content, link)
-    if bare := _BARE_URL.search(content):
-        return _bare_url_entry(content, bare)
-    return _inline_text(content) or None
+def _inline(node: _Node) -> str:
+    return next((child.content for child in node.children if child.type == "inline"), "")
 
 
-def _drop_status(content: str) -> str:
-    """Strip leading status labels such as `[Pending Review]`, `【Not finished】`, `[ ]`."""
-    brackets = _pairs(content, "[", "]")
-    position = 0
-    while True:
-        while position < len(content) and content[position].isspace():
-            position += 1
-        rest = content[position:]
-        if rest.startswith("【") and "】" in rest and "](" not in rest[: rest.index("】")]:
-            position += rest.index("】") + 1
-        elif rest.startswith("[") and position in brackets and not content.startswith("(", brackets[position] + 1):
-            position = brackets[position] + 1
-        else:
-            return rest
-
-
-def _seed_entry(content: str) -> _Entry | None:
-    """`Title (2023, paper - Google) —— note`, as on the seed page; None if the item is not one."""
-    split = _seed_split(content)
-    if split is None:
-        return None
-    head, note = content[:split], content[split:].lstrip("—").strip()
-    title_part, meta = _split_meta(head)
-    link = _first_link(title_part)
-    if meta is None and link:
-        return None
-    title = _inline_text(title_part)
-    if not title:
-        return None
-    year, kind, author = meta or (None, None, None)
-    url = link.target if link and not link.target.startswith("#") else None
-    return _Entry(title, url, year, kind, author, _inline_text(note) or None)
-
-
-def _seed_split(content: str) -> int | None:
-    """Where the first "——" outside any link is."""
-    spans = [(link.start, link.end) for link in _links(content)]
-    position = content.find(_SEED_SEPARATOR)
-    while position >= 0:
-        if not any(start <= position < end for start, end in spans):
-            return position
-        position = content.find(_SEED_SEPARATOR, position + 1)
-    return None
-
-
-def _split_meta(head: str) -> tuple[str, tuple[int | None, str | None, str | None] | None]:
-    head = head.rstrip()
-    if not head.endswith(")"):
-        return head, None
-    opening = next((o for o, c in _pairs(head, "(", ")").items() if c == len(head) - 1), None)
-    if opening is None or head[opening - 1 : opening] == "]":
-        return head, None
-    meta = _parse_meta(head[opening + 1 : -1])
-    return (head[:opening].rstrip(), meta) if meta else (head, None)
-
-
-def _parse_meta(inner: str) -> tuple[int | None, str | None, str | None] | None:
-    """`2020+, official-doc`, `2015, paper - Google`, `blog - Tecton`, `official-doc`, `2019`."""
-    first, _, rest = inner.partition(",")
-    year = None
-    if year_match := _META_YEAR.fullmatch(first.strip()):
-        year, inner = int(year_match[1]), rest
-    kind, _, author = (part.strip() for part in inner.partition(" - "))
-    if kind and not _META_KIND.fullmatch(kind):
-        return None
-    if not kind and (year is None or author):
-        return None
-    return year, kind.lower() or None, author or None
-
-
-def _link_entry(content: str, link: _Link) -> _Entry:
-    rest = _drop_companions(_without_images(content[link.end :])).strip()
-    tags: list[str] = []
-    if not rest or rest[0] not in _SEPARATORS:
-        rest, tags = _split_trailing_tags(rest)
-    note = _inline_text(rest).lstrip(_NOTE_LEAD).strip()
-    years = [int(tag) for tag in tags if _TAG_YEAR.fullmatch(tag)]
-    others = tuple(tag for tag in tags if not _TAG_YEAR.fullmatch(tag))
-    prefix = _inline_text(content[: link.start])
-    title = _inline_text(link.text)
-    return _Entry(
-        title=f"{prefix} {title}" if any(char.isalnum() for char in prefix) else title,
-        url=link.target or None,
-        year=years[0] if years else None,
-        author=others[0] if others else None,
-        note=note if any(char.isalnum() for char in note) else None,
-        tags=others,
-    )
-
-
-def _drop_companions(rest: str) -> str:
-    """Drop alternative links that follow a title: `([Code](url))`, `【[docs](url)】`, `, [Part 2](url)`."""
-    parens = _pairs(rest, "(", ")")
-    links = {link.start: link.end for link in _links(rest) if not link.image}
-    kept = 0
-    while True:
-        position = kept
-        while position < len(rest) and rest[position] in " \t,":
-            position += 1
-        if position in links:
-            kept = links[position]
-            continue
-        if rest.startswith("(", position):
-            closing = parens.get(position, -1)
-        elif rest.startswith("【", position):
-            closing = rest.find("】", position)
-        else:
-            closing = -1
-        if closing < 0 or not _only_links(rest[position + 1 : closing]):
-            return rest[kept:]
-        kept = closing + 1
-
-
-def _only_links(text: str) -> bool:
-    """Whether `text` is nothing but links (and punctuation between them)."""
-    links = [link for link in _links(text) if not link.image]
-    if not links:
-        return False
-    leftover, position = [], 0
-    for link in links:
-        if link.start >= position:
-            leftover.append(text[position : link.start])
-            position = link.end
-    leftover.append(text[position:])
-    return not any(char.isalnum() for part in leftover for char in part)
-
-
-def _split_trailing_tags(rest: str) -> tuple[str, list[str]]:
-    """Split `` ... `Airbnb` `2018` `` into the text before and the backtick tags."""
-    tags: list[str] = []
-    while True:
-        rest = rest.rstrip(" \t,，")
-        start = rest.rfind("`", 0, len(rest) - 1) if rest.endswith("`") else -1
-        tag = rest[start + 1 : -1].strip() if start >= 0 else ""
-        if not tag:
-            return rest, tags[::-1]
-        tags.append(tag)
-        rest = rest[:start]
-
-
-def _bare_url_entry(content: str, match: re.Match[str]) -> _Entry:
-    url = match[1].rstrip(".,;")
-    before = _inline_text(content[: match.start()]).rstrip(_NOTE_LEAD).strip()
-    note = _inline_text(content[match.end() :]).strip(_NOTE_LEAD)
-    title = before or re.sub(r"^https?://", "", url).rstrip("/") or url
-    return _Entry(title=title, url=url, note=note or None)
-
-
-def _row_entry(row: _Row) -> _Entry | None:
-    cells = [(index, _first_link(cell)) for index, cell in enumerate(row.cells)]
-    found = next(((index, link) for index, link in cells if link), None)
-    if found is None or found[1].target.startswith("#"):
-        return None
-    index, link = found
-    others = [_inline_text(cell) for i, cell in enumerate(row.cells) if i != index]
-    year_cells = [row.cells[i] for i, name in enumerate(row.columns) if name in _YEAR_COLUMNS and i < len(row.cells)]
-    year = next((int(m[1]) for cell in year_cells if (m := _YEAR.search(cell))), None)
-    return _Entry(
-        title=_inline_text(link.text),
-        url=link.target or None,
-        year=year,
-        note=" · ".join(other for other in others if other) or None,
-    )
+def _prepared(text: str) -> str:
+    """The page with the seed's "Topic¶" lines written as ATX headings (so that one right under a
+    list item starts a section instead of continuing the item) and `$$` math blocks blanked; line
+    numbers are kept, code fences are left alone."""
+    lines = text.split("\n")
+    fence: str | None = None
+    in_math = False
+    pilcrows = 0
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if fence is not None:
+            fence = None if stripped.startswith(fence) and not stripped.strip(fence[0]) else fence
+        elif in_math:
+            in_math = "$$" not in line
+            lines[index] = ""
+        elif opening := _FENCE.match(line):
+            fence = opening[1]
+        elif stripped.startswith("$$"):
+            in_math = stripped == "$$" or not stripped.endswith("$$")
+            lines[index] = ""
+        elif stripped.endswith("¶") and not _LIST_LINE.fullmatch(line) and stripped[:-1].strip():
+            pilcrows += 1
+            lines[index] = ("# " if pilcrows == 1 else "## ") + stripped[:-1]
+    return "\n".join(lines)

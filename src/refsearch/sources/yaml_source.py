@@ -18,12 +18,14 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from refsearch.errors import SourceError
 from refsearch.records import IdAllocator, Reference, page_key
+from refsearch.sources.common import checked_year, doi_of
 
 FORMAT = "refsearch/references@1"
 PAGE_KEYS = ("format", "page", "page_en", "key", "notes", "topics")
 NOTE_KEYS = ("text", "text_en")
 TOPIC_KEYS = ("name", "name_en", "references", "topics")
-REFERENCE_KEYS = ("title", "year", "kind", "author", "url", "note", "note_en", "tags", "id")
+REFERENCE_KEYS = ("title", "year", "kind", "author", "url", "note", "note_en", "tags", "id", "abstract", "venue",
+                  "doi")
 _NULL_TAG = "tag:yaml.org,2002:null"
 
 TopicPath = tuple[tuple[str, str | None], ...]
@@ -116,7 +118,7 @@ class _Reader:
 
     def reference(self, node: Node, path: TopicPath) -> dict[str, Any]:
         fields = self.mapping(node, REFERENCE_KEYS, "a reference")
-        keys = ("kind", "author", "url", "note", "note_en", "id")
+        keys = ("kind", "author", "url", "note", "note_en", "id", "abstract", "venue", "doi")
         text = {key: self.optional_text(fields.get(key), key) for key in keys}
         glossed = any(name_en for _, name_en in path)
         return {
@@ -127,9 +129,12 @@ class _Reader:
             "url": text["url"],
             "year": self.year(fields.get("year")),
             "kind": text["kind"].lower() if text["kind"] else None,
-            "author": text["author"],
+            "authors": (text["author"],) if text["author"] else (),
             "note": text["note"],
             "note_en": text["note_en"],
+            "abstract": text["abstract"],
+            "venue": text["venue"],
+            "doi": doi_of(text["doi"]),
             "tags": self.tags(fields.get("tags")),
             "source": f"{self.path}:{_line(node)}",
         }
@@ -189,7 +194,7 @@ class _Reader:
         if not isinstance(value, int) or isinstance(value, bool):
             shown = _short(node.value) if isinstance(node, ScalarNode) else _kind(node)
             raise self.error(node, f"'year' must be a whole number like 2019, found {shown}")
-        return value
+        return checked_year(value, self.path, _line(node))
 
     def tags(self, node: Node | None) -> tuple[str, ...]:
         items = self.sequence(node, "tags")

@@ -1,0 +1,54 @@
+"""Parse throughput per source format, on the largest shared file of each (entries per second).
+
+    python scripts/bench_parse.py [--shared ../shared] [--repeat 3]
+
+Each file is read through `refsearch.sources.read_file` (decoding, sniffing, limits and the parser;
+no embedding), best of --repeat runs. The first run of a format also pays its parser's import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from pathlib import Path
+
+from refsearch.sources import read_file
+from refsearch.sources.discover import SUFFIXES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def largest_per_format(shared: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    candidates = [*(shared / "formats").rglob("*"), *(shared / "corpora").glob("*.md")]
+    for path in candidates:
+        fmt = SUFFIXES.get(path.suffix.lower())
+        if not path.is_file() or fmt is None or path.name in ("PROVENANCE.txt", "README.md", "SOURCES.md"):
+            continue
+        fmt = "csl-yaml" if fmt == "yaml" else fmt
+        if fmt not in found or path.stat().st_size > found[fmt].stat().st_size:
+            found[fmt] = path
+    return dict(sorted(found.items()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    print(f"{'format':10} {'file':48} {'MB':>6} {'entries':>8} {'seconds':>8} {'entries/s':>10}")
+    for fmt, path in largest_per_format(args.shared).items():
+        timings = []
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                count = len(read_file(path))
+            timings.append(time.perf_counter() - started)
+        best = min(timings)
+        print(f"{fmt:10} {path.name[:48]:48} {path.stat().st_size / 1e6:6.2f} {count:8d} {best:8.3f} {count / best:10.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""CSL-JSON (Zotero, Better CSL JSON, Manubot) and its CSL-YAML twin (`references:` list).
+
+The JSON array is read item by item with `json.JSONDecoder.raw_decode`, so each reference keeps
+the line its item starts on; the YAML is composed with PyYAML (libyaml when present) for the same
+reason. `issued` may be date-parts (numbers or strings), a `literal` or `raw` string, an EDTF
+string, or in YAML a list of `{year: ...}` or a date. Annotation: `note`; `abstract` apart;
+`keyword` (comma-separated) are tags; no topic (a library export is flat; see bibtex.py).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+from typing import Any
+
+from refsearch.errors import SourceError
+from refsearch.records import IdAllocator, Reference, page_key
+from refsearch.sources.common import clean, doi_of, kind_for, warn, year_in
+
+KINDS = {
+    "article-journal": "paper", "article": "paper", "paper-conference": "paper", "article-magazine": "paper",
+    "article-newspaper": "paper", "manuscript": "paper", "review": "paper", "preprint": "paper",
+    "book": "book", "chapter": "book", "entry-encyclopedia": "book", "entry-dictionary": "book",
+    "thesis": "thesis", "report": "report", "software": "software", "dataset": "dataset",
+    "post-weblog": "blog", "post": "web", "webpage": "web", "motion_picture": "video", "broadcast": "video",
+    "speech": "talk",
+}
+
+
+def parse_csl_json(text: str, path: Path) -> list[Reference]:
+    path = Path(path)
+    return _references(_json_items(text, path), path)
+
+
+def parse_csl_yaml(text: str, path: Path) -> list[Reference]:
+    path = Path(path)
+    return _references(_yaml_items(text, path), path)
+
+
+def _references(items, path: Path) -> list[Reference]:
+    key, ids, references = page_key(path), IdAllocator(), []
+    for item, line in items:
+        if not isinstance(item, dict):
+            raise SourceError(path, line, f"expected a CSL item (an object with a title), found {type(item).__name__}")
+        reference = _reference(item, path, line, key, ids)
+        if reference is not None:
+            references.append(reference)
+    return references
+
+
+def _json_items(text: str, path: Path):
+    decoder = json.JSONDecoder()
+    position, line, counted = _skip_space(text, 0), 1, 0
+
+    def line_at(at: int) -> int:
+        nonlocal line, counted
+        line += text.count("\n", counted, at)
+        counted = at
+        return line
+
+    if not text.startswith("[", position):
+        raise SourceError(path, line_at(position), "expected a JSON array of CSL items ([{...}, ...])")
+    position = _skip_space(text, position + 1)
+    while not text.startswith("]", position):
+        try:
+            item, end = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as error:
+            raise SourceError(path, error.lineno, f"not valid JSON ({error.msg})") from None
+        except RecursionError:
+            raise SourceError(path, line_at(position), "nested too deeply to read") from None
+        yield item, line_at(position)
+        position = _skip_space(text, end)
+        if text.startswith(",", position):
+            position = _skip_space(text, position + 1)
+        elif not text.startswith("]", position):
+            raise SourceError(path, line_at(position), "expected ',' or ']' after a CSL item")
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position] in " \t\r\n":
+        position += 1
+    return position
+
+
+def _yaml_items(text: str, path: Path):
+    import yaml
+    from yaml.nodes import MappingNode, SequenceNode
+
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        root = yaml.compose(text, Loader=loader_class)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        raise SourceError(path, mark.line + 1 if mark else None, f"invalid YAML: {' '.join(str(error).split())[:200]}") from None
+    items = None
+    if isinstance(root, MappingNode):
+        items = next((value for name, value in root.value if name.value == "references"), None)
+    if not isinstance(items, SequenceNode):
+        raise SourceError(path, 1, "expected CSL-YAML: a 'references:' list of items")
+    constructor = loader_class("")
+    for node in items.value:
+        try:
+            yield constructor.construct_document(node), node.start_mark.line + 1
+        except (yaml.YAMLError, ValueError, TypeError) as error:
+            raise SourceError(path, node.start_mark.line + 1, f"invalid CSL item ({type(error).__name__})") from None
+
+
+def _reference(item: dict[str, Any], path: Path, line: int, key: str, ids: IdAllocator) -> Reference | None:
+    def text(name: str) -> str | None:
+        value = item.get(name)
+        if value is None or isinstance(value, str):
+            return clean(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise SourceError(path, line, f'"{name}" must be text, found {type(value).__name__}')
+
+    title = _title(item, path, line)
+    if not title:
+        warn(path, line, "skipped a CSL item without a title")
+        return None
+    url = text("URL")
+    keywords = text("keyword") or ""
+    return Reference(
+        id=ids.new(key, title),
+        title=title,
+        page=key,
+        url=url,
+        year=_year(item.get("issued")),
+        kind=kind_for(text("type") or "", url, KINDS),
+        authors=_names(item.get("author") or item.get("editor")),
+        note=text("note"),
+        abstract=text("abstract"),
+        venue=text("container-title") or text("event-title") or text("event"),
+        doi=doi_of(text("DOI")),
+        tags=tuple(dict.fromkeys(tag.strip() for tag in keywords.replace(";", ",").split(",") if tag.strip())),
+        extra={"key": item["id"]} if isinstance(item.get("id"), str) else {},
+        source=f"{path}:{line}",
+    )
+
+
+def _title(item: dict[str, Any], path: Path, line: int) -> str | None:
+    title = item.get("title")
+    if title is not None and not isinstance(title, str):
+        raise SourceError(path, line, f'"title" must be text, found {type(title).__name__}')
+    return clean(title)
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    names = []
+    for person in value:
+        if isinstance(person, dict):
+            parts = [person.get(part) for part in ("given", "non-dropping-particle", "family", "suffix")]
+            name = clean(person.get("literal")) or clean(" ".join(str(p) for p in parts if isinstance(p, (str, int))))
+        else:
+            name = clean(str(person)) if isinstance(person, str) else None
+        if name:
+            names.append(name)
+    return tuple(names)
+
+
+def _year(issued: Any) -> int | None:
+    """The year of a CSL date in any of the shapes exporters write."""
+    if isinstance(issued, (datetime.date, datetime.datetime)):
+        return year_in(str(issued.year))
+    if isinstance(issued, list):  # CSL-YAML: [{year: 2003, month: 1}]
+        return next((year for part in issued if (year := _year(part))), None)
+    if isinstance(issued, dict):
+        parts = issued.get("date-parts")
+        if isinstance(parts, list) and parts and isinstance(parts[0], list) and parts[0]:
+            return year_in(str(parts[0][0]))
+        for name in ("year", "literal", "raw"):
+            if isinstance(issued.get(name), (str, int)) and not isinstance(issued.get(name), bool):
+                return year_in(str(issued[name]))
+        return None
+    if isinstance(issued, (str, int)) and not isinstance(issued, bool):
+        return year_in(str(issued))
+    return None
