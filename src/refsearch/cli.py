@@ -341,14 +341,15 @@ def evaluate_command(
     index: Optional[Path] = IndexOption,
     mode: Mode = typer.Option(Mode.hybrid, "--mode", help="Ranking to evaluate."),
     compare: bool = typer.Option(False, "--compare", help="Evaluate hybrid, dense and lexical side by side."),
+    split: Optional[str] = typer.Option(None, "--split", help="Queries file: tune, report or all (default); BEIR folder: the qrels file (default test)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ):
-    """Measure nDCG@10, MRR, Recall@5/10/100 and hit@3 on judged queries; list the misses."""
+    """Measure nDCG@10, MRR, Recall@5/10/100 and hit@3 on judged queries, per query kind; list the misses."""
     from . import evaluate
     from .lifecycle import open_for_query
     from .search import Searcher
 
-    eval_set = evaluate.load_eval_set(queries)
+    eval_set = evaluate.load_eval_set(queries, split)
     if index is None and not eval_set.sources:
         idx = _open_index(None, None)
     else:
@@ -359,20 +360,17 @@ def evaluate_command(
     modes = [m.value for m in Mode] if compare else [mode.value]
     reports = [evaluate.run(searcher, judged, m) for m in modes]
     if as_json:
-        print(json.dumps({"queries": str(queries), "count": len(judged), "modes": {
-            r.mode: {"metrics": r.summary(), "misses": [
-                {"query": m.query.text, "first_relevant_rank": m.first_relevant, "top": m.ranked[:3]}
-                for m in r.misses()]} for r in reports}}, ensure_ascii=False, indent=1))
+        print(json.dumps(evaluate.summary_json(eval_set, reports), ensure_ascii=False, indent=1))
         return
     from rich.table import Table
 
     console = _console()
-    table = Table(title=f"{eval_set.name}: {len(judged)} queries")
-    table.add_column("mode")
-    for key in reports[0].summary():
-        table.add_column(key, justify="right")
-    for report in reports:
-        table.add_row(report.mode, *(f"{v:.3f}" for v in report.summary().values()))
+    header, rows = evaluate.table_rows(reports)
+    table = Table(title=f"{eval_set.name} ({eval_set.split}): {len(judged)} queries")
+    for number, column in enumerate(header):
+        table.add_column(column, justify="left" if number < 2 else "right")
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     for report in reports:
         misses = report.misses()
