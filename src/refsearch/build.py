@@ -77,6 +77,7 @@ def build_index(sources: Sequence[Path], index_dir: Path, model: str | None = No
     if encoder not in ENCODERS:
         raise RefsearchError(f"--encoder must be one of {', '.join(ENCODERS)}, not {encoder!r}.")
     started = time.perf_counter()
+    _prepare_dictionary()
     sources = [Path(p).expanduser().resolve() for p in sources]
     report = BuildReport(index=index_dir)
     with store.build_lock(index_dir):
@@ -120,6 +121,16 @@ def build_index(sources: Sequence[Path], index_dir: Path, model: str | None = No
 
 BM25_PARAMS = {"k1": 1.2, "b": 0.75}
 LEXICAL_SETTINGS = {**BM25_PARAMS, "tokenizer": TOKENIZER}
+
+
+def _prepare_dictionary() -> None:
+    """Convert CC-CEDICT for query translation now (once per installation), so no query pays for it."""
+    from .cedict import DictionaryMissing, ensure_tables
+
+    try:
+        ensure_tables()
+    except DictionaryMissing:
+        pass  # translation falls back to the glossary
 
 
 def _previous_generation(index_dir: Path, report: BuildReport) -> store.Generation | None:

@@ -5,7 +5,7 @@ The default (`DEFAULT_FUSION`) was chosen by measurement, not taste: docs/benchm
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -40,6 +40,8 @@ class Fusion:
     dense_weight: float = 0.3
     rrf_k: int = 60
     scale: str = "ceiling"
+    high: float = 0.6  # adaptive: the dense weight when the lexical side matched nothing
+    power: float = 1.0  # adaptive: how fast the weight falls as the lexical match gets complete
 
 
 DEFAULT_FUSION = Fusion()
@@ -50,9 +52,23 @@ def fuse(dense: Ranking, lexical: Ranking, fusion: Fusion = DEFAULT_FUSION) -> l
         combined = _rrf(dense, lexical, fusion)
     elif fusion.method == "convex":
         combined = _convex(dense, lexical, fusion)
+    elif fusion.method == "adaptive":
+        combined = _convex(dense, lexical, replace(fusion, dense_weight=adaptive_weight(lexical, fusion)))
     else:
         raise ValueError(f"unknown fusion method {fusion.method!r}")
     return sorted(combined.items(), key=lambda item: (-item[1], item[0]))
+
+
+def lexical_coverage(lexical: Ranking) -> float:
+    """How much of the query the best lexical match holds: its score over the full-match score."""
+    if not len(lexical.scores) or not lexical.ceiling:
+        return 0.0
+    return min(1.0, float(lexical.scores[0]) / lexical.ceiling)
+
+
+def adaptive_weight(lexical: Ranking, fusion: Fusion) -> float:
+    """Dense weight from `dense_weight` (complete lexical match) up to `high` (no match)."""
+    return fusion.dense_weight + (fusion.high - fusion.dense_weight) * (1 - lexical_coverage(lexical)) ** fusion.power
 
 
 def _rrf(dense: Ranking, lexical: Ranking, fusion: Fusion) -> dict[int, float]:
