@@ -26,8 +26,9 @@ from refsearch.translate import MODES as TRANSLATIONS
 
 FIXED = [Fusion("rrf", w, k) for k in (10, 60) for w in (0.3, 0.5)] + \
         [Fusion("convex", w, scale=scale) for scale in ("minmax", "ceiling") for w in (0.2, 0.3, 0.4, 0.5, 0.6)]
+PREVIOUS_DEFAULT = Fusion("convex", 0.3, scale="ceiling")  # before issue 15
 ADAPTIVE = [Fusion("adaptive", low, scale="ceiling", high=high, power=power)
-            for low in (0.1, 0.2, 0.3) for high in (0.5, 0.6, 0.7, 0.8) for power in (1.0, 2.0)]
+            for low in (0.1, 0.2, 0.3) for high in (0.5, 0.6, 0.7, 0.8, 0.9, 1.0) for power in (1.0, 2.0, 3.0)]
 
 
 @dataclass
@@ -83,12 +84,13 @@ def main() -> None:
     parser.add_argument("--beir-split", default="train", help="BEIR qrels to use (default: train)")
     parser.add_argument("--translation", nargs="+", default=["selective"], choices=TRANSLATIONS)
     parser.add_argument("--adaptive", action="store_true", help="also print the adaptive-rule grid")
+    parser.add_argument("--only", action="store_true", help="only the single modes, the default and the old default")
     args = parser.parse_args()
     for path in args.sets:
         for translation in args.translation:
             started = time.perf_counter()
             data = collect(path, args.split, args.beir_split, translation)
-            variants = FIXED + (ADAPTIVE if args.adaptive else []) + [DEFAULT_FUSION]
+            variants = ([PREVIOUS_DEFAULT] if args.only else FIXED + (ADAPTIVE if args.adaptive else [])) + [DEFAULT_FUSION]
             rows = [("dense only", [d.doc_ids.tolist() for d, _ in data.pairs]),
                     ("lexical only", [l.doc_ids.tolist() for _, l in data.pairs])]
             rows += [(("DEFAULT " if v is DEFAULT_FUSION else "") + label(v),

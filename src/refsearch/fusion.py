@@ -29,6 +29,7 @@ class Ranking:
 @dataclass(frozen=True)
 class Fusion:
     """`rrf`: sum of weight/(k + rank). `convex`: weight-blend of scores scaled per query.
+    `adaptive`: convex, with a dense weight set per query (`adaptive_weight`).
 
     Convex scaling (`scale`): `minmax` maps each ranking's candidates onto [0, 1], so the best
     lexical match counts fully even when it shares only one common word with the query; `ceiling`
@@ -44,7 +45,10 @@ class Fusion:
     power: float = 1.0  # adaptive: how fast the weight falls as the lexical match gets complete
 
 
-DEFAULT_FUSION = Fusion()
+# Chosen on SciFact train and the hard set's tune half (docs/benchmarks.md, "Adaptive fusion"):
+# a name or exact phrase the lexical side matched completely gets dense weight 0.2; a query whose
+# words the best lexical match mostly lacks (a paraphrase, a task description) up to 0.8.
+DEFAULT_FUSION = Fusion("adaptive", 0.2, high=0.8, power=2.0)
 
 
 def fuse(dense: Ranking, lexical: Ranking, fusion: Fusion = DEFAULT_FUSION) -> list[tuple[int, float]]:
@@ -60,14 +64,18 @@ def fuse(dense: Ranking, lexical: Ranking, fusion: Fusion = DEFAULT_FUSION) -> l
 
 
 def lexical_coverage(lexical: Ranking) -> float:
-    """How much of the query the best lexical match holds: its score over the full-match score."""
+    """How much of the query the best lexical match holds: its score over the full-match score.
+
+    The full-match score (`ceiling`) is the query terms' idf summed, so this is roughly the share
+    of the query's idf mass the best match holds: a rare name counts more than "data" or "run".
+    """
     if not len(lexical.scores) or not lexical.ceiling:
         return 0.0
     return min(1.0, float(lexical.scores[0]) / lexical.ceiling)
 
 
 def adaptive_weight(lexical: Ranking, fusion: Fusion) -> float:
-    """Dense weight from `dense_weight` (complete lexical match) up to `high` (no match)."""
+    """Dense weight from `dense_weight` (complete lexical match) up to `high` (no lexical match)."""
     return fusion.dense_weight + (fusion.high - fusion.dense_weight) * (1 - lexical_coverage(lexical)) ** fusion.power
 
 
