@@ -6,8 +6,11 @@
 
 Choose on the tuning data only: SciFact *train* (`--beir-split train`, the default) and the `tune`
 half of a queries file with a split_seed (`--split tune`, the default). Each query's dense and
-lexical rankings are computed once per translation mode (depth 100) and every fusion variant is
-scored on the same rankings; a set whose queries carry kinds also gets MRR per kind.
+lexical rankings are computed once per translation mode, as deep as `refsearch eval` asks for, and
+every fusion variant is scored on the same rankings (so a row equals what `refsearch eval` prints
+for that setting); a set whose queries carry kinds also gets MRR per kind. `--only --translation
+off selective` gives the before/after table of docs/benchmarks.md: "convex ceiling w=0.3" with
+translation off is the system before issue 15.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def collect(path: Path, split: str, beir_split: str, translation: str) -> Collec
     index = open_for_query(directory, sources, say=print)
     queries = evaluate.resolve(eval_set, index)
     searcher = Searcher(index, translation=translation)
-    depth = min(MIN_DEPTH, len(index.records))
+    depth = min(max(MIN_DEPTH, 5 * evaluate.DEPTH), len(index.records))  # what Searcher.search uses for k=100
     pairs = []
     for query in queries:
         dense, lexical = searcher.rankings(query.text, depth)
