@@ -39,10 +39,12 @@ def convert(source: Path, directory: Path) -> None:
     try:
         with open(source, encoding="utf-8") as handle:
             write_tables(parse_cedict(handle), staging, {"source": str(source)})
-        if directory.exists():  # another process finished first
-            shutil.rmtree(staging)
-        else:
+        try:
             os.replace(staging, directory)
+        except OSError:
+            if not (directory / "manifest.json").is_file():
+                raise
+            shutil.rmtree(staging)  # another process finished the same conversion first
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

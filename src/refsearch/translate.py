@@ -17,8 +17,8 @@ run); taking them all drowns the query. The choice is made against the index its
   are kept, `EN_WORDS` at most, and their bigrams join BM25 at `EN_WEIGHT` (the embedding model
   cannot read Chinese, so the dense query is left alone).
 Translated tokens are other spellings of query words the lexical ceiling already counts, so they
-add score but not ceiling. `mode="all"` is the naive baseline (every sense, every candidate, weight
-1) kept for measurement; `mode="off"` leaves only the glossary.
+add score but not ceiling. `mode="all"` is the naive baseline kept for measurement: the same words,
+but every sense and every candidate at weight 1; `mode="off"` leaves only the glossary.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def translate(query: str, vocabulary: Vocabulary, mode: str = "selective") -> Tr
         return Translation()  # the glossary alone still works
     translation = Translation()
     for run in _HAN_RUN.findall(query):
-        for word in _segment(run, tables, keep_single=mode == "all"):
+        for word in _segment(run, tables):
             _add_english(translation, word, tables.zh_en.get(word), vocabulary, mode)
     latin = " ".join(_LATIN_WORD.findall(query))
     if latin:
@@ -88,7 +88,7 @@ def translate(query: str, vocabulary: Vocabulary, mode: str = "selective") -> Tr
     return translation
 
 
-def _segment(run: str, tables: Tables, keep_single: bool) -> list[str]:
+def _segment(run: str, tables: Tables) -> list[str]:
     """Dictionary words of a Chinese run that the glossary does not cover, leftmost-longest."""
     glossary, glossary_longest = glossary_entries()
     longest = max(tables.longest, glossary_longest)
@@ -98,7 +98,7 @@ def _segment(run: str, tables: Tables, keep_single: bool) -> list[str]:
             piece = run[start:end]
             if piece in glossary:
                 break  # the glossary's own English is already in the query
-            if (end - start >= 2 or keep_single) and piece not in FUNCTION_WORDS and tables.zh_en.get(piece):
+            if end - start >= 2 and piece not in FUNCTION_WORDS and tables.zh_en.get(piece):
                 words.append(piece)
                 break
         else:
