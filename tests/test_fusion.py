@@ -1,6 +1,7 @@
 import numpy as np
+import pytest
 
-from refsearch.fusion import Fusion, Ranking, fuse
+from refsearch.fusion import Fusion, Ranking, adaptive_weight, fuse, lexical_coverage
 
 
 def ranking(ids, scores):
@@ -41,3 +42,24 @@ def test_ceiling_scale_discounts_a_lexical_match_on_one_common_word():
     assert fuse(dense, weak, Fusion("convex", 0.3, scale="ceiling"))[0][0] == 1
     strong = Ranking(np.array([2]), np.array([9.0], dtype=np.float32), ceiling=10.0)
     assert fuse(dense, strong, Fusion("convex", 0.3, scale="ceiling"))[0][0] == 2
+
+
+def test_adaptive_weight_moves_from_lexical_to_dense_as_the_match_weakens():
+    rule = Fusion("adaptive", 0.2, high=0.8, power=2.0)
+    full = Ranking(np.array([5]), np.array([10.0], dtype=np.float32), ceiling=10.0)
+    half = Ranking(np.array([5]), np.array([5.0], dtype=np.float32), ceiling=10.0)
+    assert adaptive_weight(full, rule) == pytest.approx(0.2)
+    assert adaptive_weight(half, rule) == pytest.approx(0.2 + 0.6 * 0.25)
+    assert adaptive_weight(ranking([], []), rule) == pytest.approx(0.8)  # nothing matched: trust dense
+    assert lexical_coverage(Ranking(np.array([5]), np.array([30.0], dtype=np.float32), ceiling=10.0)) == 1.0
+
+
+def test_adaptive_fusion_lets_a_complete_name_match_win_and_a_weak_one_lose():
+    dense = ranking([1, 2, 3], [0.60, 0.55, 0.10])
+    rule = Fusion("adaptive", 0.2, high=0.8, power=2.0)
+    exact = Ranking(np.array([3]), np.array([9.5], dtype=np.float32), ceiling=10.0)
+    generic = Ranking(np.array([3]), np.array([5.0], dtype=np.float32), ceiling=10.0)  # half the query
+    assert fuse(dense, exact, rule)[0][0] == 3
+    assert fuse(dense, generic, rule)[0][0] == 1
+    # the fixed default lets even the generic match win
+    assert fuse(dense, generic, Fusion("convex", 0.3))[0][0] == 3

@@ -14,9 +14,6 @@ def test_json_round_trip_with_every_field():
     assert Reference.from_json(data) == ref
 
 
-def test_author_property_and_records_stored_before_authors_existed():
+def test_author_property_joins_the_authors():
     assert Reference(id="i", title="t", page="p", authors=("A", "B")).author == "A; B"
     assert Reference(id="i", title="t", page="p").author is None
-    old = {"id": "i", "title": "t", "page": "p", "author": "Google", "topic": [], "tags": []}
-    assert Reference.from_json(old).authors == ("Google",)
-    assert Reference.from_json({**old, "author": None}).authors == ()

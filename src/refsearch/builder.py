@@ -62,6 +62,7 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
     takes); see BuildReport for what changed.
     """
     started = time.perf_counter()
+    _prepare_dictionary()
     index_dir = Path(os.path.abspath(Path(index_dir).expanduser()))
     report = BuildReport(index=index_dir)
     wanted = Wanted(tuple(Path(p) for p in sources) if sources is not None else None, model, encoder)
@@ -115,6 +116,16 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
     report.total = len(references)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _prepare_dictionary() -> None:
+    """Convert CC-CEDICT for query translation now (once per installation), so no query pays for it."""
+    from .cedict import DictionaryMissing, ensure_tables
+
+    try:
+        ensure_tables()
+    except DictionaryMissing:
+        pass  # translation falls back to the glossary
 
 
 def _current_state(index_dir: Path, wanted: Wanted, report: BuildReport) -> IndexState:

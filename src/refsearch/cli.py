@@ -349,25 +349,23 @@ def evaluate_command(
     index: Optional[str] = IndexOption,
     mode: Mode = typer.Option(Mode.hybrid, "--mode", help="Ranking to evaluate."),
     compare: bool = typer.Option(False, "--compare", help="Evaluate hybrid, dense and lexical side by side."),
+    split: Optional[str] = typer.Option(None, "--split", help="Queries file: tune, report or all (default); BEIR folder: the qrels file (default test)."),
     as_json: bool = JsonOption,
 ):
-    """Measure nDCG@10, MRR, Recall@5/10/100 and hit@3 on judged queries; list the misses."""
+    """Measure nDCG@10, MRR, Recall@5/10/100 and hit@3 on judged queries, per query kind; list the misses."""
     from . import evaluate, render
     from .search import Searcher
 
-    eval_set = evaluate.load_eval_set(queries)
+    eval_set = evaluate.load_eval_set(queries, split)
     idx = evaluate.open_index(eval_set, index, say=_stderr, progress=_progress())
     judged = evaluate.resolve(eval_set, idx)
     searcher = Searcher(idx)
     modes = [m.value for m in Mode] if compare else [mode.value]
     reports = [evaluate.run(searcher, judged, m) for m in modes]
     if as_json:
-        _print_json({"queries": str(queries), "count": len(judged), "modes": {
-            r.mode: {"metrics": r.summary(), "misses": [
-                {"query": m.query.text, "first_relevant_rank": m.first_relevant, "top": m.ranked[:3]}
-                for m in r.misses()]} for r in reports}})
+        _print_json(render.eval_json(eval_set, reports))
         return
-    render.print_eval(_console(), eval_set.name, reports, lambda ref_id: idx.get(ref_id).title)
+    render.print_eval(_console(), eval_set, reports, lambda ref_id: idx.get(ref_id).title)
 
 
 def main() -> None:

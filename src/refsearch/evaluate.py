@@ -3,6 +3,11 @@
 Metric definitions follow BEIR/pytrec_eval: nDCG with linear gains (the grade), MRR is the
 reciprocal rank of the first relevant result within the top 100 (0 if none), Recall@k is the share
 of a query's relevant references found in the top k.
+
+A YAML set may tag each query with a `kind` (paraphrase, zh-en, ...) and give a `split_seed`: then
+every metric is also reported per kind, and the set divides into a `tune` half, the only part a
+tuning experiment may look at, and a `report` half, the one whose numbers we publish. The division
+is stratified by kind and fixed by the seed (`split_part`), so it cannot drift towards what works.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from .search import Filters, Searcher
 QUERIES_FORMAT = "refsearch/queries@1"
 DEPTH = 100
 CUTOFFS = (5, 10, 100)
+SPLITS = ("tune", "report", "all")
+ALL_KINDS = "all"
 
 
 @dataclass
@@ -29,6 +36,7 @@ class Judged:
     qid: str
     text: str
     grades: dict[str, int]  # reference id -> grade (>= 1)
+    kind: str | None = None
 
 
 @dataclass
@@ -38,6 +46,7 @@ class Question:
     qid: str
     text: str
     relevant: list
+    kind: str | None = None
 
 
 @dataclass
@@ -45,6 +54,8 @@ class EvalSet:
     name: str
     queries: list[Question]
     sources: list[Path]  # what the index must be built from
+    split_seed: int | None = None
+    split: str = "all"  # which part of the set `queries` holds
 
 
 @dataclass
@@ -72,25 +83,62 @@ class EvalReport:
     results: list[QueryResult] = field(default_factory=list)
 
     def summary(self) -> dict[str, float]:
-        if not self.results:
-            return {}
-        per_query = [r.metrics() for r in self.results]
-        return {key: sum(m[key] for m in per_query) / len(per_query) for key in per_query[0]}
+        return _mean_metrics(self.results)
+
+    def by_kind(self) -> dict[str, dict[str, float]]:
+        """Every metric per query kind (sorted), after the overall figures under "all"."""
+        kinds = sorted({r.query.kind for r in self.results if r.query.kind})
+        groups = {ALL_KINDS: self.results} | {k: [r for r in self.results if r.query.kind == k] for k in kinds}
+        return {kind: {"count": len(results), **_mean_metrics(results)} for kind, results in groups.items()}
 
     def misses(self, worse_than: int = 3) -> list[QueryResult]:
         return [r for r in self.results if not r.first_relevant or r.first_relevant > worse_than]
 
 
-def load_eval_set(path: Path, split: str = "test") -> EvalSet:
-    """A queries YAML file, or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv)."""
+def load_eval_set(path: Path, split: str | None = None) -> EvalSet:
+    """A queries YAML file, or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv).
+
+    `split`: for a BEIR folder the qrels file (default "test"); for a YAML set one of `SPLITS`
+    (default "all"), which needs the file's `split_seed` unless it is "all".
+    """
     if path.is_dir():
-        return _load_beir(path, split)
-    return _load_yaml(path)
+        return _load_beir(path, split or "test")
+    eval_set = _load_yaml(path)
+    return select_split(eval_set, split or "all", path)
+
+
+def split_part(questions: Sequence[Question], seed: int) -> dict[str, str]:
+    """qid -> "tune" or "report": within each kind, the first half (rounded down) in seeded order.
+
+    The order is sha256(seed, query text): file order does not matter, but editing or adding
+    queries can move others across the line, so a set is frozen once tuning has looked at it.
+    """
+    parts: dict[str, str] = {}
+    by_kind: dict[str | None, list[Question]] = {}
+    for question in questions:
+        by_kind.setdefault(question.kind, []).append(question)
+    for group in by_kind.values():
+        ordered = sorted(group, key=lambda q: hashlib.sha256(f"{seed}\0{q.text}".encode()).hexdigest())
+        for position, question in enumerate(ordered):
+            parts[question.qid] = "tune" if position < len(ordered) // 2 else "report"
+    return parts
+
+
+def select_split(eval_set: EvalSet, split: str, path: Path) -> EvalSet:
+    if split not in SPLITS:
+        raise RefsearchError(f"--split must be one of {', '.join(SPLITS)} for a queries file, not {split!r}.")
+    if split == "all":
+        return eval_set
+    if eval_set.split_seed is None:
+        raise SourceError(path, None, f"`--split {split}` needs a top-level `split_seed` in the queries file")
+    parts = split_part(eval_set.queries, eval_set.split_seed)
+    kept = [q for q in eval_set.queries if parts[q.qid] == split]
+    return EvalSet(eval_set.name, kept, eval_set.sources, eval_set.split_seed, split)
 
 
 def resolve(eval_set: EvalSet, index: Index) -> list[Judged]:
     """Turn title/page references into ids of this index; an item that matches nothing is an error."""
-    return [Judged(q.qid, q.text, _resolve_grades(q.relevant, index)) for q in eval_set.queries]
+    return [Judged(q.qid, q.text, _resolve_grades(q.relevant, index), q.kind) for q in eval_set.queries]
 
 
 def run(searcher: Searcher, queries: Sequence[Judged], mode: str) -> EvalReport:
@@ -139,12 +187,25 @@ def _load_yaml(path: Path) -> EvalSet:
     if not isinstance(data.get("queries"), list) or not data["queries"]:
         raise SourceError(path, None, "`queries` must be a non-empty list")
     sources = [(path.parent / s).resolve() for s in data.get("sources") or []]
+    seed = data.get("split_seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise SourceError(path, None, "`split_seed` must be an integer")
     queries = []
     for number, item in enumerate(data["queries"], start=1):
         if not isinstance(item, dict) or not isinstance(item.get("query"), str) or not item.get("relevant"):
             raise SourceError(path, None, f"query #{number} needs `query` (text) and `relevant` (list)")
-        queries.append(Question(f"q{number}", item["query"], list(item["relevant"])))
-    return EvalSet(path.stem, queries, sources)
+        kind = item.get("kind")
+        if kind is not None and (not isinstance(kind, str) or not kind.strip() or kind == ALL_KINDS):
+            raise SourceError(path, None, f"query #{number}: `kind` must be a word other than {ALL_KINDS!r}")
+        queries.append(Question(f"q{number}", item["query"], list(item["relevant"]), kind))
+    return EvalSet(path.stem, queries, sources, seed)
+
+
+def _mean_metrics(results: Sequence[QueryResult]) -> dict[str, float]:
+    if not results:
+        return {}
+    per_query = [r.metrics() for r in results]
+    return {key: sum(m[key] for m in per_query) / len(per_query) for key in per_query[0]}
 
 
 def _resolve_grades(relevant: list, index: Index) -> dict[str, int]:
@@ -193,4 +254,4 @@ def _load_beir(folder: Path, split: str) -> EvalSet:
                 row = json.loads(line)
                 texts[str(row["_id"])] = row["text"]
     queries = [Question(qid, texts[qid], g) for qid, g in grades.items() if qid in texts]
-    return EvalSet(folder.name, queries, [corpus.resolve()])
+    return EvalSet(folder.name, queries, [corpus.resolve()], split=split)

@@ -5,7 +5,7 @@ The default (`DEFAULT_FUSION`) was chosen by measurement, not taste: docs/benchm
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,6 +29,7 @@ class Ranking:
 @dataclass(frozen=True)
 class Fusion:
     """`rrf`: sum of weight/(k + rank). `convex`: weight-blend of scores scaled per query.
+    `adaptive`: convex, with a dense weight set per query (`adaptive_weight`).
 
     Convex scaling (`scale`): `minmax` maps each ranking's candidates onto [0, 1], so the best
     lexical match counts fully even when it shares only one common word with the query; `ceiling`
@@ -40,9 +41,14 @@ class Fusion:
     dense_weight: float = 0.3
     rrf_k: int = 60
     scale: str = "ceiling"
+    high: float = 0.6  # adaptive: the dense weight when the lexical side matched nothing
+    power: float = 1.0  # adaptive: how fast the weight falls as the lexical match gets complete
 
 
-DEFAULT_FUSION = Fusion()
+# Chosen on SciFact train and the hard set's tune half (docs/benchmarks.md, "Adaptive fusion"):
+# a name or exact phrase the lexical side matched completely gets dense weight 0.2; a query whose
+# words the best lexical match mostly lacks (a paraphrase, a task description) up to 0.8.
+DEFAULT_FUSION = Fusion("adaptive", 0.2, high=0.8, power=2.0)
 
 
 def fuse(dense: Ranking, lexical: Ranking, fusion: Fusion = DEFAULT_FUSION) -> list[tuple[int, float]]:
@@ -50,9 +56,27 @@ def fuse(dense: Ranking, lexical: Ranking, fusion: Fusion = DEFAULT_FUSION) -> l
         combined = _rrf(dense, lexical, fusion)
     elif fusion.method == "convex":
         combined = _convex(dense, lexical, fusion)
+    elif fusion.method == "adaptive":
+        combined = _convex(dense, lexical, replace(fusion, dense_weight=adaptive_weight(lexical, fusion)))
     else:
         raise ValueError(f"unknown fusion method {fusion.method!r}")
     return sorted(combined.items(), key=lambda item: (-item[1], item[0]))
+
+
+def lexical_coverage(lexical: Ranking) -> float:
+    """How much of the query the best lexical match holds: its score over the full-match score.
+
+    The full-match score (`ceiling`) is the query terms' idf summed, so this is roughly the share
+    of the query's idf mass the best match holds: a rare name counts more than "data" or "run".
+    """
+    if not len(lexical.scores) or not lexical.ceiling:
+        return 0.0
+    return min(1.0, float(lexical.scores[0]) / lexical.ceiling)
+
+
+def adaptive_weight(lexical: Ranking, fusion: Fusion) -> float:
+    """Dense weight from `dense_weight` (complete lexical match) up to `high` (no lexical match)."""
+    return fusion.dense_weight + (fusion.high - fusion.dense_weight) * (1 - lexical_coverage(lexical)) ** fusion.power
 
 
 def _rrf(dense: Ranking, lexical: Ranking, fusion: Fusion) -> dict[int, float]:

@@ -52,14 +52,15 @@ def parse_glossary(text: str, source: str = "glossary") -> dict[str, str]:
 
 
 @cache
-def _glossary() -> tuple[dict[str, str], int]:
+def glossary_entries() -> tuple[dict[str, str], int]:
+    """The parsed glossary and the length of its longest key (loaded once)."""
     entries = parse_glossary(GLOSSARY_PATH.read_text(encoding="utf-8"), GLOSSARY_PATH.name)
     return entries, max(map(len, entries))
 
 
 def glossary_matches(text: str) -> list[tuple[str, str]]:
     """(Chinese term, English) for each glossary term in `text`, leftmost-longest, in order."""
-    entries, longest = _glossary()
+    entries, longest = glossary_entries()
     found: list[tuple[str, str]] = []
     for run in _HAN_RUN.findall(text):
         start = 0

@@ -52,10 +52,14 @@ STOP_WORDS = frozenset(
 
 @dataclass(frozen=True)
 class QueryTerm:
-    """One token of the query and the words the user typed that produced it (for highlighting)."""
+    """One token of the query and the words the user typed that produced it (for highlighting).
+
+    `weight` < 1 marks a token the query did not contain but a translation of it did.
+    """
 
     token: str
     surface: str
+    weight: float = 1.0
 
 
 def _stemmer():
@@ -160,28 +164,38 @@ class BM25Index:
             raise IndexProblem(f"lexical vocabulary entry {token!r} is damaged; run `refsearch build --force`.")
         return term
 
-    def document_frequency(self, term: int) -> int:
-        return int(self.term_ptr[term + 1] - self.term_ptr[term])
-
     @property
     def unseen_idf(self) -> float:
         """The idf of a term no document contains: a query word the index cannot match at all."""
         return float(_idf(0.0, self.n_docs))
 
-    def search(self, query: str, depth: int, allowed: np.ndarray | None = None) -> LexicalHits:
-        """Top `depth` documents; `allowed` is a boolean mask applied before the cut."""
+    def document_frequency(self, token: str) -> int:
+        """How many documents hold `token` (0 when none does)."""
+        term = self.term_id(token)
+        return 0 if term is None else int(self.term_ptr[term + 1] - self.term_ptr[term])
+
+    def search(self, query: str, depth: int, allowed: np.ndarray | None = None,
+               extra: Sequence[QueryTerm] = ()) -> LexicalHits:
+        """Top `depth` documents; `allowed` is a boolean mask applied before the cut.
+
+        `extra`: weighted tokens a translation adds; they score but do not raise the ceiling,
+        since they are other spellings of query words the ceiling already counts.
+        """
         scores = np.zeros(self.n_docs, dtype=np.float32)
         hits_by_term: list[tuple[str, np.ndarray]] = []
         ceiling = 0.0
         for token, surfaces in self._informative(_group_terms(query_terms(query))).items():
             term = self.term_id(token)
             ceiling += (self.unseen_idf if term is None else float(self.idf[term])) * len(surfaces)
-            if term is None:
-                continue
-            start, end = self.term_ptr[term], self.term_ptr[term + 1]
-            docs = self.doc_ids[start:end]
-            scores[docs] += self.idf[term] * self.weights[start:end] * len(surfaces)
-            hits_by_term.append((surfaces[0], docs))
+            if term is not None:
+                hits_by_term.append((surfaces[0], self._add_term(scores, term, len(surfaces))))
+        weights: dict[str, float] = {}
+        for extra_term in extra:
+            weights[extra_term.token] = weights.get(extra_term.token, 0.0) + extra_term.weight
+        for token, surfaces in _group_terms(extra).items():
+            term = self.term_id(token)
+            if term is not None:
+                hits_by_term.append((surfaces[0], self._add_term(scores, term, weights[token])))
         if allowed is not None:
             scores[~allowed] = 0.0
         candidates = np.flatnonzero(scores > 0)
@@ -205,6 +219,12 @@ class BM25Index:
                    if (term := self.term_id(token)) is not None]
         kept = {token for _, token in sorted(weighed, reverse=True)[:MAX_QUERY_TERMS]}
         return {token: surfaces for token, surfaces in groups.items() if token in kept}
+
+    def _add_term(self, scores: np.ndarray, term: int, weight: float) -> np.ndarray:
+        start, end = self.term_ptr[term], self.term_ptr[term + 1]
+        docs = self.doc_ids[start:end]
+        scores[docs] += self.idf[term] * self.weights[start:end] * weight
+        return docs
 
     def save(self, directory: Path) -> list[str]:
         meta = {"format": FORMAT, "tokenizer": TOKENIZER, "n_docs": self.n_docs,
@@ -289,7 +309,7 @@ def _idf(df, n_docs: int):
     return np.log(1 + (n_docs - df + 0.5) / (df + 0.5))
 
 
-def _group_terms(terms: list[QueryTerm]) -> dict[str, list[str]]:
+def _group_terms(terms: Sequence[QueryTerm]) -> dict[str, list[str]]:
     grouped: dict[str, list[str]] = {}
     for term in terms:
         grouped.setdefault(term.token, []).append(term.surface)

@@ -58,9 +58,6 @@ class Reference:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Reference":
         values = dict(data)
-        if "author" in values:  # records stored before `authors` existed
-            author = values.pop("author")
-            values.setdefault("authors", [author] if author else [])
         for key in _TUPLE_FIELDS:
             values[key] = tuple(values.get(key) or ())
         return cls(**values)

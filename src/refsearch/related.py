@@ -107,11 +107,9 @@ def _distinctive_terms(index: Index, ref: Reference) -> dict[str, str]:
     terms: dict[str, str] = {}
     for text in (ref.title, ref.note or "", ref.note_en or ""):
         for term in query_terms(text):
-            term_id = index.lexical.term_id(term.token)
-            if term_id is None or term.token in terms:
+            if term.token in terms:
                 continue
-            df = index.lexical.document_frequency(term_id)
-            if 1 < df <= limit:
+            if 1 < index.lexical.document_frequency(term.token) <= limit:
                 terms[term.token] = term.surface
     return terms
 

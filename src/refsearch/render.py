@@ -72,6 +72,14 @@ def show_json(ref: Reference, others: Sequence[Reference]) -> dict[str, Any]:
     return {**reference_json(ref), "source": ref.source, "context": [{"id": r.id, "title": r.title} for r in others]}
 
 
+def eval_json(eval_set, reports) -> dict[str, Any]:
+    """What `refsearch eval --json` prints: per mode the metrics, per kind, and the misses."""
+    return {"queries": eval_set.name, "split": eval_set.split, "count": len(reports[0].results) if reports else 0,
+            "modes": {r.mode: {"metrics": r.summary(), "by_kind": r.by_kind(), "misses": [
+                {"query": m.query.text, "kind": m.query.kind, "first_relevant_rank": m.first_relevant,
+                 "top": m.ranked[:3]} for m in r.misses()]} for r in reports}}
+
+
 def topics_json(topics) -> dict[str, Any]:
     return {"topics": [topic.to_json() for topic in topics]}
 
@@ -292,14 +300,16 @@ def print_status(console, status) -> None:
     console.print(table)
 
 
-def print_eval(console, name: str, reports, title_of) -> None:
-    """Metrics per mode, then each mode's misses (`title_of(id)` names a reference)."""
-    table = _table(f"{name}: {len(reports[0].results)} queries")
-    table.add_column("mode")
-    for key in reports[0].summary():
-        table.add_column(key, justify="right")
-    for report in reports:
-        table.add_row(report.mode, *(f"{v:.3f}" for v in report.summary().values()))
+def print_eval(console, eval_set, reports, title_of) -> None:
+    """Metrics per kind and mode, then each mode's misses (`title_of(id)` names a reference)."""
+    keys = list(reports[0].summary()) if reports[0].results else []
+    table = _table(f"{eval_set.name} ({eval_set.split}): {len(reports[0].results)} queries")
+    for number, column in enumerate(["kind", "mode", "n", *keys]):
+        table.add_column(column, justify="left" if number < 2 else "right")
+    for kind in reports[0].by_kind() if reports[0].results else []:
+        for report in reports:
+            figures = report.by_kind()[kind]
+            table.add_row(kind, report.mode, str(figures["count"]), *(f"{figures[key]:.3f}" for key in keys))
     console.print(table)
     for report in reports:
         misses = report.misses()

@@ -11,9 +11,9 @@ import numpy as np
 from .catalog import KIND, PAGE, TOPIC, YEAR, Catalog
 from .errors import RefsearchError
 from .fusion import DEFAULT_FUSION, Fusion, Ranking, fuse
-from .glossary import translate_query
 from .lexical import LexicalHits
 from .records import Reference
+from .translate import translate
 
 if TYPE_CHECKING:
     from .index import Index
@@ -104,9 +104,10 @@ def validate_k(k: int) -> int:
 class Searcher:
     """Ranks an index's references for queries; `Index.search` is the public way in."""
 
-    def __init__(self, index: Index, fusion: Fusion = DEFAULT_FUSION):
+    def __init__(self, index: Index, fusion: Fusion = DEFAULT_FUSION, translation: str = "selective"):
         self.index = index
         self.fusion = fusion
+        self.translation = translation  # translate.MODES; "all" and "off" exist for measurement
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: Filters | None = None) -> list[Hit]:
         if mode not in MODES:
@@ -138,12 +139,15 @@ class Searcher:
     def rankings(self, query: str, depth: int, mode: str = "hybrid",
                  allowed: np.ndarray | None = None) -> tuple[Ranking, LexicalHits | None]:
         """The rankings that `mode` needs, each cut to `depth` (the input to fusion)."""
-        dense = self.dense_ranking(query, depth, allowed) if mode != "lexical" else _EMPTY
-        lexical = self.index.lexical.search(query, depth, allowed) if mode != "dense" else None
+        translation = translate(query, self.index.lexical, self.translation)
+        dense = self.dense_ranking(translation.dense_query(query), depth, allowed) if mode != "lexical" else _EMPTY
+        lexical = (self.index.lexical.search(query, depth, allowed, translation.lexical_terms)
+                   if mode != "dense" else None)
         return dense, lexical
 
-    def dense_ranking(self, query: str, depth: int, allowed: np.ndarray | None) -> Ranking:
-        vector = self.index.encoder.encode([translate_query(query)])
+    def dense_ranking(self, text: str, depth: int, allowed: np.ndarray | None) -> Ranking:
+        """Nearest references to `text` as it is (the query with its translations)."""
+        vector = self.index.encoder.encode([text])
         return self.vector_ranking(vector, depth, allowed)
 
     def vector_ranking(self, vector: np.ndarray, depth: int, allowed: np.ndarray | None) -> Ranking:
