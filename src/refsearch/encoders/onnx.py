@@ -96,6 +96,8 @@ class OnnxEncoder:
         options.inter_op_num_threads = 1
         if threads is not None:
             options.intra_op_num_threads = threads
+        if threads == 1:  # a query: no pool threads to start, none spinning while the rest of the query runs
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = onnxruntime.InferenceSession(
                 str(directory / MODEL_FILE), options, providers=["CPUExecutionProvider"]
@@ -176,7 +178,7 @@ class OnnxBackend(SentenceTransformersModels):
             path = directory / file
             if path.is_symlink() or not path.is_file() or path.stat().st_size != size:
                 raise IndexProblem(f"{path}: query encoder file is missing or damaged; {REBUILD}.")
-        return OnnxEncoder(directory)
+        return OnnxEncoder(directory, threads=1)  # one short text: a thread pool costs more than it saves
 
 
 def _damaged(directory: Path, why: str) -> IndexProblem:
