@@ -81,23 +81,23 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
         backend = encoders.backend(encoder_name)
         spec = backend.resolve(model or recorded_model.get("id"))
         files = scan_sources(roots)
-        from .sources import read_sources, skipped_summary
+        from .sources import plan_sources, skipped_summary
 
-        read = read_sources(roots)
-        references, report.skipped, report.warnings = read.references, read.skipped, read.warnings
-        if summary := skipped_summary(read):
+        plan = plan_sources(roots)
+        report.skipped, report.warnings = plan.skipped, plan.warnings
+        if summary := skipped_summary(plan):
             report.notes.append(summary)
-        if not references:
+        if not plan.count:
             raise RefsearchError(f"no references found in {', '.join(map(str, roots))}; nothing to index.")
         encoder_impl, encoder_meta = backend.for_build(spec, index_dir)
         journal = Journal(index_dir, encoder_impl.fingerprint, encoder_impl.dimension)
         writer = store.GenerationWriter(index_dir)
         try:
-            store_meta = _write_generation(writer, references, encoder_impl, previous, journal, report, progress,
-                                           len(references))
+            store_meta, count = _write_generation(writer, plan.references(), encoder_impl, previous, journal,
+                                                  report, progress, plan.count)
             manifest = {
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "count": len(references),
+                "count": count,
                 "model": {"id": spec.model_id, "path": str(spec.path) if spec.path else None,
                           "fingerprint": spec.fingerprint, "encoder": encoder_name,
                           "dimension": encoder_impl.dimension, "files": spec.files, **encoder_meta},
@@ -113,7 +113,7 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
         discard_journals(index_dir)
         store.collect_garbage(index_dir)
     report.rebuilt = True
-    report.total = len(references)
+    report.total = count
     report.seconds = time.perf_counter() - started
     return report
 
@@ -175,9 +175,9 @@ def _seal(manifest: dict, report: BuildReport) -> str | None:
 
 def _write_generation(writer: store.GenerationWriter, references: Iterable[Reference], encoder,
                       previous: store.Generation | None, journal: Journal, report: BuildReport,
-                      progress: Progress | None, total: int) -> dict:
+                      progress: Progress | None, total: int) -> tuple[dict, int]:
     """Stream references through embedding into catalog, vectors and lexical index, chunk by chunk;
-    return the manifest's `vectors` entry. Vectors come from the previous generation, else the
+    return the manifest's `vectors` entry and how many references were written. Vectors come from the previous generation, else the
     journal of an unfinished build, else the encoder (and then go into the journal)."""
     old_by_id, old_rows, old_vectors = _previous(previous)
     catalog = CatalogWriter(writer.path)
@@ -213,7 +213,7 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
     catalog.finish()
     meta = store_writer.finish()
     writer.files.extend(lexical.finish().save(writer.tmp))
-    return meta
+    return meta, done
 
 
 def _chunks(items: Iterable, size: int) -> Iterator[list]:

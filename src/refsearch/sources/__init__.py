@@ -14,24 +14,23 @@ from __future__ import annotations
 import importlib
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from refsearch.errors import SourceError
 from refsearch.records import Reference
 from refsearch.sources.common import MAX_FILE_BYTES, MAX_LINE_CHARS, SourceWarning, check_reference
-from refsearch.sources.dedupe import merge_duplicates
-from refsearch.sources.discover import SUFFIXES, all_files
+from refsearch.sources.dedupe import DuplicatePlan
+from refsearch.sources.discover import SUFFIXES, all_files, format_of
 
-__all__ = ["SourceRead", "read_file", "read_sources", "skipped_summary"]
+__all__ = ["SourcePlan", "SourceRead", "plan_sources", "read_file", "read_sources", "skipped_summary"]
 
 Parser = Callable[[str, Path], list[Reference]]
 
 PARSERS = {  # format -> "module:function", imported on first use
     "markdown": "markdown:parse_markdown",
     "yaml": "yaml_source:parse_yaml",
-    "jsonl": "jsonl:parse_jsonl",
     "csl-json": "csl:parse_csl_json",
     "csl-yaml": "csl:parse_csl_yaml",
     "bibtex": "bibtex:parse_bibtex",
@@ -49,66 +48,116 @@ _BOOKMARKS = re.compile(r"<!DOCTYPE\s+NETSCAPE-Bookmark-file|<DT>\s*<(?:A|H3)\b"
 
 
 @dataclass
+class _File:
+    path: Path
+    references: list[Reference] | None  # None: JSON Lines, streamed again when the plan is read
+    reserved: set[str] = field(default_factory=set)  # JSON Lines: the ids the file gives
+
+
+@dataclass
+class SourcePlan:
+    """The first reading of the sources: which files hold references, how many, which are the same
+    work, what was skipped and why, and warnings about entries read past (`file:line: message`).
+    `references()` reads them (again, for JSON Lines) as a stream."""
+
+    files: list[_File] = field(default_factory=list)
+    count: int = 0
+    duplicates: DuplicatePlan = field(default_factory=DuplicatePlan)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def references(self) -> Iterator[Reference]:
+        """Every reference, files in sorted order, entries in file order, duplicates merged."""
+        return self.duplicates.merge(self._positioned())
+
+    def _positioned(self) -> Iterator[tuple[tuple[int, int], Reference]]:
+        from refsearch.sources.jsonl import stream_jsonl
+
+        seen: dict[str, str] = {}
+        for number, file in enumerate(self.files):
+            refs = file.references if file.references is not None else (
+                ref for _, ref in stream_jsonl(file.path, file.reserved))
+            for entry, ref in enumerate(refs):
+                _check_id(ref, seen)
+                yield (number, entry), ref
+
+
+@dataclass
 class SourceRead:
-    """What `read_sources` found: the references, the files it passed over and why, and warnings
-    about entries read past inside files it did read (`file:line: message`)."""
+    """All references at once (status, tests); a build streams a `SourcePlan` instead."""
 
     references: list[Reference] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
-def read_sources(paths: Sequence[Path]) -> SourceRead:
-    """Every reference under `paths`, files in sorted order, entries in file order, the same work
-    found in several files merged into one (sources/dedupe.py).
+def plan_sources(paths: Sequence[Path]) -> SourcePlan:
+    """Read every file under `paths` once: every entry is checked (a file it recognises but cannot
+    read raises SourceError with file and line), duplicates across files are planned, and only JSON
+    Lines files, which can hold whole libraries, are not kept in memory."""
+    from refsearch.sources.jsonl import stream_jsonl
 
-    All files are read and checked before anything is returned, so a caller never builds an index
-    from half of the input.
-    """
-    result = SourceRead()
-    references: list[Reference] = []
-    seen: dict[str, Reference] = {}
+    plan = SourcePlan()
+    seen: dict[str, str] = {}
     for path in all_files(paths):
-        fmt = _format(path)
+        fmt = format_of(path)
         if fmt is None:
-            result.skipped.append((path, _unknown_reason(path)))
+            plan.skipped.append((path, _unknown_reason(path)))
             continue
-        found, reason = _read(path, fmt, result.warnings)
-        if reason:
-            result.skipped.append((path, reason))
-        for ref in found:
-            if ref.id in seen:
-                raise _duplicate_id(ref, seen[ref.id])
-            seen[ref.id] = ref
-            references.append(ref)
-    result.references = merge_duplicates(references)
-    return result
+        number, entries, reason = len(plan.files), 0, "no entries found in it"
+        if fmt == "jsonl":
+            file = _File(path, None)
+            for entries, (given, ref) in enumerate(stream_jsonl(path), start=1):
+                if given is not None:
+                    file.reserved.add(given)
+                    _check_id(ref, seen)  # made-up ids are final only in the second reading: checked there
+                plan.duplicates.add((number, entries - 1), ref)
+        else:
+            found, why = _read(path, fmt, plan.warnings)
+            file, entries, reason = _File(path, found), len(found), why or reason
+            for entry, ref in enumerate(found):
+                _check_id(ref, seen)
+                plan.duplicates.add((number, entry), ref)
+        if not entries:
+            plan.skipped.append((path, reason))
+            continue
+        plan.count += entries
+        plan.files.append(file)
+    plan.count -= len(plan.duplicates.into)
+    return plan
+
+
+def read_sources(paths: Sequence[Path]) -> SourceRead:
+    """Every reference under `paths` at once (see `plan_sources`)."""
+    plan = plan_sources(paths)
+    return SourceRead(list(plan.references()), plan.skipped, plan.warnings)
 
 
 def read_file(path: Path) -> list[Reference]:
     """The references in one file, whatever it holds; a file that is not a reference list is an error
     here (the user named it), while `read_sources` skips it."""
     path = Path(path)
-    fmt = _format(path)
+    fmt = format_of(path)
     if fmt is None:
         raise SourceError(path, None, _unknown_reason(path))
+    if fmt == "jsonl":
+        from refsearch.sources.jsonl import stream_jsonl
+
+        reserved = {given for given, _ in stream_jsonl(path) if given is not None}
+        return [ref for _, ref in stream_jsonl(path, reserved)]
     found, reason = _read(path, fmt, [])
     if reason and not found and not reason.startswith("no entries"):
         raise SourceError(path, None, reason)
     return found
 
 
-def skipped_summary(read: SourceRead) -> str | None:
+def skipped_summary(read: SourceRead | SourcePlan) -> str | None:
     """The one line a build prints about files it passed over, or None when there were none."""
     count = len(read.skipped)
     if not count:
         return None
     files = "file that is not a reference list" if count == 1 else "files that are not reference lists"
     return f"skipped {count} {files}; --verbose lists them"
-
-
-def _format(path: Path) -> str | None:
-    return SUFFIXES.get(path.suffix.lower())
 
 
 def _unknown_reason(path: Path) -> str:
@@ -210,11 +259,14 @@ def _decode(path: Path, data: bytes) -> str:
     return text.removeprefix("\ufeff")
 
 
-def _duplicate_id(ref: Reference, first: Reference) -> SourceError:
-    path, _, line = ref.source.rpartition(":")
-    return SourceError(
-        path or ref.source,
-        int(line) if line.isdigit() else None,
-        f"duplicate id {ref.id!r} (also at {first.source}); give one of them an explicit id, "
-        "a different title, or a different page key / file name",
-    )
+def _check_id(ref: Reference, seen: dict[str, str]) -> None:
+    """Remember where `ref`'s id was first seen; a second reference with it is an error naming both."""
+    first = seen.setdefault(ref.id, ref.source)
+    if first != ref.source:
+        path, _, line = ref.source.rpartition(":")
+        raise SourceError(
+            path or ref.source,
+            int(line) if line.isdigit() else None,
+            f"duplicate id {ref.id!r} (also at {first}); give one of them an explicit id, "
+            "a different title, or a different page key / file name",
+        )

@@ -9,7 +9,8 @@ its own annotation.
 The first occurrence (files in sorted order, entries in file order) survives with the id it has
 alone, so ids are stable across rebuilds of the same sources, and adding a later file that repeats
 a work does not change the id of the reference it merges into. Fields the survivor lacks are taken
-from the others; `also_in` lists the others' `file:line`.
+from the others; `also_in` lists the others' `file:line`. Merges are planned from the work keys in a
+first reading and applied in a second one (`DuplicatePlan`), so a library of any size streams.
 """
 
 from __future__ import annotations
@@ -17,27 +18,59 @@ from __future__ import annotations
 import dataclasses
 import re
 import unicodedata
+from collections.abc import Iterable, Iterator
 
 from refsearch.records import Reference
 
 _FILLABLE = ("url", "year", "kind", "authors", "note", "note_en", "abstract", "venue", "doi")
 
 
-def merge_duplicates(references: list[Reference]) -> list[Reference]:
-    owner: dict[str, int] = {}  # work key -> index of the surviving reference
-    merged: list[Reference] = []
-    for ref in references:
+Position = tuple[int, int]  # (file number, entry number in the file)
+
+
+class DuplicatePlan:
+    """Found while the sources are first read (`add`, in reading order); applied while they are read
+    again for the build (`merge`), so no reader holds every reference at once."""
+
+    def __init__(self) -> None:
+        self._owner: dict[str, Position] = {}  # work key -> the surviving reference's position
+        self._more_files: dict[Position, set[int]] = {}  # survivor -> files of what it absorbed
+        self.into: dict[Position, Position] = {}  # a duplicate -> the reference it merges into
+        self.absorbs: dict[Position, int] = {}  # a survivor -> how many duplicates merge into it
+
+    def add(self, position: Position, ref: Reference) -> None:
         keys = work_keys(ref)
-        index = next((owner[key] for key in keys if key in owner and _other_file(merged[owner[key]], ref)), None)
-        if index is None:
+        survivor = next((self._owner[key] for key in keys if key in self._owner
+                         and position[0] not in self._files(self._owner[key])), None)
+        if survivor is None:
             for key in keys:
-                owner.setdefault(key, len(merged))
-            merged.append(ref)
-        else:
-            merged[index] = _absorb(merged[index], ref)
-            for key in keys:
-                owner.setdefault(key, index)
-    return merged
+                self._owner.setdefault(key, position)
+            return
+        self.into[position] = survivor
+        self.absorbs[survivor] = self.absorbs.get(survivor, 0) + 1
+        self._more_files.setdefault(survivor, set()).add(position[0])
+        for key in keys:
+            self._owner.setdefault(key, survivor)
+
+    def _files(self, survivor: Position) -> set[int]:
+        return {survivor[0], *self._more_files.get(survivor, ())}
+
+    def merge(self, positioned: Iterable[tuple[Position, Reference]]) -> Iterator[Reference]:
+        """The references with duplicates folded in; a survivor is held back until its last duplicate
+        has been read (so it comes out there, not at its own place)."""
+        held: dict[Position, Reference] = {}
+        waiting = dict(self.absorbs)
+        for position, ref in positioned:
+            survivor = self.into.get(position)
+            if survivor is not None:
+                held[survivor] = _absorb(held[survivor], ref)
+                waiting[survivor] -= 1
+                if not waiting[survivor]:
+                    yield held.pop(survivor)
+            elif position in waiting:
+                held[position] = ref
+            else:
+                yield ref
 
 
 def work_keys(ref: Reference) -> list[str]:
@@ -62,12 +95,3 @@ def _absorb(kept: Reference, other: Reference) -> Reference:
         tags=tuple(dict.fromkeys((*kept.tags, *other.tags))),
         also_in=(*kept.also_in, other.source, *other.also_in),
     )
-
-
-def _other_file(kept: Reference, ref: Reference) -> bool:
-    """Whether `ref` comes from a file `kept` was not read from (nor any of its merged duplicates)."""
-    return _file(ref.source) not in {_file(source) for source in (kept.source, *kept.also_in)}
-
-
-def _file(source: str) -> str:
-    return source.rpartition(":")[0] or source

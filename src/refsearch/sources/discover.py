@@ -27,7 +27,14 @@ SUFFIXES = {
     ".bib": "bibtex", ".bibtex": "bibtex",
     ".ris": "ris", ".txt": "ris",  # Web of Science and many RIS exports are saved as .txt
     ".html": "bookmarks", ".htm": "bookmarks",
+    ".jsonl.gz": "jsonl",  # a large library or a dataset, read compressed as it is
 }
+
+
+def format_of(path: Path) -> str | None:
+    """The format a file's suffix (or compound suffix, `.jsonl.gz`) says it may hold, or None."""
+    name = path.name.lower()
+    return SUFFIXES.get(".jsonl.gz" if name.endswith(".jsonl.gz") else path.suffix.lower())
 
 
 _GENERATION = re.compile(r"gen-[0-9]+")
@@ -39,7 +46,7 @@ def candidate_files(paths: Sequence[Path]) -> list[Path]:
     A file named explicitly must exist, be a regular readable file and have such a suffix: the user
     asked for it by name, so silence would hide a typo.
     """
-    return [path for path in all_files(paths) if path.suffix.lower() in SUFFIXES]
+    return [path for path in all_files(paths) if format_of(path)]
 
 
 def all_files(paths: Sequence[Path]) -> list[Path]:
@@ -88,12 +95,12 @@ def _walk(root: Path) -> Iterator[Path]:
             path = here / name
             if not name.startswith(".") and not _ignored(path, rules, directory=False):
                 # named, not skipped: a dangling link or a FIFO called *.md is an error the user should see
-                yield _checked_file(path) if path.suffix.lower() in SUFFIXES else path
+                yield _checked_file(path) if format_of(path) else path
 
 
 def _named_file(path: Path) -> Path:
     checked = _checked_file(path)
-    if checked.suffix.lower() not in SUFFIXES:
+    if not format_of(checked):
         known = ", ".join(SUFFIXES)
         raise SourceError(path, None, f"unsupported file type {path.suffix or '(none)'!r}; use {known}")
     return checked
