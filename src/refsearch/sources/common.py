@@ -19,7 +19,7 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_LINE_CHARS = 1024 * 1024
 MAX_FIELD_CHARS = {"title": 1_000, "note": 20_000, "note_en": 20_000, "abstract": 100_000, "venue": 1_000,
                    "url": 10_000, "doi": 1_000}
-MAX_AUTHORS = 1_000
+MAX_AUTHORS = 10_000  # physics collaborations sign with over 3,000 (arXiv astro-ph)
 
 _YEAR_IN_TEXT = re.compile(r"(?<![0-9])([0-9]{4})(?![0-9])")
 _DOI = re.compile(r"10\.[0-9]{4,9}/\S+")
