@@ -88,7 +88,7 @@ BAD_SOURCES = {
     "jsonl-malformed": ("bad.jsonl", '{"title": "ok"}\n{"title": "broken"\n', "bad.jsonl:2: not valid JSON"),
     "jsonl-not-object": ("bad.jsonl", '{"title": "ok"}\n\n["a", "list"]\n', "bad.jsonl:3: expected a JSON object"),
     "jsonl-missing-title": ("bad.jsonl", '{"title": "ok"}\n{"note": "untitled"}\n', 'bad.jsonl:2: missing "title"'),
-    "jsonl-blank-title": ("bad.jsonl", '{"title": "   "}\n', 'bad.jsonl:1: missing "title"'),
+    "jsonl-blank-title": ("bad.jsonl", '{"title": "   ", "text": "an annotation"}\n', 'bad.jsonl:1: missing "title"'),
     "jsonl-duplicate-id": ("bad.jsonl", '{"id": "x", "title": "A"}\n{"id": "x", "title": "B"}\n',
                            "bad.jsonl:2: duplicate id 'x'"),
     "jsonl-lone-surrogate": ("bad.jsonl", '{"title": "\\ud800"}\n', "bad.jsonl:1: contains an invalid \\u escape"),

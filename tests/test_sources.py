@@ -408,7 +408,7 @@ def test_jsonl_fields_and_extra():
         ('{"title": "ok"}\n{"title": "x",\n', 2, "not valid JSON"),
         ('{"title": "ok"}\n\n[1, 2]\n', 3, "expected a JSON object"),
         ('{"title": "ok"}\n{"text": "no title"}\n', 2, 'missing "title"'),
-        ('{"title": "   "}\n', 1, 'missing "title"'),
+        ('{"title": "   ", "note": "n"}\n', 1, 'missing "title"'),
         ('{"title": "x", "year": "soon"}\n', 1, '"year" must be a whole number'),
         ('{"title": "x", "tags": "a", "topic": [1]}\n', 1, '"topic" must be a string or a list'),
         ('{"title": ["x"]}\n', 1, '"title" must be a string'),

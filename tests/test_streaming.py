@@ -46,3 +46,10 @@ def test_a_duplicate_across_files_merges_into_the_first_and_comes_out_complete(t
     assert merged.id == "a/attention-is-all-you-need" and merged.url == "https://x.io"
     assert merged.also_in == (f"{tmp_path / 'b.jsonl'}:1",)
     assert plan_sources([tmp_path]).count == 2
+
+
+def test_an_entry_with_nothing_to_search_is_passed_over_and_noted(tmp_path):
+    path = write_jsonl(tmp_path / "lib.jsonl", [{"title": "Kept"}, {"id": "pc:1", "title": "", "abstract": ""}])
+    plan = plan_sources([path])
+    assert [ref.title for ref in plan.references()] == ["Kept"] and plan.count == 1
+    assert plan.warnings == [f"{path}:2: skipped an entry with no title and no text"]

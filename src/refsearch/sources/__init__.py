@@ -107,7 +107,7 @@ def plan_sources(paths: Sequence[Path]) -> SourcePlan:
         number, entries, reason = len(plan.files), 0, "no entries found in it"
         if fmt == "jsonl":
             file = _File(path, None)
-            for entries, (given, ref) in enumerate(stream_jsonl(path), start=1):
+            for entries, (given, ref) in enumerate(stream_jsonl(path, skipped=plan.warnings), start=1):
                 if given is not None:
                     file.reserved.add(given)
                     _check_id(ref, seen)  # made-up ids are final only in the second reading: checked there
