@@ -13,7 +13,7 @@ from typing import Iterator
 
 from . import encoders, store, vectors
 from .catalog import Catalog
-from .errors import IndexProblem, RefsearchError
+from .errors import IndexProblem, UnknownReference
 from .fusion import DEFAULT_FUSION, Fusion
 from .lexical import BM25Index
 from .records import Reference
@@ -56,7 +56,7 @@ class Index:
         try:
             return self.catalog.row_of[ref_id]
         except KeyError:
-            raise RefsearchError(f"ID {ref_id!r} is not in the index; `refsearch search` prints ids with --json.") from None
+            raise UnknownReference(f"ID {ref_id!r} is not in the index; `refsearch search` prints ids with --json.") from None
 
     def get(self, ref_id: str) -> Reference:
         return self.reference(self.row(ref_id))
