@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import encoders, store, trust, vectors
+from . import encoders, store, topicmap, trust, vectors
 from .catalog import Catalog, CatalogWriter
 from .errors import IndexProblem, RefsearchError, SourceError
 from .lexical import BM25Index
@@ -83,6 +83,8 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
         writer = store.GenerationWriter(index_dir)
         try:
             store_meta = _write_generation(writer, references, encoder_impl, previous, report, progress)
+            written = vectors.open_store(writer.tmp, store_meta, len(references), encoder_impl.dimension)
+            map_meta = topicmap.write(writer.path, written)
             manifest = {
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "count": len(references),
@@ -92,6 +94,7 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
                 "vectors": store_meta,
                 "sources": {"roots": record_roots(roots, index_dir), "files": files},
                 "lexical": LEXICAL_SETTINGS,
+                "map": map_meta,
             }
             manifest["seal"] = _seal(manifest, report)
             writer.publish(manifest)

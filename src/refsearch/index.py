@@ -106,6 +106,13 @@ class Index:
 
         return topics(self)
 
+    def topic_map(self):
+        """Each reference's point on the topic map, (len, 2) float32 in [0, 1], row order (topicmap.py);
+        an index built before maps raises IndexProblem naming the fix."""
+        from . import topicmap
+
+        return topicmap.load(self.generation)
+
     def siblings(self, ref: Reference) -> list[Reference]:
         """The other references under `ref`'s topic."""
         from .topics import siblings
