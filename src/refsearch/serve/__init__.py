@@ -1,0 +1,20 @@
+"""Where people search besides the terminal: an MCP server for assistants (`refsearch mcp`) and a
+JSON API with a search page (`refsearch serve`).
+
+Both answer through the public API (`refsearch.open` -> `Index`) and render.py's JSON functions, so
+their answers have the fields the CLI's `--json` prints. Their dependencies are optional extras
+(`pip install 'refsearch[serve]'`, `'refsearch[mcp]'`), imported only by these commands.
+"""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+
+from ..errors import RefsearchError
+
+
+def require(extra: str, *modules: str) -> None:
+    """Refuse with the install command when an optional extra is missing (instead of an ImportError)."""
+    missing = [name for name in modules if find_spec(name) is None]
+    if missing:
+        raise RefsearchError(f"this command needs {', '.join(missing)}: pip install 'refsearch[{extra}]'.")
