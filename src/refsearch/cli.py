@@ -353,6 +353,18 @@ def serve(
     run(index, host, port, say=_stderr, progress=_progress())
 
 
+@app.command()
+@friendly_errors
+def mcp(index: Optional[str] = IndexOption):
+    """Answer an assistant over the Model Context Protocol on stdio (tools: search, related, show, topics)."""
+    from .serve import require
+
+    require("mcp", "mcp")
+    from .serve.mcp import run
+
+    run(index, say=_stderr)
+
+
 @app.command("eval")
 @friendly_errors
 def evaluate_command(
