@@ -116,6 +116,19 @@ def test_a_bug_is_a_500_without_details_and_logged(served, monkeypatch):
     assert any("ZeroDivisionError" in line for line in served.said)
 
 
+def test_answers_are_kept_per_generation(served, index, monkeypatch):
+    ranked = []
+    search = refsearch.Index.search
+    monkeypatch.setattr(refsearch.Index, "search", lambda self, *a, **kw: ranked.append(a) or search(self, *a, **kw))
+    first = served.get("/api/search?query=GPU%20slicing&k=2")
+    again = served.get("/api/search?k=2&query=GPU%20slicing")
+    assert first.json() == again.json() and len(ranked) == 1
+    assert "app;dur=" in again.headers["server-timing"]
+    refsearch.build(None, index, force=True)
+    served.get("/api/search?query=GPU%20slicing&k=2")
+    assert ranked[-1] == ("GPU slicing",) and len(ranked) == 3  # a new generation (warmed up) answers afresh
+
+
 def test_topic_map_has_a_point_per_reference(served, index):
     data = served.get("/api/map").json()
     points = refsearch.open(index).topic_map()

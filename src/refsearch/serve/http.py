@@ -14,22 +14,27 @@ elsewhere cannot read the index through DNS rebinding.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import socket
+import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import IndexProblem, RefsearchError, UnknownReference
 from ..search import MAX_K, MAX_QUERY_CHARS, MODES
-from .answers import Answers
 from .live import LiveIndex, Say
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 4 * MAX_QUERY_CHARS + 65536  # the longest query in UTF-8's worst case, and the other fields
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+# Searches run on this many threads: the query encoder and numpy use every core for one search
+# already, and more threads only fight over them (measured: 32 threads answer 5x slower than 2).
+SEARCH_THREADS = 2
 SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; object-src 'none'; "
                                  b"base-uri 'none'; frame-ancestors 'none'; form-action 'self'"),
@@ -80,7 +85,7 @@ class Param:
 class Endpoint:
     path: str
     summary: str
-    answer: Callable[..., dict]  # (Answers, **parameters) -> render.py JSON
+    answer: str  # the `Answers` method that answers it (called with the parameters as keywords)
     params: tuple[Param, ...] = ()
     post: bool = False  # also takes the parameters as a JSON body (for queries too long for a URL)
     in_path: str | None = None  # a parameter that is the path's last part
@@ -103,20 +108,19 @@ SEARCH = (
 
 ENDPOINTS = (
     Endpoint("/api/search", "Find the references that answer a query (as `refsearch search --json`).",
-             lambda a, **p: a.search(**p), SEARCH, post=True),
+             "search", SEARCH, post=True),
     Endpoint("/api/related", "What to read after a reference, with the reasons (as `refsearch related --json`).",
-             lambda a, **p: a.related(**p),
+             "related",
              (Param("ref", str, "A reference id (from a search) or part of its title.", required=True),
               _param_k(5, "suggestions"),
               Param("diverse", bool, "Spread the suggestions across topics.", False))),
     Endpoint("/api/show/{id}", "One reference, with the others under its topic (as `refsearch show --json`).",
-             lambda a, **p: a.show(p["id"]), (Param("id", str, "The reference id.", required=True),), in_path="id"),
-    Endpoint("/api/topics", "The topics with their reference ids (as `refsearch topics --json`).",
-             lambda a: a.topics()),
+             "show", (Param("id", str, "The reference id.", required=True),), in_path="id"),
+    Endpoint("/api/topics", "The topics with their reference ids (as `refsearch topics --json`).", "topics"),
     Endpoint("/api/status", "Whether the index matches its sources and model (as `refsearch status --json`).",
-             lambda a: a.status()),
+             "status"),
     Endpoint("/api/map", "Every reference as a point on the topic map (2-D, both axes in [0, 1]), in columns.",
-             lambda a: a.topic_map()),
+             "topic_map"),
 )
 
 
@@ -141,7 +145,6 @@ def parse(endpoint: Endpoint, given: dict[str, Any]) -> dict[str, Any]:
 def create_app(live: LiveIndex, say: Say, loopback: bool = True):
     """The ASGI application over `live` (`loopback`: accept only requests addressed to a loopback name)."""
     from starlette.applications import Starlette
-    from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
     from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -149,11 +152,13 @@ def create_app(live: LiveIndex, say: Say, loopback: bool = True):
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    def respond(endpoint: Endpoint, given: dict[str, Any]) -> Response:
+    workers = ThreadPoolExecutor(SEARCH_THREADS, thread_name_prefix="refsearch-search")
+
+    def respond(endpoint: Endpoint, values: dict[str, Any], started: float) -> Response:
+        waited = time.perf_counter() - started
         try:
-            values = parse(endpoint, given)
-            answers: Answers = live.answers()
-            return JSONResponse(endpoint.answer(answers, **values))
+            answer = getattr(live.answers(), endpoint.answer)(**values)
+            return _json(answer, started, waited)
         except UnknownReference as error:
             return _error(404, error)
         except IndexProblem as error:
@@ -161,11 +166,12 @@ def create_app(live: LiveIndex, say: Say, loopback: bool = True):
         except RefsearchError as error:
             return _error(400, error)
         except Exception:  # a bug: logged in full here, never shown to the client
-            say(f"error answering {endpoint.path} {given!r:.200}:\n{traceback.format_exc()}")
+            say(f"error answering {endpoint.path} {values!r:.200}:\n{traceback.format_exc()}")
             return JSONResponse({"error": "internal error; the server's log has the details."}, 500)
 
     def route(endpoint: Endpoint) -> Route:
         async def handle(request) -> Response:
+            started = time.perf_counter()
             given: dict[str, Any] = dict(request.query_params)
             if request.method == "POST":
                 body = await _json_body(request)
@@ -174,7 +180,14 @@ def create_app(live: LiveIndex, say: Say, loopback: bool = True):
                 given.update(body)
             if endpoint.in_path:
                 given[endpoint.in_path] = request.path_params[endpoint.in_path]
-            return await run_in_threadpool(respond, endpoint, given)
+            try:
+                values = parse(endpoint, given)
+            except RefsearchError as error:
+                return _error(400, error)
+            kept = None if live.changed() else live.answers().peek(endpoint.answer, values)
+            if kept is not None:  # answered before: no need to leave the event loop
+                return _json(kept, started)
+            return await asyncio.get_running_loop().run_in_executor(workers, respond, endpoint, values, started)
 
         path = endpoint.path.replace(f"{{{endpoint.in_path}}}", f"{{{endpoint.in_path}:path}}") if endpoint.in_path else endpoint.path
         return Route(path, handle, methods=["GET", "POST"] if endpoint.post else ["GET"])
@@ -208,6 +221,16 @@ def create_app(live: LiveIndex, say: Say, loopback: bool = True):
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK_NAMES))] if loopback else []
     app = Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: http_error})
     return _with_headers(app)
+
+
+def _json(answer: dict[str, Any], started: float, waited: float = 0.0):
+    """The answer as JSON, with the server's time in a `Server-Timing` header (browsers' devtools show
+    it): `wait` for a search thread, `app` from the parsed request to the encoded answer, waits included."""
+    from starlette.responses import JSONResponse
+
+    response = JSONResponse(answer)
+    response.headers["server-timing"] = f"wait;dur={waited * 1000:.2f}, app;dur={(time.perf_counter() - started) * 1000:.2f}"
+    return response
 
 
 def _error(status: int, error: Exception | str):

@@ -38,9 +38,13 @@ class LiveIndex:
             self._seen = None  # a build published another generation meanwhile: the first request re-opens
         self._answers = _warm(Answers(index))
 
+    def changed(self) -> bool:
+        """Whether CURRENT changed since the current generation was opened (one stat)."""
+        return self._pointer() != self._seen
+
     def answers(self) -> Answers:
         """The answers of the current generation (re-opened first if a build published a new one)."""
-        if self._pointer() != self._seen and self._lock.acquire(blocking=False):
+        if self.changed() and self._lock.acquire(blocking=False):
             try:
                 self._reload()
             finally:

@@ -58,7 +58,7 @@ def create_server(live: LiveIndex) -> MCPServer:
         Returns the best references first, each with id, title, url, year, kind, topic path, the
         annotation (`note`) and its English gloss (`note_en`) and a score. Use it whenever the user
         asks what their list or notes say about a subject, or for reading on a subject."""
-        return answer(lambda a: a.search(query, k=k, mode=mode, topic=topic, kind=kind, year=year, page=page))
+        return answer(lambda a: a.search(query=query, k=k, mode=mode, topic=topic, kind=kind, year=year, page=page))
 
     @server.tool(annotations=read_only)
     def related(
@@ -69,13 +69,13 @@ def create_server(live: LiveIndex) -> MCPServer:
     ) -> dict[str, Any]:
         """What to read after a given reference: its nearest neighbours in the reading list, each with
         the reasons it is related (same topic, shared names or terms, same author, similarity)."""
-        return answer(lambda a: a.related(ref, k=k, diverse=diverse))
+        return answer(lambda a: a.related(ref=ref, k=k, diverse=diverse))
 
     @server.tool(annotations=read_only)
     def show(id: Annotated[str, Field(description="The reference id, exactly as `search` returned it.")]) -> dict[str, Any]:
         """One reference in full (title, url, year, kind, topic, annotation and gloss, author, tags,
         source file and line), with the other references under the same topic."""
-        return answer(lambda a: a.show(id))
+        return answer(lambda a: a.show(id=id))
 
     @server.tool(annotations=read_only)
     def topics() -> dict[str, Any]:
