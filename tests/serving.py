@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import refsearch
 
@@ -43,3 +47,26 @@ def subprocess_env() -> dict[str, str]:
     """The test session's environment for a child, with the tests folder importable (fakes.py)."""
     tests = str(Path(__file__).parent)
     return {**os.environ, "PYTHONPATH": os.pathsep.join([tests, *sys.path]), "HF_HUB_OFFLINE": "1"}
+
+
+@contextmanager
+def running_server(index_dir: Path) -> Iterator[str]:
+    """`refsearch serve` over `index_dir` in a thread of this process, on a free loopback port: its URL."""
+    import uvicorn
+
+    from refsearch.serve import http
+    from refsearch.serve.live import LiveIndex
+
+    live = LiveIndex(index_dir, print)
+    sock = http.bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(http.create_app(live, print), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
