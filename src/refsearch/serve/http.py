@@ -309,11 +309,14 @@ def run(index: str | None, host: str, port: int, say: Say, progress=None) -> Non
     """Serve until interrupted; says the address once it answers."""
     import uvicorn
 
+    from . import one_blas_thread
+
     loopback = is_loopback(host)
     if not loopback:
         say(f"warning: listening on {host}, not loopback: anyone who can reach this machine can read the index "
             "(there is no authentication). Use --host 127.0.0.1 to keep it to yourself.")
     sock = bind(host, port)
+    one_blas_thread()
     live = LiveIndex(index, say, progress)
     server = uvicorn.Server(uvicorn.Config(create_app(live, say, loopback), log_level="warning", access_log=False,
                                            lifespan="off", server_header=False))

@@ -88,6 +88,9 @@ def create_server(live: LiveIndex) -> MCPServer:
 
 def run(index: str | None, say: Say) -> None:
     """Serve over stdin/stdout until the client closes them."""
+    from . import one_blas_thread
+
+    one_blas_thread()
     server = create_server(LiveIndex(index, say))
     say("MCP server ready on stdio")
     server.run("stdio")
