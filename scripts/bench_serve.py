@@ -3,9 +3,11 @@
 1. Starts `refsearch serve --index DIR --port 0` as a user would (a subprocess) and times its start-up:
    from the spawn to the first answered search.
 2. Sends 2,000 searches from 32 concurrent clients (asyncio, keep-alive connections), twice:
-   "repeated" cycles the judged queries of data/eval (people repeat queries, and a page searching as
-   they type asks for the same prefixes again: the server keeps answers per generation), "distinct"
-   sends queries it has never seen (every one is ranked). Prints throughput, p50, p99 and errors.
+   "answered before" cycles the judged queries of data/eval after asking each once (people repeat
+   queries, and a page searching as they type asks for the same prefixes again: the server keeps its
+   answers per generation), "never asked" sends 2,000 queries it has not seen (each one is ranked:
+   encoder, vectors, BM25, fusion). Prints throughput, p50, p99 and errors; then 200 new queries
+   from one client, the latency of a search alone.
 3. Starts `refsearch mcp --index DIR` through the MCP SDK's stdio client: start-up (spawn to tools
    listed), then the round trip of 50 distinct `search` calls.
 Everything stays on 127.0.0.1, counts and timeouts are fixed, and the servers are stopped at the end.
@@ -56,8 +58,9 @@ def main() -> None:
         print(f"HTTP server start-up (spawn to first answered search): {started * 1000:.0f} ms (goal <= 1000)")
         print(f"{'HTTP load':22} {'requests':>8} {'clients':>7} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} "
               f"{'errors':>6} {'in server: p50':>15} {'p99':>6}")
-        runs = (("repeated queries", repeated, args.clients), ("distinct queries", distinct, args.clients),
-                ("distinct, one client", alone, 1))
+        asyncio.run(load(url, judged, 2))  # "answered before": each judged query asked once first
+        runs = (("answered before", repeated, args.clients), ("never asked", distinct, args.clients),
+                ("never asked, 1 client", alone, 1))
         for name, queries, clients in runs:
             took, latencies, in_server, errors = asyncio.run(load(url, queries, clients))
             print(f"{name:22} {len(queries):8} {clients:7} {len(queries) / took:7.0f} {percentile(latencies, 50):7.1f} "
