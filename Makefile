@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install demo test test-fast bench browser
+.PHONY: install demo test test-fast bench browser screenshots
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,10 @@ test-fast: install
 browser:
 	command -v chromium >/dev/null && fc-list | grep -qi "Noto Sans CJK" || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; }
+
+# the README's pictures of the page, taken by the browser tests
+screenshots: install browser
+	REFSEARCH_SCREENSHOTS=docs/img $(PY) -m pytest -q tests/test_serve_browser.py
 
 bench: install
 	$(PY) scripts/bench_query.py

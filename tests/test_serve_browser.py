@@ -1,11 +1,14 @@
 """The search page in a real browser: Debian's Chromium, driven by Playwright (which never downloads a
 browser of its own). The tests type queries, read the cards, open related reading, click the map,
-check that no data can become markup, and save the README's screenshots to docs/img/.
+check that no data can become markup, and take the README's screenshots: into the folder
+$REFSEARCH_SCREENSHOTS names (`make screenshots`: docs/img/), else a temporary one, so a test run
+leaves the work tree as it was (Chromium's text rendering varies by a few pixels between runs).
 
 They skip with the reason when Chromium or Playwright is missing; .ci/run installs both."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -16,7 +19,6 @@ from serving import make_project, running_server
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "img"
 MIG = "NVIDIA - Multi-Instance GPU (MIG)"
 
 if not Path(CHROMIUM).exists():
@@ -51,10 +53,16 @@ def bundled_url(bundled_index):
         yield url
 
 
-def screenshot(page, name: str) -> None:
-    """Saved for the README once the fonts have loaded (the same page gives the same picture)."""
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    return Path(os.environ.get("REFSEARCH_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+
+
+def screenshot(page, folder: Path, name: str) -> None:
+    """Taken once the fonts have loaded."""
     page.evaluate("document.fonts.ready.then(() => new Promise(requestAnimationFrame))")
-    page.screenshot(path=SCREENSHOTS / name)
+    page.screenshot(path=folder / name)
+    assert (folder / name).stat().st_size > 10_000
 
 
 def cards(page) -> list[str]:
@@ -70,7 +78,7 @@ def map_point(page, ref_id: str) -> dict:
     }""", ref_id)
 
 
-def test_type_a_query_read_the_cards_open_related_reading(page, bundled_url, capsys):
+def test_type_a_query_read_the_cards_open_related_reading(page, bundled_url, screenshots, capsys):
     page.goto(bundled_url)
     page.wait_for_selector("#map-note:not(:empty)")
     page.locator("#q").press_sequentially("GPU slicing", delay=40)
@@ -92,14 +100,14 @@ def test_type_a_query_read_the_cards_open_related_reading(page, bundled_url, cap
     related = first.locator(".related li")
     related.first.wait_for()
     assert related.count() == 5 and "similar (" in related.first.locator(".reasons").inner_text()
-    screenshot(page, "search.png")
+    screenshot(page, screenshots, "search.png")
     related.first.get_by_role("button").click()
     page.wait_for_selector("#selected .card")
     assert page.locator("#selected .card h3").inner_text() == related.first.get_by_role("button").inner_text()
     assert page.problems == []
 
 
-def test_click_the_map_and_step_through_it_from_the_keyboard(page, bundled_url):
+def test_click_the_map_and_step_through_it_from_the_keyboard(page, bundled_url, screenshots):
     page.goto(bundled_url + "/?q=feature%20store")
     page.wait_for_selector("#results .card")
     page.wait_for_selector("#map-note:not(:empty)")
@@ -111,7 +119,7 @@ def test_click_the_map_and_step_through_it_from_the_keyboard(page, bundled_url):
     page.locator("#map").click(position=point)
     page.wait_for_selector("#selected .card")
     assert page.locator("#selected .card").get_attribute("data-id") == target.get_attribute("data-id")
-    screenshot(page, "map.png")
+    screenshot(page, screenshots, "map.png")
     page.locator("#map").focus()
     page.keyboard.press("ArrowRight")
     page.keyboard.press("Enter")
@@ -120,13 +128,13 @@ def test_click_the_map_and_step_through_it_from_the_keyboard(page, bundled_url):
     assert page.problems == []
 
 
-def test_filters_chinese_and_a_narrow_window(page, bundled_url):
+def test_filters_chinese_and_a_narrow_window(page, bundled_url, screenshots):
     page.set_viewport_size({"width": 400, "height": 860})
     page.goto(bundled_url + "/?q=%E7%89%B9%E5%BE%81%E5%AD%98%E5%82%A8")  # 特征存储
     page.wait_for_selector("#results .card")
     assert any("Feast" in title or "Feature Store" in title for title in cards(page)[:3])
     assert page.evaluate("document.documentElement.scrollWidth") <= 400  # nothing wider than the window
-    screenshot(page, "narrow.png")
+    screenshot(page, screenshots, "narrow.png")
     page.select_option("#kind", "paper")
     page.fill("#year", "2015")
     page.wait_for_function("() => document.querySelectorAll('#results .card').length === 1")

@@ -51,6 +51,7 @@ class Param:
     default: Any = None
     required: bool = False
     choices: tuple[str, ...] = ()
+    bounds: tuple[int, int] | None = None  # for documentation; `Answers` checks them with the CLI's message
 
     def parse(self, raw: Any) -> Any:
         """A query-string value (text) or a JSON body value, checked against the declared kind."""
@@ -76,8 +77,8 @@ class Param:
             schema["default"] = self.default
         if self.choices:
             schema["enum"] = list(self.choices)
-        if self.name == "k":
-            schema.update(minimum=1, maximum=MAX_K)
+        if self.bounds:
+            schema["minimum"], schema["maximum"] = self.bounds
         return schema
 
 
@@ -92,7 +93,7 @@ class Endpoint:
 
 
 def _param_k(default: int, what: str) -> Param:
-    return Param("k", int, f"How many {what} (1-{MAX_K}).", default)
+    return Param("k", int, f"How many {what} (1-{MAX_K}).", default, bounds=(1, MAX_K))
 
 
 SEARCH = (

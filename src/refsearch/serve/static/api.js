@@ -21,9 +21,10 @@ async function render() {
     for (const [method, operation] of Object.entries(methods)) {
       const section = el("section", "", el("h2", `${method.toUpperCase()} ${path}`), el("p", operation.summary));
       section.className = "card";
+      const body = operation.requestBody?.content["application/json"].schema;
       const params = operation.parameters.length ? operation.parameters
-        : Object.entries(operation.requestBody?.content["application/json"].schema.properties || {})
-          .map(([name, schema]) => ({ name, in: "body", schema, description: schema.description }));
+        : Object.entries(body?.properties || {}).map(([name, schema]) =>
+            ({ name, in: "body", schema, description: schema.description, required: body.required.includes(name) }));
       if (params.length) {
         const rows = params.map((p) => el("tr", "", el("td", p.name + (p.required ? " *" : "")),
           el("td", `${p.in}, ${p.schema.type}` + (p.schema.default !== undefined ? ` = ${p.schema.default}` : "")
