@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install demo test test-fast bench
+.PHONY: install demo test test-fast bench browser screenshots
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,16 @@ test: install
 # the inner loop: everything but the tests that run the real model (under a minute)
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
+
+# the browser tests' Chromium and CJK fonts, from Debian (as root); without them those tests skip.
+# Playwright drives this Chromium: it never downloads a browser of its own.
+browser:
+	command -v chromium >/dev/null && fc-list | grep -qi "Noto Sans CJK" || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; }
+
+# the README's pictures of the page, taken by the browser tests
+screenshots: install browser
+	REFSEARCH_SCREENSHOTS=docs/img $(PY) -m pytest -q tests/test_serve_browser.py
 
 bench: install
 	$(PY) scripts/bench_query.py

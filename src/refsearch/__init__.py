@@ -20,6 +20,7 @@ _PUBLIC = {
     "Index": "index", "Hit": "search", "Filters": "search", "Reference": "records",
     "Suggestion": "related", "Topic": "topics", "BuildReport": "builder",
     "RefsearchError": "errors", "SourceError": "errors", "IndexProblem": "errors",
+    "UnknownReference": "errors",
 }
 __all__ = sorted(_PUBLIC)
 

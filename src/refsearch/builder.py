@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from . import encoders, store, trust, vectors
+from . import encoders, store, topicmap, trust, vectors
 from .catalog import Catalog, CatalogWriter
 from .errors import IndexProblem, RefsearchError, SourceError
 from .journal import Journal
@@ -95,6 +95,8 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
         try:
             store_meta, count = _write_generation(writer, plan.references(), encoder_impl, previous, journal,
                                                   report, progress, plan.count)
+            written = vectors.open_store(writer.tmp, store_meta, count, encoder_impl.dimension)
+            map_meta = topicmap.write(writer.path, written)
             manifest = {
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "count": count,
@@ -104,6 +106,7 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
                 "vectors": store_meta,
                 "sources": {"roots": record_roots(roots, index_dir), "files": files},
                 "lexical": LEXICAL_SETTINGS,
+                "map": map_meta,
             }
             manifest["seal"] = _seal(manifest, report)
             writer.publish(manifest)

@@ -342,6 +342,35 @@ def related(
         render.print_related(_console(), anchor, suggestions)
 
 
+@app.command()
+@friendly_errors
+def serve(
+    index: Optional[str] = IndexOption,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: loopback only; anything "
+                                                         "else is reachable by others and warns)."),
+    port: int = typer.Option(8000, "--port", help="Port to listen on (0: any free port)."),
+):
+    """Serve the JSON API (/api/search, /api/related, …, docs at /api/docs) and the search page with its topic map."""
+    from .serve import require
+
+    require("serve", "starlette", "uvicorn")
+    from .serve.http import run
+
+    run(index, host, port, say=_stderr, progress=_progress())
+
+
+@app.command()
+@friendly_errors
+def mcp(index: Optional[str] = IndexOption):
+    """Answer an assistant over the Model Context Protocol on stdio (tools: search, related, show, topics)."""
+    from .serve import require
+
+    require("mcp", "mcp")
+    from .serve.mcp import run
+
+    run(index, say=_stderr)
+
+
 @app.command("eval")
 @friendly_errors
 def evaluate_command(

@@ -19,6 +19,10 @@ class SourceError(RefsearchError):
         super().__init__(f"{where}: {message}")
 
 
+class UnknownReference(RefsearchError):
+    """No reference has this id (or matches this title); the servers answer it with 404."""
+
+
 class IndexProblem(RefsearchError):
     """The index is missing, damaged or does not match what was asked; the message names the fix."""
 

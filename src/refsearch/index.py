@@ -13,7 +13,7 @@ from typing import Iterator
 
 from . import encoders, store, vectors
 from .catalog import Catalog
-from .errors import IndexProblem, RefsearchError
+from .errors import IndexProblem, UnknownReference
 from .fusion import DEFAULT_FUSION, Fusion
 from .lexical import BM25Index
 from .records import Reference
@@ -56,7 +56,7 @@ class Index:
         try:
             return self.catalog.row_of[ref_id]
         except KeyError:
-            raise RefsearchError(f"ID {ref_id!r} is not in the index; `refsearch search` prints ids with --json.") from None
+            raise UnknownReference(f"ID {ref_id!r} is not in the index; `refsearch search` prints ids with --json.") from None
 
     def get(self, ref_id: str) -> Reference:
         return self.reference(self.row(ref_id))
@@ -105,6 +105,13 @@ class Index:
         from .topics import topics
 
         return topics(self)
+
+    def topic_map(self):
+        """Each reference's point on the topic map, (len, 2) float32 in [0, 1], row order (topicmap.py);
+        an index built before maps raises IndexProblem naming the fix."""
+        from . import topicmap
+
+        return topicmap.load(self.generation)
 
     def siblings(self, ref: Reference) -> list[Reference]:
         """The other references under `ref`'s topic."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from typing import TYPE_CHECKING
 
-from .errors import RefsearchError
+from .errors import RefsearchError, UnknownReference
 from .lexical import query_terms
 from .records import Reference
 
@@ -54,7 +54,7 @@ def resolve_reference(index: Index, text: str) -> Reference:
     if len(found) == 1:
         return found[0]
     if not found:
-        raise RefsearchError(f"no reference matches {text!r}; `refsearch search {text!r}` finds by meaning.")
+        raise UnknownReference(f"no reference matches {text!r}; `refsearch search {text!r}` finds by meaning.")
     listed = "; ".join(f"{r.id} ({r.title})" for r in found[:10])
     more = f" and {len(found) - 10} more" if len(found) > 10 else ""
     raise RefsearchError(f"{text!r} is ambiguous, {len(found)} references match: {listed}{more}. Give one id.")

@@ -63,6 +63,7 @@ class IndexState:
     model_changed: bool | None = False  # None: the model could not be checked
     encoder_changed: bool = False
     lexical_changed: bool = False
+    map_missing: bool = False  # built before topic maps: a build adds one, reusing the vectors
     unreadable: str | None = None  # why the sources could not be compared (a build would fail on it)
     problems: list[str] = field(default_factory=list)  # what could not be checked
 
@@ -91,6 +92,8 @@ class IndexState:
             reasons.append("another encoder was asked for")
         if self.lexical_changed:
             reasons.append("its lexical index is from another refsearch version")
+        if self.map_missing:
+            reasons.append("it has no topic map (built by an older refsearch)")
         if self.unreadable:
             reasons.append(f"its sources cannot be read ({self.unreadable})")
         return reasons
@@ -122,6 +125,7 @@ def inspect(directory: Path, wanted: Wanted = Wanted(), checksums: bool = False)
         state.roots = recorded
     state.missing_roots = [root for root in state.roots if not root.exists()]
     state.lexical_changed = manifest["lexical"] != LEXICAL_SETTINGS
+    state.map_missing = "map" not in manifest
     model = manifest["model"]
     state.encoder_changed = wanted.encoder is not None and wanted.encoder != model["encoder"]
     if state.detached:

@@ -1,0 +1,95 @@
+"""What the servers answer, from one opened index: render.py's JSON shapes (the fields of the CLI's
+`--json`), with inputs checked as the CLI checks them (the same limits, the same one-line messages).
+
+Answers are kept per generation in a bounded LRU: a page searching as the user types asks for the
+same prefixes again (backspace, the back button), and an assistant repeats its queries. `peek` finds a
+kept answer without computing anything, so the HTTP server can reply to it from its event loop. A new
+generation gets a new `Answers`, so nothing stale is ever served from it.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from .. import render
+from ..index import Index
+from ..search import Filters, validate_k
+
+KEPT_ANSWERS = 2048  # about 10 kB each at k=10
+
+
+def _kept(method):
+    """Keep the method's answers (by its name and keyword arguments) in the instance's LRU."""
+
+    @functools.wraps(method)
+    def answer(self: "Answers", **params) -> dict[str, Any]:
+        key = (method.__name__, tuple(sorted(params.items())))
+        found = self._recall(key)
+        if found is None:
+            found = method(self, **params)
+            self._keep(key, found)
+        return found
+
+    return answer
+
+
+class Answers:
+    def __init__(self, index: Index):
+        self.index = index
+        self._lock = threading.Lock()
+        self._answers: OrderedDict[tuple, dict] = OrderedDict()
+
+    @property
+    def generation(self) -> str:
+        return self.index.generation.directory.name
+
+    def peek(self, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The kept answer of `name(**params)`, or None (nothing is computed)."""
+        return self._recall((name, tuple(sorted(params.items()))))
+
+    @_kept
+    def search(self, query: str, k: int = 10, mode: str = "hybrid", topic: str | None = None,
+               kind: str | None = None, year: str | None = None, page: str | None = None) -> dict[str, Any]:
+        filters = Filters(topic=topic, kind=kind, years=Filters.parse_years(year) if year else None, page=page)
+        return render.results_json(query, self.index.search(query, k=validate_k(k), mode=mode, filters=filters))
+
+    @_kept
+    def related(self, ref: str, k: int = 5, diverse: bool = False) -> dict[str, Any]:
+        validate_k(k)
+        anchor = self.index.resolve(ref)
+        return render.related_json(anchor, self.index.related(anchor, k=k, diverse=diverse))
+
+    @_kept
+    def show(self, id: str) -> dict[str, Any]:
+        ref = self.index.get(id)
+        return render.show_json(ref, self.index.siblings(ref))
+
+    @_kept
+    def topics(self) -> dict[str, Any]:
+        return render.topics_json(self.index.topics())
+
+    @_kept
+    def topic_map(self) -> dict[str, Any]:
+        return render.map_json(self.index, self.index.topic_map(), self.index.manifest["map"]["method"])
+
+    def status(self) -> dict[str, Any]:
+        """Never kept: it reports the sources and files as they are now."""
+        import refsearch
+
+        return render.status_json(refsearch.status(self.index.directory))
+
+    def _recall(self, key: tuple) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._answers.get(key)
+            if found is not None:
+                self._answers.move_to_end(key)
+            return found
+
+    def _keep(self, key: tuple, answer: dict[str, Any]) -> None:
+        with self._lock:
+            self._answers[key] = answer
+            if len(self._answers) > KEPT_ANSWERS:
+                self._answers.popitem(last=False)

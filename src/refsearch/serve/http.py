@@ -1,0 +1,331 @@
+"""`refsearch serve`: the JSON API (Starlette on uvicorn) and the search page, on loopback by default.
+
+Every endpoint is declared once in `ENDPOINTS` (path, parameters, what it answers); that one table
+parses and checks the request, answers through `Answers` (render.py's JSON, the CLI's fields) and
+writes the OpenAPI document, so the docs cannot drift from the code. Errors are JSON
+`{"error": "one line"}`: 400 for bad input (the CLI's messages), 404 for an unknown id or path, 413 for
+a body over the limit, 503 when the index itself is damaged or missing a part, 500 with no detail
+otherwise (the traceback goes to the server's log, never into a response).
+
+The page and its assets are served from `static/` with a strict Content-Security-Policy (scripts and
+styles from this server only). Bound to loopback, requests must name a loopback host: a web page
+elsewhere cannot read the index through DNS rebinding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import socket
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import IndexProblem, RefsearchError, UnknownReference
+from ..search import MAX_K, MAX_QUERY_CHARS, MODES
+from .live import LiveIndex, Say
+
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_BODY_BYTES = 4 * MAX_QUERY_CHARS + 65536  # the longest query in UTF-8's worst case, and the other fields
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+# Searches run on this many threads: the query encoder and numpy use every core for one search
+# already, and more threads only fight over them (measured: 32 threads answer 5x slower than 2).
+SEARCH_THREADS = 2
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                                 b"base-uri 'none'; frame-ancestors 'none'; form-action 'self'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: type  # str, int or bool
+    description: str
+    default: Any = None
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    bounds: tuple[int, int] | None = None  # for documentation; `Answers` checks them with the CLI's message
+
+    def parse(self, raw: Any) -> Any:
+        """A query-string value (text) or a JSON body value, checked against the declared kind."""
+        if self.kind is int:
+            if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+                return int(raw)
+            if isinstance(raw, int) and not isinstance(raw, bool):
+                return raw
+            raise RefsearchError(f"{self.name} must be a whole number, not {_shown(raw)}.")
+        if self.kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            if isinstance(raw, str) and raw.lower() in ("true", "false", "1", "0"):
+                return raw.lower() in ("true", "1")
+            raise RefsearchError(f"{self.name} must be true or false, not {_shown(raw)}.")
+        if not isinstance(raw, str):
+            raise RefsearchError(f"{self.name} must be text, not {_shown(raw)}.")
+        return raw
+
+    def schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": {int: "integer", bool: "boolean", str: "string"}[self.kind]}
+        if self.default is not None:
+            schema["default"] = self.default
+        if self.choices:
+            schema["enum"] = list(self.choices)
+        if self.bounds:
+            schema["minimum"], schema["maximum"] = self.bounds
+        return schema
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    path: str
+    summary: str
+    answer: str  # the `Answers` method that answers it (called with the parameters as keywords)
+    params: tuple[Param, ...] = ()
+    post: bool = False  # also takes the parameters as a JSON body (for queries too long for a URL)
+    in_path: str | None = None  # a parameter that is the path's last part
+
+
+def _param_k(default: int, what: str) -> Param:
+    return Param("k", int, f"How many {what} (1-{MAX_K}).", default, bounds=(1, MAX_K))
+
+
+SEARCH = (
+    Param("query", str, "What to look for, in any words, Chinese or English, any length "
+                        f"(up to {MAX_QUERY_CHARS:,} characters; POST a JSON body for long ones).", required=True),
+    _param_k(10, "results"),
+    Param("mode", str, "Ranking: hybrid (dense + lexical, fused), dense or lexical.", "hybrid", choices=MODES),
+    Param("topic", str, "Only references whose topic (or its English gloss) contains this."),
+    Param("kind", str, "Only this kind: paper, blog, official-doc, book, course, repo, …"),
+    Param("year", str, "A year (2021) or an inclusive range (2020-2023)."),
+    Param("page", str, "Only references from pages whose title or key contains this."),
+)
+
+ENDPOINTS = (
+    Endpoint("/api/search", "Find the references that answer a query (as `refsearch search --json`).",
+             "search", SEARCH, post=True),
+    Endpoint("/api/related", "What to read after a reference, with the reasons (as `refsearch related --json`).",
+             "related",
+             (Param("ref", str, "A reference id (from a search) or part of its title.", required=True),
+              _param_k(5, "suggestions"),
+              Param("diverse", bool, "Spread the suggestions across topics.", False))),
+    Endpoint("/api/show/{id}", "One reference, with the others under its topic (as `refsearch show --json`).",
+             "show", (Param("id", str, "The reference id.", required=True),), in_path="id"),
+    Endpoint("/api/topics", "The topics with their reference ids (as `refsearch topics --json`).", "topics"),
+    Endpoint("/api/status", "Whether the index matches its sources and model (as `refsearch status --json`).",
+             "status"),
+    Endpoint("/api/map", "Every reference as a point on the topic map (2-D, both axes in [0, 1]), in columns.",
+             "topic_map"),
+)
+
+
+def parse(endpoint: Endpoint, given: dict[str, Any]) -> dict[str, Any]:
+    """The endpoint's keyword arguments from the request's values; unknown names are refused so a
+    typo (`q=` for `query=`) is not silently ignored."""
+    known = {param.name: param for param in endpoint.params}
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        takes = ", ".join(known) or "no parameters"
+        raise RefsearchError(f"unknown parameter {unknown[0]!r}; {endpoint.path} takes {takes}.")
+    values = {}
+    for param in endpoint.params:
+        raw = given.get(param.name)
+        if raw is None and param.required:
+            raise RefsearchError(f"{param.name!r} is missing; {endpoint.path} takes {', '.join(known)}.")
+        if raw is not None and (raw != "" or param.required):  # an empty optional field is left out
+            values[param.name] = param.parse(raw)
+    return values
+
+
+def create_app(live: LiveIndex, say: Say, loopback: bool = True):
+    """The ASGI application over `live` (`loopback`: accept only requests addressed to a loopback name)."""
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+    from starlette.responses import FileResponse, JSONResponse, Response
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    workers = ThreadPoolExecutor(SEARCH_THREADS, thread_name_prefix="refsearch-search")
+
+    def respond(endpoint: Endpoint, values: dict[str, Any], started: float) -> Response:
+        waited = time.perf_counter() - started
+        try:
+            answer = getattr(live.answers(), endpoint.answer)(**values)
+            return _json(answer, started, waited)
+        except UnknownReference as error:
+            return _error(404, error)
+        except IndexProblem as error:
+            return _error(503, error)
+        except RefsearchError as error:
+            return _error(400, error)
+        except Exception:  # a bug: logged in full here, never shown to the client
+            say(f"error answering {endpoint.path} {values!r:.200}:\n{traceback.format_exc()}")
+            return JSONResponse({"error": "internal error; the server's log has the details."}, 500)
+
+    def route(endpoint: Endpoint) -> Route:
+        async def handle(request) -> Response:
+            started = time.perf_counter()
+            given: dict[str, Any] = dict(request.query_params)
+            if request.method == "POST":
+                body = await _json_body(request)
+                if isinstance(body, Response):
+                    return body
+                given.update(body)
+            if endpoint.in_path:
+                given[endpoint.in_path] = request.path_params[endpoint.in_path]
+            try:
+                values = parse(endpoint, given)
+            except RefsearchError as error:
+                return _error(400, error)
+            kept = None if live.changed() else live.answers().peek(endpoint.answer, values)
+            if kept is not None:  # answered before: no need to leave the event loop
+                return _json(kept, started)
+            return await asyncio.get_running_loop().run_in_executor(workers, respond, endpoint, values, started)
+
+        path = endpoint.path.replace(f"{{{endpoint.in_path}}}", f"{{{endpoint.in_path}:path}}") if endpoint.in_path else endpoint.path
+        return Route(path, handle, methods=["GET", "POST"] if endpoint.post else ["GET"])
+
+    async def _json_body(request) -> dict | Response:
+        data = bytearray()
+        async for chunk in request.stream():
+            data += chunk
+            if len(data) > MAX_BODY_BYTES:
+                return JSONResponse({"error": f"request body over {MAX_BODY_BYTES:,} bytes."}, 413)
+        try:
+            body = json.loads(data or b"{}")
+        except (ValueError, RecursionError):
+            return _error(400, "the body is not JSON; send an object such as {\"query\": \"…\"}.")
+        return body if isinstance(body, dict) else _error(400, "the body must be a JSON object of parameters.")
+
+    async def page(request) -> Response:
+        return FileResponse(STATIC / "index.html")
+
+    async def api_docs(request) -> Response:
+        return FileResponse(STATIC / "api.html")
+
+    async def spec(request) -> Response:
+        return JSONResponse(openapi())
+
+    async def http_error(request, error: HTTPException) -> Response:
+        return JSONResponse({"error": error.detail}, error.status_code, headers=getattr(error, "headers", None))
+
+    routes = [Route("/", page), Route("/api/docs", api_docs), Route("/api/openapi.json", spec),
+              *map(route, ENDPOINTS), Mount("/static", StaticFiles(directory=STATIC), name="static")]
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK_NAMES))] if loopback else []
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: http_error})
+    return _with_headers(app)
+
+
+def _json(answer: dict[str, Any], started: float, waited: float = 0.0):
+    """The answer as JSON, with the server's time in a `Server-Timing` header (browsers' devtools show
+    it): `wait` for a search thread, `app` from the parsed request to the encoded answer, waits included."""
+    from starlette.responses import JSONResponse
+
+    response = JSONResponse(answer)
+    response.headers["server-timing"] = f"wait;dur={waited * 1000:.2f}, app;dur={(time.perf_counter() - started) * 1000:.2f}"
+    return response
+
+
+def _error(status: int, error: Exception | str):
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"error": " ".join(str(error).split())}, status)
+
+
+def _with_headers(app):
+    """Every response carries the security headers (a plain ASGI wrapper: no per-request task)."""
+
+    async def wrapped(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return wrapped
+
+
+def openapi() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of `ENDPOINTS`."""
+    from .. import __version__
+
+    error = {"description": "One line saying what is wrong and what to do.",
+             "content": {"application/json": {"schema": {"type": "object", "properties": {"error": {"type": "string"}}}}}}
+    paths: dict[str, Any] = {}
+    for endpoint in ENDPOINTS:
+        parameters = [{"name": p.name, "in": "path" if p.name == endpoint.in_path else "query",
+                       "required": p.required or p.name == endpoint.in_path, "description": p.description,
+                       "schema": p.schema()} for p in endpoint.params]
+        operation = {"summary": endpoint.summary, "parameters": parameters,
+                     "responses": {"200": {"description": "The answer, in the fields of the CLI's --json.",
+                                           "content": {"application/json": {"schema": {"type": "object"}}}},
+                                   "400": error, "404": error, "503": error}}
+        paths[endpoint.path] = {"get": operation}
+        if endpoint.post:
+            body = {"type": "object", "required": [p.name for p in endpoint.params if p.required],
+                    "properties": {p.name: {**p.schema(), "description": p.description} for p in endpoint.params}}
+            paths[endpoint.path]["post"] = {**operation, "parameters": [], "summary": endpoint.summary + " Long queries.",
+                                            "requestBody": {"content": {"application/json": {"schema": body}}},
+                                            "responses": {**operation["responses"], "413": error}}
+    return {"openapi": "3.1.0", "info": {"title": "refsearch", "version": __version__,
+                                         "description": "Search an annotated reading list, offline."}, "paths": paths}
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket, so a taken port is a one-line error before the index is even opened."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as error:
+        raise RefsearchError(f"cannot listen on {host}:{port} ({error.strerror or error}); "
+                             "choose another --port or --host.") from None
+    return sock
+
+
+def run(index: str | None, host: str, port: int, say: Say, progress=None) -> None:
+    """Serve until interrupted; says the address once it answers."""
+    import uvicorn
+
+    from . import one_blas_thread
+
+    loopback = is_loopback(host)
+    if not loopback:
+        say(f"warning: listening on {host}, not loopback: anyone who can reach this machine can read the index "
+            "(there is no authentication). Use --host 127.0.0.1 to keep it to yourself.")
+    sock = bind(host, port)
+    one_blas_thread()
+    live = LiveIndex(index, say, progress)
+    server = uvicorn.Server(uvicorn.Config(create_app(live, say, loopback), log_level="warning", access_log=False,
+                                           lifespan="off", server_header=False))
+    address = sock.getsockname()
+    shown = f"[{address[0]}]" if sock.family == socket.AF_INET6 else address[0]
+    say(f"serving {live.directory} on http://{shown}:{address[1]}/ (API docs: /api/docs); Ctrl-C stops")
+    server.run(sockets=[sock])
+
+
+def _shown(value: Any) -> str:
+    return repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "…"

@@ -1,0 +1,79 @@
+"""The index a server answers from: opened once, and opened again when a build publishes a new
+generation, without a restart.
+
+A build writes a whole generation directory and only then replaces the CURRENT pointer atomically
+(store.py), so a server never has to fear a half-written index: it only has to notice the swap.
+Every request stats CURRENT (a few microseconds; `os.replace` gives the pointer a new inode). When it
+changed, the request that noticed opens the new generation through `refsearch.open` and warms it
+(query encoder loaded, one search run), while concurrent requests keep answering from the old one;
+then the new one replaces it. A generation that cannot be opened is reported once and the old one
+keeps answering.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Callable
+
+from .. import store
+from ..errors import RefsearchError
+from .answers import Answers
+
+Say = Callable[[str], None]
+WARM_UP_QUERY = "warm up"
+
+
+class LiveIndex:
+    def __init__(self, path: Path | str | None, say: Say, progress=None):
+        import refsearch
+
+        self._say = say
+        self._lock = threading.Lock()
+        index = refsearch.open(path, say=say, progress=progress)  # builds or updates it, as a CLI search would
+        self.directory = index.directory
+        self._seen = self._pointer()
+        if store.current_generation(self.directory) != index.generation.directory:
+            self._seen = None  # a build published another generation meanwhile: the first request re-opens
+        self._answers = _warm(Answers(index))
+
+    def changed(self) -> bool:
+        """Whether CURRENT changed since the current generation was opened (one stat)."""
+        return self._pointer() != self._seen
+
+    def answers(self) -> Answers:
+        """The answers of the current generation (re-opened first if a build published a new one)."""
+        if self.changed() and self._lock.acquire(blocking=False):
+            try:
+                self._reload()
+            finally:
+                self._lock.release()
+        return self._answers
+
+    def _pointer(self) -> tuple[int, int, int] | None:
+        try:
+            info = os.stat(self.directory / "CURRENT")
+        except OSError:
+            return None
+        return info.st_ino, info.st_mtime_ns, info.st_size
+
+    def _reload(self) -> None:
+        import refsearch
+
+        pointer = self._pointer()  # before opening: a swap during the open is noticed next time
+        old = self._answers.generation
+        try:
+            index = refsearch.open(self.directory, update=False, say=self._say)
+            if index.generation.directory.name != old:
+                self._answers = _warm(Answers(index))
+                self._say(f"now answering from {index.directory} ({self._answers.generation}, {len(index)} references)")
+        except RefsearchError as problem:
+            self._say(f"warning: cannot open the new index ({problem}); still answering from {old}.")
+        self._seen = pointer
+
+
+def _warm(answers: Answers) -> Answers:
+    """Load what the first query would (encoder, vectors, lexical arrays), so no request pays for it."""
+    answers.index.search(WARM_UP_QUERY, k=1)
+    return answers

@@ -1,0 +1,96 @@
+"""`refsearch mcp`: the reading list as tools for an assistant, over the Model Context Protocol (stdio).
+
+Built on the official SDK's `MCPServer` (FastMCP, renamed in mcp 2). The index is opened once at
+start-up and re-opened when a build publishes a new generation (live.py). Each tool returns the JSON
+of the matching CLI command's `--json` as structured content; a bad argument or an unknown id comes
+back as a tool error with the CLI's one-line message. Logs go to stderr: stdout is the protocol.
+
+No `from __future__ import annotations` here: the SDK reads the tools' parameter annotations at
+run time to write their JSON schemas.
+"""
+
+from typing import Annotated, Any, Callable, Literal
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from ..errors import RefsearchError
+from ..search import MAX_K
+from .answers import Answers
+from .live import LiveIndex, Say
+
+INSTRUCTIONS = (
+    "refsearch searches the user's own annotated reading list: papers, official docs, blog posts, books and "
+    "courses, grouped under topic headings, annotated in Chinese, English or both. Use `search` to find what the "
+    "list holds on a subject, `related` for what to read after a reference, `show` for one reference in full, "
+    "`topics` to see what the list covers. Every result has an `id` that `related` and `show` take."
+)
+
+
+def create_server(live: LiveIndex) -> MCPServer:
+    server = MCPServer("refsearch", instructions=INSTRUCTIONS, log_level="WARNING")
+    read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+
+    def answer(call: Callable[[Answers], dict]) -> dict[str, Any]:
+        try:
+            return call(live.answers())
+        except RefsearchError as error:
+            raise ToolError(" ".join(str(error).split())) from None
+
+    @server.tool(annotations=read_only)
+    def search(
+        query: Annotated[str, Field(description="What to look for: a topic, a question, a name or a pasted abstract, "
+                                                "in English or Chinese.")],
+        k: Annotated[int, Field(description="How many references to return.", ge=1, le=MAX_K)] = 10,
+        mode: Annotated[Literal["hybrid", "dense", "lexical"],
+                        Field(description="hybrid (default, best), dense (meaning only) or lexical (exact words "
+                                          "and names only).")] = "hybrid",
+        topic: Annotated[str | None, Field(description="Only references whose topic heading contains this text.")] = None,
+        kind: Annotated[str | None, Field(description="Only this kind: paper, blog, official-doc, book, course, "
+                                                      "repo, video, talk.")] = None,
+        year: Annotated[str | None, Field(description="A year ('2021') or an inclusive range ('2020-2023').")] = None,
+        page: Annotated[str | None, Field(description="Only references from the source page whose title contains "
+                                                      "this.")] = None,
+    ) -> dict[str, Any]:
+        """Search the user's reading list by meaning and by keywords (Chinese and English both work).
+        Returns the best references first, each with id, title, url, year, kind, topic path, the
+        annotation (`note`) and its English gloss (`note_en`) and a score. Use it whenever the user
+        asks what their list or notes say about a subject, or for reading on a subject."""
+        return answer(lambda a: a.search(query=query, k=k, mode=mode, topic=topic, kind=kind, year=year, page=page))
+
+    @server.tool(annotations=read_only)
+    def related(
+        ref: Annotated[str, Field(description="A reference id from `search` (or a distinctive part of its title).")],
+        k: Annotated[int, Field(description="How many suggestions.", ge=1, le=MAX_K)] = 5,
+        diverse: Annotated[bool, Field(description="Spread the suggestions across topics instead of the "
+                                                   "closest ones.")] = False,
+    ) -> dict[str, Any]:
+        """What to read after a given reference: its nearest neighbours in the reading list, each with
+        the reasons it is related (same topic, shared names or terms, same author, similarity)."""
+        return answer(lambda a: a.related(ref=ref, k=k, diverse=diverse))
+
+    @server.tool(annotations=read_only)
+    def show(id: Annotated[str, Field(description="The reference id, exactly as `search` returned it.")]) -> dict[str, Any]:
+        """One reference in full (title, url, year, kind, topic, annotation and gloss, author, tags,
+        source file and line), with the other references under the same topic."""
+        return answer(lambda a: a.show(id=id))
+
+    @server.tool(annotations=read_only)
+    def topics() -> dict[str, Any]:
+        """The reading list's topics (its headings, with English glosses), in reading order, each with
+        its reference count and ids. Use it to see what the list covers before searching it."""
+        return answer(lambda a: a.topics())
+
+    return server
+
+
+def run(index: str | None, say: Say) -> None:
+    """Serve over stdin/stdout until the client closes them."""
+    from . import one_blas_thread
+
+    one_blas_thread()
+    server = create_server(LiveIndex(index, say))
+    say("MCP server ready on stdio")
+    server.run("stdio")

@@ -1,0 +1,72 @@
+"""Helpers for the server tests: a small project indexed with the fake encoder, and how to start a
+refsearch command in a subprocess that registers that encoder first."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import refsearch
+
+PAGE = """format: refsearch/references@1
+page: Infra reading
+key: infra
+topics:
+  - name: Serving
+    references:
+      - {title: KServe, url: "https://kserve.io", year: 2019, kind: official-doc, note: Kubernetes model serving}
+      - {title: Triton, url: "https://triton.io", year: 2018, kind: official-doc,
+         note: GPU inference server with dynamic batching}
+  - name: 训练编排 + GPU
+    name_en: Training orchestration + GPU
+    references:
+      - {title: MIG, url: "https://nvidia.com/mig", year: 2020, kind: official-doc, note: GPU 切片调度。,
+         note_en: GPU slicing and scheduling.}
+"""
+
+# Runs the CLI after registering the fake encoder (a subprocess does not see the test's registration).
+FAKE_CLI = ("import sys; from refsearch import encoders; from fakes import FakeBackend, FakeEncoder; "
+            "encoders.register('fake', FakeBackend(FakeEncoder())); from refsearch.cli import main; "
+            "sys.argv[0] = 'refsearch'; main()")
+
+
+def make_project(root: Path, page: str = PAGE) -> Path:
+    """`root/refs/infra.yaml` indexed into `root/index` (the caller has the fake encoder selected)."""
+    (root / "refs").mkdir(parents=True, exist_ok=True)
+    (root / "refs" / "infra.yaml").write_text(page, encoding="utf-8")
+    refsearch.build([root / "refs"], root / "index")
+    return root / "index"
+
+
+def subprocess_env() -> dict[str, str]:
+    """The test session's environment for a child, with the tests folder importable (fakes.py)."""
+    tests = str(Path(__file__).parent)
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([tests, *sys.path]), "HF_HUB_OFFLINE": "1"}
+
+
+@contextmanager
+def running_server(index_dir: Path) -> Iterator[str]:
+    """`refsearch serve` over `index_dir` in a thread of this process, on a free loopback port: its URL."""
+    import uvicorn
+
+    from refsearch.serve import http
+    from refsearch.serve.live import LiveIndex
+
+    live = LiveIndex(index_dir, print)
+    sock = http.bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(http.create_app(live, print), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
