@@ -69,11 +69,14 @@ def build(sources: Sequence[Path | str] | None = None, index: Path | str | None 
                        progress=progress, lock_wait=lock_wait)
 
 
-def status(path: Path | str | None = None):
-    """A `Status`: fresh, stale or detached and why, what a build would do, the bytes on disk."""
+def status(path: Path | str | None = None, checksums: bool = True):
+    """A `Status`: fresh, stale or detached and why, what a build would do, the bytes on disk.
+
+    `checksums` verifies every index file's sha256 (what `refsearch status` does); a server asked
+    for its status on every call leaves it off and checks sizes, as a query does."""
     from .status_report import index_status
 
-    return index_status(resolve_target(path).index)
+    return index_status(resolve_target(path).index, checksums)
 
 
 def _opened(directory: Path, model: str | None, trusted: bool) -> Index:

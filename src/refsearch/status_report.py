@@ -1,7 +1,7 @@
 """`refsearch status`: the index state (state.py) explained, with what a build would do and the bytes on disk.
 
-Read-only. Unlike a query, status verifies every file's checksum, so a damaged index is reported
-even where a query would not notice. When the sources or the model changed, the sources are read to
+Read-only. Unlike a query, status verifies every file's checksum (unless told not to), so a damaged
+index is reported even where a query would not notice. When the sources or the model changed, the sources are read to
 count the references the next build would embed (stale: new or changed) and drop (orphaned).
 """
 
@@ -35,9 +35,9 @@ class Status:
         return self.state.generation.manifest
 
 
-def index_status(index_dir: Path) -> Status:
+def index_status(index_dir: Path, checksums: bool = True) -> Status:
     """Inspect `index_dir`; raise IndexProblem when there is no usable index there."""
-    state = inspect(index_dir, checksums=True)
+    state = inspect(index_dir, checksums=checksums)
     if state.generation is None:
         raise IndexProblem(f"{index_dir}: no index here; run `refsearch build SOURCES --index {index_dir}`.")
     status = Status(state, problems=list(state.problems), sizes=_sizes(state.generation))

@@ -76,10 +76,11 @@ class Answers:
         return render.map_json(self.index, self.index.topic_map(), self.index.manifest["map"]["method"])
 
     def status(self) -> dict[str, Any]:
-        """Never kept: it reports the sources and files as they are now."""
+        """Never kept: it reports the sources and files as they are now (sizes checked, not checksums:
+        hashing the whole index on every call would make the call cost grow with the library)."""
         import refsearch
 
-        return render.status_json(refsearch.status(self.index.directory))
+        return render.status_json(refsearch.status(self.index.directory, checksums=False))
 
     def _recall(self, key: tuple) -> dict[str, Any] | None:
         with self._lock:
