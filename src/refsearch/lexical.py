@@ -25,8 +25,9 @@ import unicodedata
 from array import array
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -73,55 +74,63 @@ _STEM = _stemmer()
 
 _SEPARATOR = re.compile(r"[-_./+]")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z][a-z])")  # PagedAttention -> Paged|Attention; not vLLM, MLflow
+_SCRIPTS = re.compile(rf"([{_CJK}]+)")
+_DIGIT = re.compile(r"[0-9]")
 
 
-def _word_tokens(word: str) -> list[str]:
+@lru_cache(maxsize=1 << 18)
+def _word_tokens(word: str) -> tuple[str, ...]:
+    """Tokens of one Latin/digit word. Cached: words repeat (Zipf), and a build tokenizes every
+    abstract of a library (184,000 papers: 3 ms a document uncached, most of a build's own time)."""
     parts = [p.lower() for chunk in _SEPARATOR.split(word) for p in _CAMEL.split(chunk) if p]
     tokens = [_normalise_word(p) for p in parts]
     if len(parts) > 1:
         tokens.append("".join(parts))
-    return [t for t in tokens if t]
+    return tuple(t for t in tokens if t)
 
 
 def _normalise_word(word: str) -> str:
     if word in STOP_WORDS:
         return ""
-    if any(ch.isdigit() for ch in word):
+    if _DIGIT.search(word):
         return word
     return _STEM.stemWord(word)
 
 
-def _cjk_terms(run: str) -> list[QueryTerm]:
-    grams = [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]
-    terms = [QueryTerm(gram, gram) for gram in grams]
+def _cjk_pieces(run: str) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """(surface, tokens): each character bigram, then the glossary's English for the terms in the run."""
+    for gram in [run] if len(run) == 1 else [run[i : i + 2] for i in range(len(run) - 1)]:
+        yield gram, (gram,)
     for term, english in glossary_matches(run):
-        terms.extend(QueryTerm(token, term) for word in english.split() for token in _word_tokens(word))
-    return terms
+        yield term, tuple(token for word in english.split() for token in _word_tokens(word))
+
+
+def _pieces(text: str) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """(surface text, its tokens) in order: the one tokenizer that queries and documents share."""
+    for match in _TOKEN.finditer(unicodedata.normalize("NFKC", text)):
+        if match.group("cjk"):
+            yield from _cjk_pieces(match.group("cjk"))
+            continue
+        word = match.group("word")
+        if not _SCRIPTS.search(word):
+            yield word.lower(), _word_tokens(word)
+            continue
+        # a word glued to CJK ("GPU切片") is split by the regex already; mixed scripts inside a \w
+        # run (rare) are split here so CJK parts still get bigrams
+        for piece in _SCRIPTS.split(word):
+            if piece and _CJK_CHAR.match(piece):
+                yield from _cjk_pieces(piece)
+            elif piece:
+                yield piece.lower(), _word_tokens(piece)
 
 
 def query_terms(text: str) -> list[QueryTerm]:
     """Tokens with the surface text they came from, in order (duplicates kept)."""
-    text = unicodedata.normalize("NFKC", text)
-    terms: list[QueryTerm] = []
-    for match in _TOKEN.finditer(text):
-        if match.group("cjk"):
-            terms.extend(_cjk_terms(match.group("cjk")))
-        else:
-            word = match.group("word")
-            # a word glued to CJK ("GPU切片") is split by the regex already; mixed scripts inside a
-            # \w run (rare) are split here so CJK parts still get bigrams
-            for piece in re.split(rf"([{_CJK}]+)", word):
-                if not piece:
-                    continue
-                if _CJK_CHAR.match(piece):
-                    terms.extend(_cjk_terms(piece))
-                else:
-                    terms.extend(QueryTerm(t, piece.lower()) for t in _word_tokens(piece))
-    return terms
+    return [QueryTerm(token, surface) for surface, tokens in _pieces(text) for token in tokens]
 
 
 def tokenize(text: str) -> list[str]:
-    return [term.token for term in query_terms(text)]
+    return [token for _, tokens in _pieces(text) for token in tokens]
 
 
 @dataclass
