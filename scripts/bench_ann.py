@@ -308,7 +308,7 @@ def methods_for(n: int) -> list[Method]:
     nlist = 1024 if n < 500_000 else 2048
     sq8, pq = f"IVF{nlist},SQ8", f"IVF{nlist},PQ48"
     methods = [Method(None), Method("Flat")] + ([Method("Flat", mmap=False)] if n < 500_000 else [])
-    methods += [Method(sq8, (("nprobe", p),)) for p in (4, 8, 16, 32, 64)]
+    methods += [Method(sq8, (("nprobe", p),)) for p in (4, 8, 16, 32, 64, 128)]
     methods.append(Method(sq8, (("nprobe", 16),), mmap=False))
     methods += [Method(pq, (("nprobe", p),)) for p in (8, 16, 32)]
     methods += [Method(pq, (("nprobe", p),), rerank=r) for p in (8, 16, 32) for r in (50, 100)]
@@ -345,6 +345,31 @@ def bench(vectors: Path, work: Path, million: float, rows: int | None, runs: int
               f"{row['rss']:8.0f} {disk_mb(method, work):8.0f} {seconds:8.1f}", flush=True)
 
 
+def threshold(work: Path) -> None:
+    """Exact search's warm latency over the first N indexed vectors: where it stops being cheap."""
+    import faiss
+
+    base = np.load(work / "base-f32.npy", mmap_mode="r")
+    queries = np.load(work / "queries.npy")[:EXACT_QUERIES]
+    print(f"exact search over the first N vectors, {faiss.omp_get_max_threads()} threads, "
+          f"load average {os.getloadavg()[0]:.1f}: warm p50 / p99 ms")
+    print(f"{'N':>9} {'faiss knn':>15} {'numpy matmul':>15} {'f32 MB':>7}")
+    for n in (10_000, 25_000, 50_000, 100_000, 200_000, 500_000, 1_000_000):
+        if n > len(base):
+            break
+        part, row = base[:n], [f"{n:9,}"]
+        for search in (lambda q: faiss.knn(q[None], part, 10, metric=faiss.METRIC_INNER_PRODUCT),
+                       lambda q: top(part @ q, 10)):
+            search(queries[0])
+            latencies = []
+            for query in queries:
+                started = time.perf_counter()
+                search(query)
+                latencies.append((time.perf_counter() - started) * 1000)
+            row.append(f"{np.percentile(latencies, 50):7.2f} / {np.percentile(latencies, 99):5.1f}")
+        print(" ".join(row), f"{n * base.shape[1] * 4 / 1e6:7.0f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=SCALE, help="the bib_combined.jsonl.gz to read")
@@ -364,6 +389,8 @@ def main() -> None:
     bench_command.add_argument("--rows", type=int, help="index only the first ROWS records (default: all)")
     bench_command.add_argument("--runs", type=int, default=7, help="fresh processes per cold figure")
     bench_command.add_argument("--only", nargs="*", default=[], help="methods whose name contains one of these")
+    threshold_command = commands.add_parser("threshold", help="exact search's latency against N")
+    threshold_command.add_argument("--work", type=Path, required=True, help="a folder `bench` prepared")
     query_command = commands.add_parser("query", help=argparse.SUPPRESS)
     query_command.add_argument("work", type=Path)
     query_command.add_argument("method")
@@ -374,6 +401,8 @@ def main() -> None:
         embed_part(args.out, args.data, args.worker, args.workers)
     elif args.command == "bench":
         bench(args.vectors, args.work, args.million, args.rows, args.runs, args.only)
+    elif args.command == "threshold":
+        threshold(args.work)
     else:
         answer_one_query(args.work, args.method)
 
