@@ -61,8 +61,9 @@ class OnnxEncoder:
 
     def __init__(self, directory: Path, threads: int | None = None, max_seq_length: int | None = None):
         """`max_seq_length` cuts texts shorter than the export's own limit (never longer: the
-        position embeddings end there). all-MiniLM-L6-v2 was trained on 128 tokens; what cutting
-        documents there costs and saves: docs/benchmarks.md, "Encoder variants"."""
+        position embeddings end there). all-MiniLM-L6-v2 was trained on 128 tokens, but cutting
+        SciFact abstracts there cost dense nDCG@10 0.02 to 0.03 (docs/benchmarks.md, "Scale
+        (issue 16): encoder variants"), so builds keep the export's 256."""
         directory = Path(directory)
         config = read_encoder_config(directory)
         import onnxruntime

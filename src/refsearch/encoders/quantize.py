@@ -1,9 +1,10 @@
 """An int8 sibling of an exported ONNX encoder, written once per model fingerprint.
 
-Dynamic quantisation: the weights of every MatMul are stored as int8, one scale per output
-channel, and activations are quantised per batch at run time, so no calibration data is needed.
-Speed and SciFact quality against fp32: docs/benchmarks.md, "Encoder variants". One scale per
-weight tensor instead of per channel lost too much: mean query cosine to fp32 0.958, not 0.993.
+Dynamic quantisation: the weights of every MatMul and the embedding tables are stored as int8 (one
+scale per output channel), activations are quantised per batch at run time: no calibration data.
+On SciFact it costs at most 0.004 nDCG@10 and embeds about 2x as many abstracts per CPU-second
+(docs/benchmarks.md, "Scale (issue 16): encoder variants"). One scale per weight tensor instead
+of per channel lost too much: mean query cosine to fp32 0.958, not 0.993.
 
 Activations get one scale per batch, so a document's vector shifts slightly with the texts it is
 batched with (lowest cosine 0.992 between two batchings of 500 SciFact abstracts); a query, encoded
