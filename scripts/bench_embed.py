@@ -44,13 +44,13 @@ print(json.dumps({"import": imported - started, "load": loaded - imported, "quer
 """
 
 
-def documents(corpus: str, n: int) -> list[str]:
-    """Title + annotation texts, the shape of what refsearch indexes."""
-    path = CORPORA[corpus]
+def documents(path: Path, n: int) -> list[str]:
+    """Title + annotation texts, the shape of what refsearch indexes: a BEIR corpus.jsonl or the
+    entries of an awesome list."""
     texts = []
     with open(path, encoding="utf-8") as handle:
         for line in handle:
-            if corpus == "scifact":
+            if path.suffix == ".jsonl":
                 doc = json.loads(line)
                 texts.append(f"{doc['title']} {doc['text']}")
             elif match := ENTRY.match(line):
@@ -93,7 +93,7 @@ def main() -> None:
     from refsearch.encoders.models import resolve_model
     from refsearch.encoders.onnx import OnnxEncoder
 
-    texts = documents(args.corpus, args.n)
+    texts = documents(CORPORA[args.corpus], args.n)
     spec = resolve_model(None)
     directory = export_onnx(spec)
     chars = statistics.mean(len(t) for t in texts)

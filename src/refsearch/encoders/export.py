@@ -17,6 +17,7 @@ import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from refsearch.encoders.models import ModelSpec
 from refsearch.encoders.onnx import (
@@ -59,16 +60,20 @@ class Pipeline:
 
 def export_onnx(spec: ModelSpec, cache_dir: Path | None = None) -> Path:
     """Return `<cache>/onnx/<fingerprint>/`, exporting into it first unless a sound copy exists."""
-    root = Path(cache_dir or cache_root()) / "onnx"
-    target = root / spec.fingerprint
-    if _is_sound(target, spec):
+    target = Path(cache_dir or cache_root()) / "onnx" / spec.fingerprint
+    return write_encoder_dir(target, spec.fingerprint, lambda out: _export(spec, read_pipeline(spec.path), out))
+
+
+def write_encoder_dir(target: Path, fingerprint: str, write: Callable[[Path], None]) -> Path:
+    """Return `target`; unless it already holds a sound encoder of `fingerprint`, `write` one into
+    a staging folder beside it first and rename that into place, so readers never see half of it."""
+    if _is_sound(target, fingerprint):
         return target
-    pipeline = read_pipeline(spec.path)
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{spec.fingerprint}-", dir=root))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        _export(spec, pipeline, staging)
-        _publish(staging, target, spec)
+        write(staging)
+        _publish(staging, target, fingerprint)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
@@ -258,15 +263,15 @@ def _check_against_torch(model, tokenizer, onnx_file: Path, input_names, max_seq
     return int(expected.shape[-1])
 
 
-def _is_sound(directory: Path, spec: ModelSpec) -> bool:
+def _is_sound(directory: Path, fingerprint: str) -> bool:
     try:
-        return read_encoder_config(directory)["fingerprint"] == spec.fingerprint
+        return read_encoder_config(directory)["fingerprint"] == fingerprint
     except IndexProblem:
         return False
 
 
-def _publish(staging: Path, target: Path, spec: ModelSpec) -> None:
-    """Rename the finished export into place; a concurrent exporter's sound copy wins ties."""
+def _publish(staging: Path, target: Path, fingerprint: str) -> None:
+    """Rename the finished encoder into place; a concurrent writer's sound copy wins ties."""
     fsync_path(staging)
     for _ in range(3):
         try:
@@ -274,7 +279,7 @@ def _publish(staging: Path, target: Path, spec: ModelSpec) -> None:
             fsync_path(target.parent)
             return
         except OSError:
-            if _is_sound(target, spec):
+            if _is_sound(target, fingerprint):
                 return
             stale = target.with_name(f".{target.name}-stale-{uuid.uuid4().hex}")
             try:
@@ -282,5 +287,5 @@ def _publish(staging: Path, target: Path, spec: ModelSpec) -> None:
             except FileNotFoundError:
                 continue
             shutil.rmtree(stale, ignore_errors=True)
-    raise RefsearchError(f"Could not move the ONNX export into {target}; check the cache folder.")
+    raise RefsearchError(f"Could not move the ONNX encoder into {target}; check the cache folder.")
 

@@ -68,7 +68,11 @@ def read_encoder_config(directory: Path) -> dict:
 class OnnxEncoder:
     """Encodes with an exported model; batches are sorted by token length to minimise padding."""
 
-    def __init__(self, directory: Path, threads: int | None = None):
+    def __init__(self, directory: Path, threads: int | None = None, max_seq_length: int | None = None):
+        """`max_seq_length` cuts texts shorter than the export's own limit (never longer: the
+        position embeddings end there). all-MiniLM-L6-v2 was trained on 128 tokens, but cutting
+        SciFact abstracts there cost dense nDCG@10 0.02 to 0.03 (docs/benchmarks.md, "Scale
+        (issue 16): encoder variants"), so builds keep the export's 256."""
         directory = Path(directory)
         config = read_encoder_config(directory)
         import onnxruntime
@@ -86,7 +90,8 @@ class OnnxEncoder:
             raise _damaged(directory, f"cannot load {TOKENIZER_FILE}: {exc}") from None
         self._pad_id = (tokenizer.padding or {}).get("pad_id", 0)
         tokenizer.no_padding()  # padded per batch in _feeds, after sorting by length
-        tokenizer.enable_truncation(max_length=config["max_seq_length"])
+        self.max_seq_length: int = min(config["max_seq_length"], max_seq_length or config["max_seq_length"])
+        tokenizer.enable_truncation(max_length=self.max_seq_length)
         self._tokenizer = tokenizer
 
         options = onnxruntime.SessionOptions()
