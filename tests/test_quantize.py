@@ -69,3 +69,23 @@ def test_max_seq_length_cuts_long_texts_only(exported):
     short, long = "GPU slicing on Kubernetes", "GPU slicing on Kubernetes. " * 30 + "Tomato soup recipes. " * 60
     assert (full.encode([short]) * cut.encode([short])).sum() > 0.99999
     assert (full.encode([long]) * cut.encode([long])).sum() < 0.99
+
+
+def test_int8_encoder_builds_an_index_that_answers(tmp_path):
+    """`--encoder onnx-int8` through the registry: the index carries the int8 encoder and its saved
+    optimised graph, queries load that graph, and the answers are right."""
+    import onnxruntime
+
+    import refsearch
+    from conftest import BUNDLED
+    from refsearch.encoders.onnx import OPTIMIZED_FILE
+
+    refsearch.build([BUNDLED], tmp_path / "idx", encoder="onnx-int8")
+    index = refsearch.open(tmp_path / "idx")
+    model = index.manifest["model"]
+    assert model["encoder"] == "onnx-int8" and model["vectors_fingerprint"] == model["fingerprint"] + INT8_SUFFIX
+    encoder_dir = tmp_path / "idx" / model["encoder_dir"]
+    assert json.loads((encoder_dir / CONFIG_FILE).read_text())["optimized_by"] == onnxruntime.__version__
+    assert (encoder_dir / OPTIMIZED_FILE).is_file()
+    assert index.search("GPU slicing", k=1)[0].ref.id == "mlops-references/nvidia-multi-instance-gpu-mig"
+    assert refsearch.status(tmp_path / "idx").state.condition == "fresh"

@@ -102,6 +102,7 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
                 "count": count,
                 "model": {"id": spec.model_id, "path": str(spec.path) if spec.path else None,
                           "fingerprint": spec.fingerprint, "encoder": encoder_name,
+                          "vectors_fingerprint": encoder_impl.fingerprint,  # what content hashes are keyed by
                           "dimension": encoder_impl.dimension, "files": spec.files, **encoder_meta},
                 "vectors": store_meta,
                 "sources": {"roots": record_roots(roots, index_dir), "files": files},

@@ -49,18 +49,19 @@ def index_status(index_dir: Path, checksums: bool = True) -> Status:
 
 
 def _count_stale(state: IndexState, status: Status) -> None:
-    from . import encoders
+    """What the next build would embed (new or changed references; all of them if the model changed)
+    and drop (ids no longer in the sources)."""
     from .sources import read_sources
 
-    model = status.manifest["model"]
     try:
-        fingerprint = encoders.backend(model["encoder"]).resolve(model["id"]).fingerprint if state.model_changed else model["fingerprint"]
         references = read_sources(state.roots).references
     except RefsearchError as problem:
         status.problems.append(f"cannot read the sources: {problem}")
         return
     indexed = {ref.id: digest for ref, digest in Catalog(state.generation).rows_with_hashes()}
-    status.stale = sum(1 for ref in references if indexed.get(ref.id) != content_hash(ref, fingerprint))
+    fingerprint = status.manifest["model"]["vectors_fingerprint"]
+    status.stale = len(references) if state.model_changed else sum(
+        1 for ref in references if indexed.get(ref.id) != content_hash(ref, fingerprint))
     status.orphaned = len(indexed.keys() - {ref.id for ref in references})
 
 

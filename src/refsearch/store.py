@@ -206,7 +206,7 @@ def _complete(manifest: dict) -> bool:
     vectors = manifest.get("vectors")
     return (isinstance(files, dict) and all(plain_name(name) and isinstance(v, dict) and _count(v.get("size"))
                                             and isinstance(v.get("sha256"), str) for name, v in files.items())
-            and isinstance(model, dict) and all(isinstance(model.get(k), str) for k in ("id", "fingerprint", "encoder"))
+            and isinstance(model, dict) and all(isinstance(model.get(k), str) for k in ("id", "fingerprint", "encoder", "vectors_fingerprint"))
             and _count(model.get("dimension")) and 0 < model["dimension"] <= 65536
             and isinstance(vectors, dict) and isinstance(vectors.get("store"), str)
             and isinstance(vectors.get("files"), list) and all(name in files for name in vectors["files"])

@@ -68,6 +68,7 @@ class Backend(Protocol):
 
 _BACKENDS: dict[str, Backend | str] = {
     "onnx": "refsearch.encoders.onnx:OnnxBackend",
+    "onnx-int8": "refsearch.encoders.quantize:Int8Backend",
     "torch": "refsearch.encoders.sbert:TorchBackend",
 }
 

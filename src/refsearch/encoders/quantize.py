@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from refsearch.encoders.export import write_encoder_dir
-from refsearch.encoders.onnx import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, OnnxEncoder, read_encoder_config
+from refsearch.encoders.onnx import (CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, OnnxBackend, OnnxEncoder,
+                                     read_encoder_config, save_optimized)
 from refsearch.errors import RefsearchError
 from refsearch.store import fsync_path
 
@@ -71,8 +72,10 @@ def _quantize(exported: Path, config: dict, fingerprint: str, out: Path) -> None
     finally:
         logging.disable(logging.NOTSET)
     shutil.copyfile(exported / TOKENIZER_FILE, out / TOKENIZER_FILE)
+    optimized_by = save_optimized(out)
     files = {path.name: path.stat().st_size for path in sorted(out.iterdir())}
-    quantized = {**config, "fingerprint": fingerprint, "quantization": QUANTIZATION, "file_sizes": files}
+    quantized = {**config, "fingerprint": fingerprint, "quantization": QUANTIZATION, "file_sizes": files,
+                 "optimized_by": optimized_by}
     (out / CONFIG_FILE).write_text(json.dumps(quantized, indent=2) + "\n", encoding="utf-8")
     for name in [*files, CONFIG_FILE]:
         fsync_path(out / name)
@@ -88,3 +91,11 @@ def _check_against_fp32(exported: Path, quantized: Path) -> None:
             f"The int8 encoder quantised from {exported} strays too far from it (min cosine "
             f"{cosine.min():.4f} < {MIN_PROBE_COSINE}). Build with the fp32 encoder instead."
         )
+
+
+class Int8Backend(OnnxBackend):
+    """`--encoder onnx-int8`: the ONNX encoder with int8 weights, about twice as many documents a
+    second and a query session in half the CPU, for at most 0.004 nDCG@10 on SciFact."""
+
+    def encoder_source(self, spec) -> Path:
+        return quantize_encoder(super().encoder_source(spec))
