@@ -294,23 +294,37 @@ class BM25Builder:
             self._docs.append(doc)
             self._tfs.append(tf)
 
-    def finish(self) -> BM25Index:
+    def finish(self, block: int = 1 << 20) -> BM25Index:
+        """The index, postings placed term by term with a counting sort, a block at a time: beside
+        the collected postings it needs only the final arrays (8 bytes a posting), not a full sort's
+        index and copies (a 184,000-paper build peaked at 1.4 GB in a global argsort)."""
         k1, b, vocab = self.k1, self.b, self.vocab
         n_docs = len(self._lengths)
         avgdl = (sum(self._lengths) / n_docs) if n_docs else 0.0
         terms = np.frombuffer(self._terms, dtype=np.int32)
-        by_term = np.argsort(terms, kind="stable")  # within a term, documents stay in ascending order
-        terms = terms[by_term]
-        docs = np.frombuffer(self._docs, dtype=np.int32)[by_term]
-        tfs = np.frombuffer(self._tfs, dtype=np.float32)[by_term]
-        dl = np.frombuffer(self._lengths, dtype=np.float32)[docs]
-        norm = k1 * (1 - b + b * dl / max(avgdl, 1e-9))
-        weights = (tfs * (k1 + 1) / (tfs + norm)).astype(np.float32)
+        docs_in = np.frombuffer(self._docs, dtype=np.int32)
+        tfs_in = np.frombuffer(self._tfs, dtype=np.float32)
+        lengths = np.frombuffer(self._lengths, dtype=np.float32)
         df = np.bincount(terms, minlength=len(vocab))
-        idf = _idf(df.astype(np.float64), n_docs).astype(np.float32)
         term_ptr = np.zeros(len(vocab) + 1, dtype=np.int64)
         np.cumsum(df, out=term_ptr[1:])
-        return BM25Index(vocab, idf, term_ptr, docs, weights, n_docs, {"k1": k1, "b": b, "avgdl": avgdl})
+        cursor = term_ptr[:-1].copy()  # where each term's next posting goes
+        doc_ids = np.empty(len(terms), dtype=np.int32)
+        weights = np.empty(len(terms), dtype=np.float32)
+        for start in range(0, len(terms), block):
+            part = terms[start:start + block]
+            order = np.argsort(part, kind="stable")  # within a term, documents stay in ascending order
+            sorted_terms = part[order]
+            first = np.searchsorted(sorted_terms, sorted_terms, side="left")  # each run's first index
+            destination = cursor[sorted_terms] + (np.arange(len(part)) - first)
+            cursor += np.bincount(part, minlength=len(vocab))
+            docs = docs_in[start:start + block][order]
+            tfs = tfs_in[start:start + block][order]
+            norm = k1 * (1 - b + b * lengths[docs] / max(avgdl, 1e-9))
+            doc_ids[destination] = docs
+            weights[destination] = tfs * (k1 + 1) / (tfs + norm)
+        idf = _idf(df.astype(np.float64), n_docs).astype(np.float32)
+        return BM25Index(vocab, idf, term_ptr, doc_ids, weights, n_docs, {"k1": k1, "b": b, "avgdl": avgdl})
 
 
 def _idf(df, n_docs: int):
