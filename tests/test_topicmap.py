@@ -18,7 +18,7 @@ from serving import make_project
 
 def flat_store(tmp_path, vectors: np.ndarray) -> FlatStore:
     np.save(tmp_path / FlatStore.FILE, vectors.astype(np.float32))
-    return FlatStore(tmp_path, len(vectors), vectors.shape[1])
+    return FlatStore(tmp_path, {}, len(vectors), vectors.shape[1])
 
 
 def clusters(count: int = 3, size: int = 40, dimension: int = 64, spread: float = 0.15, seed: int = 0):

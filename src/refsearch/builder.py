@@ -185,7 +185,7 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
     journal of an unfinished build, else the encoder (and then go into the journal)."""
     old_by_id, old_rows, old_vectors = _previous(previous)
     catalog = CatalogWriter(writer.path)
-    store_writer = vectors.writer(vectors.DEFAULT_STORE, writer.path, encoder.dimension)
+    store_writer = vectors.writer(vectors.store_for(total), writer.path, encoder.dimension)
     lexical = BM25Builder(**BM25_PARAMS)
     new_ids: set[str] = set()
     done = 0
