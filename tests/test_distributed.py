@@ -37,3 +37,20 @@ def test_ray_vectors_equal_local_vectors_in_input_order(tmp_path):
         if chunk:
             cosine = (vectors * local.encode(chunk)).sum(axis=1)
             assert cosine.min() >= 0.9999
+
+
+def test_build_with_ray_gives_the_local_build_s_vectors(tmp_path, bundled_index):
+    """`refsearch build --ray` (a local Ray, no address) embeds on Ray Data; the index is the same."""
+    from typer.testing import CliRunner
+
+    from conftest import BUNDLED
+    from refsearch.cli import app
+    from refsearch.index import Index
+
+    result = CliRunner().invoke(app, ["build", str(BUNDLED), "--index", str(tmp_path / "ray-idx"), "--ray"])
+    assert result.exit_code == 0, result.output
+    on_ray = Index.open(tmp_path / "ray-idx")
+    rows = np.arange(len(on_ray))
+    assert [r.id for r in on_ray] == [r.id for r in bundled_index]
+    ray_vectors, local_vectors = on_ray.vectors.vectors(rows), bundled_index.vectors.vectors(rows)
+    assert (ray_vectors * local_vectors).sum(axis=1).min() >= 0.9999

@@ -55,18 +55,20 @@ def open(path: Path | str | None = None, *, update: bool = True, model: str | No
 
 def build(sources: Sequence[Path | str] | None = None, index: Path | str | None = None, *,
           model: str | None = None, encoder: str | None = None, force: bool = False,
-          progress: Callable[[int, int], None] | None = None, lock_wait: float | None = None):
+          progress: Callable[[int, int], None] | None = None, lock_wait: float | None = None,
+          ray: str | None = None):
     """Build or update an index; returns a `BuildReport` (what was added, changed, removed).
 
     `sources` None: the sources the index was built from (the configured or bundled ones for the
-    default index). Only new or changed references are embedded again.
+    default index). Only new or changed references are embedded again. `ray`: embed on Ray (a
+    cluster's address, "auto", or "local" to start one on this machine; docs/scale.md).
     """
     from .builder import build_index
 
     target = resolve_target(index, model, encoder)
     chosen = [Path(s) for s in sources] if sources else target.sources
     return build_index(chosen, target.index, model=target.model, encoder=target.encoder, force=force,
-                       progress=progress, lock_wait=lock_wait)
+                       progress=progress, lock_wait=lock_wait, ray=ray)
 
 
 def status(path: Path | str | None = None, checksums: bool = True):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -55,11 +56,11 @@ class BuildReport:
 
 def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | None = None,
                 encoder: str | None = None, force: bool = False, progress: Progress | None = None,
-                lock_wait: float | None = None) -> BuildReport:
+                lock_wait: float | None = None, ray: str | None = None) -> BuildReport:
     """Bring `index_dir` up to date with `sources` (None: the sources it was built from).
 
     `lock_wait` bounds how long to wait for another build of the same index (None: as long as it
-    takes); see BuildReport for what changed.
+    takes); `ray` embeds on a Ray cluster (see `_embedder`); see BuildReport for what changed.
     """
     started = time.perf_counter()
     _prepare_dictionary()
@@ -93,7 +94,8 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
         journal = Journal(index_dir, encoder_impl.fingerprint, encoder_impl.dimension)
         writer = store.GenerationWriter(index_dir)
         try:
-            store_meta, count = _write_generation(writer, plan.references(), encoder_impl, previous, journal,
+            embed = _embedder(encoder_impl, index_dir, encoder_meta, ray)
+            store_meta, count = _write_generation(writer, plan.references(), encoder_impl, embed, previous, journal,
                                                   report, progress, plan.count)
             written = vectors.open_store(writer.tmp, store_meta, count, encoder_impl.dimension)
             map_meta = topicmap.write(writer.path, written)
@@ -177,29 +179,42 @@ def _seal(manifest: dict, report: BuildReport) -> str | None:
         return None
 
 
-def _write_generation(writer: store.GenerationWriter, references: Iterable[Reference], encoder,
+Embed = Callable[[Iterable[list[str]]], Iterator[np.ndarray]]  # each chunk's texts -> their vectors, in order
+
+
+def _write_generation(writer: store.GenerationWriter, references: Iterable[Reference], encoder, embed: Embed,
                       previous: store.Generation | None, journal: Journal, report: BuildReport,
                       progress: Progress | None, total: int) -> tuple[dict, int]:
     """Stream references through embedding into catalog, vectors and lexical index, chunk by chunk;
-    return the manifest's `vectors` entry and how many references were written. Vectors come from the previous generation, else the
-    journal of an unfinished build, else the encoder (and then go into the journal)."""
+    return the manifest's `vectors` entry and how many references were written. Vectors come from
+    the previous generation, else the journal of an unfinished build, else `embed` (and then go
+    into the journal). `embed` may work ahead on later chunks (Ray does), so each chunk waits in
+    `pending` until its vectors come back."""
     old_by_id, old_rows, old_vectors = _previous(previous)
     catalog = CatalogWriter(writer.path)
     store_writer = vectors.writer(vectors.store_for(total), writer.path, encoder.dimension)
     lexical = BM25Builder(**BM25_PARAMS)
     new_ids: set[str] = set()
+    pending: deque[tuple[list[Reference], list[str], list[int]]] = deque()
+
+    def texts_to_embed() -> Iterator[list[str]]:
+        for chunk in _chunks(references, CHUNK):
+            hashes = [content_hash(ref, encoder.fingerprint) for ref in chunk]
+            for ref, digest in zip(chunk, hashes):
+                new_ids.add(ref.id)
+                old = old_by_id.get(ref.id)
+                report.added += old is None
+                report.unchanged += old == digest
+                report.changed += old is not None and old != digest
+            missing = [i for i, digest in enumerate(hashes) if digest not in old_rows and digest not in journal.rows]
+            pending.append((chunk, hashes, missing))
+            yield [dense_text(chunk[i]) for i in missing]
+
     done = 0
-    for chunk in _chunks(references, CHUNK):
-        hashes = [content_hash(ref, encoder.fingerprint) for ref in chunk]
-        for ref, digest in zip(chunk, hashes):
-            new_ids.add(ref.id)
-            old = old_by_id.get(ref.id)
-            report.added += old is None
-            report.unchanged += old == digest
-            report.changed += old is not None and old != digest
-        missing = [i for i, digest in enumerate(hashes) if digest not in old_rows and digest not in journal.rows]
+    for embedded in embed(texts_to_embed()):
+        chunk, hashes, missing = pending.popleft()
         if missing:
-            journal.add([hashes[i] for i in missing], encoder.encode([dense_text(chunk[i]) for i in missing]))
+            journal.add([hashes[i] for i in missing], embedded)
         block = np.zeros((len(chunk), encoder.dimension), dtype=np.float32)
         from_old = [i for i, digest in enumerate(hashes) if digest in old_rows]
         from_journal = [i for i, digest in enumerate(hashes) if digest not in old_rows]
@@ -218,6 +233,19 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
     meta = store_writer.finish()
     writer.files.extend(lexical.finish().save(writer.tmp))
     return meta, done
+
+
+def _embedder(encoder, index_dir: Path, encoder_meta: dict, ray: str | None) -> Embed:
+    """The local encoder, or the Ray Data stage (`ray`: a cluster's address, "auto", or "local" to
+    start one here) running the same ONNX encoder that the index keeps for its queries."""
+    if ray is None:
+        return lambda chunks: (encoder.encode(texts) for texts in chunks)
+    if "encoder_dir" not in encoder_meta:
+        raise RefsearchError("--ray runs the ONNX encoders (onnx, onnx-int8), not this one.")
+    from .distributed import embed_chunks_on_ray
+
+    address = None if ray == "local" else ray
+    return lambda chunks: embed_chunks_on_ray(chunks, index_dir / encoder_meta["encoder_dir"], address)
 
 
 def _chunks(items: Iterable, size: int) -> Iterator[list]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from typer.core import TyperCommand
 
 from .errors import RefsearchError
 
@@ -116,7 +117,18 @@ JsonOption = typer.Option(False, "--json", help="Print JSON (same as --format js
 FormatOption = typer.Option(Format.table, "--format", help="table, json or md.")
 
 
-@app.command()
+class _OptionalValueCommand(TyperCommand):
+    """Lets `--ray` be given with or without an address (click's optional-value options, which
+    typer does not expose): alone it means a local Ray."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if param.name == "ray":
+                param._flag_needs_value, param.flag_value = True, "local"
+
+
+@app.command(cls=_OptionalValueCommand)
 @friendly_errors
 def build(
     sources: List[Path] = typer.Argument(
@@ -124,14 +136,19 @@ def build(
                    "default: the configured or bundled sources, or with --index the sources that index was built from."),
     index: Optional[str] = IndexOption,
     model: Optional[str] = ModelOption,
-    encoder: str = typer.Option(None, "--encoder", help="onnx (default: fast, torch-free queries) or torch."),
+    encoder: str = typer.Option(None, "--encoder", help="onnx (default: fast, torch-free queries), onnx-int8 "
+                                                        "(twice the speed, for large libraries) or torch."),
     force: bool = typer.Option(False, "--force", help="Rebuild everything, ignoring the current index."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="List the files skipped and the entries passed over."),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]",
+                                      help="Embed on Ray: a cluster's ADDRESS, or alone to start a local Ray "
+                                           "(pip install 'refsearch[ray]'; docs/scale.md)."),
 ):
     """Index reference lists (incremental: only new or changed references are embedded)."""
     from . import api
 
-    report = api.build(sources or None, index, model=model, encoder=encoder, force=force, progress=_progress())
+    report = api.build(sources or None, index, model=model, encoder=encoder, force=force, progress=_progress(),
+                       ray=ray)
     for note in report.notes:
         _stderr(note)
     if verbose:
