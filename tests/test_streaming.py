@@ -53,3 +53,29 @@ def test_an_entry_with_nothing_to_search_is_passed_over_and_noted(tmp_path):
     plan = plan_sources([path])
     assert [ref.title for ref in plan.references()] == ["Kept"] and plan.count == 1
     assert plan.warnings == [f"{path}:2: skipped an entry with no title and no text"]
+
+
+def test_author_and_venue_filters_and_every_field_shown(tmp_path, fake_encoder):
+    from typer.testing import CliRunner
+
+    from refsearch.cli import app
+
+    write_jsonl(tmp_path / "papers.jsonl", [
+        {"title": "Deep belief nets", "authors": ["Geoffrey E. Hinton", "Simon Osindero"], "venue": "Neural Computation",
+         "year": 2006, "abstract": "A fast learning algorithm.", "doi": "10.1162/neco.2006.18.7.1527"},
+        {"title": "Deep residual learning", "authors": ["Kaiming He"], "venue": "CVPR", "year": 2016},
+        {"title": "Dropout for deep nets", "authors": ["Nitish Srivastava", "Geoffrey Hinton"], "venue": "JMLR"}])
+    refsearch.build([tmp_path / "papers.jsonl"], tmp_path / "idx")
+    index = refsearch.open(tmp_path / "idx")
+    by = lambda **f: sorted(h.ref.title for h in index.search("deep", k=10, filters=refsearch.Filters(**f)))
+    assert by(author="hinton") == ["Deep belief nets", "Dropout for deep nets"]
+    assert by(venue="cvpr") == ["Deep residual learning"]
+    assert by(author="hinton", venue="jmlr") == ["Dropout for deep nets"]
+    runner = CliRunner(env={"COLUMNS": "200"})
+    found = runner.invoke(app, ["search", "deep", "--author", "He", "--json", "--index", str(tmp_path / "idx")])
+    hit = json.loads(found.stdout)["results"][0]
+    assert hit["title"] == "Deep residual learning" and hit["authors"] == ["Kaiming He"] and hit["venue"] == "CVPR"
+    shown = runner.invoke(app, ["show", index.resolve("belief").id, "--index", str(tmp_path / "idx")])
+    for text in ("Geoffrey E. Hinton; Simon Osindero", "Neural Computation", "10.1162/neco.2006.18.7.1527",
+                 "A fast learning algorithm."):
+        assert text in shown.stdout

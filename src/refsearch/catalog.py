@@ -4,8 +4,10 @@ Files (all in the generation directory):
     records.jsonl         one reference per line, in vector order, with its content hash
     records.offsets.npy   uint64 (count + 1): byte offset of each line, so row i is one seek and read
     records.ids.json      the ids in row order (read only when an id is looked up)
-    facets.json           the distinct pages, topics and kinds
-    facets.npy            int32 (count, 4): per row its page, topic and kind number, and its year (0: none)
+    facets.json           the distinct pages, topics, kinds and venues
+    facets.npy            int32 (count, 5): per row its page, topic, kind and venue number, and its year (0: none)
+    facets.authors.json   the distinct author names; facets.author_ptr.npy / facets.author_ids.npy give
+                          each row's authors (read only when a query filters by author)
 
 Why an offset table into JSON Lines rather than SQLite: the records stay one plain, greppable file
 that any tool reads, a row costs one `pread`, and filters run on the small facet arrays with numpy
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from array import array
 from functools import cached_property
 from typing import Any, Iterator, Sequence
 
@@ -25,15 +28,17 @@ import numpy as np
 from .errors import IndexProblem
 from .records import Reference
 from .store import REBUILD, Generation
-from .vectors import NpyAppender, load_npy
+from .vectors import load_npy
 
 RECORDS = "records.jsonl"
 OFFSETS = "records.offsets.npy"
 IDS = "records.ids.json"
 FACETS = "facets.json"
 FACET_ROWS = "facets.npy"
-FILES = (RECORDS, OFFSETS, IDS, FACETS, FACET_ROWS)
-PAGE, TOPIC, KIND, YEAR = range(4)
+AUTHORS, AUTHOR_PTR, AUTHOR_IDS = "facets.authors.json", "facets.author_ptr.npy", "facets.author_ids.npy"
+FILES = (RECORDS, OFFSETS, IDS, FACETS, FACET_ROWS, AUTHORS, AUTHOR_PTR, AUTHOR_IDS)
+PAGE, TOPIC, KIND, VENUE, YEAR = range(5)
+COLUMNS = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,13 +53,16 @@ class CatalogWriter:
 
     def __init__(self, path_of):
         self._records = open(path_of(RECORDS), "wb")
-        self._offsets = [0]
+        self._offsets = array("Q", [0])
         self._ids: list[str] = []
-        self._facet_rows = NpyAppender(path_of(FACET_ROWS), "int32", 4)
+        self._facet_rows = array("i")
+        self._author_ptr, self._author_ids = array("q", [0]), array("i")
         self._path_of = path_of
         self._pages: dict[tuple[str, str], int] = {}
         self._topics: dict[tuple, int] = {}
         self._kinds: dict[str | None, int] = {}
+        self._venues: dict[str | None, int] = {}
+        self._authors: dict[str, int] = {}
 
     def add(self, ref: Reference, content_hash: str) -> None:
         line = json.dumps({**ref.to_json(), "content_hash": content_hash}, ensure_ascii=False).encode() + b"\n"
@@ -64,17 +72,24 @@ class CatalogWriter:
         page = self._pages.setdefault((ref.page, ref.id.split("/")[0]), len(self._pages))
         topic = self._topics.setdefault((page, ref.topic, ref.topic_en), len(self._topics))
         kind = self._kinds.setdefault(ref.kind, len(self._kinds))
-        self._facet_rows.add(np.array([page, topic, kind, ref.year or 0], dtype=np.int32))
+        venue = self._venues.setdefault(ref.venue, len(self._venues))
+        self._facet_rows.extend((page, topic, kind, venue, ref.year or 0))
+        self._author_ids.extend(self._authors.setdefault(name, len(self._authors)) for name in ref.authors)
+        self._author_ptr.append(len(self._author_ids))
 
     def finish(self) -> list[str]:
         self._records.close()
-        np.save(self._path_of(OFFSETS), np.array(self._offsets, dtype=np.uint64), allow_pickle=False)
-        self._facet_rows.close()
+        for name, values, dtype in ((OFFSETS, self._offsets, np.uint64), (AUTHOR_PTR, self._author_ptr, np.int64),
+                                    (AUTHOR_IDS, self._author_ids, np.int32)):
+            np.save(self._path_of(name), np.frombuffer(values, dtype=dtype), allow_pickle=False)
+        np.save(self._path_of(FACET_ROWS), np.frombuffer(self._facet_rows, dtype=np.int32).reshape(-1, COLUMNS),
+                allow_pickle=False)
         self._path_of(IDS).write_text(json.dumps(self._ids, ensure_ascii=False), "utf-8")
         facets = {"pages": [list(p) for p in self._pages],
                   "topics": [[page, list(path), list(path_en)] for page, path, path_en in self._topics],
-                  "kinds": list(self._kinds)}
+                  "kinds": list(self._kinds), "venues": list(self._venues)}
         self._path_of(FACETS).write_text(json.dumps(facets, ensure_ascii=False), "utf-8")
+        self._path_of(AUTHORS).write_text(json.dumps(list(self._authors), ensure_ascii=False), "utf-8")
         return list(FILES)
 
 
@@ -85,7 +100,7 @@ class Catalog:
         self.generation = generation
         self.count: int = generation.manifest["count"]
         self._offsets = load_npy(generation.path(OFFSETS), "uint64", (self.count + 1,))
-        self.facet_rows = load_npy(generation.path(FACET_ROWS), "int32", (self.count, 4))
+        self.facet_rows = load_npy(generation.path(FACET_ROWS), "int32", (self.count, COLUMNS))
         size = generation.manifest["files"][RECORDS]["size"]
         if int(self._offsets[0]) != 0 or int(self._offsets[-1]) != size or np.any(np.diff(self._offsets.astype(np.int64)) <= 0):
             self._damaged(OFFSETS, "offsets do not match the records file")
@@ -94,11 +109,13 @@ class Catalog:
             self.pages = [(str(title), str(key)) for title, key in facets["pages"]]
             self.topics = [TopicEntry(int(page), _strings(path), _strings(path_en)) for page, path, path_en in facets["topics"]]
             self.kinds = [None if kind is None else str(kind) for kind in facets["kinds"]]
+            self.venues = [None if venue is None else str(venue) for venue in facets["venues"]]
         except (KeyError, TypeError, ValueError):
             self._damaged(FACETS, "unexpected contents")
-        if self.count and (self.facet_rows[:, :3].min() < 0
+        if self.count and (self.facet_rows[:, :VENUE + 1].min() < 0
                            or any(int(self.facet_rows[:, column].max()) >= limit for column, limit in
-                                  ((PAGE, len(self.pages)), (TOPIC, len(self.topics)), (KIND, len(self.kinds))))):
+                                  ((PAGE, len(self.pages)), (TOPIC, len(self.topics)), (KIND, len(self.kinds)),
+                                   (VENUE, len(self.venues))))):
             self._damaged(FACET_ROWS, "facet numbers out of range")
         self._cache: dict[int, Reference] = {}
 
@@ -138,6 +155,22 @@ class Catalog:
         if not isinstance(ids, list) or len(ids) != self.count or not all(isinstance(i, str) for i in ids):
             self._damaged(IDS, "ids do not match the records")
         return ids
+
+    def rows_by_author(self, needle: str) -> np.ndarray:
+        """Which rows have an author whose name contains `needle` (case-insensitive)."""
+        names = self._json(AUTHORS)
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            self._damaged(AUTHORS, "not a list of names")
+        ptr = load_npy(self.generation.path(AUTHOR_PTR), "int64", (self.count + 1,))
+        ids = load_npy(self.generation.path(AUTHOR_IDS), "int32", (None,))
+        if len(ids) != int(ptr[-1]) or np.any(np.diff(ptr) < 0) or (len(ids) and int(ids.max()) >= len(names)):
+            self._damaged(AUTHOR_IDS, "author numbers out of range")
+        needle = needle.casefold()
+        wanted = np.array([needle in name.casefold() for name in names], dtype=bool)
+        rows = np.repeat(np.arange(self.count), np.diff(ptr))
+        allowed = np.zeros(self.count, dtype=bool)
+        allowed[rows[wanted[ids]]] = True
+        return allowed
 
     @cached_property
     def row_of(self) -> dict[str, int]:

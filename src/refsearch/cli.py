@@ -170,6 +170,8 @@ def search(
     kind: Optional[str] = typer.Option(None, "--kind", help="Only this kind (paper, blog, official-doc, book, course…)."),
     year: Optional[str] = typer.Option(None, "--year", help="A year (2021) or a range (2020-2023)."),
     page: Optional[str] = typer.Option(None, "--page", help="Only references from pages whose title or key contains this."),
+    author: Optional[str] = typer.Option(None, "--author", help="Only references with an author whose name contains this."),
+    venue: Optional[str] = typer.Option(None, "--venue", help="Only references whose venue (journal, conference) contains this."),
     context: bool = typer.Option(False, "--context", help="Also list the other references under each hit's topic."),
     explain: bool = typer.Option(False, "--explain", help="Show dense and lexical ranks and the matched terms."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (same as --format json)."),
@@ -190,7 +192,8 @@ def search(
     if len(given) != 1:
         raise RefsearchError("give a QUERY, --file PATH or --batch FILE." if not given else
                              f"give only one of QUERY, --file and --batch, not {' and '.join(given)}.")
-    filters = Filters(topic=topic, kind=kind, years=Filters.parse_years(year) if year else None, page=page)
+    filters = Filters(topic=topic, kind=kind, years=Filters.parse_years(year) if year else None, page=page,
+                      author=author, venue=venue)
     if query_file is not None:
         query = _read_query_file(query_file)
     idx = _open(index, model, update=not no_update)

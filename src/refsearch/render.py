@@ -9,6 +9,7 @@ just text. JSON keeps the data as it is; JSON's own escaping makes it safe.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Iterable, Sequence
 
@@ -31,7 +32,8 @@ def reference_json(ref: Reference) -> dict[str, Any]:
     return {"id": ref.id, "title": ref.title, "topic": " › ".join(ref.topic), "topic_path": list(ref.topic),
             "topic_en": " › ".join(ref.topic_en) or None, "page": ref.page, "note": ref.note,
             "note_en": ref.note_en, "url": ref.url, "year": ref.year, "kind": ref.kind,
-            "author": ref.author, "tags": list(ref.tags)}
+            "author": ref.author, "authors": list(ref.authors), "venue": ref.venue, "doi": ref.doi,
+            "tags": list(ref.tags)}
 
 
 def hit_json(hit: Hit, explain: bool = False) -> dict[str, Any]:
@@ -69,7 +71,9 @@ def related_json(anchor: Reference, suggestions) -> dict[str, Any]:
 
 
 def show_json(ref: Reference, others: Sequence[Reference]) -> dict[str, Any]:
-    return {**reference_json(ref), "source": ref.source, "context": [{"id": r.id, "title": r.title} for r in others]}
+    """Every field of the reference (the abstract and where else it was found too), and its topic's others."""
+    return {**reference_json(ref), "abstract": ref.abstract, "source": ref.source, "also_in": list(ref.also_in),
+            "extra": ref.extra, "context": [{"id": r.id, "title": r.title} for r in others]}
 
 
 def eval_json(eval_set, reports) -> dict[str, Any]:
@@ -169,6 +173,12 @@ def _facts(ref: Reference) -> str:
     return " · ".join(str(x) for x in (ref.year, ref.kind) if x)
 
 
+def _byline(ref: Reference) -> str:
+    """Year · kind · the first authors · venue, as a result's second line."""
+    authors = ", ".join(ref.authors[:3]) + (" et al." if len(ref.authors) > 3 else "")
+    return " · ".join(str(x) for x in (ref.year, ref.kind, authors, ref.venue) if x)
+
+
 def _table(title: str, caption: str | None = None, **options):
     from rich.table import Table
 
@@ -192,7 +202,7 @@ def print_hits(console, query: str, hits: Sequence[Hit], explain: bool = False) 
         ref = hit.ref
         title = _highlighted(ref.title, hit.matched)
         title.stylize("bold")
-        facts = " · ".join(str(x) for x in (ref.year, ref.kind, ref.author) if x)
+        facts = _byline(ref)
         if facts:
             title.append(_text(f"\n{facts}", "dim"))
         if ref.url:
@@ -253,9 +263,11 @@ def print_see_also(console, top: Reference, suggestions) -> None:
 def print_reference(console, ref: Reference, others: Sequence[Reference]) -> None:
     console.print(_text(ref.title, "bold").append(_text(f"  {ref.id}", "dim")))
     for label, value in (("topic", ref.breadcrumb), ("topic (en)", " › ".join(ref.topic_en)),
-                         ("year", ref.year), ("kind", ref.kind), ("author", ref.author), ("url", ref.url),
-                         ("note", ref.note), ("note (en)", ref.note_en), ("tags", ", ".join(ref.tags)),
-                         ("source", ref.source)):
+                         ("year", ref.year), ("kind", ref.kind), ("authors", "; ".join(ref.authors)),
+                         ("venue", ref.venue), ("doi", ref.doi), ("url", ref.url), ("note", ref.note),
+                         ("note (en)", ref.note_en), ("abstract", ref.abstract), ("tags", ", ".join(ref.tags)),
+                         ("source", ref.source), ("also in", ", ".join(ref.also_in)),
+                         *((key, json.dumps(value, ensure_ascii=False)) for key, value in ref.extra.items())):
         if value:
             console.print(_text(f"  {label:>10}: {value}"), highlight=False)
     if others:

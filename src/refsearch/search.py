@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .catalog import KIND, PAGE, TOPIC, YEAR, Catalog
+from .catalog import KIND, PAGE, TOPIC, VENUE, YEAR, Catalog
 from .errors import RefsearchError
 from .fusion import DEFAULT_FUSION, Fusion, Ranking, fuse
 from .lexical import LexicalHits
@@ -46,6 +46,8 @@ class Filters:
     kind: str | None = None  # one of the kind's '/'-separated parts ("blog" matches "blog/course")
     years: tuple[int, int] | None = None  # inclusive range
     page: str | None = None  # substring of the page title or of the id's page key
+    author: str | None = None  # substring of any author's name
+    venue: str | None = None  # substring of the venue
 
     @staticmethod
     def parse_years(text: str) -> tuple[int, int]:
@@ -58,7 +60,7 @@ class Filters:
         return low, high
 
     def active(self) -> bool:
-        return any(value is not None for value in (self.topic, self.kind, self.years, self.page))
+        return any(value is not None for value in (self.topic, self.kind, self.years, self.page, self.author, self.venue))
 
     def mask(self, catalog: Catalog) -> np.ndarray | None:
         """Which rows pass, decided once per distinct topic, kind and page (None: no filter)."""
@@ -79,6 +81,11 @@ class Filters:
             needle = self.page.casefold()
             ok = [needle in title.casefold() or needle in key.casefold() for title, key in catalog.pages]
             allowed &= np.array(ok, dtype=bool)[rows[:, PAGE]]
+        if self.venue is not None:
+            needle = self.venue.casefold()
+            allowed &= np.array([needle in (venue or "").casefold() for venue in catalog.venues], dtype=bool)[rows[:, VENUE]]
+        if self.author is not None:
+            allowed &= catalog.rows_by_author(self.author)
         return allowed
 
 

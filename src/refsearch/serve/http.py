@@ -105,6 +105,8 @@ SEARCH = (
     Param("kind", str, "Only this kind: paper, blog, official-doc, book, course, repo, …"),
     Param("year", str, "A year (2021) or an inclusive range (2020-2023)."),
     Param("page", str, "Only references from pages whose title or key contains this."),
+    Param("author", str, "Only references with an author whose name contains this."),
+    Param("venue", str, "Only references whose venue (journal, conference) contains this."),
 )
 
 ENDPOINTS = (

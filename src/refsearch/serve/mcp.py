@@ -53,12 +53,17 @@ def create_server(live: LiveIndex) -> MCPServer:
         year: Annotated[str | None, Field(description="A year ('2021') or an inclusive range ('2020-2023').")] = None,
         page: Annotated[str | None, Field(description="Only references from the source page whose title contains "
                                                       "this.")] = None,
+        author: Annotated[str | None, Field(description="Only references with an author whose name contains this "
+                                                        "('Hinton').")] = None,
+        venue: Annotated[str | None, Field(description="Only references from a venue whose name contains this "
+                                                       "('NeurIPS', 'Nature').")] = None,
     ) -> dict[str, Any]:
         """Search the user's reading list by meaning and by keywords (Chinese and English both work).
         Returns the best references first, each with id, title, url, year, kind, topic path, the
         annotation (`note`) and its English gloss (`note_en`) and a score. Use it whenever the user
         asks what their list or notes say about a subject, or for reading on a subject."""
-        return answer(lambda a: a.search(query=query, k=k, mode=mode, topic=topic, kind=kind, year=year, page=page))
+        return answer(lambda a: a.search(query=query, k=k, mode=mode, topic=topic, kind=kind, year=year, page=page,
+                                         author=author, venue=venue))
 
     @server.tool(annotations=read_only)
     def related(

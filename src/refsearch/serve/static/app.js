@@ -109,7 +109,8 @@ function card(ref, rank) {
   const title = url ? el("a", { href: url, rel: "noopener noreferrer", target: "_blank", text: ref.title })
                     : el("span", { text: ref.title });
   const heading = el("h3", {}, rank ? el("span", { class: "rank", text: `${rank}.` }) : null, title);
-  const facts = [ref.year, ref.kind, ref.author].filter(Boolean).join(" · ");
+  const authors = (ref.authors || []).slice(0, 3).join(", ") + ((ref.authors || []).length > 3 ? " et al." : "");
+  const facts = [ref.year, ref.kind, authors, ref.venue].filter(Boolean).join(" · ");
   const crumb = [ref.page, ref.topic].filter(Boolean).join(" › ") + (ref.topic_en ? ` (${ref.topic_en})` : "");
   const node = el("article", { class: "card", tabindex: "-1", "data-id": ref.id }, heading,
     facts ? el("p", { class: "facts", text: facts }) : null,
