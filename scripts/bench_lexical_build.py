@@ -32,7 +32,7 @@ def main() -> None:
     seconds = time.perf_counter() - started
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    print(f"{len(fields):,} documents, {len(index.doc_ids):,} postings, {len(index.vocab):,} terms")
+    print(f"{len(fields):,} documents, {len(index.doc_ids):,} postings, {len(index.terms):,} terms")
     print(f"build {seconds:.2f} s, peak {peak / 1e6:.1f} MB ({peak / len(index.doc_ids):.0f} bytes per posting)")
 
 

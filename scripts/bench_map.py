@@ -40,7 +40,7 @@ def main() -> None:
     vectors = store.vectors(np.arange(store.count))
     rows = np.random.default_rng(1).choice(store.count, min(SAMPLE, store.count), replace=False)
     near = _nearest(vectors[rows] @ vectors.T, rows)
-    topics, pages = index.catalog.facet_rows[:, TOPIC], index.catalog.facet_rows[:, PAGE]
+    topics, pages = index.catalog.facet(TOPIC), index.catalog.facet(PAGE)
     print(f"{index.directory}: {store.count} references, {len(set(topics.tolist()))} topics, "
           f"{len(set(pages.tolist()))} pages; {len(rows)} sampled")
     print(f"{'method':14} {'seconds':>8} {'neighbourhood kept':>19} {'same topic':>11} {'same page':>10}")

@@ -83,7 +83,7 @@ def test_camel_case_names_match_spaced_words():
 def test_ceiling_counts_every_query_term_including_unmatchable_ones():
     index = BM25Index.build([[("kserve serving", 1.0)], [("feast feature store", 1.0)]])
     known = index.search("kserve", depth=5).ceiling
-    assert known == pytest.approx(float(index.idf[index.vocab["kserv"]]))
+    assert known == pytest.approx(float(index.idf[index.term_id("kserv")]))
     with_unknown = index.search("kserve zeppelin", depth=5)
     assert with_unknown.ceiling == pytest.approx(known + index.unseen_idf)
     assert with_unknown.scores[0] < with_unknown.ceiling / 2

@@ -69,7 +69,8 @@ class CatalogWriter:
         self._records.write(line)
         self._offsets.append(self._offsets[-1] + len(line))
         self._ids.append(ref.id)
-        page = self._pages.setdefault((ref.page, ref.id.split("/")[0]), len(self._pages))
+        key = ref.id.split("/")[0] if "/" in ref.id else ref.page  # ids given by a source need not start with a page key
+        page = self._pages.setdefault((ref.page, key), len(self._pages))
         topic = self._topics.setdefault((page, ref.topic, ref.topic_en), len(self._topics))
         kind = self._kinds.setdefault(ref.kind, len(self._kinds))
         venue = self._venues.setdefault(ref.venue, len(self._venues))
@@ -100,9 +101,9 @@ class Catalog:
         self.generation = generation
         self.count: int = generation.manifest["count"]
         self._offsets = load_npy(generation.path(OFFSETS), "uint64", (self.count + 1,))
-        self.facet_rows = load_npy(generation.path(FACET_ROWS), "int32", (self.count, COLUMNS))
-        size = generation.manifest["files"][RECORDS]["size"]
-        if int(self._offsets[0]) != 0 or int(self._offsets[-1]) != size or np.any(np.diff(self._offsets.astype(np.int64)) <= 0):
+        self._facet_rows = load_npy(generation.path(FACET_ROWS), "int32", (self.count, COLUMNS))
+        self._size = generation.manifest["files"][RECORDS]["size"]
+        if int(self._offsets[0]) != 0 or int(self._offsets[-1]) != self._size:
             self._damaged(OFFSETS, "offsets do not match the records file")
         facets = self._json(FACETS)
         try:
@@ -112,12 +113,20 @@ class Catalog:
             self.venues = [None if venue is None else str(venue) for venue in facets["venues"]]
         except (KeyError, TypeError, ValueError):
             self._damaged(FACETS, "unexpected contents")
-        if self.count and (self.facet_rows[:, :VENUE + 1].min() < 0
-                           or any(int(self.facet_rows[:, column].max()) >= limit for column, limit in
-                                  ((PAGE, len(self.pages)), (TOPIC, len(self.topics)), (KIND, len(self.kinds)),
-                                   (VENUE, len(self.venues))))):
-            self._damaged(FACET_ROWS, "facet numbers out of range")
+        self._limits = {PAGE: len(self.pages), TOPIC: len(self.topics), KIND: len(self.kinds), VENUE: len(self.venues)}
+        self._checked: dict[int, np.ndarray] = {}
         self._cache: dict[int, Reference] = {}
+
+    def facet(self, column: int) -> np.ndarray:
+        """One facet column (PAGE, TOPIC, KIND, VENUE, YEAR) for every row, checked when first used
+        (a filter or a topic listing reads the whole column anyway; a plain query reads none)."""
+        if column not in self._checked:
+            values = np.asarray(self._facet_rows[:, column])
+            limit = self._limits.get(column)
+            if limit is not None and len(values) and not 0 <= values.min() <= values.max() < limit:
+                self._damaged(FACET_ROWS, "facet numbers out of range")
+            self._checked[column] = values
+        return self._checked[column]
 
     def reference(self, row: int) -> Reference:
         if row in self._cache:
@@ -125,6 +134,8 @@ class Catalog:
         if not 0 <= row < self.count:
             raise IndexProblem(f"{self.generation.directory}: row {row} is not in the index; {REBUILD}.")
         start, end = int(self._offsets[row]), int(self._offsets[row + 1])
+        if not 0 <= start < end <= self._size:
+            self._damaged(OFFSETS, f"row {row} lies outside the records file")
         with open(self.generation.path(RECORDS), "rb") as handle:
             handle.seek(start)
             ref = self._decode(handle.read(end - start), row)

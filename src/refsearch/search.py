@@ -66,24 +66,24 @@ class Filters:
         """Which rows pass, decided once per distinct topic, kind and page (None: no filter)."""
         if not self.active():
             return None
-        rows = catalog.facet_rows
         allowed = np.ones(catalog.count, dtype=bool)
         if self.topic is not None:
             needle = self.topic.casefold()
             ok = [any(needle in part.casefold() for part in (*t.path, *t.path_en)) for t in catalog.topics]
-            allowed &= np.array(ok, dtype=bool)[rows[:, TOPIC]]
+            allowed &= np.array(ok, dtype=bool)[catalog.facet(TOPIC)]
         if self.kind is not None:
             ok = [self.kind.casefold() in [k.strip().casefold() for k in (kind or "").split("/")] for kind in catalog.kinds]
-            allowed &= np.array(ok, dtype=bool)[rows[:, KIND]]
+            allowed &= np.array(ok, dtype=bool)[catalog.facet(KIND)]
         if self.years is not None:
-            allowed &= (rows[:, YEAR] >= self.years[0]) & (rows[:, YEAR] <= self.years[1])
+            years = catalog.facet(YEAR)
+            allowed &= (years >= self.years[0]) & (years <= self.years[1])
         if self.page is not None:
             needle = self.page.casefold()
             ok = [needle in title.casefold() or needle in key.casefold() for title, key in catalog.pages]
-            allowed &= np.array(ok, dtype=bool)[rows[:, PAGE]]
+            allowed &= np.array(ok, dtype=bool)[catalog.facet(PAGE)]
         if self.venue is not None:
             needle = self.venue.casefold()
-            allowed &= np.array([needle in (venue or "").casefold() for venue in catalog.venues], dtype=bool)[rows[:, VENUE]]
+            allowed &= np.array([needle in (venue or "").casefold() for venue in catalog.venues], dtype=bool)[catalog.facet(VENUE)]
         if self.author is not None:
             allowed &= catalog.rows_by_author(self.author)
         return allowed

@@ -35,7 +35,7 @@ class Topic:
 def topics(index: Index) -> list[Topic]:
     """Topics in reading order (first appearance), each with its references."""
     catalog = index.catalog
-    column = catalog.facet_rows[:, TOPIC]
+    column = catalog.facet(TOPIC)
     found = []
     for number in _first_seen(column):
         entry = catalog.topics[number]
@@ -46,7 +46,7 @@ def topics(index: Index) -> list[Topic]:
 
 
 def siblings(index: Index, ref: Reference) -> list[Reference]:
-    column = index.catalog.facet_rows[:, TOPIC]
+    column = index.catalog.facet(TOPIC)
     rows = np.flatnonzero(column == column[index.row(ref.id)])
     return [other for other in index.catalog.references(rows) if other.id != ref.id]
 
