@@ -102,3 +102,22 @@ def test_eval_command_reports_kinds_of_the_chosen_half(tmp_path, fake_encoder):
     by_kind = data["modes"]["hybrid"]["by_kind"]
     assert {k: v["count"] for k, v in by_kind.items()} == {"all": 2, "named": 1, "short": 1}
     assert by_kind["all"]["mrr"] == 1.0  # each entry is the only one holding its word
+
+
+def test_a_judged_page_and_title_finds_the_reference_its_duplicate_was_merged_into(tmp_path, fake_encoder):
+    # the same work (title and year) on two pages is one reference, listed under the first file;
+    # a query judged by reading the second page must still find it
+    (tmp_path / "a.jsonl").write_text('{"title": "Attention Is All You Need", "year": 2017}\n', "utf-8")
+    (tmp_path / "b.jsonl").write_text('{"title": "Attention is all you need", "year": 2017}\n'
+                                      '{"title": "Other Work", "year": 2019}\n', "utf-8")
+    queries = tmp_path / "q.yaml"
+    queries.write_text("format: refsearch/queries@1\nsources: [a.jsonl, b.jsonl]\nqueries:\n"
+                       "  - query: attention\n    relevant: [{page: b, title: attention is all you need}]\n"
+                       "  - query: other\n    relevant: [{page: a, title: other work}]\n", "utf-8")
+    eval_set = evaluate.load_eval_set(queries)
+    index = evaluate.open_index(eval_set, tmp_path / "idx")
+    merged = [r for r in index if r.title.casefold() == "attention is all you need"]
+    assert len(merged) == 1 and merged[0].id.startswith("a/")
+    assert evaluate.resolve(EvalSet("q", eval_set.queries[:1], []), index)[0].grades == {merged[0].id: 1}
+    with pytest.raises(RefsearchError, match="matches nothing"):  # a page the work is not on
+        evaluate.resolve(EvalSet("q", eval_set.queries[1:], []), index)

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -63,3 +65,32 @@ def test_adaptive_fusion_lets_a_complete_name_match_win_and_a_weak_one_lose():
     assert fuse(dense, generic, rule)[0][0] == 1
     # the fixed default lets even the generic match win
     assert fuse(dense, generic, Fusion("convex", 0.3))[0][0] == 3
+
+
+def test_the_top_of_a_fusion_does_not_depend_on_how_many_candidates_it_was_handed():
+    # a search for 100 results hands fusion 500 candidates, one for 10 results 100: a lexical-only
+    # match scaled at 0.95 must land at the same place among the dense favourites either way
+    dense = ranking(list(range(500)), np.linspace(0.8, 0.2, 500))
+    lexical = Ranking(np.array([1000]), np.array([9.5], dtype=np.float32), ceiling=10.0)
+    rule = Fusion("convex", 0.5)
+    deep = [doc for doc, _ in fuse(dense, lexical, rule)[:10]]
+    shallow = [doc for doc, _ in fuse(ranking(dense.doc_ids[:100], dense.scores[:100]), lexical, rule)[:10]]
+    assert deep == shallow and 1000 in deep
+
+
+def test_a_result_scores_the_same_whether_10_or_100_results_are_asked_for(tmp_path, fake_encoder):
+    # (a result whose lexical rank is beyond the shallower search's candidates may still gain there)
+    import refsearch
+
+    words = "cache queue stream graph tensor kernel shard replica batch token vector index".split()
+    rows = [{"title": f"entry {n}", "note": " ".join(words[(n * 7 + i * 3) % len(words)] for i in range(n % 5 + 1))}
+            for n in range(300)]
+    (tmp_path / "refs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), "utf-8")
+    refsearch.build([tmp_path / "refs.jsonl"], tmp_path / "idx")
+    index = refsearch.open(tmp_path / "idx")
+    for query in ("cache stream", "tensor kernel shard", "replica", "batch vector index token"):
+        deep = {hit.ref.id: hit.score for hit in index.search(query, k=100)}
+        shallow = [hit for hit in index.search(query, k=10) if hit.lexical_rank is not None]
+        assert len(shallow) >= 5
+        for hit in shallow:
+            assert deep[hit.ref.id] == pytest.approx(hit.score, abs=1e-6), query

@@ -22,6 +22,7 @@ from typing import Sequence
 
 from .errors import RefsearchError, SourceError
 from .index import Index
+from .records import Reference, page_key
 from .search import Filters, Searcher
 
 QUERIES_FORMAT = "refsearch/queries@1"
@@ -225,14 +226,19 @@ def _matching_ids(spec: dict, index: Index) -> list[str]:
         return [spec["ref"]]
     if "title" in spec:
         title, page = spec["title"].casefold(), spec.get("page")
-        found = [r.id for r in index
-                 if r.title.casefold() == title and (page is None or r.id.split("/")[0] == page)]
+        found = [r.id for r in index if r.title.casefold() == title and (page is None or page in _pages_of(r))]
     else:
         fragment = str(spec.get("ref", "")).casefold()
         found = [r.id for r in index if fragment and fragment in r.title.casefold()]
     if not found:
         raise RefsearchError(f"judged reference {spec} matches nothing in the index.")
     return found
+
+
+def _pages_of(ref: Reference) -> set[str]:
+    """The pages a reference is listed on: its own, and those of the duplicates merged into it (a
+    judged {page, title} names the page its author read, which may not be the one that survived)."""
+    return {ref.id.split("/")[0], *(page_key(Path(place.rpartition(":")[0])) for place in ref.also_in)}
 
 
 def _load_beir(folder: Path, split: str) -> EvalSet:

@@ -31,10 +31,11 @@ class Fusion:
     """`rrf`: sum of weight/(k + rank). `convex`: weight-blend of scores scaled per query.
     `adaptive`: convex, with a dense weight set per query (`adaptive_weight`).
 
-    Convex scaling (`scale`): `minmax` maps each ranking's candidates onto [0, 1], so the best
-    lexical match counts fully even when it shares only one common word with the query; `ceiling`
-    divides a ranking's scores by its full-match score where it has one (lexical) and min-maxes the
-    others (dense), so a lexical ranking counts as much as the query's words are actually matched.
+    Convex scaling (`scale`): `minmax` maps each ranking's candidates onto [0, 1] (`_unit_scale`),
+    so the best lexical match counts fully even when it shares only one common word with the query;
+    `ceiling` divides a ranking's scores by its full-match score where it has one (lexical) and
+    min-maxes the others (dense), so a lexical ranking counts as much as the query's words are
+    actually matched.
     """
 
     method: str = "convex"
@@ -49,6 +50,9 @@ class Fusion:
 # a name or exact phrase the lexical side matched completely gets dense weight 0.2; a query whose
 # words the best lexical match mostly lacks (a paraphrase, a task description) up to 0.8.
 DEFAULT_FUSION = Fusion("adaptive", 0.2, high=0.8, power=2.0)
+# Scores without a ceiling (dense) are scaled by the best and the SCALE_DEPTH-th candidate, so every
+# ranker hands fusion at least this many (search.MIN_DEPTH).
+SCALE_DEPTH = 100
 
 
 def fuse(dense: Ranking, lexical: Ranking, fusion: Fusion = DEFAULT_FUSION) -> list[tuple[int, float]]:
@@ -104,10 +108,16 @@ def _scaled(ranking: Ranking, scale: str) -> np.ndarray:
 
 
 def _unit_scale(scores: np.ndarray) -> np.ndarray:
-    """Min-max over the candidates, so a query's best match scores 1 in each ranking."""
+    """Onto [0, 1] between a query's best candidate and its `SCALE_DEPTH`-th (lower ones clip to 0).
+
+    A fixed reference rank rather than the last candidate: how many candidates a ranker hands over
+    grows with the results asked for, and scaling by the last one made the top ten of a 100-result
+    search differ from a 10-result search of the same query.
+    """
     if len(scores) == 0:
         return scores
-    low, high = float(scores.min()), float(scores.max())
+    ordered = np.sort(scores)[::-1]
+    high, low = float(ordered[0]), float(ordered[min(len(ordered), SCALE_DEPTH) - 1])
     if high - low < 1e-9:
         return np.ones_like(scores)
-    return (scores - low) / (high - low)
+    return np.clip((scores - low) / (high - low), 0.0, None)

@@ -10,7 +10,7 @@ import numpy as np
 
 from .catalog import KIND, PAGE, TOPIC, VENUE, YEAR, Catalog
 from .errors import RefsearchError
-from .fusion import DEFAULT_FUSION, Fusion, Ranking, fuse
+from .fusion import DEFAULT_FUSION, SCALE_DEPTH, Fusion, Ranking, fuse
 from .lexical import LexicalHits
 from .records import Reference
 from .translate import translate
@@ -23,7 +23,7 @@ MODES = ("hybrid", "dense", "lexical")
 # it and BM25 its most informative terms (lexical.MAX_QUERY_TERMS). docs/benchmarks.md, "Long queries".
 MAX_QUERY_CHARS = 1_000_000
 MAX_K = 1000
-MIN_DEPTH = 100  # candidates each ranker hands to fusion
+MIN_DEPTH = SCALE_DEPTH  # candidates each ranker hands to fusion (at least the ones it scales by)
 
 
 @dataclass
