@@ -243,3 +243,17 @@ def test_first_search_in_an_empty_folder_builds_the_bundled_index(tmp_path):
     assert "building it" in out.stderr and not list((tmp_path / "empty").iterdir())
     again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and again.stderr == ""
+
+
+def test_building_the_default_index_from_a_folder_keeps_it_for_every_later_search(tmp_path, fake_encoder, monkeypatch):
+    """`refsearch build DIR` then `refsearch search` elsewhere answers from DIR, not the bundled list."""
+    monkeypatch.setenv("REFSEARCH_DATA", str(tmp_path / "data"))
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "db.md").write_text("# Notes\n- [DuckDB](https://duckdb.org) - in-process analytics\n", "utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert runner.invoke(app, ["build", str(tmp_path / "notes")]).exit_code == 0
+    monkeypatch.chdir(tmp_path / "notes")
+    result = runner.invoke(app, ["search", "analytics", "--json"])
+    assert result.exit_code == 0 and result.stderr == ""
+    assert [r["title"] for r in json.loads(result.stdout)["results"]] == ["DuckDB"]
+    assert runner.invoke(app, ["build"]).stdout.count("up to date") == 1  # `build` alone updates it from DIR

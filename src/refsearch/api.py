@@ -37,10 +37,10 @@ def open(path: Path | str | None = None, *, update: bool = True, model: str | No
     target = resolve_target(path)
     state = inspect(target.index, Wanted(target.sources))
     if state.condition == "missing":
-        if not target.sources:
+        if not target.first:
             raise IndexProblem(f"{target.index}: no index here; run `refsearch build SOURCES --index {target.index}`.")
-        say(f"no index at {target.index}; building it from {', '.join(map(str, target.sources))} first…")
-        say(build(target.sources, target.index, progress=progress).summary())
+        say(f"no index at {target.index}; building it from {', '.join(map(str, target.first))} first…")
+        say(build(target.first, target.index, progress=progress).summary())
     elif state.condition == "stale":
         if not update:
             say(f"warning: index is stale ({state.detail}); answering from it as built (--no-update).")
@@ -59,14 +59,16 @@ def build(sources: Sequence[Path | str] | None = None, index: Path | str | None 
           ray: str | None = None):
     """Build or update an index; returns a `BuildReport` (what was added, changed, removed).
 
-    `sources` None: the sources the index was built from (the configured or bundled ones for the
-    default index). Only new or changed references are embedded again. `ray`: embed on Ray (a
+    `sources` None: the sources the index was built from (for a default index not built yet, the
+    configured or bundled ones). Only new or changed references are embedded again. `ray`: embed on Ray (a
     cluster's address, "auto", or "local" to start one on this machine; docs/scale.md).
     """
     from .builder import build_index
 
     target = resolve_target(index, model, encoder)
     chosen = [Path(s) for s in sources] if sources else target.sources
+    if chosen is None and not (target.index / "CURRENT").exists():
+        chosen = target.first  # a default index not built yet: from the configured or bundled list
     return build_index(chosen, target.index, model=target.model, encoder=target.encoder, force=force,
                        progress=progress, lock_wait=lock_wait, ray=ray)
 

@@ -8,8 +8,9 @@
   `model`, `encoder`; relative paths are relative to the file.
 - Cache (ONNX exports, evaluation indexes): `$REFSEARCH_CACHE`, else the platform's user cache dir.
 - Precedence for the index: `--index`, then `$REFSEARCH_INDEX`, then the config's `index`, then the
-  default. An index named by `--index`/`$REFSEARCH_INDEX` is updated from the sources it was
-  built from; the default one (or the config's) from the config's `sources`, else the bundled list.
+  default. An index is updated from the sources it was built from, unless the config names
+  `sources` for the default (or the config's) index; a default index that does not exist yet is
+  built from those, else from the bundled list.
 """
 
 from __future__ import annotations
@@ -57,13 +58,15 @@ class Config:
 
 @dataclass(frozen=True)
 class Target:
-    """The index a command works on and what it is built from when it must be (re)built.
+    """The index a command works on and what it is built from.
 
-    `sources` None means "the sources it was built from", recorded in the index itself.
+    `sources` None means "the sources it was built from", recorded in the index itself; `first`
+    is what a missing index is built from (None: a missing index is an error).
     """
 
     index: Path
     sources: tuple[Path, ...] | None
+    first: tuple[Path, ...] | None
     model: str | None
     encoder: str | None
 
@@ -74,10 +77,10 @@ def resolve_target(index: Path | str | None = None, model: str | None = None,
     model, encoder = model or config.model, encoder or config.encoder
     named = index if index is not None else os.environ.get("REFSEARCH_INDEX")
     if named is not None:
-        return Target(_index_path(named), None, model, encoder)
+        return Target(_index_path(named), None, None, model, encoder)
     if config.index is not None:
-        return Target(config.index, config.sources or None, model, encoder)
-    return Target(default_index_dir(), config.sources or (BUNDLED_SOURCES,), model, encoder)
+        return Target(config.index, config.sources or None, config.sources or None, model, encoder)
+    return Target(default_index_dir(), config.sources or None, config.sources or (BUNDLED_SOURCES,), model, encoder)
 
 
 def _index_path(value: Path | str) -> Path:
