@@ -24,7 +24,7 @@ import numpy as np
 
 from .errors import IndexProblem
 from .records import Reference
-from .store import REBUILD, Generation
+from .store import REBUILD, Generation, open_index_file, read_index_json
 from .vectors import NpyAppender, load_npy
 
 RECORDS = "records.jsonl"
@@ -94,8 +94,10 @@ class Catalog:
             self.pages = [(str(title), str(key)) for title, key in facets["pages"]]
             self.topics = [TopicEntry(int(page), _strings(path), _strings(path_en)) for page, path, path_en in facets["topics"]]
             self.kinds = [None if kind is None else str(kind) for kind in facets["kinds"]]
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             self._damaged(FACETS, "unexpected contents")
+        if any(not 0 <= topic.page < len(self.pages) for topic in self.topics):
+            self._damaged(FACETS, "a topic names a page that is not there")
         if self.count and (self.facet_rows[:, :3].min() < 0
                            or any(int(self.facet_rows[:, column].max()) >= limit for column, limit in
                                   ((PAGE, len(self.pages)), (TOPIC, len(self.topics)), (KIND, len(self.kinds))))):
@@ -108,7 +110,7 @@ class Catalog:
         if not 0 <= row < self.count:
             raise IndexProblem(f"{self.generation.directory}: row {row} is not in the index; {REBUILD}.")
         start, end = int(self._offsets[row]), int(self._offsets[row + 1])
-        with open(self.generation.path(RECORDS), "rb") as handle:
+        with open_index_file(self.generation.path(RECORDS)) as handle:
             handle.seek(start)
             ref = self._decode(handle.read(end - start), row)
         self._cache[row] = ref
@@ -125,7 +127,7 @@ class Catalog:
         return iter(self._cache.values())
 
     def rows_with_hashes(self) -> Iterator[tuple[Reference, str]]:
-        with open(self.generation.path(RECORDS), "rb") as handle:
+        with open_index_file(self.generation.path(RECORDS)) as handle:
             for row, line in enumerate(handle):
                 if row >= self.count:
                     self._damaged(RECORDS, "more rows than the manifest counts")
@@ -147,10 +149,7 @@ class Catalog:
         return _reference(_json_line(line, self, row), self, row)
 
     def _json(self, name: str) -> Any:
-        try:
-            return json.loads(self.generation.path(name).read_bytes())
-        except (OSError, ValueError, RecursionError) as error:
-            self._damaged(name, str(error))
+        return read_index_json(self.generation.path(name))
 
     def _damaged(self, name: str, why: str):
         raise IndexProblem(f"{self.generation.path(name)}: damaged ({why}); {REBUILD}.")

@@ -242,13 +242,11 @@ class BM25Index:
     @classmethod
     def load(cls, directory: Path) -> "BM25Index":
         """Load and check the index; the postings are memory-mapped, not read."""
+        from .store import read_index_json
         from .vectors import load_npy
 
         damaged = f"{directory}: lexical index is damaged or inconsistent; run `refsearch build --force`."
-        try:
-            meta = json.loads((directory / "lexical.json").read_bytes())
-        except (OSError, ValueError, RecursionError):
-            raise IndexProblem(damaged) from None
+        meta = read_index_json(directory / "lexical.json")
         if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("tokenizer") != TOKENIZER:
             found = (meta.get("format"), meta.get("tokenizer")) if isinstance(meta, dict) else None
             raise IndexProblem(

@@ -10,12 +10,14 @@ flat index and does not pay FAISS's import (about 35 ms of a cold query).
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
 
+from . import store
 from .errors import IndexProblem, RefsearchError
 from .store import REBUILD
 
@@ -73,15 +75,33 @@ class NpyAppender:
 
 
 def load_npy(path: Path, dtype: str, shape: tuple[int | None, ...]) -> np.ndarray:
-    """A memory-mapped `.npy` of the expected dtype and shape (None: any length), or IndexProblem."""
-    try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, EOFError) as error:
-        raise IndexProblem(f"{path}: unreadable array ({error}); {REBUILD}.") from None
-    if array.dtype != np.dtype(dtype) or array.ndim != len(shape) or any(
-            want is not None and have != want for have, want in zip(array.shape, shape)):
-        raise IndexProblem(f"{path}: expected {dtype} {shape}, found {array.dtype} {array.shape}; {REBUILD}.")
-    return array
+    """A read-only memory map of a `.npy` of exactly this dtype and shape (None: any length), or
+    IndexProblem.
+
+    The header is read from the file opened by `store.open_index_file` and checked before anything is
+    mapped, and the file must hold exactly the bytes the header describes: another dtype (objects,
+    which would need pickle, or another byte order), or a header that lies about the shape, is damage.
+    """
+    with store.open_index_file(path) as handle:
+        try:
+            version = np.lib.format.read_magic(handle)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f"unknown .npy version {version}")
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            found, fortran_order, found_dtype = read_header(handle)
+            size = os.fstat(handle.fileno()).st_size
+        except (OSError, ValueError, EOFError) as error:
+            raise IndexProblem(f"{path}: unreadable array ({error}); {REBUILD}.") from None
+        if found_dtype != np.dtype(dtype) or len(found) != len(shape) or any(
+                want is not None and have != want for have, want in zip(found, shape)):
+            raise IndexProblem(f"{path}: expected {dtype} {shape}, found {found_dtype} {found}; {REBUILD}.")
+        offset, nbytes = handle.tell(), math.prod(found) * found_dtype.itemsize
+        if size != offset + nbytes:
+            raise IndexProblem(f"{path}: {size:,} bytes, but its header describes {offset + nbytes:,}; {REBUILD}.")
+        if nbytes == 0:
+            return np.zeros(found, dtype=found_dtype)
+        return np.memmap(handle, dtype=found_dtype, mode="r", offset=offset, shape=found,
+                         order="F" if fortran_order else "C")
 
 
 class FlatStore:
