@@ -435,3 +435,120 @@ def test_status_cli(tmp_path, fake_encoder):
     _flip_byte(tmp_path / "idx")
     assert_one_line_error(runner.invoke(app, ["status", "--index", index]), "checksum mismatch",
                           "refsearch build --force")
+
+
+# --- a query never waits long and never needs to write ------------------------------------------
+
+STALE_QUERY_CODE = """
+import sys, time
+from fakes import FakeBackend, FakeEncoder
+from refsearch import encoders
+slow = FakeEncoder()
+real_encode = slow.encode
+slow.encode = lambda texts, batch_size=32: (print("embedding", flush=True), time.sleep(60), real_encode(texts))[-1]
+encoders.register("fake", FakeBackend(slow))
+from refsearch.cli import main
+main()
+"""
+
+
+def _stale_fake_index(tmp_path: Path) -> tuple[Path, Path]:
+    write_version(tmp_path / "src", "A")
+    refsearch.build([tmp_path / "src"], tmp_path / "idx")
+    write_version(tmp_path / "src", "B")
+    return tmp_path / "src", tmp_path / "idx"
+
+
+def assert_answers_from_a_with_one_warning(result, *fragments) -> None:
+    assert result.exit_code == 0, result.output
+    titles = {r["title"] for r in json.loads(result.stdout)["results"]}
+    assert titles and titles <= {t for t, _ in VERSIONS["A"]}
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("refsearch: warning: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+def test_a_query_on_a_stale_index_does_not_wait_for_a_stopped_build(tmp_path, fake_encoder):
+    """Another build holds the lock and is stopped (SIGSTOP, or a laptop lid closed mid-build): the
+    query waits api.QUERY_LOCK_WAIT seconds, then answers from the current generation."""
+    from refsearch import api
+
+    src, index_dir = _stale_fake_index(tmp_path)
+    env = {**subprocess_env(), "REFSEARCH_CONFIG": os.environ["REFSEARCH_CONFIG"],
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    build = subprocess.Popen([sys.executable, "-c", STALE_QUERY_CODE, "build", str(src), "--index", str(index_dir)],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert build.stdout.readline().strip() == "embedding"  # it holds the lock now
+        build.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        result = runner.invoke(app, ["search", "zebrafish genes", "--json", "--index", str(index_dir)])
+        waited = time.monotonic() - started
+    finally:
+        build.send_signal(signal.SIGKILL)
+        build.wait(timeout=30)
+    assert_answers_from_a_with_one_warning(result, "another build is running")
+    assert api.QUERY_LOCK_WAIT <= waited < api.QUERY_LOCK_WAIT + 5
+    assert {r.title for r in Index.open(index_dir)} == {t for t, _ in VERSIONS["A"]}
+
+
+@pytest.fixture
+def read_only_view(tmp_path):
+    """`view(folder)` gives a read-only view of `folder`: a read-only bind mount where this process
+    may mount (root on Linux), else the same folder with every write under it failing with EROFS
+    (os.open patched). `view.how` says which."""
+    mounts = []
+
+    def view(folder: Path) -> Path:
+        target = tmp_path / f"ro-{folder.name}"
+        target.mkdir()
+        try:
+            subprocess.run(["mount", "--bind", str(folder), str(target)], check=True, capture_output=True)
+            mounts.append(target)
+            subprocess.run(["mount", "-o", "remount,ro,bind", str(target)], check=True, capture_output=True)
+            view.how = "bind mount"
+            return target
+        except (OSError, subprocess.CalledProcessError):
+            target.rmdir() if not mounts else None
+            return _erofs_under(folder)
+
+    def _erofs_under(folder: Path) -> Path:
+        real_open = os.open
+        writes = os.O_WRONLY | os.O_RDWR | os.O_CREAT
+
+        def open_read_only(path, flags, *args, **kwargs):
+            if flags & writes and str(os.path.abspath(path)).startswith(str(folder)):
+                raise OSError(errno.EROFS, "Read-only file system", str(path))
+            return real_open(path, flags, *args, **kwargs)
+
+        patch.setattr(os, "open", open_read_only)
+        view.how = "EROFS patched"
+        return folder
+
+    patch = pytest.MonkeyPatch()
+    view.how = None
+    yield view
+    patch.undo()
+    for target in reversed(mounts):
+        subprocess.run(["umount", "--lazy", str(target)], check=False, capture_output=True)  # mapped files keep it busy
+
+
+def test_a_stale_index_on_a_read_only_medium_answers_with_one_warning(tmp_path, fake_encoder, read_only_view):
+    _stale_fake_index(tmp_path / "disk")
+    index_dir = read_only_view(tmp_path / "disk") / "idx"
+    print(f"read-only medium: {read_only_view.how}")
+    assert refsearch.status(index_dir).state.condition == "stale"
+    result = runner.invoke(app, ["search", "zebrafish genes", "--json", "--index", str(index_dir)])
+    assert_answers_from_a_with_one_warning(result, "cannot write here")
+
+
+def test_a_copied_index_on_a_read_only_medium_answers_quietly(tmp_path, fake_encoder, read_only_view, monkeypatch):
+    """Another user's index (not sealed with this user's key) on a read-only disk: detached, so not
+    updated and not warned about."""
+    _stale_fake_index(tmp_path / "disk")
+    index_dir = read_only_view(tmp_path / "disk") / "idx"
+    monkeypatch.setenv("REFSEARCH_DATA", str(tmp_path / "another-user"))
+    result = runner.invoke(app, ["search", "zebrafish genes", "--json", "--index", str(index_dir)])
+    assert result.exit_code == 0 and result.stderr == "", result.output
+    assert json.loads(result.stdout)["results"][0]["title"] == "Zebrafish genome atlas"

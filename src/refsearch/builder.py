@@ -50,11 +50,12 @@ class BuildReport:
 
 def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | None = None,
                 encoder: str | None = None, force: bool = False, progress: Progress | None = None,
-                lock_wait: float | None = None) -> BuildReport:
+                lock_wait: float | None = None, starting: Callable[[], None] | None = None) -> BuildReport:
     """Bring `index_dir` up to date with `sources` (None: the sources it was built from).
 
     `lock_wait` bounds how long to wait for another build of the same index (None: as long as it
-    takes); see BuildReport for what changed.
+    takes); `starting` is called once the lock is held and there is something to do; see
+    BuildReport for what changed.
     """
     started = time.perf_counter()
     index_dir = Path(os.path.abspath(Path(index_dir).expanduser()))
@@ -67,6 +68,8 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
             report.unchanged = report.total = state.generation.manifest["count"]
             report.seconds = time.perf_counter() - started
             return report
+        if starting:
+            starting()
         roots = _roots(state)
         previous = None if force else _reusable(state.generation, report)
         recorded_model = state.generation.manifest["model"] if state.generation and state.trusted else {}
