@@ -262,7 +262,8 @@ class BM25Index:
                   "doc_ids": load_npy(directory / "lexical.doc_ids.npy", "int32", (postings,)),
                   "weights": load_npy(directory / "lexical.weights.npy", "float32", (postings,))}
         if (term_ptr[0] != 0 or np.any(np.diff(term_ptr) < 0)
-                or (postings and (arrays["doc_ids"].min() < 0 or arrays["doc_ids"].max() >= n_docs))):
+                or (postings and (arrays["doc_ids"].min() < 0 or arrays["doc_ids"].max() >= n_docs))
+                or not (np.isfinite(arrays["idf"]).all() and np.isfinite(arrays["weights"]).all())):
             raise IndexProblem(damaged)
         return cls(vocab, n_docs=n_docs, params=params, **arrays)
 

@@ -27,7 +27,8 @@ class VectorStore(Protocol):
     dimension: int
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, rows), each (len(queries), at most k), best first; `allowed` masks rows out first."""
+        """(scores, rows), each (len(queries), at most k), best first; `allowed` masks rows out first.
+        A row of -1 is no result (a score that is not a finite number: damaged vectors)."""
         ...
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
@@ -118,7 +119,11 @@ class FlatStore:
         return FlatWriter(path_of(cls.FILE), dimension)
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        scores = np.asarray(queries, dtype=np.float32).reshape(-1, self.dimension) @ self._rows.T
+        # Vectors are too many to check on every load; a damaged or crafted file may hold inf or NaN,
+        # which ranks nothing: such scores become -inf, and rows -1 below, without numpy's warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = np.asarray(queries, dtype=np.float32).reshape(-1, self.dimension) @ self._rows.T
+        scores[~np.isfinite(scores)] = -np.inf
         if allowed is not None:
             scores[:, ~allowed] = -np.inf
         k = min(k, self.count if allowed is None else int(allowed.sum()))
@@ -128,7 +133,8 @@ class FlatStore:
             np.arange(self.count), (len(scores), 1))
         picked = np.take_along_axis(scores, top, axis=1)
         order = np.lexsort((top, -picked), axis=1)[:, :k]
-        return np.take_along_axis(picked, order, axis=1), np.take_along_axis(top, order, axis=1).astype(np.int64)
+        picked, top = np.take_along_axis(picked, order, axis=1), np.take_along_axis(top, order, axis=1).astype(np.int64)
+        return picked, np.where(np.isfinite(picked), top, -1)
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
         return np.asarray(self._rows[np.asarray(rows, dtype=np.int64)], dtype=np.float32)
