@@ -152,6 +152,30 @@ def test_a_generation_linked_from_outside_is_neither_kept_nor_read(index_dir, tm
     assert not (index_dir / "gen-0").exists() and (outside / "manifest.json").is_file()
 
 
+@pytest.mark.parametrize("key", ["id", "encoder"])
+def test_a_model_named_in_an_altered_manifest_is_not_looked_at(index_dir, tmp_path, fake_encoder, key):
+    """The update of a stale index embeds with the model and encoder its manifest names: a manifest
+    altered to name another model folder (a model id may be a path) no longer carries this user's
+    seal, so the index is detached and neither is looked at."""
+    from refsearch import encoders
+
+    backend = encoders.backend("fake")
+    asked = []
+    real_resolve = backend.resolve
+    backend.resolve = lambda model: asked.append(model) or real_resolve(model)
+    outside = tmp_path / "someone-elses-model"
+    outside.mkdir()
+    (outside / "config.json").write_text("{}", "utf-8")
+    path = store.current_generation(index_dir) / "manifest.json"
+    manifest = json.loads(path.read_text("utf-8"))
+    manifest["model"][key] = str(outside) if key == "id" else "torch"
+    path.write_text(json.dumps(manifest), "utf-8")
+    (tmp_path / "refs" / "infra.md").write_text(PAGE + "- [Ray](https://ray.io) - distributed Python\n", "utf-8")
+    assert refsearch.status(index_dir).state.condition == "detached"
+    refsearch.open(index_dir)
+    assert str(outside) not in asked and len(refsearch.open(index_dir)) == 3
+
+
 # --- contents that lie ------------------------------------------------------------------------------
 
 
