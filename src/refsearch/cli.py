@@ -7,7 +7,6 @@ load inside commands.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from enum import Enum
@@ -106,7 +105,9 @@ def _open(index: Optional[str], model: Optional[str] = None, update: bool = True
 
 
 def _print_json(data) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=1))
+    from .render import json_text
+
+    print(json_text(data, indent=1))
 
 
 IndexOption = typer.Option(None, "--index", "-i", help="Index directory (default: the user's default index, "
@@ -236,7 +237,7 @@ def _batch_lines(path: Path):
 
 def _search_batch(idx, batch: Path, k: int, mode: str, filters, explain: bool, strict: bool) -> None:
     """One JSON line per query line; a line that cannot be searched gets an "error" line of its own."""
-    from .render import results_json
+    from .render import json_text, results_json
 
     failures = 0
     for number, query in _batch_lines(batch):
@@ -250,7 +251,7 @@ def _search_batch(idx, batch: Path, k: int, mode: str, filters, explain: bool, s
             failures += 1
             result = {"query": query if isinstance(query, str) else None, "line": number,
                       "error": f"{batch}:{number}: {error}", "results": []}
-        print(json.dumps(result, ensure_ascii=False), flush=False)
+        print(json_text(result), flush=False)
     if failures:
         message = f"{failures} query line(s) in {batch} could not be searched (see their \"error\")."
         if strict:
