@@ -21,8 +21,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
                   help="Search annotated reading lists (Chinese and English), offline.")
 
 # A --batch line or a --file query is read in bounded pieces: `--batch /dev/zero` must not grow
-# without bound. The limit is the query limit in UTF-8's worst case.
+# without bound. The limit is the query limit in UTF-8's worst case. The rest of an over-long line
+# is skipped, up to MAX_SKIPPED_PIECES more pieces: a stream without newlines must end too.
 MAX_LINE_BYTES = 4_000_000
+MAX_SKIPPED_PIECES = 16
 
 
 class Format(str, Enum):
@@ -216,7 +218,8 @@ def _binary(path: Path):
 
 
 def _batch_lines(path: Path):
-    """(line number, text or error) for each line, each read in bounded pieces."""
+    """(line number, text or error) for each line, each read in bounded pieces. A file that is not
+    text (a NUL byte: binary data, UTF-16, /dev/zero) ends the batch with an error."""
     with _binary(path) as handle:
         number = 0
         while True:
@@ -224,15 +227,26 @@ def _batch_lines(path: Path):
             if not line:
                 return
             number += 1
+            if b"\0" in line:
+                raise RefsearchError(f"{path}:{number}: binary data (a NUL byte); --batch reads UTF-8 text, "
+                                     "one query per line.")
             if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
-                while (rest := handle.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
-                    pass  # skip the rest of the over-long line, in bounded pieces
+                _skip_rest_of_line(handle, path, number)
                 yield number, RefsearchError(f"line is over {MAX_LINE_BYTES:,} bytes")
                 continue
             try:
                 yield number, line.decode("utf-8").rstrip("\r\n").removeprefix("\ufeff")
             except UnicodeDecodeError as error:
                 yield number, RefsearchError(f"not UTF-8 text (byte {error.start}); re-save the file as UTF-8")
+
+
+def _skip_rest_of_line(handle, path: Path, number: int) -> None:
+    for _ in range(MAX_SKIPPED_PIECES):
+        rest = handle.readline(MAX_LINE_BYTES)
+        if not rest or rest.endswith(b"\n"):
+            return
+    raise RefsearchError(f"{path}:{number}: a line of over {MAX_LINE_BYTES * (MAX_SKIPPED_PIECES + 1):,} bytes "
+                         "that does not end; --batch reads text, one query per line.")
 
 
 def _search_batch(idx, batch: Path, k: int, mode: str, filters, explain: bool, strict: bool) -> None:
