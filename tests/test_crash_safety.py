@@ -7,7 +7,10 @@ the ONNX export cached in the default REFSEARCH_CACHE) on a small two-version so
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import errno
+import io
 import json
 import os
 import random
@@ -238,6 +241,72 @@ def test_next_build_removes_what_dead_builds_left(tmp_path, fake_encoder):
     write_version(tmp_path / "src", "B")
     refsearch.build([tmp_path / "src"], tmp_path / "idx")
     assert leftovers(tmp_path / "idx") == []
+
+
+# --- a full disk at each write of a build ---------------------------------------------------------
+
+# Every file a build writes, in the order it writes them (CURRENT last: the switch to the new one).
+WRITES = ["vectors.npy", "facets.npy", "records.jsonl", "records.offsets.npy", "records.ids.json", "facets.json",
+          "lexical.json", "lexical.idf.npy", "lexical.term_ptr.npy", "lexical.doc_ids.npy", "lexical.weights.npy",
+          "manifest.json", "CURRENT"]
+
+
+class _FullDisk:
+    """A file being written on a full disk: every write fails as the kernel reports it, with
+    ENOSPC and no file name (which is why a message must add the name itself)."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    def write(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __getattr__(self, name):
+        return getattr(self._handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._handle.close()
+
+
+@contextlib.contextmanager
+def disk_full_when_writing(name: str):
+    """Writes to files called `name` (or to the temp file that atomically replaces one) fail.
+    builtins.open and io.open are patched: refsearch, pathlib, numpy and os.fdopen all open through them."""
+    real_open = io.open
+
+    def open_on_full_disk(file, mode="r", *args, **kwargs):
+        handle = real_open(file, mode, *args, **kwargs)
+        path = os.readlink(f"/proc/self/fd/{file}") if isinstance(file, int) else os.fspath(file)
+        base = os.path.basename(path)
+        if any(flag in mode for flag in "wax+") and (base == name or base.startswith(f".tmp-{name}.")):
+            return _FullDisk(handle)
+        return handle
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(builtins, "open", open_on_full_disk)
+        patch.setattr(io, "open", open_on_full_disk)
+        yield
+
+
+@pytest.mark.parametrize("name", WRITES)
+def test_a_full_disk_names_the_file_and_keeps_the_old_generation(tmp_path, fake_encoder, name):
+    write_version(tmp_path / "src", "A")
+    refsearch.build([tmp_path / "src"], tmp_path / "idx")
+    current = (tmp_path / "idx" / "CURRENT").read_text()
+    write_version(tmp_path / "src", "B")
+    with disk_full_when_writing(name):
+        with pytest.raises(OSError) as raised:
+            refsearch.build([tmp_path / "src"], tmp_path / "idx")
+        result = runner.invoke(app, ["build", str(tmp_path / "src"), "--index", str(tmp_path / "idx")])
+    assert raised.value.errno == errno.ENOSPC and os.path.basename(raised.value.filename) == name, raised.value
+    assert_one_line_error(result, f"/{name}: No space left on device")
+    assert (tmp_path / "idx" / "CURRENT").read_text() == current
+    assert {r.title for r in Index.open(tmp_path / "idx")} == {t for t, _ in VERSIONS["A"]}
+    assert leftovers(tmp_path / "idx") == []
+    assert refsearch.build([tmp_path / "src"], tmp_path / "idx").rebuilt
 
 
 # --- damaged or mismatched index -----------------------------------------------------------------

@@ -24,8 +24,8 @@ import numpy as np
 
 from .errors import IndexProblem
 from .records import Reference
-from .store import REBUILD, Generation, open_index_file, read_index_json
-from .vectors import NpyAppender, load_npy
+from .store import REBUILD, Generation, naming, open_index_file, read_index_json, write_file
+from .vectors import NpyAppender, load_npy, save_npy
 
 RECORDS = "records.jsonl"
 OFFSETS = "records.offsets.npy"
@@ -47,7 +47,9 @@ class CatalogWriter:
     """Streams references into the catalog files of a generation being written."""
 
     def __init__(self, path_of):
-        self._records = open(path_of(RECORDS), "wb")
+        self._records_path = path_of(RECORDS)
+        with naming(self._records_path):
+            self._records = open(self._records_path, "wb")
         self._offsets = [0]
         self._ids: list[str] = []
         self._facet_rows = NpyAppender(path_of(FACET_ROWS), "int32", 4)
@@ -58,7 +60,8 @@ class CatalogWriter:
 
     def add(self, ref: Reference, content_hash: str) -> None:
         line = json.dumps({**ref.to_json(), "content_hash": content_hash}, ensure_ascii=False).encode() + b"\n"
-        self._records.write(line)
+        with naming(self._records_path):
+            self._records.write(line)
         self._offsets.append(self._offsets[-1] + len(line))
         self._ids.append(ref.id)
         page = self._pages.setdefault((ref.page, ref.id.split("/")[0]), len(self._pages))
@@ -67,14 +70,15 @@ class CatalogWriter:
         self._facet_rows.add(np.array([page, topic, kind, ref.year or 0], dtype=np.int32))
 
     def finish(self) -> list[str]:
-        self._records.close()
-        np.save(self._path_of(OFFSETS), np.array(self._offsets, dtype=np.uint64), allow_pickle=False)
+        with naming(self._records_path):
+            self._records.close()
+        save_npy(self._path_of(OFFSETS), np.array(self._offsets, dtype=np.uint64))
         self._facet_rows.close()
-        self._path_of(IDS).write_text(json.dumps(self._ids, ensure_ascii=False), "utf-8")
+        write_file(self._path_of(IDS), json.dumps(self._ids, ensure_ascii=False).encode())
         facets = {"pages": [list(p) for p in self._pages],
                   "topics": [[page, list(path), list(path_en)] for page, path, path_en in self._topics],
                   "kinds": list(self._kinds)}
-        self._path_of(FACETS).write_text(json.dumps(facets, ensure_ascii=False), "utf-8")
+        write_file(self._path_of(FACETS), json.dumps(facets, ensure_ascii=False).encode())
         return list(FILES)
 
 

@@ -234,9 +234,12 @@ class BM25Index:
     def save(self, directory: Path) -> list[str]:
         meta = {"format": FORMAT, "tokenizer": TOKENIZER, "n_docs": self.n_docs,
                 "params": self.params, "vocab": self.vocab}
-        (directory / "lexical.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+        from .store import write_file
+        from .vectors import save_npy
+
+        write_file(directory / "lexical.json", json.dumps(meta, ensure_ascii=False).encode())
         for name in ("idf", "term_ptr", "doc_ids", "weights"):
-            np.save(directory / f"lexical.{name}.npy", getattr(self, name), allow_pickle=False)
+            save_npy(directory / f"lexical.{name}.npy", getattr(self, name))
         return ["lexical.json"] + [f"lexical.{n}.npy" for n in ("idf", "term_ptr", "doc_ids", "weights")]
 
     @classmethod

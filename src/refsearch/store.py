@@ -61,27 +61,47 @@ def _sha256(handle: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+@contextlib.contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """An OSError raised inside names `path` when it names no file: a failed write() or fsync()
+    says only "No space left on device" or "Input/output error", not where."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        yield
+    except OSError as error:
+        if error.filename is None:
+            error.filename = str(path)
+        raise
+
+
+def fsync_path(path: Path) -> None:
+    with naming(path):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """A new file of a generation being written (fsynced when the generation is published)."""
+    with naming(path):
+        path.write_bytes(data)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same directory, fsync, rename, fsync the directory."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Temp file in the same directory, fsync, rename, fsync the directory. Errors name `path`."""
+    with naming(path):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
     fsync_path(path.parent)
 
 
@@ -370,7 +390,8 @@ def install_encoder(directory: Path, exported: Path, fingerprint: str) -> str:
     tmp = Path(tempfile.mkdtemp(dir=directory, prefix=".tmp-encoder-"))
     try:
         for item in exported.iterdir():
-            shutil.copyfile(item, tmp / item.name)
+            with naming(tmp / item.name):
+                shutil.copyfile(item, tmp / item.name)
             fsync_path(tmp / item.name)
         fsync_path(tmp)
         os.rename(tmp, target)

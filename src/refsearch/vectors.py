@@ -53,8 +53,9 @@ class NpyAppender:
 
     def __init__(self, path: Path, dtype: str, width: int):
         self.path, self.dtype, self.width, self.rows = path, np.dtype(dtype), width, 0
-        self._handle = open(path, "wb")
-        self._header()
+        with store.naming(path):
+            self._handle = open(path, "wb")
+            self._header()
 
     def _header(self) -> None:
         self._handle.seek(0)
@@ -64,15 +65,23 @@ class NpyAppender:
 
     def add(self, block: np.ndarray) -> None:
         block = np.ascontiguousarray(block, dtype=self.dtype).reshape(-1, self.width)
-        self._handle.seek(0, os.SEEK_END)
-        self._handle.write(block.tobytes())
+        with store.naming(self.path):
+            self._handle.seek(0, os.SEEK_END)
+            self._handle.write(block.tobytes())
         self.rows += len(block)
 
     def close(self) -> None:
-        self._header()
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._handle.close()
+        with store.naming(self.path):
+            self._header()
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+
+
+def save_npy(path: Path, array: np.ndarray) -> None:
+    """A whole array as a new `.npy` file of a generation being written (errors name it)."""
+    with store.naming(path):
+        np.save(path, array, allow_pickle=False)
 
 
 def load_npy(path: Path, dtype: str, shape: tuple[int | None, ...]) -> np.ndarray:
