@@ -243,6 +243,72 @@ def test_next_build_removes_what_dead_builds_left(tmp_path, fake_encoder):
     assert leftovers(tmp_path / "idx") == []
 
 
+# --- what killed ONNX exports leave in the cache ---------------------------------------------------
+
+
+@pytest.fixture
+def stand_in_export(tmp_path, monkeypatch):
+    """export_onnx with its slow part (torch tracing) replaced by writing a small sound encoder
+    folder; returns (spec, cache folder, list of exports run)."""
+    from refsearch.encoders import ModelSpec, export
+    from refsearch.encoders.onnx import CONFIG_FILE, FORMAT
+
+    runs = []
+
+    def fake_export(spec, pipeline, out):
+        runs.append(out.name)
+        (out / "model.onnx").write_bytes(b"onnx")
+        config = {"format": FORMAT, "model_id": spec.model_id, "fingerprint": spec.fingerprint, "dimension": 4,
+                  "max_seq_length": 8, "pooling": "mean", "normalize": True, "input_names": ["input_ids"],
+                  "file_sizes": {"model.onnx": 4}}
+        (out / CONFIG_FILE).write_text(json.dumps(config), "utf-8")
+
+    monkeypatch.setattr(export, "_export", fake_export)
+    (tmp_path / "model").mkdir()  # an empty folder reads as a plain Hugging Face model
+    return ModelSpec("m", tmp_path / "model", "f1e2d3c4b5a69788"), tmp_path / "cache", runs
+
+
+def _staging(cache: Path) -> list[str]:
+    return sorted(p.name for p in (cache / "onnx").iterdir() if p.name.startswith(".") and p.name != ".lock")
+
+
+def test_the_next_export_removes_what_killed_exports_left(stand_in_export):
+    from refsearch.encoders.export import export_onnx
+
+    spec, cache, runs = stand_in_export
+    for dead in (f".{spec.fingerprint}-k1ll3d", ".0123456789abcdef-k1ll3d", f".{spec.fingerprint}-stale-0a1b"):
+        (cache / "onnx" / dead).mkdir(parents=True)
+        (cache / "onnx" / dead / "model.onnx.data").write_bytes(b"\0" * 4096)
+    assert export_onnx(spec, cache) == cache / "onnx" / spec.fingerprint and len(runs) == 1
+    assert _staging(cache) == []
+
+
+def test_an_export_leaves_a_live_exporters_staging_alone(stand_in_export):
+    """Exports hold a lock on the cache's onnx folder for as long as their staging folder lives: a
+    second export waits (a live exporter's folder is never taken for a dead one's), then uses the
+    export the first one published instead of exporting again."""
+    import threading
+
+    from refsearch.encoders import export
+
+    spec, cache, runs = stand_in_export
+    onnx = cache / "onnx"
+    onnx.mkdir(parents=True)
+    live = onnx / f".{spec.fingerprint}-l1ve"
+    done = []
+    with store.build_lock(onnx):  # the live exporter, staging
+        live.mkdir()
+        waiting = threading.Thread(target=lambda: done.append(export.export_onnx(spec, cache)))
+        waiting.start()
+        waiting.join(timeout=1.0)
+        assert waiting.is_alive() and live.is_dir()
+        export._export(spec, None, live)  # the live exporter finishes and publishes
+        os.rename(live, onnx / spec.fingerprint)
+    waiting.join(timeout=10)
+    assert done == [onnx / spec.fingerprint] and runs == [live.name]  # exported once, by the live one
+    assert _staging(cache) == []
+
+
 # --- a full disk at each write of a build ---------------------------------------------------------
 
 # Every file a build writes, in the order it writes them (CURRENT last: the switch to the new one).

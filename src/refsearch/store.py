@@ -112,10 +112,12 @@ def plain_name(name: object) -> bool:
 
 
 @contextlib.contextmanager
-def build_lock(directory: Path, wait: float | None = None, say: Callable[[str], None] | None = None) -> Iterator[None]:
-    """One build at a time per index. `wait` None waits as long as it takes (saying so); a number
-    bounds the wait in seconds (a query that wants to update a stale index) and then raises IndexBusy.
-    An index that cannot be written here (read-only medium) raises IndexReadOnly."""
+def build_lock(directory: Path, wait: float | None = None, say: Callable[[str], None] | None = None,
+               activity: str = "build") -> Iterator[None]:
+    """One build at a time per index (or one `activity` at a time per folder: ONNX exports share it).
+    `wait` None waits as long as it takes (saying so); a number bounds the wait in seconds (a query
+    that wants to update a stale index) and then raises IndexBusy. A folder that cannot be written
+    here (read-only medium) raises IndexReadOnly."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
@@ -126,7 +128,7 @@ def build_lock(directory: Path, wait: float | None = None, say: Callable[[str], 
             raise IndexReadOnly(f"{directory}: cannot write here ({error.strerror}).") from None
         raise
     try:
-        _acquire(fd, directory, wait, say or (lambda message: print(f"refsearch: {message}", file=sys.stderr)))
+        _acquire(fd, directory, wait, say or (lambda message: print(f"refsearch: {message}", file=sys.stderr)), activity)
         try:
             yield
         finally:
@@ -135,7 +137,7 @@ def build_lock(directory: Path, wait: float | None = None, say: Callable[[str], 
         os.close(fd)
 
 
-def _acquire(fd: int, directory: Path, wait: float | None, say: Callable[[str], None]) -> None:
+def _acquire(fd: int, directory: Path, wait: float | None, say: Callable[[str], None], activity: str) -> None:
     deadline = None if wait is None else time.monotonic() + wait
     announced = False
     while True:
@@ -148,7 +150,7 @@ def _acquire(fd: int, directory: Path, wait: float | None, say: Callable[[str], 
         if deadline is not None and time.monotonic() >= deadline:
             raise IndexBusy(f"{directory}: another build is running on this index.")
         if deadline is None and not announced:
-            say(f"waiting for another build of {directory} to finish…")
+            say(f"waiting for another {activity} of {directory} to finish…")
             announced = True
             fcntl.flock(fd, fcntl.LOCK_EX)
             return
@@ -362,19 +364,20 @@ def collect_garbage(directory: Path) -> None:
         keep.add(older[-1].name)
     for entry in _generation_names(directory):
         if entry.name not in keep:
-            _remove(entry)
+            remove(entry)
     for leftover in directory.glob(".tmp-*"):
-        _remove(leftover)
+        remove(leftover)
     used = set()
     for name in keep:
         with contextlib.suppress(RefsearchError, KeyError):
             used.add(read_manifest(directory / name / "manifest.json")["model"].get("encoder_dir"))
     for encoder in directory.glob("encoder-*"):
         if encoder.name not in used:
-            _remove(encoder)
+            remove(encoder)
 
 
-def _remove(path: Path) -> None:
+def remove(path: Path) -> None:
+    """A file, a link (not what it points to) or a whole folder; quietly, whatever is left of it."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:

@@ -28,7 +28,7 @@ from refsearch.encoders.onnx import (
     read_encoder_config,
 )
 from refsearch.config import cache_root
-from refsearch.store import fsync_path
+from refsearch.store import build_lock, fsync_path, remove
 from refsearch.errors import IndexProblem, RefsearchError
 
 SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
@@ -58,19 +58,31 @@ class Pipeline:
 
 
 def export_onnx(spec: ModelSpec, cache_dir: Path | None = None) -> Path:
-    """Return `<cache>/onnx/<fingerprint>/`, exporting into it first unless a sound copy exists."""
+    """Return `<cache>/onnx/<fingerprint>/`, exporting into it first unless a sound copy exists.
+
+    Exports into one cache run one at a time, each holding a lock on `<cache>/onnx` for as long as
+    its staging folder (`.<fingerprint>-*`, up to 90 MB) lives. So the staging folders found under
+    the lock are what killed exports left, and are removed; and an export that waited uses the one
+    it waited for when that was the same model.
+    """
     root = Path(cache_dir or cache_root()) / "onnx"
     target = root / spec.fingerprint
     if _is_sound(target, spec):
         return target
     pipeline = read_pipeline(spec.path)
     root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{spec.fingerprint}-", dir=root))
-    try:
-        _export(spec, pipeline, staging)
-        _publish(staging, target, spec)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with build_lock(root, activity="ONNX export"):
+        if _is_sound(target, spec):
+            return target
+        for leftover in root.glob(".*"):
+            if leftover.name != ".lock":
+                remove(leftover)
+        staging = Path(tempfile.mkdtemp(prefix=f".{spec.fingerprint}-", dir=root))
+        try:
+            _export(spec, pipeline, staging)
+            _publish(staging, target, spec)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
