@@ -375,6 +375,34 @@ def test_a_full_disk_names_the_file_and_keeps_the_old_generation(tmp_path, fake_
     assert refsearch.build([tmp_path / "src"], tmp_path / "idx").rebuilt
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 256 kB tmpfs (where this process may mount one: root on Linux), unmounted afterwards."""
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()}); the patched-open test covers it")
+    yield disk
+    subprocess.run(["umount", "--lazy", str(disk)], check=False, capture_output=True)
+
+
+def test_a_really_full_disk_names_the_file_and_keeps_the_old_generation(small_disk, fake_encoder):
+    src, index_dir = small_disk / "src", small_disk / "idx"
+    write_version(src, "A")
+    refsearch.build([src], index_dir)
+    current = (index_dir / "CURRENT").read_text()
+    big = "\n".join(f"- [Entry {n}](https://example.org/{n}) - note {n}" for n in range(3000))
+    (src / "more.md").write_text(f"# More\n## Many\n{big}\n", encoding="utf-8")  # 0.75 MB of vectors
+    result = runner.invoke(app, ["build", str(src), "--index", str(index_dir)])
+    assert_one_line_error(result, f"{index_dir}/.tmp-gen-", ": No space left on device")
+    assert (index_dir / "CURRENT").read_text() == current
+    assert {r.title for r in Index.open(index_dir)} == {t for t, _ in VERSIONS["A"]}
+    assert leftovers(index_dir) == []
+    (src / "more.md").unlink()
+    assert not refsearch.build([src], index_dir).rebuilt  # room again: the old generation is current
+
+
 # --- damaged or mismatched index -----------------------------------------------------------------
 
 
