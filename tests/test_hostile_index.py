@@ -740,3 +740,40 @@ def test_hostile_index_directories_are_contained(hostile_ground, examples):
     print(f"\nhostile index directories: {tried} tried, {tried} contained "
           f"(answered {outcomes.get('answered', 0)}; refused {dict(sorted((k, v) for k, v in outcomes.items() if k != 'answered'))})")
     assert tried >= examples * 0.9  # hypothesis may stop early only when it has run out of new examples
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("location", ["../../outside.data", "absolute"])
+def test_onnx_weights_named_outside_the_encoder_folder_are_refused(bundled_index, tmp_path, location):
+    """A crafted model.onnx may say where its weights are ("external data"): onnxruntime must refuse
+    a place outside the encoder folder (1.32 does; pyproject allows older versions, hence this test)."""
+    import onnx
+
+    from refsearch.encoders.onnx import CONFIG_FILE, MODEL_FILE, WEIGHTS_FILE
+
+    copy = tmp_path / "idx"
+    shutil.copytree(bundled_index.directory, copy, copy_function=os.link)  # files are replaced, never changed
+    encoder = next(copy.glob("encoder-*"))
+    outside = tmp_path / "outside.data"
+    os.link(encoder / WEIGHTS_FILE, outside)
+    os.utime(outside, (1_000_000, 2_000_000))
+    model = onnx.load(encoder / MODEL_FILE, load_external_data=False)
+    for tensor in model.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = str(outside) if location == "absolute" else location
+    (encoder / MODEL_FILE).unlink()
+    onnx.save(model, encoder / MODEL_FILE)
+    size = (encoder / MODEL_FILE).stat().st_size
+    config = json.loads((encoder / CONFIG_FILE).read_text("utf-8"))
+    config["file_sizes"][MODEL_FILE] = size
+    (encoder / CONFIG_FILE).unlink()
+    (encoder / CONFIG_FILE).write_text(json.dumps(config), "utf-8")
+    manifest_path = store.current_generation(copy) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text("utf-8"))
+    manifest["model"]["encoder_files"] = {p.name: p.stat().st_size for p in encoder.iterdir()}
+    manifest_path.unlink()
+    manifest_path.write_text(json.dumps(manifest), "utf-8")
+    with pytest.raises(IndexProblem, match="onnxruntime cannot load model.onnx"):
+        refsearch.open(copy).search("gpu", mode="dense")
+    assert_not_read(outside)
