@@ -113,6 +113,18 @@ def test_bad_source_is_named_and_old_index_kept(indexed, case):
     assert_still_answers(index_dir)
 
 
+def test_a_search_with_a_broken_source_answers_with_one_warning(indexed):
+    """The sources changed and one of them is broken: a plain search cannot update the index, so it
+    says why (file and line) in one warning and answers from the index as built."""
+    src, index_dir = indexed
+    (src / "bad.jsonl").write_text('{"title": "ok"}\n{"title": "broken"\n', encoding="utf-8")
+    result = invoke("search", "GPU slicing", "--json", "--index", index_dir)
+    assert result.exit_code == 0, result.output
+    assert {r["title"] for r in json.loads(result.stdout)["results"]} == GOOD_TITLES
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("refsearch: warning: ") and f"{src / 'bad.jsonl'}:2" in lines[0]
+
+
 def test_markdown_without_references_is_named(indexed, tmp_path):
     page = tmp_path / "prose.md"
     page.write_text("# Notes\n\nJust prose, [a link](https://x.io) in a paragraph.\n", encoding="utf-8")

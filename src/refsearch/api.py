@@ -52,7 +52,7 @@ def open(path: Path | str | None = None, *, update: bool = True, model: str | No
 
 def _update(target, state, say: Say, progress) -> None:
     """Update a stale index for a query; any reason it cannot is one warning, not a failure: the
-    current generation was checked and answers. "Updating" is said once the lock is held."""
+    current generation was checked and answers. "Updating" is said once the update can start."""
     from .builder import build_index
 
     try:

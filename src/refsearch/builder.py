@@ -54,8 +54,8 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
     """Bring `index_dir` up to date with `sources` (None: the sources it was built from).
 
     `lock_wait` bounds how long to wait for another build of the same index (None: as long as it
-    takes); `starting` is called once the lock is held and there is something to do; see
-    BuildReport for what changed.
+    takes); `starting` is called once the lock is held, the sources are read and there is something
+    to do (so a build that cannot start says only why); see BuildReport for what changed.
     """
     started = time.perf_counter()
     index_dir = Path(os.path.abspath(Path(index_dir).expanduser()))
@@ -68,8 +68,6 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
             report.unchanged = report.total = state.generation.manifest["count"]
             report.seconds = time.perf_counter() - started
             return report
-        if starting:
-            starting()
         roots = _roots(state)
         previous = None if force else _reusable(state.generation, report)
         recorded_model = state.generation.manifest["model"] if state.generation and state.trusted else {}
@@ -82,6 +80,8 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
         references = list(read_sources(roots))
         if not references:
             raise RefsearchError(f"no references found in {', '.join(map(str, roots))}; nothing to index.")
+        if starting:
+            starting()
         encoder_impl, encoder_meta = backend.for_build(spec, index_dir)
         writer = store.GenerationWriter(index_dir)
         try:
