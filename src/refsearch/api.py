@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .config import resolve_target
-from .errors import IndexProblem, RefsearchError
+from .errors import IndexProblem, RefsearchError, os_error_message
 from .index import Index
 from .state import Wanted, inspect
 
@@ -60,15 +60,11 @@ def _update(target, state, say: Say, progress) -> None:
                              progress=progress, lock_wait=QUERY_LOCK_WAIT,
                              starting=lambda: say(f"index is stale ({state.detail}); updating it first…"))
     except (RefsearchError, OSError) as problem:
-        reason = " ".join(str(problem).split()) if isinstance(problem, RefsearchError) else _os_reason(problem)
+        reason = " ".join(str(problem).split()) if isinstance(problem, RefsearchError) else os_error_message(problem)
         say(f"warning: index is stale ({state.detail}) but cannot be updated now ({reason}); "
             "answering from it as built.")
     else:
         say(report.summary())
-
-
-def _os_reason(error: OSError) -> str:
-    return f"{error.filename}: {error.strerror}" if error.filename and error.strerror else str(error)
 
 
 def build(sources: Sequence[Path | str] | None = None, index: Path | str | None = None, *,

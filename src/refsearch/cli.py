@@ -15,7 +15,7 @@ from typing import List, Optional
 
 import typer
 
-from .errors import RefsearchError
+from .errors import RefsearchError, os_error_message
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Search annotated reading lists (Chinese and English), offline.")
@@ -70,9 +70,7 @@ def _message(error: Exception) -> str:
         return " ".join(str(error).split())
     if isinstance(error, MemoryError):
         return "out of memory"
-    reason = getattr(error, "strerror", None) or str(error)
-    filename = getattr(error, "filename", None)
-    return f"{filename}: {reason}" if filename else reason
+    return os_error_message(error)
 
 
 def _console(stderr: bool = False):
