@@ -168,6 +168,8 @@ def test_dangling_symlink_does_not_stop_searches(indexed):
     src, index_dir = indexed
     (src / "gone.md").symlink_to(src / "nowhere.md")
     assert_still_answers(index_dir)
+    result = invoke("search", "GPU slicing", "--index", index_dir)
+    assert result.exit_code == 0 and result.stderr.count(str(src / "gone.md")) == 1, result.stderr  # said once
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")

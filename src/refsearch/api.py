@@ -61,8 +61,8 @@ def _update(target, state, say: Say, progress) -> None:
                              starting=lambda: say(f"index is stale ({state.detail}); updating it first…"))
     except (RefsearchError, OSError) as problem:
         reason = " ".join(str(problem).split()) if isinstance(problem, RefsearchError) else os_error_message(problem)
-        say(f"warning: index is stale ({state.detail}) but cannot be updated now ({reason}); "
-            "answering from it as built.")
+        stale = "index is stale" if reason in state.detail else f"index is stale ({state.detail})"  # said once
+        say(f"warning: {stale} but cannot be updated now ({reason}); answering from it as built.")
     else:
         say(report.summary())
 
