@@ -375,6 +375,17 @@ def test_a_full_disk_names_the_file_and_keeps_the_old_generation(tmp_path, fake_
     assert refsearch.build([tmp_path / "src"], tmp_path / "idx").rebuilt
 
 
+def test_a_query_whose_update_finds_the_disk_full_answers_with_one_warning(tmp_path, fake_encoder):
+    _, index_dir = _stale_fake_index(tmp_path)
+    with disk_full_when_writing("vectors.npy"):
+        result = runner.invoke(app, ["search", "zebrafish genes", "--json", "--index", str(index_dir)])
+    assert result.exit_code == 0 and {r["title"] for r in json.loads(result.stdout)["results"]} <= {t for t, _ in VERSIONS["A"]}
+    started, warning = result.stderr.strip().splitlines()  # the update had begun, then the disk was full
+    assert started.endswith("updating it first…") and warning.startswith("refsearch: warning: ")
+    assert "/vectors.npy: No space left on device" in warning
+    assert leftovers(index_dir) == []
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 256 kB tmpfs (where this process may mount one: root on Linux), unmounted afterwards."""

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -176,6 +177,37 @@ def test_a_model_named_in_an_altered_manifest_is_not_looked_at(index_dir, tmp_pa
     assert str(outside) not in asked and len(refsearch.open(index_dir)) == 3
 
 
+@pytest.mark.parametrize("change", [
+    lambda m: m["files"].__setitem__("\n", {"size": 1, "sha256": "0" * 64}),
+    lambda m: m["files"].__setitem__("vectors.npy\x1b[2J", {"size": 1, "sha256": "0" * 64}),
+    lambda m: m["files"].__setitem__("a\u202eb", {"size": 1, "sha256": "0" * 64}),
+    lambda m: m["vectors"].__setitem__("files", [[]]),
+], ids=["newline-name", "escape-name", "bidi-name", "list-as-name"])
+def test_a_manifest_name_that_is_not_a_plain_file_name_is_damage(index_dir, change):
+    """Found by the generated test: a file named "\\n" made a two-line message, a list where a vector
+    file's name belongs a TypeError."""
+    rewrite_manifest(index_dir, change)
+    with pytest.raises(IndexProblem) as raised:
+        refsearch.open(index_dir)
+    assert str(raised.value) == f"{store.current_generation(index_dir)}/manifest.json: incomplete or damaged manifest; " \
+                                "run `refsearch build --force`."
+
+
+def test_a_lock_that_links_elsewhere_creates_nothing_there(index_dir, tmp_path):
+    """A stale index of this user's whose .lock is a link: the update is not made (the lock is not
+    opened through the link, so nothing is created where it points) and the query answers, warning
+    once."""
+    target = tmp_path / "private-file-created-by-lock"
+    (index_dir / ".lock").unlink()
+    (index_dir / ".lock").symlink_to(target)
+    (tmp_path / "refs" / "infra.md").write_text(PAGE + "- [Ray](https://ray.io) - distributed Python\n", "utf-8")
+    result = runner.invoke(app, ["search", "gpu", "--json", "--index", str(index_dir)])
+    assert result.exit_code == 0 and len(json.loads(result.stdout)["results"]) == 3, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and ".lock: is a symbolic link; remove it." in lines[0], result.stderr
+    assert not target.exists()
+
+
 # --- contents that lie ------------------------------------------------------------------------------
 
 
@@ -196,6 +228,22 @@ def test_infinite_numbers_in_the_facets_are_damage(index_dir):
     assert_refused(index_dir, "facets.json", "damaged")
 
 
+def test_an_unknown_field_in_a_record_is_damage(index_dir):
+    path = store.current_generation(index_dir) / "records.jsonl"
+    path.write_bytes(path.read_bytes().replace(b'"title"', b'"evilx"', 1))  # same length: offsets still match
+    rewrite_manifest(index_dir, lambda m: None)
+    assert_refused(index_dir, "records.jsonl: damaged (row 0 has an unexpected field 'evilx')")
+
+
+def test_a_lexical_doc_id_out_of_range_is_damage(index_dir):
+    path = store.current_generation(index_dir) / "lexical.doc_ids.npy"
+    doc_ids = np.load(path)
+    doc_ids[0] = 3  # the index has rows 0, 1, 2
+    np.save(path, doc_ids)
+    rewrite_manifest(index_dir, lambda m: None)
+    assert_refused(index_dir, "lexical index is damaged or inconsistent")
+
+
 @pytest.mark.parametrize("array", [
     np.zeros((3, 64), dtype=">f4"),  # big-endian
     np.zeros((3, 64), dtype=np.float64),
@@ -206,6 +254,18 @@ def test_a_vectors_file_of_another_kind_is_damage(index_dir, array):
     np.save(path, array, allow_pickle=True)
     rewrite_manifest(index_dir, lambda m: None)
     assert_refused(index_dir, "vectors.npy")
+
+
+@pytest.mark.parametrize("name, at, mask", [("facets.npy", 19, 8), ("records.offsets.npy", 66, 1)])
+def test_a_garbled_array_header_is_damage(index_dir, name, at, mask):
+    """Found by the generated test: numpy's header parser raises SyntaxError or tokenize's TokenError
+    on some flipped bits, not only ValueError."""
+    path = store.current_generation(index_dir) / name
+    data = bytearray(path.read_bytes())
+    data[at] ^= mask
+    path.write_bytes(bytes(data))
+    rewrite_manifest(index_dir, lambda m: None)
+    assert_refused(index_dir, f"{name}: unreadable array")
 
 
 def test_a_vectors_header_that_lies_about_its_shape_is_damage(index_dir):
@@ -547,9 +607,9 @@ class Example:
         return self.hostile(self.draw(hostile_values, "value"))
 
     def _change_array(self, path: Path) -> None:
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError):
+        try:  # mapped, then copied: an earlier lying header must not make this allocate gigabytes
+            array = np.array(np.load(path, mmap_mode="r", allow_pickle=False))
+        except Exception:  # numpy's errors on a garbled header vary (ValueError, SyntaxError, TokenError…)
             return  # an earlier change garbled it
         how = self.draw(st.sampled_from(["dtype", "shape", "values", "header-lies"]), "array change")
         if how == "dtype":
@@ -604,19 +664,25 @@ SENTINELS = ("private", "private/secret.json", "private/gen-copy")
 
 
 @pytest.fixture
-def hostile_ground(tmp_path, fake_encoder):
-    """The base index (built by this user, so sealed), its sources, and a sentinel folder outside."""
-    (tmp_path / "refs").mkdir()
-    (tmp_path / "refs" / "infra.md").write_text(PAGE, encoding="utf-8")
-    refsearch.build([tmp_path / "refs"], tmp_path / "base")
-    outside = tmp_path / "private"
+def hostile_ground(fake_encoder):
+    """The base index (built by this user, so sealed), its sources, and a sentinel folder outside.
+
+    In a folder whose path has the same length on every run (not pytest's numbered one): the records
+    hold the sources' path, hypothesis draws offsets within the files, and so the examples are the
+    same every time."""
+    ground = Path(tempfile.mkdtemp(prefix="refsearch-hostile-"))
+    (ground / "refs").mkdir()
+    (ground / "refs" / "infra.md").write_text(PAGE, encoding="utf-8")
+    refsearch.build([ground / "refs"], ground / "base")
+    outside = ground / "private"
     outside.mkdir()
     (outside / "secret.json").write_text('{"pages": [["Secret", "s"]], "topics": [], "kinds": []}', "utf-8")
-    shutil.copytree(store.current_generation(tmp_path / "base"), outside / "gen-copy")
+    shutil.copytree(store.current_generation(ground / "base"), outside / "gen-copy")
     for path in SENTINELS:
-        os.utime(tmp_path / path, (1_000_000, 2_000_000))
+        os.utime(ground / path, (1_000_000, 2_000_000))
     Audit.install()
-    return tmp_path
+    yield ground
+    shutil.rmtree(ground)
 
 
 def _allowed_reads(ground: Path, index: Path, trusted: bool) -> list[Path]:

@@ -106,8 +106,9 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def plain_name(name: object) -> bool:
-    """A file name inside the index directory: a damaged or crafted manifest must not point elsewhere."""
-    return (isinstance(name, str) and bool(name) and "/" not in name and "\\" not in name and "\0" not in name
+    """A file name inside the index directory: a damaged or crafted manifest must not point elsewhere,
+    nor put a line break or a terminal control in a message (every name refsearch writes is printable)."""
+    return (isinstance(name, str) and name.isprintable() and bool(name) and "/" not in name and "\\" not in name
             and name not in (".", ".."))
 
 
@@ -265,7 +266,7 @@ def _complete(manifest: dict) -> bool:
             and isinstance(model, dict) and all(isinstance(model.get(k), str) for k in ("id", "fingerprint", "encoder"))
             and _count(model.get("dimension")) and 0 < model["dimension"] <= 65536
             and isinstance(vectors, dict) and isinstance(vectors.get("store"), str)
-            and isinstance(vectors.get("files"), list) and all(name in files for name in vectors["files"])
+            and isinstance(vectors.get("files"), list) and all(plain_name(name) and name in files for name in vectors["files"])
             and isinstance(sources, dict) and isinstance(sources.get("roots"), list)
             and all(isinstance(root, str) for root in sources["roots"])
             and isinstance(sources.get("files"), list) and all(_source_entry(f, len(sources["roots"])) for f in sources["files"])

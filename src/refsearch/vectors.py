@@ -100,8 +100,8 @@ def load_npy(path: Path, dtype: str, shape: tuple[int | None, ...]) -> np.ndarra
             read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
             found, fortran_order, found_dtype = read_header(handle)
             size = os.fstat(handle.fileno()).st_size
-        except (OSError, ValueError, EOFError) as error:
-            raise IndexProblem(f"{path}: unreadable array ({error}); {REBUILD}.") from None
+        except Exception as error:  # numpy's header parser raises ValueError, SyntaxError, TokenError… on garbage
+            raise IndexProblem(f"{path}: unreadable array ({' '.join(str(error).split())}); {REBUILD}.") from None
         if found_dtype != np.dtype(dtype) or len(found) != len(shape) or any(
                 want is not None and have != want for have, want in zip(found, shape)):
             raise IndexProblem(f"{path}: expected {dtype} {shape}, found {found_dtype} {found}; {REBUILD}.")
