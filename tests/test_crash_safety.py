@@ -357,6 +357,17 @@ def disk_full_when_writing(name: str):
         yield
 
 
+def open_files_under(folder: Path) -> list[str]:
+    """The files under `folder` this process holds open."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(f"{folder}/"):
+                held.append(target)
+    return held
+
+
 @pytest.mark.parametrize("name", WRITES)
 def test_a_full_disk_names_the_file_and_keeps_the_old_generation(tmp_path, fake_encoder, name):
     write_version(tmp_path / "src", "A")
@@ -368,6 +379,8 @@ def test_a_full_disk_names_the_file_and_keeps_the_old_generation(tmp_path, fake_
             refsearch.build([tmp_path / "src"], tmp_path / "idx")
         result = runner.invoke(app, ["build", str(tmp_path / "src"), "--index", str(tmp_path / "idx")])
     assert raised.value.errno == errno.ENOSPC and os.path.basename(raised.value.filename) == name, raised.value
+    # the unfinished generation's files are closed, though the error (and its frames) is still held
+    assert [path for path in open_files_under(tmp_path / "idx") if "/.tmp-gen-" in path] == []
     assert_one_line_error(result, f"/{name}: No space left on device")
     assert (tmp_path / "idx" / "CURRENT").read_text() == current
     assert {r.title for r in Index.open(tmp_path / "idx")} == {t for t, _ in VERSIONS["A"]}

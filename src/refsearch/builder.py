@@ -8,6 +8,7 @@ are made, so a build never holds its vectors twice.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -171,26 +172,30 @@ def _write_generation(writer: store.GenerationWriter, references: list[Reference
 
     to_embed = sum(1 for digest in hashes if digest not in old_rows)
     done = 0
-    catalog = CatalogWriter(writer.path)
-    store_writer = vectors.writer(vectors.DEFAULT_STORE, writer.path, encoder.dimension)
-    for start in range(0, len(references), CHUNK):
-        chunk = references[start:start + CHUNK]
-        chunk_hashes = hashes[start:start + CHUNK]
-        block = np.zeros((len(chunk), encoder.dimension), dtype=np.float32)
-        missing = [i for i, digest in enumerate(chunk_hashes) if digest not in old_rows]
-        if missing:
-            block[missing] = encoder.encode([dense_text(chunk[i]) for i in missing])
-            done += len(missing)
-            if progress:
-                progress(done, to_embed)
-        reused = [i for i, digest in enumerate(chunk_hashes) if digest in old_rows]
-        if reused:
-            block[reused] = old_vectors(np.array([old_rows[chunk_hashes[i]] for i in reused]))
-        store_writer.add(block)
-        for ref, digest in zip(chunk, chunk_hashes):
-            catalog.add(ref, digest)
-    catalog.finish()
-    meta = store_writer.finish()
+    with contextlib.ExitStack() as unfinished:  # a failure closes the files being written
+        catalog = CatalogWriter(writer.path)
+        unfinished.callback(catalog.discard)
+        store_writer = vectors.writer(vectors.DEFAULT_STORE, writer.path, encoder.dimension)
+        unfinished.callback(store_writer.discard)
+        for start in range(0, len(references), CHUNK):
+            chunk = references[start:start + CHUNK]
+            chunk_hashes = hashes[start:start + CHUNK]
+            block = np.zeros((len(chunk), encoder.dimension), dtype=np.float32)
+            missing = [i for i, digest in enumerate(chunk_hashes) if digest not in old_rows]
+            if missing:
+                block[missing] = encoder.encode([dense_text(chunk[i]) for i in missing])
+                done += len(missing)
+                if progress:
+                    progress(done, to_embed)
+            reused = [i for i, digest in enumerate(chunk_hashes) if digest in old_rows]
+            if reused:
+                block[reused] = old_vectors(np.array([old_rows[chunk_hashes[i]] for i in reused]))
+            store_writer.add(block)
+            for ref, digest in zip(chunk, chunk_hashes):
+                catalog.add(ref, digest)
+        catalog.finish()
+        meta = store_writer.finish()
+        unfinished.pop_all()
     lexical = BM25Index.build((lexical_fields(ref) for ref in references), **BM25_PARAMS)
     writer.files.extend(lexical.save(writer.tmp))
     return meta

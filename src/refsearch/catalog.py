@@ -15,6 +15,7 @@ than a LIKE scan and costs no extra import.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from functools import cached_property
@@ -52,7 +53,11 @@ class CatalogWriter:
             self._records = open(self._records_path, "wb")
         self._offsets = [0]
         self._ids: list[str] = []
-        self._facet_rows = NpyAppender(path_of(FACET_ROWS), "int32", 4)
+        try:
+            self._facet_rows = NpyAppender(path_of(FACET_ROWS), "int32", 4)
+        except BaseException:
+            self._records.close()
+            raise
         self._path_of = path_of
         self._pages: dict[tuple[str, str], int] = {}
         self._topics: dict[tuple, int] = {}
@@ -68,6 +73,12 @@ class CatalogWriter:
         topic = self._topics.setdefault((page, ref.topic, ref.topic_en), len(self._topics))
         kind = self._kinds.setdefault(ref.kind, len(self._kinds))
         self._facet_rows.add(np.array([page, topic, kind, ref.year or 0], dtype=np.int32))
+
+    def discard(self) -> None:
+        """Close the files unfinished: the generation being written failed (its folder is removed)."""
+        with contextlib.suppress(OSError):
+            self._records.close()
+        self._facet_rows.discard()
 
     def finish(self) -> list[str]:
         with naming(self._records_path):

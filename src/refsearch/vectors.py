@@ -10,6 +10,7 @@ flat index and does not pay FAISS's import (about 35 ms of a cold query).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from pathlib import Path
@@ -43,6 +44,10 @@ class VectorWriter(Protocol):
         """Close the files; return the manifest entry (`{"store": name, "files": [...], ...}`)."""
         ...
 
+    def discard(self) -> None:
+        """Close the files unfinished: the generation being written failed (its folder is removed)."""
+        ...
+
 
 class NpyAppender:
     """Writes a 2-D `.npy` file row block by row block, without knowing the row count up front.
@@ -55,7 +60,11 @@ class NpyAppender:
         self.path, self.dtype, self.width, self.rows = path, np.dtype(dtype), width, 0
         with store.naming(path):
             self._handle = open(path, "wb")
-            self._header()
+            try:
+                self._header()
+            except BaseException:
+                self._handle.close()
+                raise
 
     def _header(self) -> None:
         self._handle.seek(0)
@@ -75,6 +84,11 @@ class NpyAppender:
             self._header()
             self._handle.flush()
             os.fsync(self._handle.fileno())
+            self._handle.close()
+
+    def discard(self) -> None:
+        """Close the file unfinished (what is still buffered may not fit either: that is not an error)."""
+        with contextlib.suppress(OSError):
             self._handle.close()
 
 
@@ -159,6 +173,9 @@ class FlatWriter:
     def finish(self) -> dict:
         self._file.close()
         return {"store": "flat", "files": [self._file.path.name]}
+
+    def discard(self) -> None:
+        self._file.discard()
 
 
 STORES: dict[str, type] = {"flat": FlatStore}
