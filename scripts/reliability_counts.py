@@ -50,14 +50,21 @@ def main() -> None:
         passed = any(name.startswith(KILL_TEST) and ok for _, name, ok in cases)
         rows.append(("kill points (SIGKILL during a build)", int(kills[1]), int(kills[1]) if passed else 0,
                      f"{KILL_TEST}: {kills[2]}"))
-    for tried, contained, detail in re.findall(r"^hostile index directories: (\d+) tried, (\d+) contained \((.*)\)$",
-                                               output, re.M):
+    hostile = re.findall(r"^hostile index directories: (\d+) tried, (\d+) contained \((.*)\)$", output, re.M)
+    if hostile:  # the fast lane's smaller run is not more coverage: the largest run is counted
+        tried, contained, detail = max(hostile, key=lambda run: int(run[0]))
         rows.append(("hostile index directories: generated", int(tried), int(contained), detail))
     print("| family | tried | clean / survived / contained | where the number comes from |")
     print("|---|---:|---:|---|")
     for family, tried, clean, source in rows:
         print(f"| {family} | {tried:,} | {clean:,} | {source} |")
     print(f"\npytest: {output.strip().splitlines()[-1] if output.strip() else run.stderr[-300:]}")
+    for file, name, passed in cases:
+        if not passed:
+            print(f"failed: {file}::{name}")
+    warnings = output.partition("warnings summary")[2].partition("-- Docs:")[0].strip(" =\n")
+    if warnings:
+        print(f"\npytest's warnings:\n{warnings}")
     sys.exit(run.returncode)
 
 
