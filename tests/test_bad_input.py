@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,18 @@ def test_bad_source_is_named_and_old_index_kept(indexed, case):
     assert_still_answers(index_dir)
 
 
+def test_a_search_with_a_broken_source_answers_with_one_warning(indexed):
+    """The sources changed and one of them is broken: a plain search cannot update the index, so it
+    says why (file and line) in one warning and answers from the index as built."""
+    src, index_dir = indexed
+    (src / "bad.jsonl").write_text('{"title": "ok"}\n{"title": "broken"\n', encoding="utf-8")
+    result = invoke("search", "GPU slicing", "--json", "--index", index_dir)
+    assert result.exit_code == 0, result.output
+    assert {r["title"] for r in json.loads(result.stdout)["results"]} == GOOD_TITLES
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("refsearch: warning: ") and f"{src / 'bad.jsonl'}:2" in lines[0]
+
+
 def test_markdown_without_references_is_named(indexed, tmp_path):
     page = tmp_path / "prose.md"
     page.write_text("# Notes\n\nJust prose, [a link](https://x.io) in a paragraph.\n", encoding="utf-8")
@@ -155,6 +168,8 @@ def test_dangling_symlink_does_not_stop_searches(indexed):
     src, index_dir = indexed
     (src / "gone.md").symlink_to(src / "nowhere.md")
     assert_still_answers(index_dir)
+    result = invoke("search", "GPU slicing", "--index", index_dir)
+    assert result.exit_code == 0 and result.stderr.count(str(src / "gone.md")) == 1, result.stderr  # said once
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
@@ -318,3 +333,144 @@ def test_generated_queries_through_the_library(indexed, query, k):
         assert "QUERY" in str(error) or "-k" in str(error)
     else:
         assert len(hits) <= min(k, 3)
+
+
+# --- the tracebacks of issue 14, each now a one-line message ------------------------------------
+
+CONFIG_VALUES = {
+    "index-number": ("index: 42\n", "'index' must be text"),
+    "index-list": ("index: [1, 2]\n", "'index' must be text"),
+    "index-empty": ("index: ''\n", "'index' is empty"),
+    "sources-number": ("sources: 5\n", "'sources' must be a path or a list of paths"),
+    "sources-numbers": ("sources: [1, 2]\n", "'sources' must be a path or a list of paths"),
+    "model-number": ("model: 123\n", "'model' must be text"),
+}
+
+
+@pytest.mark.parametrize("case", CONFIG_VALUES, ids=str)
+@pytest.mark.parametrize("command", [["search", "gpu"], ["build"], ["status"]], ids=lambda c: c[0])
+def test_config_values_of_the_wrong_type_are_named(tmp_path, monkeypatch, case, command):
+    text, expected = CONFIG_VALUES[case]
+    config = tmp_path / "refsearch.yaml"
+    config.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("REFSEARCH_CONFIG", str(config))
+    assert_clean_failure(invoke(*command), str(config), expected)
+
+
+def test_an_empty_index_option_or_variable_is_not_the_current_folder(tmp_path, fake_encoder, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "good.md").write_text(GOOD, encoding="utf-8")
+    for command in (["search", "gpu"], ["build", "src"], ["status"]):
+        assert_clean_failure(invoke(*command, "--index", ""), "--index is empty")
+        assert_clean_failure(invoke(*command, "--index", "  "), "--index is empty")
+    monkeypatch.setenv("REFSEARCH_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("REFSEARCH_INDEX", "")  # an empty variable is an unset one: the default index
+    assert invoke("build", "src").exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "src"]  # nothing built in the current folder
+
+
+def test_a_query_given_with_batch_is_refused(indexed, tmp_path):
+    (tmp_path / "q.txt").write_text("gpu\n", encoding="utf-8")
+    assert_clean_failure(invoke("search", "gpu", "--batch", tmp_path / "q.txt", "--index", indexed[1]),
+                         "give only one of QUERY, --file and --batch, not QUERY and --batch")
+
+
+def _model_folder(tmp_path: Path, kind: str) -> Path:
+    folder = tmp_path / f"model-{kind}"
+    folder.mkdir()
+    if kind == "not-a-model":
+        (folder / "notes.txt").write_text("hello", encoding="utf-8")
+        (folder / "weights.bin").write_bytes(b"\0" * 1000)
+    elif kind == "custom-module":
+        (folder / "config.json").write_text('{"model_type": "bert", "hidden_size": 8}', encoding="utf-8")
+        (folder / "modules.json").write_text(json.dumps([
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Custom", "type": "my_private_package.CustomPooling"}]), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("empty", "not a model directory"),
+    ("not-a-model", "not a model directory"),
+    ("custom-module", "module my_private_package.CustomPooling is not supported by the ONNX encoder"),
+])
+def test_a_model_folder_that_is_not_a_usable_model_is_named(indexed, tmp_path, kind, expected):
+    src, index_dir = indexed
+    folder = _model_folder(tmp_path, kind)
+    result = invoke("build", src, "--index", tmp_path / "new-index", "--encoder", "onnx", "--model", folder)
+    assert_clean_failure(result, str(folder), expected)
+    assert_still_answers(index_dir)
+
+
+def test_a_big_folder_as_model_is_refused_fast_without_hashing(indexed, tmp_path, monkeypatch):
+    """`--model /usr` (no model files in it) and a folder holding a config.json among thousands of
+    files are refused from their listing: nothing in them is hashed."""
+    from refsearch import store
+    from refsearch.encoders import models
+
+    hashed = []
+    monkeypatch.setattr(models, "sha256_file", lambda path: hashed.append(path) or store.sha256_file(path))
+    big = tmp_path / "home-like"
+    (big / "photos").mkdir(parents=True)
+    (big / "config.json").write_text("{}", encoding="utf-8")
+    for n in range(models.MAX_MODEL_FILES + 1):
+        (big / "photos" / f"{n}.jpg").write_bytes(b"x")
+    for folder, expected in (("/usr", "not a model directory"), (big, "this is not a model directory")):
+        started = time.perf_counter()
+        result = invoke("build", indexed[0], "--index", tmp_path / "new-index", "--encoder", "onnx", "--model", folder)
+        assert_clean_failure(result, str(folder), expected)
+        assert time.perf_counter() - started < 5
+    assert hashed == []
+
+
+@pytest.mark.slow
+def test_torch_encoder_with_a_custom_module_is_named(indexed, tmp_path):
+    folder = _model_folder(tmp_path, "custom-module")
+    result = invoke("build", indexed[0], "--index", tmp_path / "new-index", "--encoder", "torch", "--model", folder)
+    assert_clean_failure(result, str(folder), "sentence-transformers cannot load this model")
+
+
+BATCH_FILES = {
+    "binary": (bytes(range(256)) * 64, "binary data (a NUL byte)"),
+    "utf16": ("gpu slicing\n".encode("utf-16"), "binary data (a NUL byte)"),
+}
+
+
+@pytest.mark.parametrize("case", BATCH_FILES, ids=str)
+def test_a_batch_file_that_is_not_text_is_named(indexed, tmp_path, case):
+    data, expected = BATCH_FILES[case]
+    (tmp_path / "queries").write_bytes(data)
+    result = invoke("search", "--batch", tmp_path / "queries", "--index", indexed[1])
+    assert_clean_failure(result, f"{tmp_path / 'queries'}:1: {expected}")
+
+
+def test_batch_from_dev_zero_ends_in_bounded_time_and_memory(indexed):
+    """A NUL byte ends it at once: at most one bounded piece (4 MB) is read."""
+    # the peak is this process's own (VmHWM): ru_maxrss would carry the pytest process's over from fork
+    code = ("import re, sys; from refsearch.cli import main; sys.argv = ['refsearch', 'search', '--batch', "
+            f"'/dev/zero', '--no-update', '--index', {str(indexed[1])!r}]\n"
+            "try:\n    main()\nexcept SystemExit as exit:\n"
+            "    print(exit.code, re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read())[1])")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    registered = "from fakes import FakeBackend, FakeEncoder; from refsearch import encoders; " \
+                 "encoders.register('fake', FakeBackend(FakeEncoder()))\n"
+    try:
+        out = subprocess.run([sys.executable, "-c", registered + code], capture_output=True, text=True, env=env, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("--batch /dev/zero did not end")
+    exit_code, peak_kb = out.stdout.split()
+    assert exit_code == "1" and "/dev/zero:1: binary data" in out.stderr and "Traceback" not in out.stderr
+    assert int(peak_kb) < 200_000
+
+
+def test_a_batch_line_that_never_ends_stops_the_batch(indexed, tmp_path):
+    """Skipping an over-long line reads at most a bounded amount: a stream without newlines ends."""
+    from refsearch import cli
+
+    with open(tmp_path / "endless", "wb") as handle:
+        handle.write(b"gpu\n")
+        handle.write(b"y" * (cli.MAX_LINE_BYTES * (cli.MAX_SKIPPED_PIECES + 2)))
+    result = invoke("search", "--batch", tmp_path / "endless", "--index", indexed[1])
+    assert_clean_failure(result, f"{tmp_path / 'endless'}:2: a line of over")
+    assert json.loads(result.stdout.splitlines()[0])["results"]  # the lines before were answered

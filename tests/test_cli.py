@@ -130,3 +130,20 @@ def test_closed_pipe_stops_quietly(index_dir, tmp_path):
     stderr = process.stderr.read().decode()
     process.wait(timeout=120)
     assert "Traceback" not in stderr and "error" not in stderr, stderr
+
+
+def test_a_search_writes_nothing_in_the_home_folder(index_dir, tmp_path):
+    """onnxruntime records telemetry under ~/.cache/Microsoft (a device id and an event database,
+    fsynced on every session) unless told not to: an offline tool's search writes nothing there,
+    nor anything else in HOME."""
+    import os
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("XDG_", "REFSEARCH_CACHE"))}
+    env.update(HOME=str(home), HF_HUB_OFFLINE="1")
+    out = subprocess.run([sys.executable, "-m", "refsearch", "search", "GPU slicing", "--json", "--index", index_dir],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    assert json.loads(out.stdout)["results"][0]["id"] == MIG
+    assert sorted(str(p.relative_to(home)) for p in home.rglob("*")) == []

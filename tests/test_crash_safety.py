@@ -7,7 +7,10 @@ the ONNX export cached in the default REFSEARCH_CACHE) on a small two-version so
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import errno
+import io
 import json
 import os
 import random
@@ -240,6 +243,211 @@ def test_next_build_removes_what_dead_builds_left(tmp_path, fake_encoder):
     assert leftovers(tmp_path / "idx") == []
 
 
+# --- what killed ONNX exports leave in the cache ---------------------------------------------------
+
+
+@pytest.fixture
+def stand_in_export(tmp_path, monkeypatch):
+    """export_onnx with its slow part (torch tracing) replaced by writing a small sound encoder
+    folder; returns (spec, cache folder, list of exports run)."""
+    from refsearch.encoders import ModelSpec, export
+    from refsearch.encoders.onnx import CONFIG_FILE, FORMAT
+
+    runs = []
+
+    def fake_export(spec, pipeline, out):
+        runs.append(out.name)
+        (out / "model.onnx").write_bytes(b"onnx")
+        config = {"format": FORMAT, "model_id": spec.model_id, "fingerprint": spec.fingerprint, "dimension": 4,
+                  "max_seq_length": 8, "pooling": "mean", "normalize": True, "input_names": ["input_ids"],
+                  "file_sizes": {"model.onnx": 4}}
+        (out / CONFIG_FILE).write_text(json.dumps(config), "utf-8")
+
+    monkeypatch.setattr(export, "_export", fake_export)
+    (tmp_path / "model").mkdir()  # an empty folder reads as a plain Hugging Face model
+    return ModelSpec("m", tmp_path / "model", "f1e2d3c4b5a69788"), tmp_path / "cache", runs
+
+
+def _staging(cache: Path) -> list[str]:
+    return sorted(p.name for p in (cache / "onnx").iterdir() if p.name.startswith(".") and p.name != ".lock")
+
+
+def test_the_next_export_removes_what_killed_exports_left(stand_in_export):
+    from refsearch.encoders.export import export_onnx
+
+    spec, cache, runs = stand_in_export
+    for dead in (f".{spec.fingerprint}-k1ll3d", ".0123456789abcdef-k1ll3d", f".{spec.fingerprint}-stale-0a1b"):
+        (cache / "onnx" / dead).mkdir(parents=True)
+        (cache / "onnx" / dead / "model.onnx.data").write_bytes(b"\0" * 4096)
+    assert export_onnx(spec, cache) == cache / "onnx" / spec.fingerprint and len(runs) == 1
+    assert _staging(cache) == []
+
+
+def test_an_export_leaves_a_live_exporters_staging_alone(stand_in_export):
+    """Exports hold a lock on the cache's onnx folder for as long as their staging folder lives: a
+    second export waits (a live exporter's folder is never taken for a dead one's), then uses the
+    export the first one published instead of exporting again."""
+    import threading
+
+    from refsearch.encoders import export
+
+    spec, cache, runs = stand_in_export
+    onnx = cache / "onnx"
+    onnx.mkdir(parents=True)
+    live = onnx / f".{spec.fingerprint}-l1ve"
+    done = []
+    with store.build_lock(onnx):  # the live exporter, staging
+        live.mkdir()
+        waiting = threading.Thread(target=lambda: done.append(export.export_onnx(spec, cache)))
+        waiting.start()
+        waiting.join(timeout=1.0)
+        assert waiting.is_alive() and live.is_dir()
+        export._export(spec, None, live)  # the live exporter finishes and publishes
+        os.rename(live, onnx / spec.fingerprint)
+    waiting.join(timeout=10)
+    assert done == [onnx / spec.fingerprint] and runs == [live.name]  # exported once, by the live one
+    assert _staging(cache) == []
+
+
+# --- a full disk at each write of a build ---------------------------------------------------------
+
+# Every file a build writes, in the order it writes them (CURRENT last: the switch to the new one).
+WRITES = ["vectors.npy", "facets.npy", "records.jsonl", "records.offsets.npy", "records.ids.json", "facets.json",
+          "lexical.json", "lexical.idf.npy", "lexical.term_ptr.npy", "lexical.doc_ids.npy", "lexical.weights.npy",
+          "manifest.json", "CURRENT"]
+
+
+class _FullDisk:
+    """A file being written on a full disk: every write fails as the kernel reports it, with
+    ENOSPC and no file name (which is why a message must add the name itself)."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    def write(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def __getattr__(self, name):
+        return getattr(self._handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._handle.close()
+
+
+@contextlib.contextmanager
+def disk_full_when_writing(name: str):
+    """Writes to files called `name` (or to the temp file that atomically replaces one) fail.
+    builtins.open and io.open are patched: refsearch, pathlib, numpy and os.fdopen all open through them."""
+    real_open = io.open
+
+    def open_on_full_disk(file, mode="r", *args, **kwargs):
+        handle = real_open(file, mode, *args, **kwargs)
+        path = os.readlink(f"/proc/self/fd/{file}") if isinstance(file, int) else os.fspath(file)
+        base = os.path.basename(path)
+        if any(flag in mode for flag in "wax+") and (base == name or base.startswith(f".tmp-{name}.")):
+            return _FullDisk(handle)
+        return handle
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(builtins, "open", open_on_full_disk)
+        patch.setattr(io, "open", open_on_full_disk)
+        yield
+
+
+def open_files_under(folder: Path) -> list[str]:
+    """The files under `folder` this process holds open."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(f"{folder}/"):
+                held.append(target)
+    return held
+
+
+@pytest.mark.parametrize("name", WRITES)
+def test_a_full_disk_names_the_file_and_keeps_the_old_generation(tmp_path, fake_encoder, name):
+    write_version(tmp_path / "src", "A")
+    refsearch.build([tmp_path / "src"], tmp_path / "idx")
+    current = (tmp_path / "idx" / "CURRENT").read_text()
+    write_version(tmp_path / "src", "B")
+    with disk_full_when_writing(name):
+        with pytest.raises(OSError) as raised:
+            refsearch.build([tmp_path / "src"], tmp_path / "idx")
+        result = runner.invoke(app, ["build", str(tmp_path / "src"), "--index", str(tmp_path / "idx")])
+    assert raised.value.errno == errno.ENOSPC and os.path.basename(raised.value.filename) == name, raised.value
+    # the unfinished generation's files are closed, though the error (and its frames) is still held
+    assert [path for path in open_files_under(tmp_path / "idx") if "/.tmp-gen-" in path] == []
+    assert_one_line_error(result, f"/{name}: No space left on device")
+    assert (tmp_path / "idx" / "CURRENT").read_text() == current
+    assert {r.title for r in Index.open(tmp_path / "idx")} == {t for t, _ in VERSIONS["A"]}
+    # only the journal of what was embedded stays, for the next build to resume from
+    assert [name for name in leftovers(tmp_path / "idx") if not name.startswith(".journal-")] == []
+    assert refsearch.build([tmp_path / "src"], tmp_path / "idx").rebuilt
+    assert leftovers(tmp_path / "idx") == []
+
+
+def test_a_query_whose_update_finds_the_disk_full_answers_with_one_warning(tmp_path, fake_encoder):
+    _, index_dir = _stale_fake_index(tmp_path)
+    with disk_full_when_writing("vectors.npy"):
+        result = runner.invoke(app, ["search", "zebrafish genes", "--json", "--index", str(index_dir)])
+    assert result.exit_code == 0 and {r["title"] for r in json.loads(result.stdout)["results"]} <= {t for t, _ in VERSIONS["A"]}
+    started, warning = result.stderr.strip().splitlines()  # the update had begun, then the disk was full
+    assert started.endswith("updating it first…") and warning.startswith("refsearch: warning: ")
+    assert "/vectors.npy: No space left on device" in warning
+    assert [name for name in leftovers(index_dir) if not name.startswith(".journal-")] == []  # the journal resumes
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 256 kB tmpfs (where this process may mount one: root on Linux), unmounted afterwards."""
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()}); the patched-open test covers it")
+    yield disk
+    subprocess.run(["umount", "--lazy", str(disk)], check=False, capture_output=True)
+
+
+def test_a_really_full_disk_names_the_file_and_keeps_the_old_generation(small_disk, fake_encoder):
+    src, index_dir = small_disk / "src", small_disk / "idx"
+    write_version(src, "A")
+    refsearch.build([src], index_dir)
+    current = (index_dir / "CURRENT").read_text()
+    big = "\n".join(f"- [Entry {n}](https://example.org/{n}) - note {n}" for n in range(3000))
+    (src / "more.md").write_text(f"# More\n## Many\n{big}\n", encoding="utf-8")  # 0.75 MB of vectors
+    result = runner.invoke(app, ["build", str(src), "--index", str(index_dir)])
+    # the journal of embedded vectors or the new generation, whichever filled the disk, is named
+    assert_one_line_error(result, f"{index_dir}/.", ": No space left on device")
+    assert (index_dir / "CURRENT").read_text() == current
+    assert {r.title for r in Index.open(index_dir)} == {t for t, _ in VERSIONS["A"]}
+    assert [name for name in leftovers(index_dir) if not name.startswith(".journal-")] == []
+    (src / "more.md").unlink()
+    assert not refsearch.build([src], index_dir).rebuilt  # room again: the old generation is current
+    assert leftovers(index_dir) == []  # and the journal of the build given up is gone
+
+
+def test_a_full_disk_while_copying_the_query_encoder_names_where_it_was_going(small_disk, tmp_path):
+    """The encoder (90 MB) is copied from the cache into the index: shutil names the source, but
+    the full disk is the destination's; the message names both."""
+    from refsearch.errors import os_error_message
+
+    exported = tmp_path / "export"
+    exported.mkdir()
+    (exported / "model.onnx.data").write_bytes(b"\0" * 512 * 1024)
+    (small_disk / "idx").mkdir()
+    with pytest.raises(OSError) as raised:
+        store.install_encoder(small_disk / "idx", exported, "f1e2d3c4b5a69788")
+    message = os_error_message(raised.value)
+    assert f"{exported / 'model.onnx.data'} -> {small_disk / 'idx'}/.tmp-encoder-" in message, message
+    assert message.endswith("/model.onnx.data: No space left on device"), message
+    assert list((small_disk / "idx").iterdir()) == []
+
+
 # --- damaged or mismatched index -----------------------------------------------------------------
 
 
@@ -435,3 +643,120 @@ def test_status_cli(tmp_path, fake_encoder):
     _flip_byte(tmp_path / "idx")
     assert_one_line_error(runner.invoke(app, ["status", "--index", index]), "checksum mismatch",
                           "refsearch build --force")
+
+
+# --- a query never waits long and never needs to write ------------------------------------------
+
+STALE_QUERY_CODE = """
+import sys, time
+from fakes import FakeBackend, FakeEncoder
+from refsearch import encoders
+slow = FakeEncoder()
+real_encode = slow.encode
+slow.encode = lambda texts, batch_size=32: (print("embedding", flush=True), time.sleep(60), real_encode(texts))[-1]
+encoders.register("fake", FakeBackend(slow))
+from refsearch.cli import main
+main()
+"""
+
+
+def _stale_fake_index(tmp_path: Path) -> tuple[Path, Path]:
+    write_version(tmp_path / "src", "A")
+    refsearch.build([tmp_path / "src"], tmp_path / "idx")
+    write_version(tmp_path / "src", "B")
+    return tmp_path / "src", tmp_path / "idx"
+
+
+def assert_answers_from_a_with_one_warning(result, *fragments) -> None:
+    assert result.exit_code == 0, result.output
+    titles = {r["title"] for r in json.loads(result.stdout)["results"]}
+    assert titles and titles <= {t for t, _ in VERSIONS["A"]}
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("refsearch: warning: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+def test_a_query_on_a_stale_index_does_not_wait_for_a_stopped_build(tmp_path, fake_encoder):
+    """Another build holds the lock and is stopped (SIGSTOP, or a laptop lid closed mid-build): the
+    query waits api.QUERY_LOCK_WAIT seconds, then answers from the current generation."""
+    from refsearch import api
+
+    src, index_dir = _stale_fake_index(tmp_path)
+    env = {**subprocess_env(), "REFSEARCH_CONFIG": os.environ["REFSEARCH_CONFIG"],
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
+    build = subprocess.Popen([sys.executable, "-c", STALE_QUERY_CODE, "build", str(src), "--index", str(index_dir)],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert build.stdout.readline().strip() == "embedding"  # it holds the lock now
+        build.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        result = runner.invoke(app, ["search", "zebrafish genes", "--json", "--index", str(index_dir)])
+        waited = time.monotonic() - started
+    finally:
+        build.send_signal(signal.SIGKILL)
+        build.wait(timeout=30)
+    assert_answers_from_a_with_one_warning(result, "another build is running")
+    assert api.QUERY_LOCK_WAIT <= waited < api.QUERY_LOCK_WAIT + 5
+    assert {r.title for r in Index.open(index_dir)} == {t for t, _ in VERSIONS["A"]}
+
+
+@pytest.fixture
+def read_only_view(tmp_path):
+    """`view(folder)` gives a read-only view of `folder`: a read-only bind mount where this process
+    may mount (root on Linux), else the same folder with every write under it failing with EROFS
+    (os.open patched). `view.how` says which."""
+    mounts = []
+
+    def view(folder: Path) -> Path:
+        target = tmp_path / f"ro-{folder.name}"
+        target.mkdir()
+        try:
+            subprocess.run(["mount", "--bind", str(folder), str(target)], check=True, capture_output=True)
+            mounts.append(target)
+            subprocess.run(["mount", "-o", "remount,ro,bind", str(target)], check=True, capture_output=True)
+            view.how = "bind mount"
+            return target
+        except (OSError, subprocess.CalledProcessError):
+            target.rmdir() if not mounts else None
+            return _erofs_under(folder)
+
+    def _erofs_under(folder: Path) -> Path:
+        real_open = os.open
+        writes = os.O_WRONLY | os.O_RDWR | os.O_CREAT
+
+        def open_read_only(path, flags, *args, **kwargs):
+            if flags & writes and str(os.path.abspath(path)).startswith(str(folder)):
+                raise OSError(errno.EROFS, "Read-only file system", str(path))
+            return real_open(path, flags, *args, **kwargs)
+
+        patch.setattr(os, "open", open_read_only)
+        view.how = "EROFS patched"
+        return folder
+
+    patch = pytest.MonkeyPatch()
+    view.how = None
+    yield view
+    patch.undo()
+    for target in reversed(mounts):
+        subprocess.run(["umount", "--lazy", str(target)], check=False, capture_output=True)  # mapped files keep it busy
+
+
+def test_a_stale_index_on_a_read_only_medium_answers_with_one_warning(tmp_path, fake_encoder, read_only_view):
+    _stale_fake_index(tmp_path / "disk")
+    index_dir = read_only_view(tmp_path / "disk") / "idx"
+    print(f"read-only medium: {read_only_view.how}")
+    assert refsearch.status(index_dir).state.condition == "stale"
+    result = runner.invoke(app, ["search", "zebrafish genes", "--json", "--index", str(index_dir)])
+    assert_answers_from_a_with_one_warning(result, "cannot write here")
+
+
+def test_a_copied_index_on_a_read_only_medium_answers_quietly(tmp_path, fake_encoder, read_only_view, monkeypatch):
+    """Another user's index (not sealed with this user's key) on a read-only disk: detached, so not
+    updated and not warned about."""
+    _stale_fake_index(tmp_path / "disk")
+    index_dir = read_only_view(tmp_path / "disk") / "idx"
+    monkeypatch.setenv("REFSEARCH_DATA", str(tmp_path / "another-user"))
+    result = runner.invoke(app, ["search", "zebrafish genes", "--json", "--index", str(index_dir)])
+    assert result.exit_code == 0 and result.stderr == "", result.output
+    assert json.loads(result.stdout)["results"][0]["title"] == "Zebrafish genome atlas"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .config import resolve_target
-from .errors import IndexBusy, IndexProblem, IndexReadOnly, SourceError
+from .errors import IndexProblem, RefsearchError, os_error_message
 from .index import Index
 from .state import Wanted, inspect
 
@@ -28,9 +28,10 @@ def open(path: Path | str | None = None, *, update: bool = True, model: str | No
 
     A missing default index is built from the configured sources (or the bundled list). An index
     whose sources or model changed is brought up to date first, unless `update` is False (then
-    `say` gets a warning); if that cannot happen now (another build holds it, a read-only medium, a
-    broken source file), it answers from what it has and `say` gets one warning. A detached index
-    (sources not reachable, or not built by this user here) answers quietly from what it holds.
+    `say` gets a warning); if that cannot happen now (another build holds it for more than
+    QUERY_LOCK_WAIT seconds, a read-only medium, a broken source file, a full disk), it answers from
+    what it has and `say` gets one warning, and only that. A detached index (sources not reachable,
+    or not built by this user here) answers quietly from what it holds.
     `model`: refuse an index built with another model than this one.
     """
     say = say or (lambda _message: None)
@@ -45,12 +46,25 @@ def open(path: Path | str | None = None, *, update: bool = True, model: str | No
         if not update:
             say(f"warning: index is stale ({state.detail}); answering from it as built (--no-update).")
         else:
-            say(f"index is stale ({state.detail}); updating it first…")
-            try:
-                say(build(target.sources, target.index, progress=progress, lock_wait=QUERY_LOCK_WAIT).summary())
-            except (IndexBusy, IndexReadOnly, SourceError) as problem:
-                say(f"warning: cannot update it now ({problem}); answering from the index as built.")
+            _update(target, state, say, progress)
     return _opened(target.index, model, trusted=state.trusted)
+
+
+def _update(target, state, say: Say, progress) -> None:
+    """Update a stale index for a query; any reason it cannot is one warning, not a failure: the
+    current generation was checked and answers. "Updating" is said once the update can start."""
+    from .builder import build_index
+
+    try:
+        report = build_index(target.sources, target.index, model=target.model, encoder=target.encoder,
+                             progress=progress, lock_wait=QUERY_LOCK_WAIT,
+                             starting=lambda: say(f"index is stale ({state.detail}); updating it first…"))
+    except (RefsearchError, OSError) as problem:
+        reason = " ".join(str(problem).split()) if isinstance(problem, RefsearchError) else os_error_message(problem)
+        stale = "index is stale" if reason in state.detail else f"index is stale ({state.detail})"  # said once
+        say(f"warning: {stale} but cannot be updated now ({reason}); answering from it as built.")
+    else:
+        say(report.summary())
 
 
 def build(sources: Sequence[Path | str] | None = None, index: Path | str | None = None, *,

@@ -9,6 +9,7 @@ vectors, the catalog and the BM25 postings, so a build never holds its vectors t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import deque
@@ -56,11 +57,14 @@ class BuildReport:
 
 def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | None = None,
                 encoder: str | None = None, force: bool = False, progress: Progress | None = None,
-                lock_wait: float | None = None, ray: str | None = None) -> BuildReport:
+                lock_wait: float | None = None, ray: str | None = None,
+                starting: Callable[[], None] | None = None) -> BuildReport:
     """Bring `index_dir` up to date with `sources` (None: the sources it was built from).
 
     `lock_wait` bounds how long to wait for another build of the same index (None: as long as it
-    takes); `ray` embeds on a Ray cluster (see `_embedder`); see BuildReport for what changed.
+    takes); `ray` embeds on a Ray cluster (see `_embedder`); `starting` is called once the lock is
+    held, the sources are read and there is something to do (so a build that cannot start says only
+    why); see BuildReport for what changed.
     """
     started = time.perf_counter()
     _prepare_dictionary()
@@ -90,6 +94,8 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
             report.notes.append(summary)
         if not plan.count:
             raise RefsearchError(f"no references found in {', '.join(map(str, roots))}; nothing to index.")
+        if starting:
+            starting()
         encoder_impl, encoder_meta = backend.for_build(spec, index_dir)
         journal = Journal(index_dir, encoder_impl.fingerprint, encoder_impl.dimension)
         writer = store.GenerationWriter(index_dir)
@@ -97,8 +103,8 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
             embed = _embedder(encoder_impl, index_dir, encoder_meta, ray)
             store_meta, count = _write_generation(writer, plan.references(), encoder_impl, embed, previous, journal,
                                                   report, progress, plan.count)
-            written = vectors.open_store(writer.tmp, store_meta, count, encoder_impl.dimension)
-            map_meta = topicmap.write(writer.path, written)
+            map_meta = topicmap.write(writer.path, vectors.open_store(writer.tmp, store_meta, count,
+                                                                      encoder_impl.dimension))
             manifest = {
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "count": count,
@@ -191,8 +197,6 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
     into the journal). `embed` may work ahead on later chunks (Ray does), so each chunk waits in
     `pending` until its vectors come back."""
     old_by_id, old_rows, old_vectors = _previous(previous)
-    catalog = CatalogWriter(writer.path)
-    store_writer = vectors.writer(vectors.store_for(total), writer.path, encoder.dimension)
     lexical = BM25Builder(**BM25_PARAMS)
     new_ids: set[str] = set()
     pending: deque[tuple[list[Reference], list[str], list[int]]] = deque()
@@ -210,27 +214,33 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
             pending.append((chunk, hashes, missing))
             yield [dense_text(chunk[i]) for i in missing]
 
-    done = 0
-    for embedded in embed(texts_to_embed()):
-        chunk, hashes, missing = pending.popleft()
-        if missing:
-            journal.add([hashes[i] for i in missing], embedded)
-        block = np.zeros((len(chunk), encoder.dimension), dtype=np.float32)
-        from_old = [i for i, digest in enumerate(hashes) if digest in old_rows]
-        from_journal = [i for i, digest in enumerate(hashes) if digest not in old_rows]
-        for picked, rows, fetch in ((from_old, old_rows, old_vectors), (from_journal, journal.rows, journal.vectors)):
-            if picked:
-                block[picked] = fetch(np.array([rows[hashes[i]] for i in picked]))
-        store_writer.add(block)
-        for ref, digest in zip(chunk, hashes):
-            catalog.add(ref, digest)
-            lexical.add(lexical_fields(ref))
-        done += len(chunk)
-        if progress:
-            progress(done, total)
-    report.removed = sum(1 for ref_id in old_by_id if ref_id not in new_ids)
-    catalog.finish()
-    meta = store_writer.finish()
+    with contextlib.ExitStack() as unfinished:  # a failure closes the files being written
+        catalog = CatalogWriter(writer.path)
+        unfinished.callback(catalog.discard)
+        store_writer = vectors.writer(vectors.store_for(total), writer.path, encoder.dimension)
+        unfinished.callback(store_writer.discard)
+        done = 0
+        for embedded in embed(texts_to_embed()):
+            chunk, hashes, missing = pending.popleft()
+            if missing:
+                journal.add([hashes[i] for i in missing], embedded)
+            block = np.zeros((len(chunk), encoder.dimension), dtype=np.float32)
+            from_old = [i for i, digest in enumerate(hashes) if digest in old_rows]
+            from_journal = [i for i, digest in enumerate(hashes) if digest not in old_rows]
+            for picked, rows, fetch in ((from_old, old_rows, old_vectors), (from_journal, journal.rows, journal.vectors)):
+                if picked:
+                    block[picked] = fetch(np.array([rows[hashes[i]] for i in picked]))
+            store_writer.add(block)
+            for ref, digest in zip(chunk, hashes):
+                catalog.add(ref, digest)
+                lexical.add(lexical_fields(ref))
+            done += len(chunk)
+            if progress:
+                progress(done, total)
+        report.removed = sum(1 for ref_id in old_by_id if ref_id not in new_ids)
+        catalog.finish()
+        meta = store_writer.finish()
+        unfinished.pop_all()
     writer.files.extend(lexical.finish().save(writer.tmp))
     return meta, done
 

@@ -17,6 +17,7 @@ than a LIKE scan and costs no extra import.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from array import array
@@ -27,8 +28,8 @@ import numpy as np
 
 from .errors import IndexProblem
 from .records import Reference
-from .store import REBUILD, Generation
-from .vectors import load_npy
+from .store import REBUILD, Generation, naming, open_index_file, read_index_json, write_file
+from .vectors import load_npy, save_npy
 
 RECORDS = "records.jsonl"
 OFFSETS = "records.offsets.npy"
@@ -52,7 +53,9 @@ class CatalogWriter:
     """Streams references into the catalog files of a generation being written."""
 
     def __init__(self, path_of):
-        self._records = open(path_of(RECORDS), "wb")
+        self._records_path = path_of(RECORDS)
+        with naming(self._records_path):
+            self._records = open(self._records_path, "wb")
         self._offsets = array("Q", [0])
         self._ids: list[str] = []
         self._facet_rows = array("i")
@@ -66,7 +69,8 @@ class CatalogWriter:
 
     def add(self, ref: Reference, content_hash: str) -> None:
         line = json.dumps({**ref.to_json(), "content_hash": content_hash}, ensure_ascii=False).encode() + b"\n"
-        self._records.write(line)
+        with naming(self._records_path):
+            self._records.write(line)
         self._offsets.append(self._offsets[-1] + len(line))
         self._ids.append(ref.id)
         key = ref.id.split("/")[0] if "/" in ref.id else ref.page  # ids given by a source need not start with a page key
@@ -78,19 +82,24 @@ class CatalogWriter:
         self._author_ids.extend(self._authors.setdefault(name, len(self._authors)) for name in ref.authors)
         self._author_ptr.append(len(self._author_ids))
 
+    def discard(self) -> None:
+        """Close the files unfinished: the generation being written failed (its folder is removed)."""
+        with contextlib.suppress(OSError):
+            self._records.close()
+
     def finish(self) -> list[str]:
-        self._records.close()
+        with naming(self._records_path):
+            self._records.close()
         for name, values, dtype in ((OFFSETS, self._offsets, np.uint64), (AUTHOR_PTR, self._author_ptr, np.int64),
                                     (AUTHOR_IDS, self._author_ids, np.int32)):
-            np.save(self._path_of(name), np.frombuffer(values, dtype=dtype), allow_pickle=False)
-        np.save(self._path_of(FACET_ROWS), np.frombuffer(self._facet_rows, dtype=np.int32).reshape(-1, COLUMNS),
-                allow_pickle=False)
-        self._path_of(IDS).write_text(json.dumps(self._ids, ensure_ascii=False), "utf-8")
+            save_npy(self._path_of(name), np.frombuffer(values, dtype=dtype))
+        save_npy(self._path_of(FACET_ROWS), np.frombuffer(self._facet_rows, dtype=np.int32).reshape(-1, COLUMNS))
+        write_file(self._path_of(IDS), json.dumps(self._ids, ensure_ascii=False).encode())
         facets = {"pages": [list(p) for p in self._pages],
                   "topics": [[page, list(path), list(path_en)] for page, path, path_en in self._topics],
                   "kinds": list(self._kinds), "venues": list(self._venues)}
-        self._path_of(FACETS).write_text(json.dumps(facets, ensure_ascii=False), "utf-8")
-        self._path_of(AUTHORS).write_text(json.dumps(list(self._authors), ensure_ascii=False), "utf-8")
+        write_file(self._path_of(FACETS), json.dumps(facets, ensure_ascii=False).encode())
+        write_file(self._path_of(AUTHORS), json.dumps(list(self._authors), ensure_ascii=False).encode())
         return list(FILES)
 
 
@@ -111,8 +120,10 @@ class Catalog:
             self.topics = [TopicEntry(int(page), _strings(path), _strings(path_en)) for page, path, path_en in facets["topics"]]
             self.kinds = [None if kind is None else str(kind) for kind in facets["kinds"]]
             self.venues = [None if venue is None else str(venue) for venue in facets["venues"]]
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             self._damaged(FACETS, "unexpected contents")
+        if any(not 0 <= topic.page < len(self.pages) for topic in self.topics):
+            self._damaged(FACETS, "a topic names a page that is not there")
         self._limits = {PAGE: len(self.pages), TOPIC: len(self.topics), KIND: len(self.kinds), VENUE: len(self.venues)}
         self._checked: dict[int, np.ndarray] = {}
         self._cache: dict[int, Reference] = {}
@@ -136,7 +147,7 @@ class Catalog:
         start, end = int(self._offsets[row]), int(self._offsets[row + 1])
         if not 0 <= start < end <= self._size:
             self._damaged(OFFSETS, f"row {row} lies outside the records file")
-        with open(self.generation.path(RECORDS), "rb") as handle:
+        with open_index_file(self.generation.path(RECORDS)) as handle:
             handle.seek(start)
             ref = self._decode(handle.read(end - start), row)
         self._cache[row] = ref
@@ -153,7 +164,7 @@ class Catalog:
         return iter(self._cache.values())
 
     def rows_with_hashes(self) -> Iterator[tuple[Reference, str]]:
-        with open(self.generation.path(RECORDS), "rb") as handle:
+        with open_index_file(self.generation.path(RECORDS)) as handle:
             for row, line in enumerate(handle):
                 if row >= self.count:
                     self._damaged(RECORDS, "more rows than the manifest counts")
@@ -191,10 +202,7 @@ class Catalog:
         return _reference(_json_line(line, self, row), self, row)
 
     def _json(self, name: str) -> Any:
-        try:
-            return json.loads(self.generation.path(name).read_bytes())
-        except (OSError, ValueError, RecursionError) as error:
-            self._damaged(name, str(error))
+        return read_index_json(self.generation.path(name))
 
     def _damaged(self, name: str, why: str):
         raise IndexProblem(f"{self.generation.path(name)}: damaged ({why}); {REBUILD}.")

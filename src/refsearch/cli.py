@@ -7,7 +7,6 @@ load inside commands.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from enum import Enum
@@ -17,14 +16,16 @@ from typing import List, Optional
 import typer
 from typer.core import TyperCommand
 
-from .errors import RefsearchError
+from .errors import RefsearchError, os_error_message
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Search annotated reading lists (Chinese and English), offline.")
 
 # A --batch line or a --file query is read in bounded pieces: `--batch /dev/zero` must not grow
-# without bound. The limit is the query limit in UTF-8's worst case.
+# without bound. The limit is the query limit in UTF-8's worst case. The rest of an over-long line
+# is skipped, up to MAX_SKIPPED_PIECES more pieces: a stream without newlines must end too.
 MAX_LINE_BYTES = 4_000_000
+MAX_SKIPPED_PIECES = 16
 
 
 class Format(str, Enum):
@@ -70,9 +71,7 @@ def _message(error: Exception) -> str:
         return " ".join(str(error).split())
     if isinstance(error, MemoryError):
         return "out of memory"
-    reason = getattr(error, "strerror", None) or str(error)
-    filename = getattr(error, "filename", None)
-    return f"{filename}: {reason}" if filename else reason
+    return os_error_message(error)
 
 
 def _console(stderr: bool = False):
@@ -107,7 +106,9 @@ def _open(index: Optional[str], model: Optional[str] = None, update: bool = True
 
 
 def _print_json(data) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=1))
+    from .render import json_text
+
+    print(json_text(data, indent=1))
 
 
 IndexOption = typer.Option(None, "--index", "-i", help="Index directory (default: the user's default index, "
@@ -241,7 +242,8 @@ def _binary(path: Path):
 
 
 def _batch_lines(path: Path):
-    """(line number, text or error) for each line, each read in bounded pieces."""
+    """(line number, text or error) for each line, each read in bounded pieces. A file that is not
+    text (a NUL byte: binary data, UTF-16, /dev/zero) ends the batch with an error."""
     with _binary(path) as handle:
         number = 0
         while True:
@@ -249,9 +251,11 @@ def _batch_lines(path: Path):
             if not line:
                 return
             number += 1
+            if b"\0" in line:
+                raise RefsearchError(f"{path}:{number}: binary data (a NUL byte); --batch reads UTF-8 text, "
+                                     "one query per line.")
             if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
-                while (rest := handle.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
-                    pass  # skip the rest of the over-long line, in bounded pieces
+                _skip_rest_of_line(handle, path, number)
                 yield number, RefsearchError(f"line is over {MAX_LINE_BYTES:,} bytes")
                 continue
             try:
@@ -260,9 +264,18 @@ def _batch_lines(path: Path):
                 yield number, RefsearchError(f"not UTF-8 text (byte {error.start}); re-save the file as UTF-8")
 
 
+def _skip_rest_of_line(handle, path: Path, number: int) -> None:
+    for _ in range(MAX_SKIPPED_PIECES):
+        rest = handle.readline(MAX_LINE_BYTES)
+        if not rest or rest.endswith(b"\n"):
+            return
+    raise RefsearchError(f"{path}:{number}: a line of over {MAX_LINE_BYTES * (MAX_SKIPPED_PIECES + 1):,} bytes "
+                         "that does not end; --batch reads text, one query per line.")
+
+
 def _search_batch(idx, batch: Path, k: int, mode: str, filters, explain: bool, strict: bool) -> None:
     """One JSON line per query line; a line that cannot be searched gets an "error" line of its own."""
-    from .render import results_json
+    from .render import json_text, results_json
 
     failures = 0
     for number, query in _batch_lines(batch):
@@ -276,7 +289,7 @@ def _search_batch(idx, batch: Path, k: int, mode: str, filters, explain: bool, s
             failures += 1
             result = {"query": query if isinstance(query, str) else None, "line": number,
                       "error": f"{batch}:{number}: {error}", "results": []}
-        print(json.dumps(result, ensure_ascii=False), flush=False)
+        print(json_text(result), flush=False)
     if failures:
         message = f"{failures} query line(s) in {batch} could not be searched (see their \"error\")."
         if strict:

@@ -75,7 +75,7 @@ def resolve_target(index: Path | str | None = None, model: str | None = None,
                    encoder: str | None = None) -> Target:
     config = load_config()
     model, encoder = model or config.model, encoder or config.encoder
-    named = index if index is not None else os.environ.get("REFSEARCH_INDEX")
+    named = index if index is not None else os.environ.get("REFSEARCH_INDEX") or None  # empty: unset
     if named is not None:
         return Target(_index_path(named), None, None, model, encoder)
     if config.index is not None:
@@ -133,6 +133,8 @@ def _text(data: dict, key: str, path: Path) -> str | None:
     value = data.get(key)
     if value is None:
         return None
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
         raise SourceError(path, None, f"'{key}' must be text, found {type(value).__name__} {value!r:.40}")
+    if not value.strip():
+        raise SourceError(path, None, f"'{key}' is empty; remove the line or give a value")
     return value

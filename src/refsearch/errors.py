@@ -5,6 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def os_error_message(error: OSError) -> str:
+    """An OSError as one line naming its file(s): a copy names both ends (shutil puts the source
+    in `filename`, though a full disk is the destination's)."""
+    reason = error.strerror or str(error)
+    files = " -> ".join(str(name) for name in (error.filename, error.filename2) if name is not None)
+    return f"{files}: {reason}" if files else reason
+
+
 class RefsearchError(Exception):
     """A problem the user can act on. The message says what happened and what to do."""
 

@@ -19,6 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import IndexProblem
+from .store import naming, open_index_file, remove
+
 _HASH = re.compile(rb"[0-9a-f]{32}")
 
 
@@ -26,7 +29,10 @@ class Journal:
     def __init__(self, index_dir: Path, fingerprint: str, dimension: int):
         self.directory = index_dir / f".journal-{fingerprint}"
         self.dimension = dimension
-        self.directory.mkdir(exist_ok=True)
+        with naming(self.directory):
+            if self.directory.is_symlink() or not self.directory.is_dir():
+                remove(self.directory)  # the index directory is untrusted: write only in a folder of its own
+                self.directory.mkdir()
         self._vectors_path = self.directory / "vectors.f32"
         self._hashes_path = self.directory / "hashes.txt"
         self.rows = self._recover()
@@ -35,19 +41,24 @@ class Journal:
         """Hash -> row of every complete row; cut the files back to those rows."""
         row_bytes = 4 * self.dimension
         try:
-            stored_rows = self._vectors_path.stat().st_size // row_bytes
-            lines = self._hashes_path.read_bytes().split(b"\n")
-        except FileNotFoundError:
+            with open_index_file(self._vectors_path) as handle:
+                stored_rows = os.fstat(handle.fileno()).st_size // row_bytes
+            with open_index_file(self._hashes_path) as handle:
+                lines = handle.read().split(b"\n")
+        except IndexProblem:  # missing, or not a plain file of the index's own: start afresh
             stored_rows, lines = 0, []
         complete = []
         for line in lines[:-1]:  # the last piece has no newline yet: incomplete
             if not _HASH.fullmatch(line) or len(complete) >= stored_rows:
                 break
             complete.append(line.decode())
-        with open(self._vectors_path, "ab") as handle:
-            handle.truncate(len(complete) * row_bytes)
-        with open(self._hashes_path, "ab") as handle:
-            handle.truncate(sum(len(digest) + 1 for digest in complete))
+        for path, size in ((self._vectors_path, len(complete) * row_bytes),
+                           (self._hashes_path, sum(len(digest) + 1 for digest in complete))):
+            with naming(path):
+                if path.is_symlink() or (path.exists() and not path.is_file()):
+                    remove(path)
+                with open(path, "ab") as handle:
+                    handle.truncate(size)
         self._count = len(complete)
         rows: dict[str, int] = {}
         for row, digest in enumerate(complete):
@@ -56,20 +67,19 @@ class Journal:
 
     def add(self, digests: list[str], block: np.ndarray) -> None:
         block = np.ascontiguousarray(block, dtype=np.float32).reshape(len(digests), self.dimension)
-        with open(self._vectors_path, "ab") as handle:
-            handle.write(block.tobytes())
-            handle.flush()
-            os.fsync(handle.fileno())
-        with open(self._hashes_path, "ab") as handle:
-            handle.write("".join(f"{digest}\n" for digest in digests).encode())
-            handle.flush()
-            os.fsync(handle.fileno())
+        for path, data in ((self._vectors_path, block.tobytes()),
+                           (self._hashes_path, "".join(f"{digest}\n" for digest in digests).encode())):
+            with naming(path), open(path, "ab") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
         for offset, digest in enumerate(digests):
             self.rows.setdefault(digest, self._count + offset)
         self._count += len(digests)
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
-        stored = np.memmap(self._vectors_path, dtype=np.float32, mode="r").reshape(-1, self.dimension)
+        with open_index_file(self._vectors_path) as handle:
+            stored = np.memmap(handle, dtype=np.float32, mode="r").reshape(-1, self.dimension)
         return np.asarray(stored[np.asarray(rows, dtype=np.int64)])
 
     def discard(self) -> None:

@@ -172,8 +172,11 @@ class Terms:
         return row if row < len(self) and self[row] == wanted else None
 
     def save(self, directory: Path) -> list[str]:
-        (directory / "lexical.terms.bin").write_bytes(bytes(self._blob))
-        np.save(directory / "lexical.term_offsets.npy", self._offsets, allow_pickle=False)
+        from .store import write_file
+        from .vectors import save_npy
+
+        write_file(directory / "lexical.terms.bin", bytes(self._blob))
+        save_npy(directory / "lexical.term_offsets.npy", self._offsets)
         return ["lexical.terms.bin", "lexical.term_offsets.npy"]
 
 
@@ -267,28 +270,32 @@ class BM25Index:
         start, end = int(self.term_ptr[term]), int(self.term_ptr[term + 1])
         docs = self.doc_ids[start:end]
         if not 0 <= start <= end <= len(self.doc_ids) or (len(docs) and not 0 <= docs.min() <= docs.max() < self.n_docs):
-            raise IndexProblem("the lexical index's postings are damaged; run `refsearch build --force`.")
-        scores[docs] += self.idf[term] * self.weights[start:end] * weight
+            raise IndexProblem("the lexical index is damaged (a posting names no reference); run `refsearch build --force`.")
+        added = self.idf[term] * self.weights[start:end] * weight
+        if not np.isfinite(added).all():
+            raise IndexProblem("the lexical index is damaged (a weight is not a number); run `refsearch build --force`.")
+        scores[docs] += added
         return docs
 
     def save(self, directory: Path) -> list[str]:
         meta = {"format": FORMAT, "tokenizer": TOKENIZER, "n_docs": self.n_docs, "terms": len(self.terms),
                 "params": self.params}
-        (directory / "lexical.json").write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+        from .store import write_file
+        from .vectors import save_npy
+
+        write_file(directory / "lexical.json", json.dumps(meta, ensure_ascii=False).encode())
         for name in ("idf", "term_ptr", "doc_ids", "weights"):
-            np.save(directory / f"lexical.{name}.npy", getattr(self, name), allow_pickle=False)
+            save_npy(directory / f"lexical.{name}.npy", getattr(self, name))
         return ["lexical.json", *self.terms.save(directory)] + [f"lexical.{n}.npy" for n in ("idf", "term_ptr", "doc_ids", "weights")]
 
     @classmethod
     def load(cls, directory: Path) -> "BM25Index":
         """Load and check the index; the postings are memory-mapped, not read."""
+        from .store import open_index_file, read_index_json
         from .vectors import load_npy
 
         damaged = f"{directory}: lexical index is damaged or inconsistent; run `refsearch build --force`."
-        try:
-            meta = json.loads((directory / "lexical.json").read_bytes())
-        except (OSError, ValueError, RecursionError):
-            raise IndexProblem(damaged) from None
+        meta = read_index_json(directory / "lexical.json")
         if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("tokenizer") != TOKENIZER:
             found = (meta.get("format"), meta.get("tokenizer")) if isinstance(meta, dict) else None
             raise IndexProblem(
@@ -305,7 +312,7 @@ class BM25Index:
                   "doc_ids": load_npy(directory / "lexical.doc_ids.npy", "int32", (postings,)),
                   "weights": load_npy(directory / "lexical.weights.npy", "float32", (postings,))}
         try:
-            with open(directory / "lexical.terms.bin", "rb") as handle:
+            with open_index_file(directory / "lexical.terms.bin") as handle:
                 blob = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if terms else b""
         except (OSError, ValueError):
             raise IndexProblem(damaged) from None

@@ -4,7 +4,7 @@ shapes), rich tables for the terminal, and Markdown to paste into a wiki.
 Everything that reaches a terminal or a Markdown file passes through `clean`: a title, note or query
 holding ESC or other control characters (clear the screen, set the window title, reorder text) is
 printed without them. Data is handed to rich as `Text`, never as markup, so a "[bold]" in a title is
-just text. JSON keeps the data as it is; JSON's own escaping makes it safe.
+just text. JSON keeps the data as it is, with those characters escaped (`json_text`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,14 @@ _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 def clean(text: object) -> str:
     """`text` without terminal control characters."""
     return _UNSAFE.sub("", str(text))
+
+
+def json_text(data: Any, indent: int | None = None) -> str:
+    """`data` as JSON for a terminal or a pipe: non-ASCII text stays readable, and every character
+    `clean` would drop is escaped (json.dumps escapes only C0 controls, not DEL, C1 or bidi
+    controls), so the data round-trips and the terminal is never driven by it."""
+    text = json.dumps(data, ensure_ascii=False, indent=indent)
+    return _UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 # --- JSON --------------------------------------------------------------------------------------

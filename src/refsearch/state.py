@@ -141,8 +141,12 @@ def inspect(directory: Path, wanted: Wanted = Wanted(), checksums: bool = False)
 
 
 def sealed_facts(manifest: dict) -> dict:
-    """What a manifest says about paths outside the index: the part a seal covers."""
-    return {"roots": manifest["sources"]["roots"], "model_path": manifest["model"].get("path")}
+    """What a manifest says about things outside the index, the part a seal covers: the source
+    roots, and the model an update embeds with (its path, its id, which for a local model is a path
+    too, and the encoder that loads it)."""
+    model = manifest["model"]
+    return {"roots": manifest["sources"]["roots"], "model_path": model.get("path"), "model_id": model["id"],
+            "encoder": model["encoder"]}
 
 
 def _model_changed(model: dict, wanted: str | None, state: IndexState) -> bool | None:

@@ -72,15 +72,18 @@ def _sizes(generation: store.Generation) -> dict[str, int]:
         sizes[part] += path.lstat().st_size
     encoder = generation.manifest["model"].get("encoder_dir")
     sizes["encoder"] = _directory_size(generation.index_dir / encoder) if store.plain_name(encoder) else 0
-    older = [g for g in generation.index_dir.glob("gen-*") if g != generation.directory]
+    older = [g for g in store.generations(generation.index_dir) if g != generation.directory]
     sizes["older_generations"] = sum(_directory_size(g) for g in older)
     sizes["total"] = sum(sizes.values())
     return sizes
 
 
 def _directory_size(directory: Path) -> int:
-    """Bytes in a directory's files; 0 for what a concurrent build's garbage collection removed."""
+    """Bytes in a directory's files; 0 for what a concurrent build's garbage collection removed, and
+    for a link (the index may be crafted: what it links to is not looked at)."""
     total = 0
+    if directory.is_symlink():
+        return total
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for path in directory.iterdir():
             with contextlib.suppress(FileNotFoundError):

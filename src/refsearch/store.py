@@ -14,7 +14,9 @@ and only then swaps CURRENT, so a reader sees either the old index or the new on
 whenever a build dies. Generations older than the previous one are removed by the next build.
 
 An index directory may come from someone else, so everything read from it is checked: names in
-the manifest must be plain file names, nothing it lists may be a symbolic link, sizes must match.
+the manifest must be plain file names, sizes must match, and every file of the index is opened
+through `open_index_file`, which refuses a symbolic link (to anywhere), a FIFO or a device in its
+place: a crafted index can make refsearch neither read elsewhere nor wait.
 Opening an index for a query checks sizes only (a stat per file: it catches truncation, the damage
 copies and full disks cause); the sha256 of every file is checked by `status` and by a build before
 it reuses vectors, because hashing on every query would make query cost grow with the index.
@@ -36,7 +38,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 from .errors import IndexBusy, IndexProblem, IndexReadOnly, RefsearchError
 
@@ -48,48 +50,75 @@ _GENERATION = re.compile(r"gen-[0-9]{1,9}")
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+        return _sha256(handle)
+
+
+def _sha256(handle: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
     return digest.hexdigest()
 
 
-def fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+@contextlib.contextmanager
+def naming(path: Path) -> Iterator[None]:
+    """An OSError raised inside names `path` when it names no file: a failed write() or fsync()
+    says only "No space left on device" or "Input/output error", not where."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        yield
+    except OSError as error:
+        if error.filename is None:
+            error.filename = str(path)
+        raise
+
+
+def fsync_path(path: Path) -> None:
+    with naming(path):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """A new file of a generation being written (fsynced when the generation is published)."""
+    with naming(path):
+        path.write_bytes(data)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same directory, fsync, rename, fsync the directory."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Temp file in the same directory, fsync, rename, fsync the directory. Errors name `path`."""
+    with naming(path):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
     fsync_path(path.parent)
 
 
 def plain_name(name: object) -> bool:
-    """A file name inside the index directory: a damaged or crafted manifest must not point elsewhere."""
-    return (isinstance(name, str) and bool(name) and "/" not in name and "\\" not in name and "\0" not in name
+    """A file name inside the index directory: a damaged or crafted manifest must not point elsewhere,
+    nor put a line break or a terminal control in a message (every name refsearch writes is printable)."""
+    return (isinstance(name, str) and name.isprintable() and bool(name) and "/" not in name and "\\" not in name
             and name not in (".", ".."))
 
 
 @contextlib.contextmanager
-def build_lock(directory: Path, wait: float | None = None, say: Callable[[str], None] | None = None) -> Iterator[None]:
-    """One build at a time per index. `wait` None waits as long as it takes (saying so); a number
-    bounds the wait in seconds (a query that wants to update a stale index) and then raises IndexBusy.
-    An index that cannot be written here (read-only medium) raises IndexReadOnly."""
+def build_lock(directory: Path, wait: float | None = None, say: Callable[[str], None] | None = None,
+               activity: str = "build") -> Iterator[None]:
+    """One build at a time per index (or one `activity` at a time per folder: ONNX exports share it).
+    `wait` None waits as long as it takes (saying so); a number bounds the wait in seconds (a query
+    that wants to update a stale index) and then raises IndexBusy. A folder that cannot be written
+    here (read-only medium) raises IndexReadOnly."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
@@ -100,7 +129,7 @@ def build_lock(directory: Path, wait: float | None = None, say: Callable[[str], 
             raise IndexReadOnly(f"{directory}: cannot write here ({error.strerror}).") from None
         raise
     try:
-        _acquire(fd, directory, wait, say or (lambda message: print(f"refsearch: {message}", file=sys.stderr)))
+        _acquire(fd, directory, wait, say or (lambda message: print(f"refsearch: {message}", file=sys.stderr)), activity)
         try:
             yield
         finally:
@@ -109,7 +138,7 @@ def build_lock(directory: Path, wait: float | None = None, say: Callable[[str], 
         os.close(fd)
 
 
-def _acquire(fd: int, directory: Path, wait: float | None, say: Callable[[str], None]) -> None:
+def _acquire(fd: int, directory: Path, wait: float | None, say: Callable[[str], None], activity: str) -> None:
     deadline = None if wait is None else time.monotonic() + wait
     announced = False
     while True:
@@ -122,30 +151,59 @@ def _acquire(fd: int, directory: Path, wait: float | None, say: Callable[[str], 
         if deadline is not None and time.monotonic() >= deadline:
             raise IndexBusy(f"{directory}: another build is running on this index.")
         if deadline is None and not announced:
-            say(f"waiting for another build of {directory} to finish…")
+            say(f"waiting for another {activity} of {directory} to finish…")
             announced = True
             fcntl.flock(fd, fcntl.LOCK_EX)
             return
         time.sleep(0.05)
 
 
+def open_index_file(path: Path) -> BinaryIO:
+    """A file of the index, for reading: a regular file at that very path, or IndexProblem.
+
+    The one way index files are opened. O_NOFOLLOW refuses a link in the file's place, O_NONBLOCK
+    keeps a FIFO from blocking the open, and the check on the open descriptor (not on the path, which
+    could change in between) refuses FIFOs, devices and folders.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise IndexProblem(f"{path}: index file is missing; {REBUILD}.") from None
+    except OSError as error:
+        why = "a symbolic link, not an index file" if error.errno == errno.ELOOP else f"unreadable ({error.strerror})"
+        raise IndexProblem(f"{path}: {why}; {REBUILD}.") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise IndexProblem(f"{path}: not a regular file (a link, a folder or a device); {REBUILD}.")
+    return os.fdopen(fd, "rb")
+
+
+def read_index_file(path: Path, limit: int | None = None) -> bytes:
+    """The bytes of an index file (at most `limit` + 1 of them); IndexProblem when it cannot be read."""
+    with open_index_file(path) as handle:
+        try:
+            return handle.read(-1 if limit is None else limit + 1)
+        except OSError as error:
+            raise IndexProblem(f"{path}: unreadable ({error.strerror or error}); {REBUILD}.") from None
+
+
+def read_index_json(path: Path) -> Any:
+    """A JSON file of the index, parsed; IndexProblem naming it when it is not JSON."""
+    try:
+        return json.loads(read_index_file(path))
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
+        raise IndexProblem(f"{path}: damaged ({error}); {REBUILD}.") from None
+
+
 def current_generation(directory: Path) -> Path | None:
     pointer = directory / "CURRENT"
-    try:
-        with open(pointer, "rb", opener=_no_follow) as handle:
-            name = handle.read(64).decode("utf-8", "replace").strip()
-    except FileNotFoundError:
+    if not os.path.lexists(pointer):  # CURRENT is only ever replaced, never removed: no race here
         return None
-    except OSError as error:
-        raise IndexProblem(f"{pointer}: unreadable ({error.strerror or error}); {REBUILD}.") from None
+    name = read_index_file(pointer, 64)[:64].decode("utf-8", "replace").strip()
     generation = directory / name
     if not _GENERATION.fullmatch(name) or generation.is_symlink() or not generation.is_dir():
         raise IndexProblem(f"{pointer}: points to a missing generation {name!r}; {REBUILD}.")
     return generation
-
-
-def _no_follow(path: str, flags: int) -> int:
-    return os.open(path, flags | os.O_NOFOLLOW)
 
 
 @dataclass
@@ -180,13 +238,12 @@ def open_generation(directory: Path, checksums: bool = False) -> Generation | No
 
 
 def read_manifest(path: Path) -> dict:
+    data = read_index_file(path, MAX_MANIFEST_BYTES)
     try:
-        with open(path, "rb", opener=_no_follow) as handle:
-            data = handle.read(MAX_MANIFEST_BYTES + 1)
         if len(data) > MAX_MANIFEST_BYTES:
             raise ValueError(f"over {MAX_MANIFEST_BYTES >> 20} MB")
         manifest = json.loads(data)
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+    except (ValueError, RecursionError) as error:
         raise IndexProblem(f"{path}: unreadable manifest ({error}); {REBUILD}.") from None
     if not isinstance(manifest, dict) or manifest.get("format") != INDEX_FORMAT:
         raise IndexProblem(f"{path}: not a refsearch index manifest; {REBUILD}.")
@@ -209,7 +266,7 @@ def _complete(manifest: dict) -> bool:
             and isinstance(model, dict) and all(isinstance(model.get(k), str) for k in ("id", "fingerprint", "encoder", "vectors_fingerprint"))
             and _count(model.get("dimension")) and 0 < model["dimension"] <= 65536
             and isinstance(vectors, dict) and isinstance(vectors.get("store"), str)
-            and isinstance(vectors.get("files"), list) and all(name in files for name in vectors["files"])
+            and isinstance(vectors.get("files"), list) and all(plain_name(name) and name in files for name in vectors["files"])
             and isinstance(sources, dict) and isinstance(sources.get("roots"), list)
             and all(isinstance(root, str) for root in sources["roots"])
             and isinstance(sources.get("files"), list) and all(_source_entry(f, len(sources["roots"])) for f in sources["files"])
@@ -235,8 +292,16 @@ def _verify_file(path: Path, expected: dict, checksum: bool) -> None:
         raise IndexProblem(f"{path}: not a regular file (a link or a folder); {REBUILD}.")
     if info.st_size != expected["size"]:
         raise IndexProblem(f"{path}: index file is truncated or damaged ({info.st_size} bytes, expected {expected['size']}); {REBUILD}.")
-    if checksum and sha256_file(path) != expected["sha256"]:
+    if checksum and _sha256_index_file(path) != expected["sha256"]:
         raise IndexProblem(f"{path}: index file is corrupted (checksum mismatch); {REBUILD}.")
+
+
+def _sha256_index_file(path: Path) -> str:
+    with open_index_file(path) as handle:
+        try:
+            return _sha256(handle)
+        except OSError as error:
+            raise IndexProblem(f"{path}: unreadable ({error.strerror or error}); {REBUILD}.") from None
 
 
 def verify_checksums(generation: Generation) -> None:
@@ -274,12 +339,18 @@ class GenerationWriter:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def _generations(directory: Path) -> list[Path]:
+def _generation_names(directory: Path) -> list[Path]:
+    """Entries named gen-<n>, oldest first: generations, and whatever else took such a name."""
     return sorted((p for p in directory.glob("gen-*") if _GENERATION.fullmatch(p.name)), key=lambda p: int(p.name[4:]))
 
 
+def generations(directory: Path) -> list[Path]:
+    """The generation directories, oldest first (a link named gen-<n> is not one: it is never followed)."""
+    return [p for p in _generation_names(directory) if p.is_dir() and not p.is_symlink()]
+
+
 def _next_number(directory: Path) -> int:
-    return max((int(p.name[4:]) for p in _generations(directory)), default=0) + 1
+    return max((int(p.name[4:]) for p in _generation_names(directory)), default=0) + 1
 
 
 def collect_garbage(directory: Path) -> None:
@@ -288,26 +359,26 @@ def collect_garbage(directory: Path) -> None:
     Called under the build lock, so leftover temp directories are from dead builds.
     """
     current = current_generation(directory)
-    generations = _generations(directory)
     keep = {current.name} if current else set()
-    older = [g for g in generations if current and int(g.name[4:]) < int(current.name[4:])]
+    older = [g for g in generations(directory) if current and int(g.name[4:]) < int(current.name[4:])]
     if older:
         keep.add(older[-1].name)
-    for generation in generations:
-        if generation.name not in keep:
-            _remove(generation)
+    for entry in _generation_names(directory):
+        if entry.name not in keep:
+            remove(entry)
     for leftover in directory.glob(".tmp-*"):
-        _remove(leftover)
+        remove(leftover)
     used = set()
     for name in keep:
         with contextlib.suppress(RefsearchError, KeyError):
             used.add(read_manifest(directory / name / "manifest.json")["model"].get("encoder_dir"))
     for encoder in directory.glob("encoder-*"):
         if encoder.name not in used:
-            _remove(encoder)
+            remove(encoder)
 
 
-def _remove(path: Path) -> None:
+def remove(path: Path) -> None:
+    """A file, a link (not what it points to) or a whole folder; quietly, whatever is left of it."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -323,7 +394,8 @@ def install_encoder(directory: Path, exported: Path, fingerprint: str) -> str:
     tmp = Path(tempfile.mkdtemp(dir=directory, prefix=".tmp-encoder-"))
     try:
         for item in exported.iterdir():
-            shutil.copyfile(item, tmp / item.name)
+            with naming(tmp / item.name):
+                shutil.copyfile(item, tmp / item.name)
             fsync_path(tmp / item.name)
         fsync_path(tmp)
         os.rename(tmp, target)

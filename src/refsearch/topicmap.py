@@ -127,7 +127,9 @@ def _unit_square(points: np.ndarray) -> np.ndarray:
 def write(path_of: Callable[[str], Path], store: VectorStore) -> dict:
     """Write the map of a generation being built (`path_of(name)` registers its file); return the
     manifest's `map` entry."""
-    np.save(path_of(FILE), project(store), allow_pickle=False)
+    from .vectors import save_npy
+
+    save_npy(path_of(FILE), project(store))
     return {"file": FILE, "method": METHOD if store.count <= MAX_LAYOUT else "pca@1"}
 
 

@@ -3,7 +3,8 @@
 An index directory can come from anyone (a shared folder, a download, a copy from another
 machine), and its manifest names source folders and a model folder. Reading those on a plain
 `search` would let a crafted index make refsearch read, hash or ingest files anywhere. So a build
-seals what it records about the outside world (the source roots and the model path) with an HMAC
+seals what it records about the outside world (state.sealed_facts: the source roots, the model's
+path and id, the encoder) with an HMAC
 under a key kept in the user's data directory; only a seal that verifies lets a search look at
 those paths. Any other index is answered from what it holds inside itself.
 """

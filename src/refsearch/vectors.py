@@ -12,12 +12,16 @@ The builder picks by size (`store_for`) and the manifest records the choice.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import math
 import os
 from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
 
+from . import store
 from .errors import IndexProblem, RefsearchError
 from .store import REBUILD
 
@@ -31,7 +35,8 @@ class VectorStore(Protocol):
     dimension: int
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, rows), each (len(queries), at most k), best first; `allowed` masks rows out first."""
+        """(scores, rows), each (len(queries), at most k), best first; `allowed` masks rows out first.
+        A row of -1 is no result (a score that is not a finite number: damaged vectors)."""
         ...
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
@@ -46,6 +51,10 @@ class VectorWriter(Protocol):
         """Close the files; return the manifest entry (`{"store": name, "files": [...], ...}`)."""
         ...
 
+    def discard(self) -> None:
+        """Close the files unfinished: the generation being written failed (its folder is removed)."""
+        ...
+
 
 class NpyAppender:
     """Writes a 2-D `.npy` file row block by row block, without knowing the row count up front.
@@ -56,8 +65,13 @@ class NpyAppender:
 
     def __init__(self, path: Path, dtype: str, width: int):
         self.path, self.dtype, self.width, self.rows = path, np.dtype(dtype), width, 0
-        self._handle = open(path, "wb")
-        self._header()
+        with store.naming(path):
+            self._handle = open(path, "wb")
+            try:
+                self._header()
+            except BaseException:
+                self._handle.close()
+                raise
 
     def _header(self) -> None:
         self._handle.seek(0)
@@ -67,27 +81,58 @@ class NpyAppender:
 
     def add(self, block: np.ndarray) -> None:
         block = np.ascontiguousarray(block, dtype=self.dtype).reshape(-1, self.width)
-        self._handle.seek(0, os.SEEK_END)
-        self._handle.write(block.tobytes())
+        with store.naming(self.path):
+            self._handle.seek(0, os.SEEK_END)
+            self._handle.write(block.tobytes())
         self.rows += len(block)
 
     def close(self) -> None:
-        self._header()
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._handle.close()
+        with store.naming(self.path):
+            self._header()
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+
+    def discard(self) -> None:
+        """Close the file unfinished (what is still buffered may not fit either: that is not an error)."""
+        with contextlib.suppress(OSError):
+            self._handle.close()
+
+
+def save_npy(path: Path, array: np.ndarray) -> None:
+    """A whole array as a new `.npy` file of a generation being written (errors name it)."""
+    with store.naming(path):
+        np.save(path, array, allow_pickle=False)
 
 
 def load_npy(path: Path, dtype: str, shape: tuple[int | None, ...]) -> np.ndarray:
-    """A memory-mapped `.npy` of the expected dtype and shape (None: any length), or IndexProblem."""
-    try:
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, EOFError) as error:
-        raise IndexProblem(f"{path}: unreadable array ({error}); {REBUILD}.") from None
-    if array.dtype != np.dtype(dtype) or array.ndim != len(shape) or any(
-            want is not None and have != want for have, want in zip(array.shape, shape)):
-        raise IndexProblem(f"{path}: expected {dtype} {shape}, found {array.dtype} {array.shape}; {REBUILD}.")
-    return array
+    """A read-only memory map of a `.npy` of exactly this dtype and shape (None: any length), or
+    IndexProblem.
+
+    The header is read from the file opened by `store.open_index_file` and checked before anything is
+    mapped, and the file must hold exactly the bytes the header describes: another dtype (objects,
+    which would need pickle, or another byte order), or a header that lies about the shape, is damage.
+    """
+    with store.open_index_file(path) as handle:
+        try:
+            version = np.lib.format.read_magic(handle)
+            if version not in ((1, 0), (2, 0)):
+                raise ValueError(f"unknown .npy version {version}")
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            found, fortran_order, found_dtype = read_header(handle)
+            size = os.fstat(handle.fileno()).st_size
+        except Exception as error:  # numpy's header parser raises ValueError, SyntaxError, TokenError… on garbage
+            raise IndexProblem(f"{path}: unreadable array ({' '.join(str(error).split())}); {REBUILD}.") from None
+        if found_dtype != np.dtype(dtype) or len(found) != len(shape) or any(
+                want is not None and have != want for have, want in zip(found, shape)):
+            raise IndexProblem(f"{path}: expected {dtype} {shape}, found {found_dtype} {found}; {REBUILD}.")
+        offset, nbytes = handle.tell(), math.prod(found) * found_dtype.itemsize
+        if size != offset + nbytes:
+            raise IndexProblem(f"{path}: {size:,} bytes, but its header describes {offset + nbytes:,}; {REBUILD}.")
+        if nbytes == 0:
+            return np.zeros(found, dtype=found_dtype)
+        return np.memmap(handle, dtype=found_dtype, mode="r", offset=offset, shape=found,
+                         order="F" if fortran_order else "C")
 
 
 class FlatStore:
@@ -104,7 +149,11 @@ class FlatStore:
         return FlatWriter(path_of(cls.FILE), dimension)
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        scores = np.asarray(queries, dtype=np.float32).reshape(-1, self.dimension) @ self._rows.T
+        # Vectors are too many to check on every load; a damaged or crafted file may hold inf or NaN,
+        # which ranks nothing: such scores become -inf, and rows -1 below, without numpy's warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = np.asarray(queries, dtype=np.float32).reshape(-1, self.dimension) @ self._rows.T
+        scores[~np.isfinite(scores)] = -np.inf
         if allowed is not None:
             scores[:, ~allowed] = -np.inf
         return _top_k(scores, min(k, self.count if allowed is None else int(allowed.sum())))
@@ -115,7 +164,8 @@ class FlatStore:
 
 def _top_k(scores: np.ndarray, k: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The k best columns of each row of `scores`, best first (ties by row number); `rows` maps
-    columns to row numbers when `scores` covers only some rows."""
+    columns to row numbers when `scores` covers only some rows. A score that is not finite (damaged
+    vectors) ranks nothing: its row number is -1."""
     if k <= 0:
         return np.zeros((len(scores), 0), np.float32), np.zeros((len(scores), 0), np.int64)
     width = scores.shape[1]
@@ -123,7 +173,8 @@ def _top_k(scores: np.ndarray, k: int, rows: np.ndarray | None = None) -> tuple[
     picked = np.take_along_axis(scores, top, axis=1)
     numbers = top if rows is None else rows[top]
     order = np.lexsort((numbers, -picked), axis=1)[:, :k]
-    return np.take_along_axis(picked, order, axis=1), np.take_along_axis(numbers, order, axis=1).astype(np.int64)
+    picked, numbers = np.take_along_axis(picked, order, axis=1), np.take_along_axis(numbers, order, axis=1)
+    return picked, np.where(np.isfinite(picked), numbers, -1).astype(np.int64)
 
 
 class IvfStore:
@@ -187,17 +238,24 @@ class IvfWriter:
     def __init__(self, path: Path, dimension: int):
         self.path, self.dimension, self.rows = path, dimension, 0
         self._spool = path.with_name(path.name + ".spool")
-        self._handle = open(self._spool, "wb")
+        with store.naming(self._spool):
+            self._handle = open(self._spool, "wb")
 
     def add(self, vectors: np.ndarray) -> None:
         block = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dimension)
-        self._handle.write(block.tobytes())
+        with store.naming(self._spool):
+            self._handle.write(block.tobytes())
         self.rows += len(block)
+
+    def discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self._handle.close()
 
     def finish(self) -> dict:
         import faiss
 
-        self._handle.close()
+        with store.naming(self._spool):
+            self._handle.close()
         nlist = max(1, 2 ** round(np.log2(max(2.5 * np.sqrt(self.rows), 1))))
         while nlist > 1 and nlist * 39 > self.rows:  # k-means wants 39 training vectors per list
             nlist //= 2
@@ -212,7 +270,8 @@ class IvfWriter:
         try:
             faiss.write_index(index, str(self.path))
         except RuntimeError as error:  # FAISS says why in a page of C++ context
-            raise OSError(f"cannot write the vector index ({str(error).splitlines()[0][:200]})") from None
+            why = f"cannot write the vector index ({str(error).splitlines()[0][:200]})"
+            raise OSError(errno.EIO, why, str(self.path)) from None
         finally:
             self._spool.unlink(missing_ok=True)
         return {"store": "ivf-sq8", "files": [self.path.name], "factory": factory, "nprobe": min(IvfStore.NPROBE, nlist)}
@@ -234,6 +293,9 @@ class FlatWriter:
     def finish(self) -> dict:
         self._file.close()
         return {"store": "flat", "files": [self._file.path.name]}
+
+    def discard(self) -> None:
+        self._file.discard()
 
 
 STORES: dict[str, type] = {"flat": FlatStore, "ivf-sq8": IvfStore}

@@ -29,7 +29,7 @@ from refsearch.encoders.onnx import (
     read_encoder_config,
 )
 from refsearch.config import cache_root
-from refsearch.store import fsync_path
+from refsearch.store import build_lock, fsync_path, remove
 from refsearch.errors import IndexProblem, RefsearchError
 
 SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
@@ -65,17 +65,31 @@ def export_onnx(spec: ModelSpec, cache_dir: Path | None = None) -> Path:
 
 
 def write_encoder_dir(target: Path, fingerprint: str, write: Callable[[Path], None]) -> Path:
-    """Return `target`; unless it already holds a sound encoder of `fingerprint`, `write` one into
-    a staging folder beside it first and rename that into place, so readers never see half of it."""
+    """Return `target` (a folder of the cache's onnx folder); unless it already holds a sound encoder
+    of `fingerprint`, `write` one into a staging folder beside it first and rename that into place,
+    so readers never see half of it.
+
+    Writers into one cache take turns, each holding a lock on the onnx folder for as long as its
+    staging folder (`.<name>-*`, up to 90 MB) lives. So the hidden folders found under the lock are
+    what killed writers left, and are removed; and a writer that waited uses what it waited for
+    when that was the same encoder.
+    """
     if _is_sound(target, fingerprint):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        write(staging)
-        _publish(staging, target, fingerprint)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    root = target.parent
+    root.mkdir(parents=True, exist_ok=True)
+    with build_lock(root, activity="ONNX export"):
+        if _is_sound(target, fingerprint):
+            return target
+        for leftover in root.glob(".*"):
+            if leftover.name != ".lock":
+                remove(leftover)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=root))
+        try:
+            write(staging)
+            _publish(staging, target, fingerprint)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Sequence
 
@@ -49,9 +50,11 @@ _REQUIRED_KEYS = {
 
 def read_encoder_config(directory: Path) -> dict:
     """Load and check encoder.json and the files it lists (by size, so truncation is caught)."""
+    from refsearch.store import plain_name, read_index_file
+
     try:
-        config = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        config = json.loads(read_index_file(directory / CONFIG_FILE))
+    except (IndexProblem, ValueError) as exc:
         raise _damaged(directory, f"cannot read {CONFIG_FILE}: {exc}") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise _damaged(directory, f"{CONFIG_FILE} is not in the {FORMAT} format")
@@ -61,6 +64,8 @@ def read_encoder_config(directory: Path) -> dict:
     if config["pooling"] not in POOLINGS:
         raise _damaged(directory, f"unknown pooling {config['pooling']!r}")
     for name, size in config["file_sizes"].items():
+        if not plain_name(name):
+            raise _damaged(directory, f"{CONFIG_FILE} names {name!r}, not a file beside it")
         path = directory / name
         if not path.is_file():
             raise _damaged(directory, f"{name} is missing")
@@ -189,13 +194,21 @@ class OnnxBackend(SentenceTransformersModels):
         from refsearch.store import REBUILD, plain_name
 
         name, files = recorded.get("encoder_dir"), recorded.get("encoder_files")
-        if not (isinstance(name, str) and plain_name(name) and isinstance(files, dict) and files
+        if not (isinstance(name, str) and plain_name(name) and isinstance(files, dict)
+                and {CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE} <= set(files)
                 and all(plain_name(f) and isinstance(size, int) for f, size in files.items())):
             raise IndexProblem(f"{index_dir}: the manifest does not name a query encoder inside the index; {REBUILD}.")
         directory = index_dir / name
+        if directory.is_symlink() or not directory.is_dir():
+            raise IndexProblem(f"{directory}: query encoder folder is missing or a link; {REBUILD}.")
+        # tokenizers and onnxruntime open these files themselves (following links): every file in the
+        # folder must be a regular file, whether the manifest lists it (the weights) or not
+        for path in directory.iterdir():
+            if not stat.S_ISREG(path.lstat().st_mode):
+                raise IndexProblem(f"{path}: query encoder file is a link or not a file; {REBUILD}.")
         for file, size in files.items():
             path = directory / file
-            if path.is_symlink() or not path.is_file() or path.stat().st_size != size:
+            if not path.is_file() or path.stat().st_size != size:
                 raise IndexProblem(f"{path}: query encoder file is missing or damaged; {REBUILD}.")
         return OnnxEncoder(directory, threads=1)  # one short text: a thread pool costs more than it saves
 
