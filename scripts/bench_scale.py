@@ -212,6 +212,8 @@ def main() -> None:
     args = parser.parse_args()
     if not DATA.is_file():
         sys.exit(f"needs {DATA}")
+    if not Path("/usr/bin/time").is_file():
+        sys.exit("needs GNU time for peak RSS: apt-get install time")
     args.work.mkdir(parents=True, exist_ok=True)
     refsearch = str(Path(sys.executable).parent / "refsearch")
     queries = query_texts(DATA)

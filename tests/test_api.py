@@ -69,6 +69,23 @@ def test_a_query_updates_a_stale_index_first(project):
     assert refsearch.open(project / "index", say=said.append).search("distributed python", k=1)[0].ref.title == "Ray"
 
 
+def test_an_index_from_an_older_lexical_format_updates_itself(project, monkeypatch):
+    """After an upgrade that changes the lexical index's tokenizer or file format, a query rebuilds
+    the lexical index (reusing every vector) instead of failing with "written by another version"."""
+    from refsearch import builder, lexical, state
+
+    assert state.LEXICAL_SETTINGS["format"] == lexical.FORMAT  # the format is part of what is compared
+    newer = {**state.LEXICAL_SETTINGS, "format": lexical.FORMAT + "-next"}
+    monkeypatch.setattr(state, "LEXICAL_SETTINGS", newer)
+    monkeypatch.setattr(builder, "LEXICAL_SETTINGS", newer)
+    status = refsearch.status(project / "index").state
+    assert status.condition == "stale" and "lexical index is from another refsearch version" in status.detail
+    said = []
+    index = refsearch.open(project / "index", say=said.append)
+    assert any("updating it first" in line for line in said) and index.search("GPU slicing", k=1)[0].ref.title == "MIG"
+    assert refsearch.status(project / "index").state.condition == "fresh"
+
+
 def test_freshness_is_decided_by_stat_before_hashing(project, monkeypatch):
     source = project / "refs" / "infra.md"
     hashed = []

@@ -24,11 +24,13 @@ from typing import Sequence
 
 from . import store, trust
 from .errors import RefsearchError
-from .lexical import TOKENIZER
+from .lexical import FORMAT as LEXICAL_FORMAT, TOKENIZER
 from .sources.discover import candidate_files
 
 BM25_PARAMS = {"k1": 1.2, "b": 0.75}
-LEXICAL_SETTINGS = {**BM25_PARAMS, "tokenizer": TOKENIZER}
+# what the lexical index was written with: a new tokenizer or file format makes an index stale (its
+# update re-uses every vector), rather than unreadable
+LEXICAL_SETTINGS = {**BM25_PARAMS, "tokenizer": TOKENIZER, "format": LEXICAL_FORMAT}
 
 
 @dataclass(frozen=True)
