@@ -13,6 +13,7 @@ Indexes: the bundled list, and all of ../shared/corpora indexed together (when i
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import statistics
 import subprocess
@@ -87,6 +88,9 @@ def main() -> None:
     if not Path("/usr/bin/time").is_file():
         sys.exit("needs GNU time for peak RSS: apt-get install time")
 
+    # byte-compile refsearch as `pip install` does (an editable install compiles on first import,
+    # unless PYTHONDONTWRITEBYTECODE is set, as it is on some CI machines: then every run compiles)
+    compileall.compile_dir(ROOT / "src" / "refsearch", quiet=1)
     refsearch = [str(Path(sys.executable).parent / "refsearch")]
     queries = _queries(args.batch_queries)
     rows, colds = [], {}

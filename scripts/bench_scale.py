@@ -19,6 +19,7 @@ from this script's own size.
 from __future__ import annotations
 
 import argparse
+import compileall
 import gzip
 import json
 import os
@@ -215,6 +216,7 @@ def main() -> None:
     if not Path("/usr/bin/time").is_file():
         sys.exit("needs GNU time for peak RSS: apt-get install time")
     args.work.mkdir(parents=True, exist_ok=True)
+    compileall.compile_dir(ROOT / "src" / "refsearch", quiet=1)  # as `pip install` does (see bench_query.py)
     refsearch = str(Path(sys.executable).parent / "refsearch")
     queries = query_texts(DATA)
     floor = statistics.median(timed([sys.executable, "-c", FLOOR])[0] for _ in range(7))
