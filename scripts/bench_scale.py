@@ -140,7 +140,11 @@ def cold(index_dir: Path, query: str, runs: int = 7) -> tuple[float, float]:
 
 
 def size_on_disk(directory: Path) -> float:
-    return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file()) / 1e6
+    """MB of what the index answers from: its current generation and the query encoder (a build
+    keeps the generation before too, until the next one)."""
+    current = (directory / "CURRENT").read_text().strip()
+    parts = [directory / current, *directory.glob("encoder-*")]
+    return sum(p.stat().st_size for part in parts for p in part.rglob("*") if p.is_file()) / 1e6
 
 
 def million(index_dir: Path, queries: list[str], work: Path, noise: float) -> None:
@@ -197,7 +201,7 @@ def million(index_dir: Path, queries: list[str], work: Path, noise: float) -> No
           f"{recall_at_10(store, query_vectors, exact):.3f}, warm p50 {np.percentile(latencies, 50):.2f} ms "
           f"p99 {np.percentile(latencies, 99):.2f} ms, cold (open + 1 search, fresh process) "
           f"{statistics.median(w for w, _ in colds):.3f} s {max(r for _, r in colds):.0f} MB, "
-          f"on disk {size_on_disk(target) - (target / 'entry.json').stat().st_size / 1e6:.0f} MB, "
+          f"on disk {sum(p.stat().st_size for p in target.iterdir() if p.name != 'entry.json') / 1e6:.0f} MB, "
           f"trained and filled in {build_s:.0f} s")
     (work / "million.f32").unlink()
 

@@ -346,14 +346,18 @@ class BM25Builder:
         """The index, postings placed term by term with a counting sort, a block at a time: beside
         the collected postings it needs only the final arrays (8 bytes a posting), not a full sort's
         index and copies (a 184,000-paper build peaked at 1.4 GB in a global argsort). Terms are
-        numbered in their sorted order, which is what the vocabulary file is looked up by."""
+        numbered in their sorted order, which is what the vocabulary file is looked up by. The builder
+        is spent afterwards: the collected postings are let go as soon as they are placed, so they
+        and the final arrays are not both held while the index is saved."""
         k1, b = self.k1, self.b
         ordered = sorted(token.encode("utf-8") for token in self.vocab)
         renumber = np.empty(len(ordered), dtype=np.int32)
         renumber[[self.vocab[token.decode("utf-8")] for token in ordered]] = np.arange(len(ordered), dtype=np.int32)
+        self.vocab = {}
         n_docs = len(self._lengths)
         avgdl = (sum(self._lengths) / n_docs) if n_docs else 0.0
         terms = renumber[np.frombuffer(self._terms, dtype=np.int32)]
+        self._terms = array("i")
         docs_in = np.frombuffer(self._docs, dtype=np.int32)
         tfs_in = np.frombuffer(self._tfs, dtype=np.float32)
         lengths = np.frombuffer(self._lengths, dtype=np.float32)
@@ -363,8 +367,9 @@ class BM25Builder:
         cursor = term_ptr[:-1].copy()  # where each term's next posting goes
         doc_ids = np.empty(len(terms), dtype=np.int32)
         weights = np.empty(len(terms), dtype=np.float32)
+
         for start in range(0, len(terms), block):
-            part = terms[start:start + block]
+            part = terms[start:start + block].copy()  # not a view: nothing of terms outlives the loop
             order = np.argsort(part, kind="stable")  # within a term, documents stay in ascending order
             sorted_terms = part[order]
             first = np.searchsorted(sorted_terms, sorted_terms, side="left")  # each run's first index
@@ -375,6 +380,8 @@ class BM25Builder:
             norm = k1 * (1 - b + b * lengths[docs] / max(avgdl, 1e-9))
             doc_ids[destination] = docs
             weights[destination] = tfs * (k1 + 1) / (tfs + norm)
+        del terms, docs_in, tfs_in
+        self._docs, self._tfs = array("i"), array("f")
         idf = _idf(df.astype(np.float64), n_docs).astype(np.float32)
         return BM25Index(Terms.of(ordered), idf, term_ptr, doc_ids, weights, n_docs, {"k1": k1, "b": b, "avgdl": avgdl})
 

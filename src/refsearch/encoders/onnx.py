@@ -74,6 +74,10 @@ def read_encoder_config(directory: Path) -> dict:
     return config
 
 
+BATCH_TOKENS = 1024  # padded tokens per onnxruntime run (see OnnxEncoder.encode)
+TOKENIZE_AT_ONCE = 256
+
+
 class OnnxEncoder:
     """Encodes with an exported model; batches are sorted by token length to minimise padding."""
 
@@ -127,30 +131,41 @@ class OnnxEncoder:
             raise _damaged(directory, f"{MODEL_FILE} takes {session_inputs}, not {self._input_names}")
 
     def encode(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
+        """Vectors of `texts`, in order. A batch holds at most `batch_size` texts and at most
+        BATCH_TOKENS padded tokens: 16 abstracts of 256 tokens made onnxruntime peak 340 MB above
+        the session, 4 of them 110 MB at the same speed (47 docs/s), while short entries still go
+        16 at a time (where batching pays)."""
         texts = list(texts)
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
-        encodings = self._tokenizer.encode_batch(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids), reverse=True)
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            feeds = self._feeds([encodings[i] for i in rows])
+        ids, type_ids = [], []
+        for start in range(0, len(texts), TOKENIZE_AT_ONCE):  # Encoding objects keep the cut-off tokens
+            for encoding in self._tokenizer.encode_batch(texts[start:start + TOKENIZE_AT_ONCE]):
+                ids.append(np.array(encoding.ids, dtype=np.int64))
+                type_ids.append(np.array(encoding.type_ids, dtype=np.int64))
+        order = sorted(range(len(texts)), key=lambda i: len(ids[i]), reverse=True)
+        start = 0
+        while start < len(order):
+            longest = max(1, len(ids[order[start]]))
+            rows = order[start:start + max(1, min(batch_size, BATCH_TOKENS // longest))]
+            feeds = self._feeds([ids[i] for i in rows], [type_ids[i] for i in rows])
             hidden = self._session.run(None, feeds)[0]
             out[rows] = self._pool(hidden, feeds["attention_mask"])
+            start += len(rows)
         return out
 
-    def _feeds(self, encodings: list) -> dict[str, np.ndarray]:
-        length = max(1, max(len(e.ids) for e in encodings))
-        ids = np.full((len(encodings), length), self._pad_id, dtype=np.int64)
-        type_ids = np.zeros_like(ids)
-        mask = np.zeros_like(ids)
-        for row, encoding in enumerate(encodings):
-            n = len(encoding.ids)
-            ids[row, :n] = encoding.ids
-            type_ids[row, :n] = encoding.type_ids
+    def _feeds(self, ids: list[np.ndarray], type_ids: list[np.ndarray]) -> dict[str, np.ndarray]:
+        length = max(1, max(len(row) for row in ids))
+        padded = np.full((len(ids), length), self._pad_id, dtype=np.int64)
+        types = np.zeros_like(padded)
+        mask = np.zeros_like(padded)
+        for row, (tokens, kinds) in enumerate(zip(ids, type_ids)):
+            n = len(tokens)
+            padded[row, :n] = tokens
+            types[row, :n] = kinds
             mask[row, :n] = 1
-        available = {"input_ids": ids, "attention_mask": mask, "token_type_ids": type_ids}
+        available = {"input_ids": padded, "attention_mask": mask, "token_type_ids": types}
         return {name: available[name] for name in self._input_names}
 
     def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
