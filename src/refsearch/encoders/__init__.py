@@ -18,7 +18,11 @@ import numpy as np
 
 from refsearch.errors import RefsearchError
 
-DEFAULT_ENCODER = "onnx"
+# int8 by default: SciFact nDCG@10 within 0.004 of fp32 (the allowance was 0.01), builds embed about
+# twice as many documents a second, a cold query creates its session in half the time, and the
+# index's copy of the encoder is 45 MB, not 90 (docs/benchmarks.md, "Scale (issue 16)"). An index
+# keeps the encoder it was built with; `--encoder onnx` builds with fp32.
+DEFAULT_ENCODER = "onnx-int8"
 
 
 class Encoder(Protocol):
