@@ -56,6 +56,20 @@ def bundled_index(tmp_path_factory):
 REAL_MODEL_FIXTURES = {"bundled_index", "real_index_a"}
 
 
+FAST_LANE = False
+
+
+def pytest_configure(config):
+    global FAST_LANE
+    FAST_LANE = config.option.markexpr == "not slow"
+
+
+def examples(full: int) -> int:
+    """Hypothesis examples for a generated test: all of them in the full suite (CI), a tenth in the
+    fast lane, which must stay under a minute (test modules are imported after pytest_configure)."""
+    return max(25, full // 10) if FAST_LANE else full
+
+
 def pytest_collection_modifyitems(config, items):
     """Every test that embeds with the real model is `slow`: `make test-fast` (-m "not slow") skips them."""
     for item in items:

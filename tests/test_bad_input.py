@@ -25,6 +25,8 @@ from refsearch.errors import RefsearchError
 from refsearch.index import Index
 from refsearch.search import MAX_K, MAX_QUERY_CHARS
 
+from conftest import examples
+
 runner = CliRunner(env={"COLUMNS": "200"})
 
 GOOD = """# Good page
@@ -276,7 +278,7 @@ def _write(src: Path, suffix: str, content: str | bytes) -> Path:
     return path
 
 
-@settings(HYPOTHESIS, max_examples=1500)
+@settings(HYPOTHESIS, max_examples=examples(1500))
 @given(source_files)
 def test_generated_sources_build_or_fail_with_refsearch_error(indexed, source):
     src, index_dir = indexed
@@ -290,7 +292,7 @@ def test_generated_sources_build_or_fail_with_refsearch_error(indexed, source):
     assert GOOD_TITLES <= titles  # a failed build kept the old index; a good one kept GOOD
 
 
-@settings(HYPOTHESIS, max_examples=250)
+@settings(HYPOTHESIS, max_examples=examples(250))
 @given(source_files)
 def test_generated_sources_through_the_cli(indexed, source):
     src, index_dir = indexed
@@ -309,7 +311,7 @@ queries = st.one_of(
 )
 
 
-@settings(HYPOTHESIS, max_examples=1200)
+@settings(HYPOTHESIS, max_examples=examples(1200))
 @given(queries, st.integers(-3, MAX_K + 3) | st.integers(), st.sampled_from(["hybrid", "dense", "lexical"]))
 def test_generated_queries_answer_or_fail_cleanly(indexed, query, k, mode):
     index_dir = indexed[1]
@@ -323,7 +325,7 @@ def test_generated_queries_answer_or_fail_cleanly(indexed, query, k, mode):
         assert "QUERY" in result.stderr or "-k" in result.stderr
 
 
-@settings(HYPOTHESIS, max_examples=500)
+@settings(HYPOTHESIS, max_examples=examples(500))
 @given(queries, st.integers(-3, MAX_K + 3))
 def test_generated_queries_through_the_library(indexed, query, k):
     index = Index.open(indexed[1])

@@ -63,7 +63,12 @@ BOOKMARKS = {"firefox_zh_with_DD_descriptions.html": 131, "chrome_zh_nested_fold
              "delicious_flat_tags_dd.html": 995, "ie_export_bom_folded.htm": 35}
 
 
-@pytest.mark.parametrize("name", BIBTEX)
+LARGE = {"zotero_bbt_real_user_files/large_7k_undefined_macros_issue1436.bib",
+         "zotero_bbt_real_user_files/papers3_library_3725_issue1296.bib"}  # seconds each: not the fast lane
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in LARGE else name
+                                  for name in BIBTEX])
 def test_bibtex_counts(name):
     refs = read(f"bibtex/{name}")
     assert len(refs) == BIBTEX[name][1]
@@ -85,6 +90,7 @@ def test_bookmark_counts(name):
     assert len(read(f"bookmarks/{name}")) == BOOKMARKS[name]
 
 
+@pytest.mark.slow  # builds about 40 files into indexes: 8 s
 def test_every_shared_format_file_builds_alone():
     for path in sorted(FORMATS.rglob("*")):
         if path.is_file() and path.name not in ("PROVENANCE.txt", "README.md"):

@@ -26,11 +26,17 @@ UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 TITLE = f"Evil{ESCAPES}title"
 
 
+@pytest.fixture(scope="module")
+def module_cache(tmp_path_factory):
+    """One cache for this module's tests (a new cache converts the CC-CEDICT tables again, ~4 s)."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture
-def hostile_data(tmp_path, fake_encoder, monkeypatch):
+def hostile_data(tmp_path, fake_encoder, monkeypatch, module_cache):
     """An index whose every text field, page name and folder name holds ESCAPES, and an eval set
     whose query does too. Returns (index dir, eval file, the evil reference's id)."""
-    monkeypatch.setenv("REFSEARCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("REFSEARCH_CACHE", str(module_cache))
     refs = tmp_path / f"refs{ESCAPES}"
     refs.mkdir()
     rows = [{"title": TITLE, "note": f"GPU note{ESCAPES}", "topic": [f"Topic{ESCAPES}", "GPUs"], "year": 2021,
