@@ -141,7 +141,9 @@ def test_a_search_writes_nothing_in_the_home_folder(index_dir, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("XDG_", "REFSEARCH_CACHE"))}
-    env.update(HOME=str(home), HF_HUB_OFFLINE="1")
+    # refsearch's own cache (a new one gets the CC-CEDICT tables for query translation) is put
+    # outside HOME; onnxruntime's telemetry would go to ~/.cache/Microsoft whatever XDG says
+    env.update(HOME=str(home), HF_HUB_OFFLINE="1", XDG_CACHE_HOME=str(tmp_path / "xdg-cache"))
     out = subprocess.run([sys.executable, "-m", "refsearch", "search", "GPU slicing", "--json", "--index", index_dir],
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0 and out.stderr == "", out.stderr

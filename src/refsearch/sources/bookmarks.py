@@ -48,6 +48,13 @@ class _Reader(HTMLParser):
         self.note: list[str] | None = None  # the <DD> text being read, for the last link
         self.after_link = False  # a <DD> after a folder's <H3> describes the folder, not a link
 
+    def parse_html_declaration(self, i: int) -> int:
+        """`<![` or `<!DOCTYPE` followed by garbage: the standard library (3.11) gives up with an
+        AssertionError; in tag soup it is skipped like any other bogus `<!...>`."""
+        try:
+            return super().parse_html_declaration(i)
+        except AssertionError:
+            return self.parse_bogus_comment(i)
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("dt", "dl") or (tag == "a" and self.note is not None):
             self.note = None
