@@ -4,7 +4,8 @@ Each measurement runs a fresh process (after one warm-up run, so the OS file cac
 for a user who has queried before) and reads its wall time and peak RSS. Peak RSS comes from GNU
 time (`/usr/bin/time -f %M`): wait4's ru_maxrss counts the pages a child shares with this script
 (which has imported refsearch to build the indexes) before it execs, so it reads high.
-Indexes: the bundled list, and all of ../shared/corpora indexed together (when it is there, or
+The processes take turns run by run, so drift in the machine's speed moves them alike. Indexes:
+the bundled list, and all of ../shared/corpora indexed together (when it is there, or
 `--index DIR` for another one). The floor is what any dense query must import.
 
     python scripts/bench_query.py [--runs 10] [--index DIR]
@@ -53,12 +54,16 @@ def run(command: list[str], stdin: str | None = None) -> tuple[float, float]:
         return wall, int(report.read().split()[-1]) / 1024
 
 
-def measure(name: str, command: list[str], runs: int, stdin: str | None = None) -> dict:
-    run(command, stdin)  # warm-up
-    samples = [run(command, stdin) for _ in range(runs)]
-    walls = [w for w, _ in samples]
-    return {"name": name, "median": statistics.median(walls), "max": max(walls),
-            "rss": max(r for _, r in samples)}
+def measure(jobs: list[tuple[str, list[str], str | None]], runs: int) -> dict[str, dict]:
+    """Median and max wall time, peak RSS of each job's process. The jobs take turns run by run (after
+    one warm-up each), so a machine that speeds up or slows down meanwhile moves them all alike."""
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in jobs}
+    for _ in range(runs + 1):
+        for name, command, stdin in jobs:
+            samples[name].append(run(command, stdin))
+    return {name: {"name": name, "median": statistics.median(w for w, _ in taken[1:]),
+                   "max": max(w for w, _ in taken[1:]), "rss": max(r for _, r in taken[1:])}
+            for name, taken in samples.items()}
 
 
 def indexes(named: Path | None) -> dict[str, Path]:
@@ -93,24 +98,26 @@ def main() -> None:
     compileall.compile_dir(ROOT / "src" / "refsearch", quiet=1)
     refsearch = [str(Path(sys.executable).parent / "refsearch")]
     queries = _queries(args.batch_queries)
-    rows, colds = [], {}
-    for name, index in indexes(args.index).items():
+    jobs, found = [], indexes(args.index)
+    for name, index in found.items():
         search = refsearch + ["search", QUERY, "--json", "--index", str(index)]
         batch = refsearch + ["search", "--batch", "-", "--index", str(index)]
-        colds[name] = measure(f"{name}: refsearch cold query", search, args.runs)
-        one = measure(f"{name}: --batch, 1 query", batch, args.runs, stdin=QUERY + "\n")
-        many = measure(f"{name}: --batch, {len(queries)} queries", batch, args.runs, stdin="\n".join(queries) + "\n")
-        rows += [colds[name], one, many]
+        jobs += [(f"{name}: refsearch cold query", search, None), (f"{name}: --batch, 1 query", batch, QUERY + "\n"),
+                 (f"{name}: --batch, {len(queries)} queries", batch, "\n".join(queries) + "\n")]
+    generation = found["bundled"] / (found["bundled"] / "CURRENT").read_text().strip()
+    jobs += [("plain sentence-transformers process", [sys.executable, "-c", PLAIN_SENTENCE_TRANSFORMERS,
+                                                     str(generation), QUERY], None),
+             (f"floor: python -c '{FLOOR}'", [sys.executable, "-c", FLOOR], None)]
+    measured = measure(jobs, args.runs)
+    rows, colds = [], {}
+    for name in found:
+        colds[name] = measured[f"{name}: refsearch cold query"]
+        one, many = measured[f"{name}: --batch, 1 query"], measured[f"{name}: --batch, {len(queries)} queries"]
         per_query = (many["median"] - one["median"]) / (len(queries) - 1)
-        rows.append({"name": f"{name}: --batch per query after start-up", "median": per_query, "max": float("nan"),
-                     "rss": float("nan")})
-        if name == "bundled":
-            generation = index / (index / "CURRENT").read_text().strip()
-            plain = measure("plain sentence-transformers process", [sys.executable, "-c", PLAIN_SENTENCE_TRANSFORMERS,
-                                                                   str(generation), QUERY], args.runs)
-            rows.append(plain)
-    floor = measure(f"floor: python -c '{FLOOR}'", [sys.executable, "-c", FLOOR], args.runs)
-    rows.append(floor)
+        rows += [colds[name], one, many, {"name": f"{name}: --batch per query after start-up", "median": per_query,
+                                          "max": float("nan"), "rss": float("nan")}]
+    plain, floor = measured["plain sentence-transformers process"], measured[f"floor: python -c '{FLOOR}'"]
+    rows += [plain, floor]
 
     print(f"{'process':52} {'median s':>9} {'max s':>7} {'peak RSS MB':>12}")
     for row in rows:
@@ -120,7 +127,6 @@ def main() -> None:
     for name, cold in colds.items():
         if name != "bundled":
             print(f"cold query ({name}) / cold query (bundled): {cold['median'] / bundled['median']:.2f}x (goal <= 1.2x)")
-    plain = next(row for row in rows if row["name"].startswith("plain"))
     print(f"cold query vs plain sentence-transformers: {plain['median'] / bundled['median']:.1f}x faster, "
           f"{plain['rss'] / bundled['rss']:.1f}x less memory")
 
