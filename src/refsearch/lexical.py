@@ -45,7 +45,6 @@ MAX_QUERY_TERMS = 64
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
 _TOKEN = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<word>[^\W_]+(?:[-_./+][^\W_]+)*)", re.UNICODE)
-_CJK_CHAR = re.compile(rf"[{_CJK}]")
 
 STOP_WORDS = frozenset(
     "a an and are as at be by for from has have how i in is it its of on or that the this to was "
@@ -120,7 +119,7 @@ def _pieces(text: str) -> Iterator[tuple[str, tuple[str, ...]]]:
         # a word glued to CJK ("GPU切片") is split by the regex already; mixed scripts inside a \w
         # run (rare) are split here so CJK parts still get bigrams
         for piece in _SCRIPTS.split(word):
-            if piece and _CJK_CHAR.match(piece):
+            if piece and _SCRIPTS.match(piece):
                 yield from _cjk_pieces(piece)
             elif piece:
                 yield piece.lower(), _word_tokens(piece)

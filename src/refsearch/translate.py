@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .cedict import COMPUTING, DictionaryMissing, Tables, load_tables
-from .glossary import glossary_entries, translate_query
+from .glossary import HAN_RUN, glossary_entries, translate_query
 from .lexical import QueryTerm, query_terms, tokenize
 
 MODES = ("selective", "all", "off")
@@ -43,8 +43,6 @@ EN_WEIGHT = 0.5
 MAX_SENSE_TOKENS = 3
 COMPUTING_BONUS = 1.5
 
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_HAN_RUN = re.compile(f"[{_HAN}]+")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 # words that carry grammar, not meaning; they would only add noise senses ("的": of, target)
 FUNCTION_WORDS = frozenset(
@@ -83,7 +81,7 @@ def translate(query: str, vocabulary: Vocabulary, mode: str = "selective") -> Tr
         return Translation()  # the glossary alone still works
     translation = Translation()
     query = query[:MAX_TRANSLATED_CHARS]
-    for run in _HAN_RUN.findall(query):
+    for run in HAN_RUN.findall(query):
         for word in _segment(run, tables):
             _add_english(translation, word, tables.zh_en.get(word), vocabulary, mode)
     latin = " ".join(_LATIN_WORD.findall(query))

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-from refsearch.encoders.export import write_encoder_dir
 from refsearch.encoders.onnx import (CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, OnnxBackend, OnnxEncoder,
                                      read_encoder_config, save_optimized)
 from refsearch.errors import RefsearchError
@@ -54,6 +53,8 @@ def quantize_encoder(exported: Path) -> Path:
         raise RefsearchError(f"{exported} is already quantised ({config['quantization']}); pass the fp32 export.")
     fingerprint = config["fingerprint"] + INT8_SUFFIX
     target = exported.with_name(exported.name + INT8_SUFFIX)
+    from refsearch.encoders.export import write_encoder_dir  # not on the query path (its import: 2 ms)
+
     return write_encoder_dir(target, fingerprint, lambda out: _quantize(exported, config, fingerprint, out))
 
 
