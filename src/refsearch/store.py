@@ -46,7 +46,7 @@ SCHEMA_VERSION = 2
 INDEX_FORMAT = "refsearch/index"
 REBUILD = "run `refsearch build --force`"
 MAX_MANIFEST_BYTES = 64 << 20
-_GENERATION = re.compile(r"gen-[0-9]{1,9}")
+GENERATION_NAME = re.compile(r"gen-[0-9]{1,9}")  # what a generation folder is called
 
 
 def sha256_file(path: Path) -> str:
@@ -201,7 +201,7 @@ def current_generation(directory: Path) -> Path | None:
         return None
     name = read_index_file(pointer, 64)[:64].decode("utf-8", "replace").strip()
     generation = directory / name
-    if not _GENERATION.fullmatch(name) or generation.is_symlink() or not generation.is_dir():
+    if not GENERATION_NAME.fullmatch(name) or generation.is_symlink() or not generation.is_dir():
         raise IndexProblem(f"{pointer}: points to a missing generation {name!r}; {REBUILD}.")
     return generation
 
@@ -341,7 +341,7 @@ class GenerationWriter:
 
 def _generation_names(directory: Path) -> list[Path]:
     """Entries named gen-<n>, oldest first: generations, and whatever else took such a name."""
-    return sorted((p for p in directory.glob("gen-*") if _GENERATION.fullmatch(p.name)), key=lambda p: int(p.name[4:]))
+    return sorted((p for p in directory.glob("gen-*") if GENERATION_NAME.fullmatch(p.name)), key=lambda p: int(p.name[4:]))
 
 
 def generations(directory: Path) -> list[Path]:

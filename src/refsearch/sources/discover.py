@@ -12,11 +12,11 @@ is a reference list is decided later, by content (`refsearch.sources.read_source
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from refsearch.errors import SourceError
+from refsearch.store import GENERATION_NAME
 
 # suffix -> the format a file with it may hold; what the content says decides (sources.read_file)
 SUFFIXES = {
@@ -35,9 +35,6 @@ def format_of(path: Path) -> str | None:
     """The format a file's suffix (or compound suffix, `.jsonl.gz`) says it may hold, or None."""
     name = path.name.lower()
     return SUFFIXES.get(".jsonl.gz" if name.endswith(".jsonl.gz") else path.suffix.lower())
-
-
-_GENERATION = re.compile(r"gen-[0-9]+")
 
 
 def candidate_files(paths: Sequence[Path]) -> list[Path]:
@@ -66,7 +63,7 @@ def is_index_directory(path: Path) -> bool:
     """A refsearch index: its CURRENT pointer, or a generation folder `gen-<number>` (a notes folder
     with a `gen-ai` subfolder is not one)."""
     try:
-        return (path / "CURRENT").is_file() or any(_GENERATION.fullmatch(child.name) and child.is_dir()
+        return (path / "CURRENT").is_file() or any(GENERATION_NAME.fullmatch(child.name) and child.is_dir()
                                                     for child in path.iterdir())
     except OSError:
         return False
