@@ -1,9 +1,8 @@
 """Whole-process query latency and memory: refsearch cold, refsearch --batch, plain sentence-transformers.
 
 Each measurement runs a fresh process (after one warm-up run, so the OS file cache is warm as it is
-for a user who has queried before) and reads its wall time and peak RSS. Peak RSS comes from GNU
-time (`/usr/bin/time -f %M`): wait4's ru_maxrss counts the pages a child shares with this script
-(which has imported refsearch to build the indexes) before it execs, so it reads high.
+for a user who has queried before) and reads its wall time and peak RSS (scripts/processes.py:
+GNU time's figure; refsearch byte-compiled first).
 The processes take turns run by run, so drift in the machine's speed moves them alike. Indexes:
 the bundled list, and all of ../shared/corpora indexed together (when it is there, or
 `--index DIR` for another one). The floor is what any dense query must import.
@@ -14,14 +13,11 @@ the bundled list, and all of ../shared/corpora indexed together (when it is ther
 from __future__ import annotations
 
 import argparse
-import compileall
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
+
+import processes  # scripts/processes.py
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERY = "GPU slicing"
@@ -42,16 +38,8 @@ print(json.dumps([titles[r] for r in np.argsort(-scores)[:10]]))
 
 
 def run(command: list[str], stdin: str | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one process (GNU time's start-up, about 1 ms, included)."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    with tempfile.NamedTemporaryFile("r") as report:
-        started = time.perf_counter()
-        done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report.name, *command], input=stdin,
-                              text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        wall = time.perf_counter() - started
-        if done.returncode != 0:
-            sys.exit(f"failed: {' '.join(command)}\n{done.stderr}")
-        return wall, int(report.read().split()[-1]) / 1024
+    """Wall seconds and peak RSS (MB) of one process."""
+    return processes.timed(command, stdin)[:2]
 
 
 def measure(jobs: list[tuple[str, list[str], str | None]], runs: int) -> dict[str, dict]:
@@ -90,12 +78,8 @@ def main() -> None:
     parser.add_argument("--index", type=Path, help="another index to query besides the bundled one")
     parser.add_argument("--batch-queries", type=int, default=200)
     args = parser.parse_args()
-    if not Path("/usr/bin/time").is_file():
-        sys.exit("needs GNU time for peak RSS: apt-get install time")
 
-    # byte-compile refsearch as `pip install` does (an editable install compiles on first import,
-    # unless PYTHONDONTWRITEBYTECODE is set, as it is on some CI machines: then every run compiles)
-    compileall.compile_dir(ROOT / "src" / "refsearch", quiet=1)
+    processes.prepare()
     refsearch = [str(Path(sys.executable).parent / "refsearch")]
     queries = _queries(args.batch_queries)
     jobs, found = [], indexes(args.index)

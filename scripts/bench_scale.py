@@ -19,18 +19,18 @@ from this script's own size.
 from __future__ import annotations
 
 import argparse
-import compileall
 import gzip
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+import processes  # scripts/processes.py
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "bench" / "scale" / "bib_combined.jsonl.gz"
@@ -40,15 +40,7 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
 
 def timed(command: list[str], stdin: str | None = None) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MB (GNU time), stdout of one process."""
-    with tempfile.NamedTemporaryFile("r") as report:
-        started = time.perf_counter()
-        out = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report.name, *command], input=stdin, text=True,
-                             capture_output=True, env=ENV)
-        wall = time.perf_counter() - started
-        if out.returncode != 0:
-            sys.exit(f"failed: {' '.join(command)}\n{out.stderr[-2000:]}")
-        return wall, int(report.read().split()[-1]) / 1024, out.stdout
+    return processes.timed(command, stdin, ENV)
 
 
 def sample(size: str, work: Path) -> Path:
@@ -217,10 +209,8 @@ def main() -> None:
     args = parser.parse_args()
     if not DATA.is_file():
         sys.exit(f"needs {DATA}")
-    if not Path("/usr/bin/time").is_file():
-        sys.exit("needs GNU time for peak RSS: apt-get install time")
     args.work.mkdir(parents=True, exist_ok=True)
-    compileall.compile_dir(ROOT / "src" / "refsearch", quiet=1)  # as `pip install` does (see bench_query.py)
+    processes.prepare()
     refsearch = str(Path(sys.executable).parent / "refsearch")
     queries = query_texts(DATA)
     floor = statistics.median(timed([sys.executable, "-c", FLOOR])[0] for _ in range(7))
