@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from refsearch.cli import app
+from refsearch.terminal import cell_width
 
 MIG = "mlops-references/nvidia-multi-instance-gpu-mig"
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -40,6 +41,16 @@ def test_table_shows_topic_and_gloss(index_dir):
     assert result.exit_code == 0
     assert "Multi-Instance GPU" in result.stdout
     assert "训练编排 + GPU" in result.stdout
+
+
+def test_results_fit_a_narrow_terminal(index_dir):
+    result = CliRunner(env={"COLUMNS": "44"}).invoke(app, ["search", "特征存储 GPU slicing", "--related", "--context",
+                                                           "--explain", "--index", index_dir])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert any(line.startswith(" 1. ") for line in lines) and "\x1b" not in result.stdout  # a pipe: no colour
+    too_wide = [line for line in lines if cell_width(line) > 44 and len(line.split()) > 1]  # but a long id or URL
+    assert not too_wide
 
 
 def test_context_lists_siblings(index_dir):

@@ -215,12 +215,12 @@ def search(
             print("\n" + render.markdown_list((s.ref for s in see_also), heading=f"See also (after {hits[0].ref.title})",
                                               reasons=["; ".join(s.reasons) for s in see_also]), end="")
     else:
-        console = _console()
-        render.print_hits(console, query, hits, explain)
+        out = render.Writer()
+        render.print_hits(out, query, hits, explain)
         if see_also:
-            render.print_see_also(console, hits[0].ref, see_also)
+            render.print_see_also(out, hits[0].ref, see_also)
         if ctx:
-            render.print_context(console, hits, ctx)
+            render.print_context(out, hits, ctx)
 
 
 def _read_query_file(path: Path) -> str:
@@ -331,7 +331,7 @@ def show(
     if as_json:
         _print_json(render.show_json(ref, others))
     else:
-        render.print_reference(_console(), ref, others)
+        render.print_reference(render.Writer(), ref, others)
 
 
 @app.command()
@@ -372,7 +372,7 @@ def related(
         print(render.markdown_list((s.ref for s in suggestions), heading=f"Further reading after {anchor.title}",
                                    reasons=["; ".join(s.reasons) for s in suggestions]), end="")
     else:
-        render.print_related(_console(), anchor, suggestions)
+        render.print_related(render.Writer(), anchor, suggestions)
 
 
 @app.command()

@@ -1,10 +1,11 @@
 """Results -> what people read: JSON (the CLI's --json, the HTTP API and the MCP tools share these
-shapes), rich tables for the terminal, and Markdown to paste into a wiki.
+shapes), result lists and overview tables for the terminal, and Markdown to paste into a wiki.
 
 Everything that reaches a terminal or a Markdown file passes through `clean`: a title, note or query
 holding ESC or other control characters (clear the screen, set the window title, reorder text) is
-printed without them. Data is handed to rich as `Text`, never as markup, so a "[bold]" in a title is
-just text. JSON keeps the data as it is, with those characters escaped (`json_text`).
+printed without them. Result lists (search, related, show) are plain lines (terminal.py: what every
+query prints stays off rich); the overview tables get rich `Text`, never markup, so a "[bold]" in a
+title is just text. JSON keeps the data as it is, with those characters escaped (`json_text`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Iterable, Sequence
 
 from .records import Reference
 from .search import Hit
+from .terminal import Writer
 
 # C0 and C1 controls (but newline and tab), DEL, and the bidirectional overrides and isolates.
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -160,21 +162,7 @@ def markdown_list(refs: Iterable[Reference], heading: str | None = None,
     return "\n".join(lines) + "\n"
 
 
-# --- terminal ----------------------------------------------------------------------------------
-
-
-def _text(value: object = "", style: str = ""):
-    from rich.text import Text
-
-    return Text(clean(value), style=style)
-
-
-def _highlighted(text: str, terms: Sequence[str]):
-    rich_text = _text(text)
-    if terms:
-        rich_text.highlight_words(sorted({clean(t) for t in terms}, key=len, reverse=True), style="bold yellow",
-                                  case_sensitive=False)
-    return rich_text
+# --- terminal: result lists (plain lines, terminal.py) --------------------------------------------
 
 
 def _facts(ref: Reference) -> str:
@@ -187,66 +175,58 @@ def _byline(ref: Reference) -> str:
     return " · ".join(str(x) for x in (ref.year, ref.kind, authors, ref.venue) if x)
 
 
-def _table(title: str, caption: str | None = None, **options):
-    from rich.table import Table
+def _numbered(out: Writer, rank: int, count: int, title: str, terms: Sequence[str] = ()) -> int:
+    """The rank and title line(s) of a listed result; returns the indent of the lines under it."""
+    width = len(str(count))
+    out.block(clean(title), width + 2, "bold", terms=terms, lead=f"{rank:>{width}}. ")
+    return width + 2
 
-    return Table(title=_text(title), caption=_text(caption) if caption else None, **options)
 
-
-def print_hits(console, query: str, hits: Sequence[Hit], explain: bool = False) -> None:
+def print_hits(out: Writer, query: str, hits: Sequence[Hit], explain: bool = False) -> None:
+    """Each hit as a short block: title, byline and score, topic (with its English gloss), the
+    annotation and its gloss with the matched terms highlighted, the URL, and with `explain` why."""
+    query = " ".join(clean(query).split())[:200]
     if not hits:
-        console.print(_text("No references match ").append(_text(query, "bold")).append("."))
+        out.line(f"No references match {out.style(query, 'bold')}.")
         return
     pages = {hit.ref.page for hit in hits}
-    caption = f"from {next(iter(pages))}" if len(pages) == 1 else None
-    table = _table(f"refsearch: {' '.join(query.split())[:200]}", caption, show_lines=True, expand=True)
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("reference", ratio=3)
-    table.add_column("topic", ratio=2)
-    table.add_column("annotation", ratio=4)
-    if explain:
-        table.add_column("why", ratio=2)
+    heading = f"refsearch: {query}" + (f"  (from {next(iter(pages))})" if len(pages) == 1 else "")
+    out.block(clean(heading), 0, "bold")
     for hit in hits:
-        ref = hit.ref
-        title = _highlighted(ref.title, hit.matched)
-        title.stylize("bold")
-        facts = _byline(ref)
-        if facts:
-            title.append(_text(f"\n{facts}", "dim"))
-        if ref.url:
-            title.append(_text(f"\n{ref.url}", "cyan"))
-        note = _highlighted(ref.note or "", hit.matched)
+        ref, terms = hit.ref, [clean(term) for term in hit.matched]
+        out.line()
+        indent = _numbered(out, hit.rank, len(hits), ref.title, terms)
+        out.block(clean(" · ".join(x for x in (_byline(ref), f"score {hit.score:.2f}") if x)), indent, "dim")
+        path = " › ".join(ref.topic if len(pages) == 1 else (ref.page, *ref.topic))
+        out.block(clean(path + (f"  ({' › '.join(ref.topic_en)})" if ref.topic_en else "")), indent, "green")
+        if ref.note:
+            out.block(clean(ref.note), indent, terms=terms)
         if ref.note_en:
-            note.append("\n")
-            gloss = _highlighted(ref.note_en, hit.matched)
-            gloss.stylize("italic")
-            note.append(gloss)
-        path = ref.topic if len(pages) == 1 else (ref.page, *ref.topic)
-        topic = " › ".join(path) + (f"\n({' › '.join(ref.topic_en)})" if ref.topic_en else "")
-        rank = _text(str(hit.rank)).append(_text(f"\n{hit.score:.2f}", "dim"))
-        row = [rank, title, _text(topic), note]
+            out.block(clean(ref.note_en), indent, "italic", terms=terms)
+        if ref.url:
+            out.line(" " * indent + out.style(clean(ref.url), "cyan"))
         if explain:
-            row.append(_text(explain_text(hit)))
-        table.add_row(*row)
-    console.print(table)
+            out.block(clean(explain_text(hit)), indent, "dim")
 
 
 def explain_text(hit: Hit) -> str:
+    """Why a hit ranks where it does: its dense and lexical ranks and the query terms it matched."""
     dense = f"dense #{hit.dense_rank} ({hit.dense_score:.3f})" if hit.dense_rank else "dense: —"
     lexical = f"lexical #{hit.lexical_rank} ({hit.lexical_score:.2f})" if hit.lexical_rank else "lexical: —"
     matched = f"matched: {', '.join(dict.fromkeys(hit.matched))}" if hit.matched else "no term matched"
-    return f"{dense}\n{lexical}\n{matched}"
+    return f"{dense} · {lexical} · {matched}"
 
 
-def _listed(ref: Reference):
-    line = _text(f"  • {ref.title}")
+def _bullet(out: Writer, text: str, indent: int) -> None:
+    out.block(clean(text), indent + 2, lead=" " * indent + "• ")
+
+
+def _listed(out: Writer, ref: Reference, indent: int) -> None:
     facts = _facts(ref)
-    if facts:
-        line.append(_text(f" ({facts})", "dim"))
-    return line.append(_text(f" {ref.id}", "dim"))
+    _bullet(out, f"{ref.title}" + (f" ({facts})" if facts else "") + f" {ref.id}", indent)
 
 
-def print_context(console, hits: Sequence[Hit], context: dict[str, list[Reference]]) -> None:
+def print_context(out: Writer, hits: Sequence[Hit], context: dict[str, list[Reference]]) -> None:
     shown = set()
     for hit in hits:
         key = (hit.ref.page, hit.ref.topic)
@@ -254,22 +234,22 @@ def print_context(console, hits: Sequence[Hit], context: dict[str, list[Referenc
             continue
         shown.add(key)
         siblings = context.get(hit.ref.id, [])
-        console.print(_text(f"\n{hit.ref.breadcrumb}", "bold").append(
-            _text(f" — {len(siblings)} other reference(s) in this topic")))
+        out.line()
+        out.block(clean(f"{hit.ref.breadcrumb} — {len(siblings)} other reference(s) in this topic"), 0, "bold")
         for ref in siblings:
-            console.print(_listed(ref))
+            _listed(out, ref, 2)
 
 
-def print_see_also(console, top: Reference, suggestions) -> None:
-    line = _text("See also", "bold").append(_text(f" (after {top.title}): "))
-    for i, s in enumerate(suggestions):
-        line.append(_text(("; " if i else "") + s.ref.title))
-        line.append(_text(f" ({s.ref.breadcrumb}; {', '.join(s.reasons[1:]) or s.reasons[0]})", "dim"))
-    console.print(line)
+def print_see_also(out: Writer, top: Reference, suggestions) -> None:
+    out.line()
+    out.block(clean(f"See also, after {top.title}:"), 0, "bold")
+    for s in suggestions:
+        _bullet(out, f"{s.ref.title} ({s.ref.breadcrumb}; {', '.join(s.reasons[1:]) or s.reasons[0]})", 0)
 
 
-def print_reference(console, ref: Reference, others: Sequence[Reference]) -> None:
-    console.print(_text(ref.title, "bold").append(_text(f"  {ref.id}", "dim")))
+def print_reference(out: Writer, ref: Reference, others: Sequence[Reference]) -> None:
+    out.block(clean(ref.title), 0, "bold")
+    out.line(out.style(clean(ref.id), "dim"))
     for label, value in (("topic", ref.breadcrumb), ("topic (en)", " › ".join(ref.topic_en)),
                          ("year", ref.year), ("kind", ref.kind), ("authors", "; ".join(ref.authors)),
                          ("venue", ref.venue), ("doi", ref.doi), ("url", ref.url), ("note", ref.note),
@@ -277,20 +257,38 @@ def print_reference(console, ref: Reference, others: Sequence[Reference]) -> Non
                          ("source", ref.source), ("also in", ", ".join(ref.also_in)),
                          *((key, json.dumps(value, ensure_ascii=False)) for key, value in ref.extra.items())):
         if value:
-            console.print(_text(f"  {label:>10}: {value}"), highlight=False)
+            out.block(clean(value), 14, lead=out.style(f"  {label:>10}: ", "bold"))
     if others:
-        console.print(_text(f"\n  same topic ({ref.breadcrumb}):"))
+        out.line()
+        out.block(clean(f"same topic ({ref.breadcrumb}):"), 2)
         for other in others:
-            console.print(_text(f"    • {other.title}").append(_text(f" {other.id}", "dim")))
+            _listed(out, other, 4)
 
 
-def print_related(console, anchor: Reference, suggestions) -> None:
-    table = _table(f"After: {anchor.title}  ({anchor.breadcrumb})", show_lines=True, expand=True)
-    for column, ratio in (("#", None), ("reference", 3), ("year · kind", None), ("topic", 2), ("why", 3)):
-        table.add_column(column, ratio=ratio, no_wrap=ratio is None)
+def print_related(out: Writer, anchor: Reference, suggestions) -> None:
+    out.block(clean(f"After: {anchor.title}  ({anchor.breadcrumb})"), 0, "bold")
     for rank, s in enumerate(suggestions, start=1):
-        table.add_row(str(rank), _text(s.ref.title), _facts(s.ref), _text(s.ref.breadcrumb), _text("\n".join(s.reasons)))
-    console.print(table)
+        out.line()
+        indent = _numbered(out, rank, len(suggestions), s.ref.title)
+        if _facts(s.ref):
+            out.block(clean(_facts(s.ref)), indent, "dim")
+        out.block(clean(s.ref.breadcrumb), indent, "green")
+        out.block(clean("; ".join(s.reasons)), indent)
+
+
+# --- terminal: overview tables (rich) ----------------------------------------------------------
+
+
+def _text(value: object = "", style: str = ""):
+    from rich.text import Text
+
+    return Text(clean(value), style=style)
+
+
+def _table(title: str, caption: str | None = None, **options):
+    from rich.table import Table
+
+    return Table(title=_text(title), caption=_text(caption) if caption else None, **options)
 
 
 def print_topics(console, topics) -> None:
