@@ -27,7 +27,7 @@ from array import array
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -44,7 +44,9 @@ FORMAT = "refsearch/bm25@2"
 MAX_QUERY_TERMS = 64
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
-_TOKEN = re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<word>[^\W_]+(?:[-_./+][^\W_]+)*)", re.UNICODE)
+_FIRST_CJK = "\u3040"  # the lowest character in _CJK
+_WORD = r"[^\W_]+(?:[-_./+][^\W_]+)*"
+_LATIN_WORD = re.compile(_WORD)
 
 STOP_WORDS = frozenset(
     "a an and are as at be by for from has have how i in is it its of on or that the this to was "
@@ -75,7 +77,13 @@ _STEM = _stemmer()
 
 _SEPARATOR = re.compile(r"[-_./+]")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z][a-z])")  # PagedAttention -> Paged|Attention; not vLLM, MLflow
-_SCRIPTS = re.compile(rf"([{_CJK}]+)")
+
+
+@cache
+def _cjk_patterns() -> tuple[re.Pattern, re.Pattern]:
+    """A CJK run or a word; a CJK run alone. Compiled on first use: the character classes cost ~4 ms
+    to compile, which text without CJK (most English queries) never needs."""
+    return re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<word>{_WORD})"), re.compile(rf"([{_CJK}]+)")
 _DIGIT = re.compile(r"[0-9]")
 
 
@@ -108,18 +116,26 @@ def _cjk_pieces(run: str) -> Iterator[tuple[str, tuple[str, ...]]]:
 
 def _pieces(text: str) -> Iterator[tuple[str, tuple[str, ...]]]:
     """(surface text, its tokens) in order: the one tokenizer that queries and documents share."""
-    for match in _TOKEN.finditer(unicodedata.normalize("NFKC", text)):
+    text = unicodedata.normalize("NFKC", text)
+    if not text or max(text) < _FIRST_CJK:
+        return ((word.lower(), _word_tokens(word)) for word in _LATIN_WORD.findall(text))
+    return _mixed_pieces(text)
+
+
+def _mixed_pieces(text: str) -> Iterator[tuple[str, tuple[str, ...]]]:
+    token, scripts = _cjk_patterns()
+    for match in token.finditer(text):
         if match.group("cjk"):
             yield from _cjk_pieces(match.group("cjk"))
             continue
         word = match.group("word")
-        if not _SCRIPTS.search(word):
+        if not scripts.search(word):
             yield word.lower(), _word_tokens(word)
             continue
         # a word glued to CJK ("GPU切片") is split by the regex already; mixed scripts inside a \w
         # run (rare) are split here so CJK parts still get bigrams
-        for piece in _SCRIPTS.split(word):
-            if piece and _SCRIPTS.match(piece):
+        for piece in scripts.split(word):
+            if piece and scripts.match(piece):
                 yield from _cjk_pieces(piece)
             elif piece:
                 yield piece.lower(), _word_tokens(piece)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .cedict import COMPUTING, DictionaryMissing, Tables, load_tables
-from .glossary import HAN_RUN, glossary_entries, translate_query
+from .glossary import glossary_entries, han_runs, translate_query
 from .lexical import QueryTerm, query_terms, tokenize
 
 MODES = ("selective", "all", "off")
@@ -81,7 +81,7 @@ def translate(query: str, vocabulary: Vocabulary, mode: str = "selective") -> Tr
         return Translation()  # the glossary alone still works
     translation = Translation()
     query = query[:MAX_TRANSLATED_CHARS]
-    for run in HAN_RUN.findall(query):
+    for run in han_runs(query):
         for word in _segment(run, tables):
             _add_english(translation, word, tables.zh_en.get(word), vocabulary, mode)
     latin = " ".join(_LATIN_WORD.findall(query))
