@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from refsearch.sources import read_file
-from refsearch.sources.discover import SUFFIXES
+from refsearch.discover import SUFFIXES
 
 ROOT = Path(__file__).resolve().parents[1]
 

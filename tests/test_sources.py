@@ -9,7 +9,7 @@ import pytest
 
 from refsearch.errors import SourceError
 from refsearch.sources import read_file, read_sources
-from refsearch.sources.discover import candidate_files
+from refsearch.discover import candidate_files
 from refsearch.sources.jsonl import parse_jsonl
 from refsearch.sources.markdown import parse_markdown
 from refsearch.sources.yaml_source import parse_yaml

@@ -25,7 +25,7 @@ from typing import Sequence
 from . import store, trust
 from .errors import RefsearchError
 from .lexical import FORMAT as LEXICAL_FORMAT, TOKENIZER
-from .sources.discover import candidate_files
+from .discover import candidate_files
 
 BM25_PARAMS = {"k1": 1.2, "b": 0.75}
 # what the lexical index was written with: a new tokenizer or file format makes an index stale (its

@@ -1,6 +1,6 @@
 """Sources: find reference files in folders as people have them and read them into `Reference` records.
 
-`read_sources` is the one entry point for every later stage. Each candidate file (discover.py) is
+`read_sources` is the one entry point for every later stage. Each candidate file (refsearch.discover) is
 dispatched by suffix and content: a YAML file without our format line, a JSON file that is not
 CSL-JSON, a `.txt` that is not a RIS export, an HTML page that is not a bookmark export, and any
 file in which its parser finds no entry (CONTRIBUTING.md prose) are skipped, with a reason, not
@@ -22,7 +22,7 @@ from refsearch.errors import SourceError
 from refsearch.records import Reference
 from refsearch.sources.common import MAX_FILE_BYTES, MAX_LINE_CHARS, SourceWarning, check_reference
 from refsearch.sources.dedupe import DuplicatePlan
-from refsearch.sources.discover import SUFFIXES, all_files, format_of
+from refsearch.discover import SUFFIXES, all_files, format_of
 
 __all__ = ["SourcePlan", "SourceRead", "plan_sources", "read_file", "read_sources", "skipped_summary"]
 
