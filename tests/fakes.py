@@ -36,6 +36,7 @@ class FakeBackend:
     def __init__(self, encoder: FakeEncoder):
         self.encoder = encoder
         self.fingerprint = encoder.fingerprint
+        self.opened_for_one_query: list[bool] = []  # one entry per query encoder opened
 
     def resolve(self, model):
         return ModelSpec(model or "fake", None, self.fingerprint)
@@ -46,5 +47,6 @@ class FakeBackend:
     def for_build(self, spec, index_dir):
         return self.encoder, {}
 
-    def for_query(self, index_dir, recorded, model_path):
+    def for_query(self, index_dir, recorded, model_path, one_query=False):
+        self.opened_for_one_query.append(one_query)
         return self.encoder

@@ -102,12 +102,23 @@ def test_a_query_on_a_fresh_index_imports_no_parser(project):
     code = ("import sys, refsearch; from refsearch import encoders; from fakes import FakeBackend, FakeEncoder; "
             "encoders.register('fake', FakeBackend(FakeEncoder())); "
             f"refsearch.open({str(project / 'index')!r}).search('gpu'); "
-            "print(sorted(m for m in sys.modules if m.startswith(('refsearch.sources.markdown', 'refsearch.builder', 'yaml', 'markdown_it', 'bibtexparser'))))")
+            "print(sorted(m for m in sys.modules if m.startswith(('refsearch.sources', 'refsearch.builder', 'yaml', 'markdown_it', 'bibtexparser', 'rich'))))")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])}
     env.pop("REFSEARCH_CONFIG")  # no config file, as for most users: reading one needs yaml
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_only_a_single_cli_query_opens_the_encoder_for_one_query(project, tmp_path):
+    from refsearch import encoders
+
+    backend = encoders.backend("fake")
+    (tmp_path / "queries.txt").write_text("gpu\nserving\n", encoding="utf-8")
+    for args in (["search", "gpu"], ["search", "--batch", str(tmp_path / "queries.txt")]):
+        assert runner.invoke(app, [*args, "--index", str(project / "index")]).exit_code == 0
+    refsearch.open(project / "index").search("gpu")
+    assert backend.opened_for_one_query == [True, False, False]  # CLI query, CLI batch, Python API
 
 
 def test_sources_beside_the_index_move_with_it(project, tmp_path):

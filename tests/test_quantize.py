@@ -42,6 +42,14 @@ def test_int8_sibling_loads_and_agrees_with_fp32(exported, quantized):
     assert cosine.min() >= 0.96 and cosine.mean() >= 0.985
 
 
+def test_unpacked_weights_give_the_same_vectors(quantized):
+    """A one-query process skips repacking the weights: the same vectors, to rounding."""
+    texts = varied_texts()[:20]
+    packed = OnnxEncoder(quantized, threads=1).encode(texts)
+    unpacked = OnnxEncoder(quantized, threads=1, prepack=False).encode(texts)
+    np.testing.assert_allclose(unpacked, packed, atol=1e-5)
+
+
 def test_written_once_and_rewritten_when_damaged(exported, quantized):
     config = json.loads((quantized / CONFIG_FILE).read_text())
     assert config["quantization"] and config["fingerprint"].endswith(INT8_SUFFIX)

@@ -99,10 +99,10 @@ def _progress():
     return update
 
 
-def _open(index: Optional[str], model: Optional[str] = None, update: bool = True):
+def _open(index: Optional[str], model: Optional[str] = None, update: bool = True, one_query: bool = False):
     from . import api
 
-    return api.open(index, update=update, model=model, say=_stderr, progress=_progress())
+    return api.open(index, update=update, model=model, say=_stderr, progress=_progress(), one_query=one_query)
 
 
 def _print_json(data) -> None:
@@ -197,7 +197,7 @@ def search(
                       author=author, venue=venue)
     if query_file is not None:
         query = _read_query_file(query_file)
-    idx = _open(index, model, update=not no_update)
+    idx = _open(index, model, update=not no_update, one_query=batch is None)
     if batch is not None:
         _search_batch(idx, batch, k, mode.value, filters, explain, strict)
         return

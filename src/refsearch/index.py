@@ -21,9 +21,10 @@ from .records import Reference
 
 class Index:
     def __init__(self, generation: store.Generation, model_path: Path | None = None,
-                 fusion: Fusion = DEFAULT_FUSION):
+                 fusion: Fusion = DEFAULT_FUSION, one_query: bool = False):
         """`model_path`: a model folder outside the index that the query encoder may load (only the
-        torch encoder needs one; the caller decides whether the index may name it)."""
+        torch encoder needs one; the caller decides whether the index may name it). `one_query`:
+        the caller asks one query and exits (the CLI), so the encoder loads for that (encoders.Backend)."""
         self.generation = generation
         self.directory = generation.index_dir
         self.manifest = generation.manifest
@@ -33,6 +34,7 @@ class Index:
             raise IndexProblem(f"{generation.directory}: lexical index and records disagree; {store.REBUILD}.")
         self._model_path = model_path
         self._fusion = fusion
+        self._one_query = one_query
 
     @classmethod
     def open(cls, directory: Path, model_path: Path | None = None) -> "Index":
@@ -75,7 +77,8 @@ class Index:
     @cached_property
     def encoder(self) -> encoders.Encoder:
         model = self.manifest["model"]
-        encoder = encoders.backend(model["encoder"]).for_query(self.directory, model, self._model_path)
+        encoder = encoders.backend(model["encoder"]).for_query(self.directory, model, self._model_path,
+                                                               one_query=self._one_query)
         if encoder.dimension != model["dimension"]:
             raise IndexProblem(f"{self.directory}: the query encoder and the vectors disagree; {store.REBUILD}.")
         return encoder

@@ -64,9 +64,11 @@ class Backend(Protocol):
         """The encoder to embed with, and the manifest's extra `model` fields for re-opening it."""
         ...
 
-    def for_query(self, index_dir: Path, recorded: dict, model_path: Path | None) -> Encoder:
+    def for_query(self, index_dir: Path, recorded: dict, model_path: Path | None, one_query: bool = False) -> Encoder:
         """Re-open the query encoder from an index. `model_path` is set only when the user allows
-        a model outside the index to be loaded; a backend that needs one must refuse otherwise."""
+        a model outside the index to be loaded; a backend that needs one must refuse otherwise.
+        `one_query`: the process will encode one query and exit, so a backend may load faster at
+        the cost of a slower encode."""
         ...
 
 

@@ -81,11 +81,15 @@ TOKENIZE_AT_ONCE = 256
 class OnnxEncoder:
     """Encodes with an exported model; batches are sorted by token length to minimise padding."""
 
-    def __init__(self, directory: Path, threads: int | None = None, max_seq_length: int | None = None):
+    def __init__(self, directory: Path, threads: int | None = None, max_seq_length: int | None = None,
+                 prepack: bool = True):
         """`max_seq_length` cuts texts shorter than the export's own limit (never longer: the
         position embeddings end there). all-MiniLM-L6-v2 was trained on 128 tokens, but cutting
         SciFact abstracts there cost dense nDCG@10 0.02 to 0.03 (docs/benchmarks.md, "Scale
-        (issue 16): encoder variants"), so builds keep the export's 256."""
+        (issue 16): encoder variants"), so builds keep the export's 256.
+        `prepack=False` leaves the int8 weights as stored instead of repacking them for the matrix
+        kernels: the session opens ~10 ms sooner and each short query runs ~0.5 ms slower, the
+        better bargain for a process that asks one query (docs/benchmarks.md, "Speed: queries")."""
         directory = Path(directory)
         config = read_encoder_config(directory)
         import onnxruntime
@@ -120,6 +124,8 @@ class OnnxEncoder:
             options.intra_op_num_threads = threads
         if threads == 1:  # a query: no pool threads to start, none spinning while the rest of the query runs
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        if not prepack:
+            options.add_session_config_entry("session.disable_prepacking", "1")
         try:
             self._session = onnxruntime.InferenceSession(
                 str(directory / model_file), options, providers=["CPUExecutionProvider"]
@@ -205,7 +211,8 @@ class OnnxBackend(SentenceTransformersModels):
         files = {p.name: p.stat().st_size for p in sorted((index_dir / name).iterdir())}
         return OnnxEncoder(index_dir / name), {"encoder_dir": name, "encoder_files": files}
 
-    def for_query(self, index_dir: Path, recorded: dict, model_path: Path | None) -> "OnnxEncoder":
+    def for_query(self, index_dir: Path, recorded: dict, model_path: Path | None,
+                  one_query: bool = False) -> "OnnxEncoder":
         from refsearch.store import REBUILD, plain_name
 
         name, files = recorded.get("encoder_dir"), recorded.get("encoder_files")
@@ -225,7 +232,8 @@ class OnnxBackend(SentenceTransformersModels):
             path = directory / file
             if not path.is_file() or path.stat().st_size != size:
                 raise IndexProblem(f"{path}: query encoder file is missing or damaged; {REBUILD}.")
-        return OnnxEncoder(directory, threads=1)  # one short text: a thread pool costs more than it saves
+        # one short text at a time: a thread pool costs more than it saves
+        return OnnxEncoder(directory, threads=1, prepack=not one_query)
 
 
 def save_optimized(directory: Path) -> str:

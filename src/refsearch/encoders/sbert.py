@@ -20,7 +20,8 @@ class TorchBackend(SentenceTransformersModels):
     def for_build(self, spec: ModelSpec, index_dir: Path) -> tuple["SentenceTransformerEncoder", dict]:
         return SentenceTransformerEncoder(spec), {}
 
-    def for_query(self, index_dir: Path, recorded: dict, model_path: Path | None) -> "SentenceTransformerEncoder":
+    def for_query(self, index_dir: Path, recorded: dict, model_path: Path | None,
+                  one_query: bool = False) -> "SentenceTransformerEncoder":
         if model_path is None:
             raise IndexProblem(
                 f"{index_dir}: this index embeds queries with the sentence-transformers model at "
