@@ -84,7 +84,7 @@ def main() -> None:
     queries = _queries(args.batch_queries)
     jobs, found = [], indexes(args.index)
     for name, index in found.items():
-        search = refsearch + ["search", QUERY, "--json", "--index", str(index)]
+        search = refsearch + ["search", QUERY, "--index", str(index)]  # the default output: a result list
         batch = refsearch + ["search", "--batch", "-", "--index", str(index)]
         jobs += [(f"{name}: refsearch cold query", search, None), (f"{name}: --batch, 1 query", batch, QUERY + "\n"),
                  (f"{name}: --batch, {len(queries)} queries", batch, "\n".join(queries) + "\n")]
