@@ -41,7 +41,7 @@ def hostile_data(tmp_path, fake_encoder, monkeypatch, module_cache):
     refs.mkdir()
     rows = [{"title": TITLE, "note": f"GPU note{ESCAPES}", "topic": [f"Topic{ESCAPES}", "GPUs"], "year": 2021,
              "kind": f"paper{ESCAPES}", "author": f"Ann{ESCAPES}", "url": f"https://x.io/{ESCAPES}",
-             "tags": [f"tag{ESCAPES}"]},
+             "tags": [f"tag{ESCAPES}"], f"field{ESCAPES}": "an extra field"},
             {"title": "Plain GPU scheduler", "note": "GPU slices", "topic": [f"Topic{ESCAPES}", "GPUs"]},
             *({"title": f"Bread {n}", "note": "baking bread", "topic": ["Other"]} for n in range(4)),
             {"title": "Quantum annealing", "note": "qubits", "topic": ["Other"]}]

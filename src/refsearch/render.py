@@ -257,7 +257,7 @@ def print_reference(out: Writer, ref: Reference, others: Sequence[Reference]) ->
                          ("source", ref.source), ("also in", ", ".join(ref.also_in)),
                          *((key, json.dumps(value, ensure_ascii=False)) for key, value in ref.extra.items())):
         if value:
-            out.block(clean(value), 14, lead=out.style(f"  {label:>10}: ", "bold"))
+            out.block(clean(value), 14, lead=out.style(clean(f"  {label:>10}: "), "bold"))  # extra keys are data
     if others:
         out.line()
         out.block(clean(f"same topic ({ref.breadcrumb}):"), 2)

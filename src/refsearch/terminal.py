@@ -16,7 +16,7 @@ import sys
 import unicodedata
 from typing import Iterable, TextIO
 
-STYLES = {"bold": "1", "dim": "2", "italic": "3", "cyan": "36", "yellow": "33", "green": "32", "red": "31"}
+STYLES = {"bold": "1", "dim": "2", "italic": "3", "cyan": "36", "yellow": "33", "green": "32"}
 _WORDS = re.compile(r"\S+")
 
 
