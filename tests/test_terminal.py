@@ -65,3 +65,14 @@ def test_a_block_wraps_with_a_hanging_indent(width):
     lines = out.stream.getvalue().splitlines()
     assert lines[0].startswith(" 1. word") and all(line.startswith("    word") for line in lines[1:])
     assert all(len(line) <= width for line in lines)
+
+
+def test_an_abstract_preview_shows_the_words_around_a_late_match():
+    from refsearch.render import snippet
+
+    words = " ".join(f"w{n}" for n in range(200))
+    assert snippet("short abstract") == "short abstract"
+    assert snippet(words).startswith("w0 w1") and snippet(words).endswith(" …") and len(snippet(words)) <= 242
+    late = snippet(words + " GPU slicing here " + words, ["slicing"])
+    assert late.startswith("… ") and "GPU slicing here" in late and late.endswith(" …")
+    assert snippet("Slicing early. " + words, ["slicing"]).startswith("Slicing early.")

@@ -43,6 +43,7 @@ def hostile_data(tmp_path, fake_encoder, monkeypatch, module_cache):
              "kind": f"paper{ESCAPES}", "author": f"Ann{ESCAPES}", "url": f"https://x.io/{ESCAPES}",
              "tags": [f"tag{ESCAPES}"], f"field{ESCAPES}": "an extra field"},
             {"title": "Plain GPU scheduler", "note": "GPU slices", "topic": [f"Topic{ESCAPES}", "GPUs"]},
+            {"title": "GPU paper", "abstract": f"An abstract{ESCAPES} about GPUs", "topic": ["Other"]},  # no note
             *({"title": f"Bread {n}", "note": "baking bread", "topic": ["Other"]} for n in range(4)),
             {"title": "Quantum annealing", "note": "qubits", "topic": ["Other"]}]
     (refs / f"page{ESCAPES}.jsonl").write_text("\n".join(json.dumps(row) for row in rows) + "\n", "utf-8")

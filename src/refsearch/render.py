@@ -164,6 +164,8 @@ def markdown_list(refs: Iterable[Reference], heading: str | None = None,
 
 # --- terminal: result lists (plain lines, terminal.py) --------------------------------------------
 
+SNIPPET_CHARS = 240  # of an abstract, shown for a reference without a note
+
 
 def _facts(ref: Reference) -> str:
     return " · ".join(str(x) for x in (ref.year, ref.kind) if x)
@@ -198,15 +200,33 @@ def print_hits(out: Writer, query: str, hits: Sequence[Hit], explain: bool = Fal
         indent = _numbered(out, hit.rank, len(hits), ref.title, terms)
         out.block(clean(" · ".join(x for x in (_byline(ref), f"score {hit.score:.2f}") if x)), indent, "dim")
         path = " › ".join(ref.topic if len(pages) == 1 else (ref.page, *ref.topic))
-        out.block(clean(path + (f"  ({' › '.join(ref.topic_en)})" if ref.topic_en else "")), indent, "green")
+        if path:
+            out.block(clean(path + (f"  ({' › '.join(ref.topic_en)})" if ref.topic_en else "")), indent, "green")
         if ref.note:
             out.block(clean(ref.note), indent, terms=terms)
+        elif ref.abstract:  # a paper library's entries often have no note of their own
+            out.block(clean(snippet(ref.abstract, terms)), indent, "dim", terms=terms)
         if ref.note_en:
             out.block(clean(ref.note_en), indent, "italic", terms=terms)
         if ref.url:
             out.line(" " * indent + out.style(clean(ref.url), "cyan"))
         if explain:
             out.block(clean(explain_text(hit)), indent, "dim")
+
+
+def snippet(text: str, terms: Sequence[str] = (), limit: int = SNIPPET_CHARS) -> str:
+    """About `limit` characters of `text` as a preview: its start, or the words around the first
+    of `terms` (the matched query terms) when that comes later; cut at spaces, elisions marked."""
+    text = " ".join(text.split())
+    lowered = text.lower()
+    found = [at for term in terms if term and (at := lowered.find(term.lower())) >= 0]
+    start = 0
+    if found and min(found) > limit - 40:
+        start = text.rfind(" ", 0, min(found) - 60) + 1
+    piece = text[start:start + limit]
+    if start + limit < len(text):
+        piece = piece.rsplit(" ", 1)[0] + " …"
+    return ("… " if start else "") + piece
 
 
 def explain_text(hit: Hit) -> str:
