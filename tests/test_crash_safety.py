@@ -462,7 +462,9 @@ def _truncate(index_dir: Path) -> str:
 def _flip_byte(index_dir: Path) -> str:
     path = store.current_generation(index_dir) / "records.jsonl"
     data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01  # lands in a field name: a query's record check sees it, status's checksum too
+    # one bit of a field name (where the middle byte lands depends on the paths the records hold):
+    # a query's record check sees it, status's checksum too
+    data[data.rindex(b'"title"') + 1] ^= 0x01
     path.write_bytes(bytes(data))
     return "records.jsonl: damaged"
 
