@@ -22,9 +22,10 @@ demo: install
 test: install
 	$(PY) -m pytest -q
 
-# the inner loop: everything but the tests that run the real model (under a minute)
+# the inner loop: everything but the tests that run the real model, one worker per core (under a
+# minute on 2 cores; `make test` stays serial: the browser tests time the page)
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" -n auto
 
 # the browser tests' Chromium and CJK fonts, from Debian (as root); without them those tests skip.
 # Playwright drives this Chromium: it never downloads a browser of its own.
