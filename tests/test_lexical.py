@@ -87,3 +87,16 @@ def test_ceiling_counts_every_query_term_including_unmatchable_ones():
     with_unknown = index.search("kserve zeppelin", depth=5)
     assert with_unknown.ceiling == pytest.approx(known + index.unseen_idf)
     assert with_unknown.scores[0] < with_unknown.ceiling / 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(max_codepoint=0x303F), max_size=60))
+def test_text_without_cjk_takes_the_short_path_to_the_same_tokens(text):
+    """Text below the first CJK character skips the CJK patterns: it must tokenize as the full
+    pattern would (a change here would silently split indexes and queries apart)."""
+    import unicodedata
+
+    from refsearch.lexical import _mixed_pieces, _pieces
+
+    normalized = unicodedata.normalize("NFKC", text)
+    assert list(_pieces(text)) == list(_mixed_pieces(normalized))

@@ -46,7 +46,7 @@ MAX_QUERY_TERMS = 64
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
 _FIRST_CJK = "\u3040"  # the lowest character in _CJK
 _WORD = r"[^\W_]+(?:[-_./+][^\W_]+)*"
-_LATIN_WORD = re.compile(_WORD)
+_WORD_ONLY = re.compile(_WORD)  # for text without CJK: the tokenizer's word alternative alone
 
 STOP_WORDS = frozenset(
     "a an and are as at be by for from has have how i in is it its of on or that the this to was "
@@ -77,6 +77,7 @@ _STEM = _stemmer()
 
 _SEPARATOR = re.compile(r"[-_./+]")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z][a-z])")  # PagedAttention -> Paged|Attention; not vLLM, MLflow
+_DIGIT = re.compile(r"[0-9]")
 
 
 @cache
@@ -84,7 +85,6 @@ def _cjk_patterns() -> tuple[re.Pattern, re.Pattern]:
     """A CJK run or a word; a CJK run alone. Compiled on first use: the character classes cost ~4 ms
     to compile, which text without CJK (most English queries) never needs."""
     return re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<word>{_WORD})"), re.compile(rf"([{_CJK}]+)")
-_DIGIT = re.compile(r"[0-9]")
 
 
 @lru_cache(maxsize=1 << 18)
@@ -115,10 +115,11 @@ def _cjk_pieces(run: str) -> Iterator[tuple[str, tuple[str, ...]]]:
 
 
 def _pieces(text: str) -> Iterator[tuple[str, tuple[str, ...]]]:
-    """(surface text, its tokens) in order: the one tokenizer that queries and documents share."""
+    """(surface text, its tokens) in order: the one tokenizer that queries and documents share.
+    Text without CJK takes the word pattern alone (the same tokens, no CJK class compiled)."""
     text = unicodedata.normalize("NFKC", text)
     if not text or max(text) < _FIRST_CJK:
-        return ((word.lower(), _word_tokens(word)) for word in _LATIN_WORD.findall(text))
+        return ((word.lower(), _word_tokens(word)) for word in _WORD_ONLY.findall(text))
     return _mixed_pieces(text)
 
 
