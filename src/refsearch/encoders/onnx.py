@@ -87,9 +87,10 @@ class OnnxEncoder:
         position embeddings end there). all-MiniLM-L6-v2 was trained on 128 tokens, but cutting
         SciFact abstracts there cost dense nDCG@10 0.02 to 0.03 (docs/benchmarks.md, "Scale
         (issue 16): encoder variants"), so builds keep the export's 256.
-        `prepack=False` leaves the int8 weights as stored instead of repacking them for the matrix
-        kernels: the session opens ~10 ms sooner and each short query runs ~0.5 ms slower, the
-        better bargain for a process that asks one query (docs/benchmarks.md, "Speed: queries")."""
+        `prepack=False` leaves the weights as stored instead of repacking them for the matrix
+        kernels: the better bargain for a process that asks one query. int8: the session opens ~10
+        ms sooner, each short query encodes ~0.5 ms slower; fp32: open and first encode 58 ms
+        against 78 (docs/benchmarks.md, "Speed: queries")."""
         directory = Path(directory)
         config = read_encoder_config(directory)
         import onnxruntime
