@@ -160,6 +160,8 @@ topics:
       - title: "<script>window.pwned='title'</script> Script trick"
         url: "https://example.org/\\"><img src=x onerror=window.pwned='attr'>"
         note: plain neighbour about tricks
+      - title: Abstract trick
+        abstract: "<img src=x onerror=\\"window.pwned='abstract'\\"> a paper's abstract about tricks, no note"
 """
 
 
@@ -185,6 +187,7 @@ def test_titles_and_notes_can_never_become_markup(page, tmp_path, fake_encoder):
         assert title.endswith("""<img src=x onerror="window.pwned='img'"> Image trick""")
         assert image_trick.first.locator("h3 a").count() == 0  # a javascript: url is not made a link
         assert page.locator("a[href^='javascript']").count() == 0
+        assert page.locator(".card[data-id^='evil/abstract'] .snippet").first.inner_text().startswith("<img src=x")
         note = image_trick.first.locator(".note").inner_text()
         assert "\x1b" not in note and "\u202e" not in note and "<script>" in note
         link = page.locator(".card[data-id^='evil/script'] h3 a").first.get_attribute("href")

@@ -76,3 +76,20 @@ def test_an_abstract_preview_shows_the_words_around_a_late_match():
     late = snippet(words + " GPU slicing here " + words, ["slicing"])
     assert late.startswith("… ") and "GPU slicing here" in late and late.endswith(" …")
     assert snippet("Slicing early. " + words, ["slicing"]).startswith("Slicing early.")
+
+
+def test_a_paper_without_a_note_shows_its_abstract_in_the_list_and_the_json():
+    from refsearch.records import Reference
+    from refsearch.render import hit_json, print_hits
+    from refsearch.search import Hit
+
+    abstract = "We study attention. " * 20 + "Slicing a GPU into instances isolates jobs. " + "More text. " * 20
+    paper = Hit(1, Reference("lib/p", "A paper", "lib", abstract=abstract), 1.0, matched=["slicing"])
+    noted = Hit(2, Reference("lib/q", "Noted", "lib", note="my note", abstract=abstract), 0.5, matched=["slicing"])
+    out = Writer(io.StringIO(), width=100)
+    print_hits(out, "gpu slicing", [paper, noted])
+    shown = out.stream.getvalue()
+    assert "… " in shown and "Slicing a GPU into instances" in shown
+    assert shown.count("Slicing a GPU") == 1  # a note of the user's own comes first: no abstract then
+    assert "Slicing a GPU into instances" in hit_json(paper)["snippet"]
+    assert hit_json(Hit(1, Reference("lib/r", "No abstract", "lib"), 1.0))["snippet"] is None

@@ -47,7 +47,8 @@ def reference_json(ref: Reference) -> dict[str, Any]:
 
 
 def hit_json(hit: Hit, explain: bool = False) -> dict[str, Any]:
-    data = {"rank": hit.rank, "score": round(hit.score, 6), **reference_json(hit.ref)}
+    data = {"rank": hit.rank, "score": round(hit.score, 6), **reference_json(hit.ref),
+            "snippet": snippet(hit.ref.abstract, hit.matched) if hit.ref.abstract else None}
     if explain:
         data["explain"] = {
             "dense_rank": hit.dense_rank,
@@ -205,7 +206,7 @@ def print_hits(out: Writer, query: str, hits: Sequence[Hit], explain: bool = Fal
         if ref.note:
             out.block(clean(ref.note), indent, terms=terms)
         elif ref.abstract:  # a paper library's entries often have no note of their own
-            out.block(clean(snippet(ref.abstract, terms)), indent, "dim", terms=terms)
+            out.block(clean(snippet(ref.abstract, hit.matched)), indent, "dim", terms=terms)
         if ref.note_en:
             out.block(clean(ref.note_en), indent, "italic", terms=terms)
         if ref.url:

@@ -60,7 +60,8 @@ def create_server(live: LiveIndex) -> MCPServer:
     ) -> dict[str, Any]:
         """Search the user's reading list by meaning and by keywords (Chinese and English both work).
         Returns the best references first, each with id, title, url, year, kind, topic path, the
-        annotation (`note`) and its English gloss (`note_en`) and a score. Use it whenever the user
+        annotation (`note`) and its English gloss (`note_en`), a `snippet` of the abstract around the
+        matched words when the reference has one, and a score. Use it whenever the user
         asks what their list or notes say about a subject, or for reading on a subject."""
         return answer(lambda a: a.search(query=query, k=k, mode=mode, topic=topic, kind=kind, year=year, page=page,
                                          author=author, venue=venue))

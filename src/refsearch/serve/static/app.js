@@ -115,7 +115,8 @@ function card(ref, rank) {
   const node = el("article", { class: "card", tabindex: "-1", "data-id": ref.id }, heading,
     facts ? el("p", { class: "facts", text: facts }) : null,
     el("p", { class: "crumb", text: crumb }),
-    ref.note ? el("p", { class: "note", text: ref.note }) : null,
+    ref.note ? el("p", { class: "note", text: ref.note })
+             : ref.snippet ? el("p", { class: "snippet", text: ref.snippet }) : null,
     ref.note_en ? el("p", { class: "gloss", lang: "en", text: ref.note_en }) : null);
   const related = el("button", { type: "button", "aria-expanded": "false", text: "Related reading" });
   related.addEventListener("click", () => toggleRelated(node, ref, related));
