@@ -32,6 +32,8 @@ import html
 import re
 from dataclasses import dataclass
 
+from refsearch.sources.common import YEARS
+
 _AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^<>\s]*)>")
 _HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _EMPHASIS = re.compile(r"\*\*|__|~~|(?<![\w*])[*_](?=\S)|(?<=\S)[*_](?![\w*])")
@@ -243,6 +245,11 @@ def _parse_meta(inner: str) -> tuple[int | None, str | None, str | None] | None:
     return year, kind.lower() or None, author or None
 
 
+def _is_year(tag: str) -> bool:
+    """A four-digit tag that can be a year (`2019`); `0000` or `9999` stays a tag."""
+    return bool(_TAG_YEAR.fullmatch(tag)) and int(tag) in YEARS
+
+
 def _link_entry(content: str, link: _Link) -> Entry:
     rest = _drop_companions(_without_images(content[link.end :])).strip()
     by, rest = _split_by_author(rest)
@@ -250,8 +257,8 @@ def _link_entry(content: str, link: _Link) -> Entry:
     if not rest or rest[0] not in _SEPARATORS:
         rest, tags = _split_trailing_tags(rest)
     note = inline_text(rest).lstrip(_NOTE_LEAD).strip()
-    years = [int(tag) for tag in tags if _TAG_YEAR.fullmatch(tag)]
-    others = tuple(tag for tag in tags if not _TAG_YEAR.fullmatch(tag))
+    years = [int(tag) for tag in tags if _is_year(tag)]
+    others = tuple(tag for tag in tags if not _is_year(tag))
     prefix = inline_text(content[: link.start])
     title = inline_text(link.text)
     author = by or (others[0] if others else None)
