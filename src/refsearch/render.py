@@ -187,7 +187,8 @@ def _numbered(out: Writer, rank: int, count: int, title: str, terms: Sequence[st
 
 def print_hits(out: Writer, query: str, hits: Sequence[Hit], explain: bool = False) -> None:
     """Each hit as a short block: title, byline and score, topic (with its English gloss), the
-    annotation and its gloss with the matched terms highlighted, the URL, and with `explain` why."""
+    annotation and its gloss (or, without a note, the abstract's words around the match) with the
+    matched terms highlighted, the URL, and with `explain` why."""
     query = " ".join(clean(query).split())[:200]
     if not hits:
         out.line(f"No references match {out.style(query, 'bold')}.")
