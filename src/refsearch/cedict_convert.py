@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from .cedict import COMPUTING, TABLES_FORMAT
+from .glossary import HAN
 
 _LINE = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/\s*$")
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_HAN = re.compile(f"[{HAN}]")
 _DROP_SENSE = re.compile(
     r"^(variant of|old variant|archaic variant|japanese variant|erhua variant|see |see also|also written|"
     r"also pr\.|abbr\. for|surname|cl:|classifier|used in|used as|used before|used after|"

@@ -25,19 +25,19 @@ from pathlib import Path
 
 GLOSSARY_PATH = Path(__file__).with_name("glossary_zh_en.tsv")
 
-_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # the Han ranges, for a character class (one definition)
 
 
 @cache
 def _han_run() -> re.Pattern:
     """A run of Han characters. Compiled on first use: the character class costs ~2 ms to compile,
     which a query without Chinese never needs."""
-    return re.compile(f"[{_HAN}]+")
+    return re.compile(f"[{HAN}]+")
 
 
 def han_runs(text: str) -> list[str]:
     """The runs of Han characters in `text`, in order."""
-    if not text or max(text) < "\u3400":  # nothing as high as the first Han character
+    if not text or max(text) < HAN[0]:  # nothing as high as the first Han character
         return []
     return _han_run().findall(text)
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from .errors import IndexProblem
 from .fusion import Ranking
-from .glossary import glossary_matches
+from .glossary import HAN, glossary_matches
 
 TOKENIZER = "refsearch-bm25-tokens@3"
 FORMAT = "refsearch/bm25@2"
@@ -43,7 +43,7 @@ FORMAT = "refsearch/bm25@2"
 # beyond a few dozen, more terms add postings to scan but hardly change the ranking.
 MAX_QUERY_TERMS = 64
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+_CJK = HAN + "\u3040-\u30ff\uac00-\ud7af"  # Han, kana, Hangul
 _FIRST_CJK = "\u3040"  # the lowest character in _CJK
 _WORD = r"[^\W_]+(?:[-_./+][^\W_]+)*"
 _WORD_ONLY = re.compile(_WORD)  # for text without CJK: the tokenizer's word alternative alone

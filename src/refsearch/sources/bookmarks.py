@@ -55,6 +55,7 @@ class _Reader(HTMLParser):
             return super().parse_html_declaration(i)
         except AssertionError:
             return self.parse_bogus_comment(i)
+
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("dt", "dl") or (tag == "a" and self.note is not None):
             self.note = None
