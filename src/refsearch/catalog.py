@@ -8,6 +8,8 @@ Files (all in the generation directory):
     facets.npy            int32 (count, 5): per row its page, topic, kind and venue number, and its year (0: none)
     facets.authors.json   the distinct author names; facets.author_ptr.npy / facets.author_ids.npy give
                           each row's authors (read only when a query filters by author)
+    records.names.json    the names people use for a reference besides its id: citation key, DOI and
+                          URL -> row (read only when `show` or `related` is given such a name)
 
 Why an offset table into JSON Lines rather than SQLite: the records stay one plain, greppable file
 that any tool reads, a row costs one `pread`, and filters run on the small facet arrays with numpy
@@ -27,7 +29,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from .errors import IndexProblem
-from .records import Reference
+from .records import Reference, normalised_url
 from .store import REBUILD, Generation, naming, open_index_file, read_index_json, write_file
 from .vectors import load_npy, save_npy
 
@@ -37,7 +39,12 @@ IDS = "records.ids.json"
 FACETS = "facets.json"
 FACET_ROWS = "facets.npy"
 AUTHORS, AUTHOR_PTR, AUTHOR_IDS = "facets.authors.json", "facets.author_ptr.npy", "facets.author_ids.npy"
-FILES = (RECORDS, OFFSETS, IDS, FACETS, FACET_ROWS, AUTHORS, AUTHOR_PTR, AUTHOR_IDS)
+NAMES = "records.names.json"
+FILES = (RECORDS, OFFSETS, IDS, FACETS, FACET_ROWS, AUTHORS, AUTHOR_PTR, AUTHOR_IDS, NAMES)
+# What a build makes of its sources (records, facets, names): a new version makes an older index
+# stale, so it is read again (its vectors reused) instead of missing what the new reading adds.
+RECORDS_FORMAT = 2
+NAME_KINDS = ("key", "doi", "url")
 PAGE, TOPIC, KIND, VENUE, YEAR = range(5)
 COLUMNS = 5
 
@@ -66,6 +73,7 @@ class CatalogWriter:
         self._kinds: dict[str | None, int] = {}
         self._venues: dict[str | None, int] = {}
         self._authors: dict[str, int] = {}
+        self._names: dict[str, dict[str, int]] = {kind: {} for kind in NAME_KINDS}
 
     def add(self, ref: Reference, content_hash: str) -> None:
         line = json.dumps({**ref.to_json(), "content_hash": content_hash}, ensure_ascii=False).encode() + b"\n"
@@ -81,6 +89,10 @@ class CatalogWriter:
         self._facet_rows.extend((page, topic, kind, venue, ref.year or 0))
         self._author_ids.extend(self._authors.setdefault(name, len(self._authors)) for name in ref.authors)
         self._author_ptr.append(len(self._author_ids))
+        row = len(self._ids) - 1
+        for kind, name in (("key", ref.cite_key), ("doi", ref.doi), ("url", normalised_url(ref.url))):
+            if name:
+                self._names[kind].setdefault(name, row)
 
     def discard(self) -> None:
         """Close the files unfinished: the generation being written failed (its folder is removed)."""
@@ -100,6 +112,7 @@ class CatalogWriter:
                   "kinds": list(self._kinds), "venues": list(self._venues)}
         write_file(self._path_of(FACETS), json.dumps(facets, ensure_ascii=False).encode())
         write_file(self._path_of(AUTHORS), json.dumps(list(self._authors), ensure_ascii=False).encode())
+        write_file(self._path_of(NAMES), json.dumps(self._names, ensure_ascii=False).encode())
         return list(FILES)
 
 
@@ -178,11 +191,16 @@ class Catalog:
             self._damaged(IDS, "ids do not match the records")
         return ids
 
-    def rows_by_author(self, needle: str) -> np.ndarray:
-        """Which rows have an author whose name contains `needle` (case-insensitive)."""
+    def author_names(self) -> list[str]:
+        """Every distinct author name (read from disk on each call: only filters and their messages ask)."""
         names = self._json(AUTHORS)
         if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
             self._damaged(AUTHORS, "not a list of names")
+        return names
+
+    def rows_by_author(self, needle: str) -> np.ndarray:
+        """Which rows have an author whose name contains `needle` (case-insensitive)."""
+        names = self.author_names()
         ptr = load_npy(self.generation.path(AUTHOR_PTR), "int64", (self.count + 1,))
         ids = load_npy(self.generation.path(AUTHOR_IDS), "int32", (None,))
         if len(ids) != int(ptr[-1]) or np.any(np.diff(ptr) < 0) or (len(ids) and int(ids.max()) >= len(names)):
@@ -197,6 +215,24 @@ class Catalog:
     @cached_property
     def row_of(self) -> dict[str, int]:
         return {ref_id: row for row, ref_id in enumerate(self.ids)}
+
+    def named(self, kind: str, name: str) -> int | None:
+        """The row a citation key, DOI or normalised URL names (`kind`: one of NAME_KINDS), or None;
+        None too for an index built before names were kept (its callers fall back to titles)."""
+        return self._names.get(kind, {}).get(name)
+
+    @cached_property
+    def _names(self) -> dict[str, dict[str, int]]:
+        if NAMES not in self.generation.manifest["files"]:
+            return {}
+        names = self._json(NAMES)
+        if not isinstance(names, dict) or not all(
+                kind in NAME_KINDS and isinstance(table, dict) and all(
+                    isinstance(name, str) and type(row) is int and 0 <= row < self.count
+                    for name, row in table.items())
+                for kind, table in names.items()):
+            self._damaged(NAMES, "not a table of names and rows")
+        return names
 
     def _decode(self, line: bytes, row: int) -> Reference:
         return _reference(_json_line(line, self, row), self, row)

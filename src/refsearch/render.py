@@ -39,7 +39,7 @@ def json_text(data: Any, indent: int | None = None) -> str:
 
 
 def reference_json(ref: Reference) -> dict[str, Any]:
-    return {"id": ref.id, "title": ref.title, "topic": " › ".join(ref.topic), "topic_path": list(ref.topic),
+    return {"id": ref.id, "key": ref.cite_key, "title": ref.title, "topic": " › ".join(ref.topic), "topic_path": list(ref.topic),
             "topic_en": " › ".join(ref.topic_en) or None, "page": ref.page, "note": ref.note,
             "note_en": ref.note_en, "url": ref.url, "year": ref.year, "kind": ref.kind,
             "author": ref.author, "authors": list(ref.authors), "venue": ref.venue, "doi": ref.doi,
@@ -130,6 +130,7 @@ def status_json(status) -> dict[str, Any]:
         "model": {**{key: model.get(key) for key in ("id", "fingerprint", "encoder", "dimension")},
                   "changed": state.model_changed},
         "lexical_changed": state.lexical_changed,
+        "records_changed": state.records_changed,
         "sources": {"roots": [str(root) for root in state.roots] or manifest["sources"]["roots"],
                     "missing": [str(root) for root in state.missing_roots],
                     "changed": state.diff.changed, "added": state.diff.added, "removed": state.diff.removed},
@@ -186,7 +187,7 @@ def _numbered(out: Writer, rank: int, count: int, title: str, terms: Sequence[st
 
 
 def print_hits(out: Writer, query: str, hits: Sequence[Hit], explain: bool = False) -> None:
-    """Each hit as a short block: title, byline and score, topic (with its English gloss), the
+    """Each hit as a short block: title, byline, score and the name `show` takes, topic (with its English gloss), the
     annotation and its gloss (or, without a note, the abstract's words around the match) with the
     matched terms highlighted, the URL, and with `explain` why."""
     query = " ".join(clean(query).split())[:200]
@@ -200,7 +201,8 @@ def print_hits(out: Writer, query: str, hits: Sequence[Hit], explain: bool = Fal
         ref, terms = hit.ref, [clean(term) for term in hit.matched]
         out.line()
         indent = _numbered(out, hit.rank, len(hits), ref.title, terms)
-        out.block(clean(" · ".join(x for x in (_byline(ref), f"score {hit.score:.2f}") if x)), indent, "dim")
+        out.block(clean(" · ".join(x for x in (_byline(ref), f"score {hit.score:.2f}", f"[{ref.handle}]") if x)),
+                  indent, "dim")
         path = " › ".join(ref.topic if len(pages) == 1 else (ref.page, *ref.topic))
         if path:
             out.block(clean(path + (f"  ({' › '.join(ref.topic_en)})" if ref.topic_en else "")), indent, "green")
@@ -271,7 +273,7 @@ def print_see_also(out: Writer, top: Reference, suggestions) -> None:
 
 def print_reference(out: Writer, ref: Reference, others: Sequence[Reference]) -> None:
     out.block(clean(ref.title), 0, "bold")
-    out.line(out.style(clean(ref.id), "dim"))
+    out.line(out.style(clean(ref.id if ref.handle == ref.id else f"{ref.handle} · {ref.id}"), "dim"))
     for label, value in (("topic", ref.breadcrumb), ("topic (en)", " › ".join(ref.topic_en)),
                          ("year", ref.year), ("kind", ref.kind), ("authors", "; ".join(ref.authors)),
                          ("venue", ref.venue), ("doi", ref.doi), ("url", ref.url), ("note", ref.note),

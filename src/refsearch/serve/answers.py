@@ -66,7 +66,7 @@ class Answers:
 
     @_kept
     def show(self, id: str) -> dict[str, Any]:
-        ref = self.index.get(id)
+        ref = self.index.resolve(id)
         return render.show_json(ref, self.index.siblings(ref))
 
     @_kept

@@ -25,7 +25,8 @@ INSTRUCTIONS = (
     "refsearch searches the user's own annotated reading list: papers, official docs, blog posts, books and "
     "courses, grouped under topic headings, annotated in Chinese, English or both. Use `search` to find what the "
     "list holds on a subject, `related` for what to read after a reference, `show` for one reference in full, "
-    "`topics` to see what the list covers. Every result has an `id` that `related` and `show` take."
+    "`topics` to see what the list covers. Every result has an `id` (and a citation `key` where the library "
+    "has one) that `related` and `show` take, as they take a DOI, a URL or the start of a title."
 )
 
 
@@ -68,7 +69,8 @@ def create_server(live: LiveIndex) -> MCPServer:
 
     @server.tool(annotations=read_only)
     def related(
-        ref: Annotated[str, Field(description="A reference id from `search` (or a distinctive part of its title).")],
+        ref: Annotated[str, Field(description="A reference's id or citation key from `search`, its DOI or URL, or "
+                                              "the start of its title.")],
         k: Annotated[int, Field(description="How many suggestions.", ge=1, le=MAX_K)] = 5,
         diverse: Annotated[bool, Field(description="Spread the suggestions across topics instead of the "
                                                    "closest ones.")] = False,
@@ -78,7 +80,8 @@ def create_server(live: LiveIndex) -> MCPServer:
         return answer(lambda a: a.related(ref=ref, k=k, diverse=diverse))
 
     @server.tool(annotations=read_only)
-    def show(id: Annotated[str, Field(description="The reference id, exactly as `search` returned it.")]) -> dict[str, Any]:
+    def show(id: Annotated[str, Field(description="A reference's id or citation key from `search`, its DOI or "
+                                                  "URL, or the start of its title.")]) -> dict[str, Any]:
         """One reference in full (title, url, year, kind, topic, annotation and gloss, author, tags,
         source file and line), with the other references under the same topic."""
         return answer(lambda a: a.show(id=id))
