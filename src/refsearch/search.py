@@ -119,7 +119,9 @@ def _nothing_passes(name: str, value, catalog: Catalog) -> str:
     names = {"topic": lambda: {part for t in catalog.topics for part in t.path},
              "venue": lambda: {venue for venue in catalog.venues if venue},
              "author": catalog.author_names}[name]()
-    close = difflib.get_close_matches(value, list(names), n=5, cutoff=0.6) if len(names) <= 100_000 else []
+    by_word = {word.casefold(): name for name in names for word in (name, *name.split())}  # "Vaswany" ~ "Vaswani"
+    close = difflib.get_close_matches(value.casefold(), list(by_word), n=5, cutoff=0.75) if len(by_word) <= 100_000 else []
+    close = list(dict.fromkeys(by_word[word] for word in close))
     hint = f"; close: {', '.join(close)}" if close else (f"; `refsearch topics` lists them" if name == "topic" else "")
     return f"no {name} contains {value!r}{hint}."
 

@@ -78,6 +78,7 @@ def raw_type(source_type: str | None) -> dict[str, str]:
 
 _CJK_NAME = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 _ET_AL = re.compile(r"(?:et\.?\s*al\.?|and\s+others|others|u\.\s*a\.|等人?)", re.IGNORECASE)
+_ET_AL_TAIL = re.compile(r"\s+(?:et\.?\s*al\.?|等人?)\s*$", re.IGNORECASE)
 
 
 def person(family: str | None, given: str | None) -> str | None:
@@ -106,10 +107,11 @@ def inverted_name(name: str) -> str | None:
 
 def author_list(text: str) -> tuple[str, ...]:
     """Authors written in running text ("A. Author, B. Author and C. Author", "Sutskever, Ilya, et
-    al."): "et al." is dropped, and a list of single words in pairs is read as "Last, First" pairs."""
-    parts = [part.strip(" ,.;") for part in re.split(r",\s*|\s+and\s+|;\s*|\s*&\s*", text)]
+    al."): "et al." is dropped, and a list of single (Latin) words in pairs is read as "Last, First"
+    pairs; Chinese names are single words that need no pairing ("张三, 李四")."""
+    parts = [_ET_AL_TAIL.sub("", part).strip(" ,.;") for part in re.split(r",\s*|\s+and\s+|;\s*|\s*&\s*", text)]
     parts = [part for part in parts if part and not is_et_al(part)]
-    if len(parts) % 2 == 0 and all(" " not in part for part in parts):
+    if len(parts) % 2 == 0 and all(" " not in part and not _CJK_NAME.search(part) for part in parts):
         parts = [person(family, given) for family, given in zip(parts[::2], parts[1::2])]
     return tuple(dict.fromkeys(part for part in parts if part))
 

@@ -48,6 +48,7 @@ def tidy(ref: Reference) -> Reference:
             raw[name] = value
         return text
 
+    title, note_en, venue = shown("title", ref.title), shown("note_en", ref.note_en), shown("venue", ref.venue)
     split = split_note(shown("note", ref.note, lines=True))
     abstract, cut = split_abstract(shown("abstract", ref.abstract))
     boilerplate = [*split.boilerplate, *([cut] if cut else [])]
@@ -60,11 +61,11 @@ def tidy(ref: Reference) -> Reference:
         extra["raw"] = {**extra.get("raw", {}), **raw}
     return dataclasses.replace(
         ref,
-        title=shown("title", ref.title) or ref.title,
+        title=title or ref.title,
         note=clean(split.note),
-        note_en=shown("note_en", ref.note_en),
+        note_en=note_en,
         abstract=clean(abstract),
-        venue=shown("venue", ref.venue),
+        venue=venue,
         doi=ref.doi or doi_of(split.mined.get("doi")),
         kind=kind_name(ref.kind),
         tags=tuple(dict.fromkeys((*ref.tags, *split.keywords))),
@@ -77,7 +78,6 @@ def display_text(text: str | None, lines: bool = False) -> str | None:
     note's, which boilerplate.py splits on), else all whitespace becomes single spaces."""
     if not text:
         return None
-    text = text.translate(_INVISIBLE)
     if "<" in text and _MARKUP_TAG.search(text):
         text = _without_tags(text)
     if "&" in text and _ENTITY.search(text):
@@ -88,6 +88,7 @@ def display_text(text: str | None, lines: bool = False) -> str | None:
         text = _SHORTCODE.sub("", text)
     if "[" in text:
         text = _TOC.sub("", text)
+    text = text.translate(_INVISIBLE)  # last: LaTeX's \- becomes a soft hyphen too
     if lines:
         return "\n".join(line for part in text.split("\n") if (line := _SPACES.sub(" ", part).strip())) or None
     return clean(text)
