@@ -104,6 +104,12 @@ class Reference:
         return key if isinstance(key, str) and key.strip() else None
 
     @property
+    def other_titles(self) -> tuple[str, ...]:
+        """The titles of the same work found elsewhere under another title (merged into this one)."""
+        titles = self.extra.get("titles")
+        return tuple(t for t in titles if isinstance(t, str)) if isinstance(titles, list) else ()
+
+    @property
     def handle(self) -> str:
         """The short name a result list shows and `show`/`related` take: its citation key, else its
         id without the page prefix (the full id when that short one is not unique)."""

@@ -16,8 +16,8 @@ a list that links one page under two headings). Two guards keep different works 
 The first occurrence (files in sorted order, entries in file order) survives with the id it has
 alone, so ids are stable across rebuilds of the same sources. It keeps the richest value of each
 field (a missing one filled, the longer abstract and author list, every distinct annotation, the
-union of tags, a topic if it had none), records which `file:line` a field came from in
-`extra["from"]`, and lists the others' `file:line` in `also_in`. Merges are planned from the work
+union of tags, a topic if it had none, the others' titles as `extra["titles"]`, searchable), records
+which `file:line` a field came from in `extra["from"]`, and lists the others' `file:line` in `also_in`. Merges are planned from the work
 keys in a first reading and applied in a second one (`DuplicatePlan`), so a library of any size
 streams: the plan holds a few short strings per reference, never the references.
 """
@@ -177,6 +177,10 @@ def absorb(kept: Reference, other: Reference) -> Reference:
     if not kept.topic and other.topic:
         chosen.update(topic=other.topic, topic_en=other.topic_en)
     extra = {**other.extra, **kept.extra}
+    titles = [title for title in (*kept.other_titles, other.title, *other.other_titles)
+              if normalised_title(title) != normalised_title(kept.title)]
+    if titles:  # "斯坦福 CS324: Large Language Models" stays findable under "CS324 - Large Language Models"
+        extra["titles"] = list(dict.fromkeys(titles))
     if chosen:
         extra["from"] = {**kept.extra.get("from", {}), **{name: other.source for name in chosen}}
     return dataclasses.replace(
