@@ -129,6 +129,13 @@ def doi_of(text: str | None) -> str | None:
 _DOI = re.compile(r"10\.[0-9]{4,9}/\S+")
 
 
+def normalised_title(title: str) -> str:
+    """A title as a key: case, accents, punctuation and spacing do not make another title."""
+    decomposed = unicodedata.normalize("NFKD", title.casefold())
+    letters = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join(re.sub(r"[^\w]+", " ", letters).split())
+
+
 def normalised_url(url: str | None) -> str | None:
     """A URL as a key: scheme, `www.`, a trailing slash or `index.html`, the fragment and tracking
     parameters do not make another page; the path's case does (GitHub's does not, but many do)."""

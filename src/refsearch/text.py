@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 
 from .glossary import english_for
-from .records import Reference
+from .records import Reference, normalised_title
 
 # Lexical field weights scale term frequency (a cheap BM25F): names in titles count double.
 LEXICAL_FIELDS = (("title", 2.0), ("note", 1.0), ("note_en", 1.0), ("abstract", 1.0), ("topic", 0.5),
@@ -42,8 +42,8 @@ def lexical_fields(ref: Reference) -> list[tuple[str, float]]:
     fields = []
     for name, weight in LEXICAL_FIELDS:
         value = getattr(ref, name)
-        if name == "title" and ref.other_titles:  # the titles of the same work merged into it
-            value = " ".join((value, *ref.other_titles))
+        if name == "title" and ref.other_titles:  # the other words the same work was found under
+            value = " ".join((value, *(t for t in ref.other_titles if normalised_title(t) != normalised_title(value))))
         if isinstance(value, tuple):
             value = " ".join(value)
         if value:

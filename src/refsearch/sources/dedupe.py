@@ -29,7 +29,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 
-from refsearch.records import Reference, normalised_url
+from refsearch.records import Reference, normalised_title, normalised_url
 
 Position = tuple[int, int]  # (file number, entry number in the file)
 
@@ -145,12 +145,6 @@ def work_keys(ref: Reference) -> list[str]:
     return keys
 
 
-def normalised_title(title: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", title.casefold())
-    letters = "".join(char for char in decomposed if not unicodedata.combining(char))
-    return " ".join(re.sub(r"[^\w]+", " ", letters).split())
-
-
 def isbn13(text: str) -> str | None:
     """An ISBN as 13 digits (an ISBN-10 converted), or None when `text` holds none."""
     digits = re.sub(r"[^0-9Xx]", "", text.split()[0] if text.split() else "").upper()
@@ -178,7 +172,7 @@ def absorb(kept: Reference, other: Reference) -> Reference:
         chosen.update(topic=other.topic, topic_en=other.topic_en)
     extra = {**other.extra, **kept.extra}
     titles = [title for title in (*kept.other_titles, other.title, *other.other_titles)
-              if normalised_title(title) != normalised_title(kept.title)]
+              if title.casefold() != kept.title.casefold()]
     if titles:  # "斯坦福 CS324: Large Language Models" stays findable under "CS324 - Large Language Models"
         extra["titles"] = list(dict.fromkeys(titles))
     if chosen:
