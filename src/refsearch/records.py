@@ -23,6 +23,9 @@ class Reference:
     it is not English; `abstract` the work's own summary, kept apart because it is long and not the
     user's. `source` is "file:line" so that every later message can point back at the line the user
     wrote; `also_in` lists the "file:line" of the same work found in other files (merged duplicates).
+    `also_topics` holds the other topic paths of an entry filed under several (a Zotero item in
+    several collections); `fulltext` names plain-text files with the work's full text, which a build
+    indexes apart (refsearch.fulltext) so that no query reads them with the record.
     """
 
     id: str
@@ -43,6 +46,8 @@ class Reference:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     source: str = ""
     also_in: tuple[str, ...] = ()
+    also_topics: tuple[tuple[str, ...], ...] = ()
+    fulltext: tuple[str, ...] = ()
 
     @property
     def author(self) -> str | None:
@@ -53,6 +58,10 @@ class Reference:
         data = asdict(self)
         for key in _TUPLE_FIELDS:
             data[key] = list(data[key])
+        data["also_topics"] = [list(path) for path in self.also_topics]
+        for key in _OMITTED_WHEN_EMPTY:  # most sources never fill them: records stay as they were
+            if not data[key]:
+                del data[key]
         return data
 
     @classmethod
@@ -60,14 +69,21 @@ class Reference:
         values = dict(data)
         for key in _TUPLE_FIELDS:
             values[key] = tuple(values.get(key) or ())
+        values["also_topics"] = tuple(tuple(path) for path in values.get("also_topics") or ())
         return cls(**values)
+
+    @property
+    def topics(self) -> tuple[tuple[str, ...], ...]:
+        """Every topic path the entry is filed under, `topic` first."""
+        return (self.topic, *self.also_topics)
 
     @property
     def breadcrumb(self) -> str:
         return " › ".join((self.page, *self.topic))
 
 
-_TUPLE_FIELDS = ("topic", "topic_en", "authors", "tags", "also_in")
+_TUPLE_FIELDS = ("topic", "topic_en", "authors", "tags", "also_in", "fulltext")
+_OMITTED_WHEN_EMPTY = ("also_topics", "fulltext")
 _GENERIC_FILE_NAMES = {"readme", "index"}
 
 

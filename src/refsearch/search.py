@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .catalog import KIND, PAGE, TOPIC, VENUE, YEAR, Catalog
+from .catalog import KIND, PAGE, VENUE, YEAR, Catalog
 from .errors import RefsearchError
 from .fusion import DEFAULT_FUSION, SCALE_DEPTH, Fusion, Ranking, fuse
 from .lexical import LexicalHits
@@ -36,6 +36,7 @@ class Hit:
     lexical_rank: int | None = None
     lexical_score: float | None = None
     matched: list[str] = field(default_factory=list)
+    passage: str | None = None  # the full-text passage that matched best (refsearch.fulltext), if any
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class Filters:
     page: str | None = None  # substring of the page title or of the id's page key
     author: str | None = None  # substring of any author's name
     venue: str | None = None  # substring of the venue
+    collection: str | None = None  # a collection (or heading) by name or path ("AI", "Computer Science/AI"), with its sub-collections
+    tag: str | None = None  # a whole tag (case-insensitive)
 
     @staticmethod
     def parse_years(text: str) -> tuple[int, int]:
@@ -60,17 +63,25 @@ class Filters:
         return low, high
 
     def active(self) -> bool:
-        return any(value is not None for value in (self.topic, self.kind, self.years, self.page, self.author, self.venue))
+        return any(value is not None for value in (self.topic, self.kind, self.years, self.page, self.author, self.venue,
+                                                   self.collection, self.tag))
 
     def mask(self, catalog: Catalog) -> np.ndarray | None:
-        """Which rows pass, decided once per distinct topic, kind and page (None: no filter)."""
+        """Which rows pass, decided once per distinct topic, kind and page (None: no filter). A topic
+        or collection filter looks at every topic path of a reference (`Reference.topics`)."""
         if not self.active():
             return None
         allowed = np.ones(catalog.count, dtype=bool)
         if self.topic is not None:
             needle = self.topic.casefold()
-            ok = [any(needle in part.casefold() for part in (*t.path, *t.path_en)) for t in catalog.topics]
-            allowed &= np.array(ok, dtype=bool)[catalog.facet(TOPIC)]
+            allowed &= catalog.rows_by_topic([any(needle in part.casefold() for part in (*t.path, *t.path_en))
+                                              for t in catalog.topics])
+        if self.collection is not None:
+            names = [part.strip().casefold() for part in re.split(r"[/›]", self.collection) if part.strip()]
+            allowed &= catalog.rows_by_topic([_holds_run([part.casefold() for part in t.path], names)
+                                              for t in catalog.topics])
+        if self.tag is not None:
+            allowed &= catalog.rows_by_tag(self.tag)
         if self.kind is not None:
             ok = [self.kind.casefold() in [k.strip().casefold() for k in (kind or "").split("/")] for kind in catalog.kinds]
             allowed &= np.array(ok, dtype=bool)[catalog.facet(KIND)]
@@ -87,6 +98,11 @@ class Filters:
         if self.author is not None:
             allowed &= catalog.rows_by_author(self.author)
         return allowed
+
+
+def _holds_run(path: list[str], names: list[str]) -> bool:
+    """Whether `names` appear one after another in `path`: the collection they name, or one inside it."""
+    return bool(names) and any(path[start:start + len(names)] == names for start in range(len(path) - len(names) + 1))
 
 
 def validate_query(query: str) -> str:
@@ -133,6 +149,7 @@ class Searcher:
             ranked = list(zip(chosen.doc_ids.tolist(), chosen.scores.tolist()))
         dense_ranks, lexical_ranks = dense.ranks(), lexical.ranks()
         hits = []
+        passages = lexical_hits.passages if lexical_hits else {}
         for rank, (row, score) in enumerate(ranked[:k], start=1):
             d, l = dense_ranks.get(row), lexical_ranks.get(row)
             hits.append(Hit(
@@ -140,6 +157,7 @@ class Searcher:
                 dense_rank=d, dense_score=float(dense.scores[d - 1]) if d else None,
                 lexical_rank=l, lexical_score=float(lexical.scores[l - 1]) if l else None,
                 matched=lexical_hits.matched.get(row, []) if lexical_hits else [],
+                passage=self.index.fulltext.passage(passages[row]) if row in passages else None,
             ))
         return hits
 
@@ -148,9 +166,22 @@ class Searcher:
         """The rankings that `mode` needs, each cut to `depth` (the input to fusion)."""
         translation = translate(query, self.index.lexical, self.translation)
         dense = self.dense_ranking(translation.dense_query(query), depth, allowed) if mode != "lexical" else _EMPTY
-        lexical = (self.index.lexical.search(query, depth, allowed, translation.lexical_terms)
-                   if mode != "dense" else None)
+        lexical = self.lexical_hits(query, depth, allowed, translation.lexical_terms) if mode != "dense" else None
         return dense, lexical
+
+    def lexical_hits(self, query: str, depth: int, allowed: np.ndarray | None, terms) -> LexicalHits:
+        """BM25 over the references and, where the index has full text, their best passages
+        (refsearch.fulltext): a reference's score gains its best passage's, and it keeps that passage."""
+        fulltext = self.index.fulltext
+        found = fulltext.search(query, depth, allowed, terms) if fulltext else None
+        hits = self.index.lexical.search(query, depth, allowed, terms, added=found.scores if found else None)
+        if found:
+            for row in hits.doc_ids.tolist():
+                if row in found.best:
+                    hits.passages[row] = found.best[row]
+                    words = hits.matched.setdefault(row, [])
+                    words.extend(word for word in found.matched[row] if word not in words)
+        return hits
 
     def dense_ranking(self, text: str, depth: int, allowed: np.ndarray | None) -> Ranking:
         """Nearest references to `text` as it is (the query with its translations)."""

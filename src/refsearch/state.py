@@ -25,7 +25,8 @@ from typing import Sequence
 from . import store, trust
 from .errors import RefsearchError
 from .lexical import FORMAT as LEXICAL_FORMAT, TOKENIZER
-from .discover import candidate_files
+from .catalog import TAGS as TAG_FACETS
+from .discover import watched_files
 
 BM25_PARAMS = {"k1": 1.2, "b": 0.75}
 # what the lexical index was written with: a new tokenizer or file format makes an index stale (its
@@ -66,6 +67,7 @@ class IndexState:
     encoder_changed: bool = False
     lexical_changed: bool = False
     map_missing: bool = False  # built before topic maps: a build adds one, reusing the vectors
+    facets_missing: bool = False  # built before tag and topic-path facets: the same
     unreadable: str | None = None  # why the sources could not be compared (a build would fail on it)
     problems: list[str] = field(default_factory=list)  # what could not be checked
 
@@ -96,6 +98,8 @@ class IndexState:
             reasons.append("its lexical index is from another refsearch version")
         if self.map_missing:
             reasons.append("it has no topic map (built by an older refsearch)")
+        if self.facets_missing:
+            reasons.append("it has no tag and collection filters (built by an older refsearch)")
         if self.unreadable:
             reasons.append(f"its sources cannot be read ({self.unreadable})")
         return reasons
@@ -128,6 +132,7 @@ def inspect(directory: Path, wanted: Wanted = Wanted(), checksums: bool = False)
     state.missing_roots = [root for root in state.roots if not root.exists()]
     state.lexical_changed = manifest["lexical"] != LEXICAL_SETTINGS
     state.map_missing = "map" not in manifest
+    state.facets_missing = TAG_FACETS not in manifest["files"]
     model = manifest["model"]
     state.encoder_changed = wanted.encoder is not None and wanted.encoder != model["encoder"]
     if state.detached:
@@ -216,18 +221,24 @@ def diff_sources(recorded: list[dict], roots: Sequence[Path]) -> SourceDiff:
 
 
 def _located(roots: Sequence[Path]) -> list[tuple[int, Path]]:
-    """Each candidate file with the number of the (first) root it lies in."""
-    located = []
-    for path in candidate_files(roots):
+    """Each watched file with the number of the (first) root it lies in; a file beside a root that is
+    a file (a Zotero database's log and caches) goes with that root, which it follows."""
+    located: list[tuple[int, Path]] = []
+    for path in watched_files(roots):
         absolute = _absolute(path)
-        number = next((i for i, root in enumerate(roots) if absolute == root or root in absolute.parents), 0)
-        located.append((number, absolute))
+        number = next((i for i, root in enumerate(roots) if absolute == root or root in absolute.parents), None)
+        located.append((located[-1][0] if number is None and located else number or 0, absolute))
     return located
 
 
 def _in_root(path: Path, root: Path) -> str:
-    """The path within its root; "" when the root is the file itself."""
-    return "" if path == root else path.relative_to(root).as_posix()
+    """The path within its root; "" when the root is the file itself; relative to it ("../…") for
+    a file beside a root that is a file."""
+    if path == root:
+        return ""
+    if root in path.parents:
+        return path.relative_to(root).as_posix()
+    return Path(os.path.relpath(path, root)).as_posix()
 
 
 def _absolute(path: Path) -> Path:

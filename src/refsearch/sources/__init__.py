@@ -12,7 +12,9 @@ Parsers are imported when a file needs them, so importing this package stays che
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import stat
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,9 +26,9 @@ from refsearch.sources.common import MAX_FILE_BYTES, MAX_LINE_CHARS, SourceWarni
 from refsearch.sources.dedupe import DuplicatePlan
 from refsearch.discover import SUFFIXES, all_files, format_of
 
-__all__ = ["SourcePlan", "SourceRead", "plan_sources", "read_file", "read_sources", "skipped_summary"]
+__all__ = ["SourcePlan", "SourceRead", "fulltext_of", "plan_sources", "read_file", "read_sources", "skipped_summary"]
 
-Parser = Callable[[str, Path], list[Reference]]
+Parser = Callable[..., list[Reference]]  # (text, path), or (path) for a database
 
 PARSERS = {  # format -> "module:function", imported on first use
     "markdown": "markdown:parse_markdown",
@@ -36,7 +38,9 @@ PARSERS = {  # format -> "module:function", imported on first use
     "bibtex": "bibtex:parse_bibtex",
     "ris": "ris:parse_ris",
     "bookmarks": "bookmarks:parse_bookmarks",
+    "zotero": "zotero:read_zotero",
 }
+_DATABASE_FORMATS = {"zotero"}  # parsers that read the file themselves: (path) -> references
 # formats whose suffix is shared with files that are not reference lists: an unreadable one is skipped
 _SHARED_SUFFIX_FORMATS = {"yaml", "csl-json", "bookmarks"}
 _SNIFF_CHARS = 64 * 1024
@@ -151,6 +155,30 @@ def read_file(path: Path) -> list[Reference]:
     return found
 
 
+def fulltext_of(ref: Reference, limit: int | None = None) -> str:
+    """The full text in the files `ref.fulltext` names (a Zotero attachment's extracted text), its
+    first `limit` characters. A file that is gone or unreadable now is passed over: a build reads
+    them after the library, which may have changed since, and the next freshness check sees that.
+    `limit` defaults to text.FULLTEXT_CHARS."""
+    from refsearch.text import FULLTEXT_CHARS
+
+    limit = FULLTEXT_CHARS if limit is None else limit
+    parts, size = [], 0
+    for name in ref.fulltext:
+        try:
+            if not stat.S_ISREG(os.stat(name).st_mode):  # a FIFO or device would block or never end
+                continue
+            with open(name, "rb") as handle:
+                text = handle.read(4 * (limit - size)).decode("utf-8", "replace")
+        except OSError:
+            continue
+        parts.append(text[:limit - size])
+        size += len(parts[-1]) + 1
+        if size >= limit:
+            break
+    return "\n".join(parts)
+
+
 def skipped_summary(read: SourceRead | SourcePlan) -> str | None:
     """The one line a build prints about files it passed over, or None when there were none."""
     count = len(read.skipped)
@@ -166,6 +194,8 @@ def _unknown_reason(path: Path) -> str:
 
 def _read(path: Path, fmt: str, notes: list[str]) -> tuple[list[Reference], str | None]:
     """(references, reason it was skipped or None)."""
+    if fmt in _DATABASE_FORMATS:
+        return _parsed(path, fmt, notes, lambda parser: parser(path))
     data = _read_bytes(path)
     try:
         text = _decode(path, data)
@@ -181,11 +211,16 @@ def _read(path: Path, fmt: str, notes: list[str]) -> tuple[list[Reference], str 
         return [], reason
     if fmt != "csl-json":  # a compact one-line CSL-JSON export is normal; the JSON reader is linear
         _check_lines(path, text)
+    return _parsed(path, fmt, notes, lambda parser: parser(text, path))
+
+
+def _parsed(path: Path, fmt: str, notes: list[str], parse) -> tuple[list[Reference], str | None]:
+    """`parse(parser)`'s references, checked; its warnings go to `notes`, its failures become one line."""
     parser = _parser(fmt)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SourceWarning)
         try:
-            found = parser(text, path)
+            found = parse(parser)
         except SourceError:
             raise
         except RecursionError:

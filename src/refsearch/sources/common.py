@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 from refsearch.errors import SourceError
@@ -74,6 +75,16 @@ def kind_for(source_type: str, url: str | None, kinds: dict[str, str]) -> str:
     if name in ("misc", "online", "electronic", "www", "webpage", "post-weblog", "elec", "icomm"):
         return "web" if url else "other"
     return name or "other"
+
+
+def stand_in_title(authors: Sequence[str], year: int | None, venue: str | None) -> str | None:
+    """For untitled entries (physics and APA libraries hold `Author, Journal, 1953, vol, page`; Zotero
+    items saved without a title): what a citation would show, so the entry stays findable instead of
+    being dropped."""
+    if not authors and not venue:
+        return None
+    names = ", ".join(authors[:3]) + (" et al." if len(authors) > 3 else "")
+    return " · ".join(str(part) for part in (names, year, venue) if part)
 
 
 def clean(text: str | None) -> str | None:
