@@ -279,9 +279,11 @@ def test_a_data_directory_is_one_source_and_its_other_files_are_not_read(library
     (notes / "refs.bib").write_text("@article{k, title={A BibTeX paper}, year={2020}}\n")
     read = read_sources([tmp_path])  # a folder holding the data directory and other sources
     assert read.skipped == [] and len(read.references) == 8
-    watched = watched_files([tmp_path])
-    assert z.path in watched and z.folder / "storage" / z.key_of(ids["pdf"]) / ".zotero-ft-cache" in watched
-    assert z.folder / "zotero.sqlite.bak" not in watched
+    better_bibtex(z.folder, [])
+    z.db.execute("PRAGMA journal_mode = WAL")
+    z.item("journalArticle", "Logged, not yet checkpointed")
+    assert watched_files([tmp_path]) == [z.path, z.folder / "zotero.sqlite-wal", z.folder / "better-bibtex.sqlite",
+                                         notes / "refs.bib"]  # not the .bak, not the caches (a stat each per query)
 
 
 def test_the_database_named_directly_and_in_a_config_file(library, tmp_path, fake_encoder, monkeypatch):
@@ -407,20 +409,40 @@ def test_the_library_changing_makes_the_index_stale_and_a_query_updates_only_wha
     z.item("journalArticle", "Tardigrades survive the vacuum of space", collections=[])
     assert (z.folder / "zotero.sqlite-wal").stat().st_size > 0
     state = refsearch.status(index).state
-    assert state.condition == "stale" and any(path.endswith("zotero.sqlite-wal") for path in state.diff.changed + state.diff.added)
+    assert state.condition == "stale" and str(z.folder / "zotero.sqlite-wal") in state.diff.changed + state.diff.added
     embedded = len(fake_encoder.encoded)
     result = runner.invoke(app, ["search", "tardigrades vacuum", "--index", str(index), "--json", "-k", "1"])
     assert json.loads(result.stdout)["results"][0]["title"] == "Tardigrades survive the vacuum of space"
     assert fake_encoder.encoded[embedded:-1] == ["Tardigrades survive the vacuum of space. Topic: Unfiled."]
-    # a full-text cache changing (Zotero indexed a PDF again) is a change too; nothing is embedded for it
+    manifest = refsearch.open(index, update=False).manifest
+    assert manifest["fulltext"] == {"passages": 1, "references": 1, "reused": True}  # the same PDF text: taken over
+    # Zotero indexes a PDF again: it writes the cache and its full-text tables (the database changes)
     cache = z.folder / "storage" / z.key_of(ids["pdf"]) / ".zotero-ft-cache"
     cache.write_text("Platypuses detect electric fields with their bills.", encoding="utf-8")
-    assert refsearch.status(index).state.diff.changed == [str(cache)]
+    z.db.execute("INSERT INTO settings VALUES ('fulltext', 'indexed', 1)")
     embedded = len(fake_encoder.encoded)
     result = runner.invoke(app, ["search", "platypuses electric bills", "--index", str(index), "--json", "-k", "1",
                                  "--mode", "lexical"])
-    assert json.loads(result.stdout)["results"][0]["title"] == "Dark matter halos in dwarf galaxies"
+    top = json.loads(result.stdout)["results"][0]
+    assert top["title"] == "Dark matter halos in dwarf galaxies" and "Platypuses detect" in top["fulltext"]
     assert fake_encoder.encoded[embedded:] == []  # the update embedded nothing (and lexical queries embed none)
+    assert refsearch.open(index, update=False).manifest["fulltext"]["reused"] is False
+    assert runner.invoke(app, ["search", "moonlit eucalyptus", "--index", str(index), "--json",
+                               "--mode", "lexical"]).stdout.count("fulltext\": \"") == 0  # the old text is gone
+
+
+def test_full_text_taken_over_follows_its_reference_to_another_row(built, fake_encoder):
+    z, ids, index = built
+    z.db.execute("UPDATE items SET itemID = 900 WHERE itemID = ?", (ids["paper"],))  # now read last
+    for table in ("itemData", "itemCreators", "itemTags", "collectionItems"):
+        z.db.execute(f"UPDATE {table} SET itemID = 900 WHERE itemID = ?", (ids["paper"],))
+    z.db.execute("UPDATE itemAttachments SET parentItemID = 900 WHERE parentItemID = ?", (ids["paper"],))
+    z.db.execute("UPDATE itemNotes SET parentItemID = 900 WHERE parentItemID = ?", (ids["paper"],))
+    refsearch.build(None, index)
+    opened = refsearch.open(index, update=False)
+    assert opened.manifest["fulltext"]["reused"] and opened.row("zotero/dark-matter-halos-in-dwarf-galaxies") != 0
+    [hit] = opened.search("moonlit eucalyptus quokkas", k=1, mode="lexical")
+    assert hit.ref.title == "Dark matter halos in dwarf galaxies" and PDF_ONLY in hit.passage
 
 
 HOLD_WRITE = textwrap.dedent("""
@@ -473,3 +495,25 @@ def test_a_database_that_never_stops_changing_is_one_line(library, monkeypatch):
     monkeypatch.setattr(sqlite_snapshot, "_states", lambda database: [(next(changing), 0), None, None])
     with pytest.raises(SourceError, match="kept changing while it was copied"):
         read_zotero(z.path)
+
+
+def test_an_index_built_before_tag_facets_is_stale_and_a_build_adds_them(built, fake_encoder):
+    from refsearch.catalog import TAG_IDS, TAG_PTR, TAGS, TOPIC_IDS, TOPIC_PTR
+
+    _, _, index = built
+    generation = next(index.glob("gen-*"))
+    manifest = json.loads((generation / "manifest.json").read_text())
+    for name in (TAGS, TAG_PTR, TAG_IDS, TOPIC_PTR, TOPIC_IDS):
+        del manifest["files"][name]
+        (generation / name).unlink()
+    (generation / "manifest.json").write_text(json.dumps(manifest))
+    opened = refsearch.open(index, update=False)
+    assert [t.breadcrumb for t in opened.topics()][:1] == ["Zotero › Physics › Space"]  # each row's topic still lists
+    with pytest.raises(refsearch.RefsearchError, match="built by an older refsearch.*run `refsearch build`"):
+        opened.search("halos", filters=Filters(tag="astronomy"))
+    state = refsearch.status(index).state
+    assert state.condition == "stale" and "no tag and collection filters" in state.detail
+    embedded = len(fake_encoder.encoded)
+    assert [hit.ref.title for hit in refsearch.open(index).search("halos", filters=Filters(tag="astronomy"))] == [
+        "Dark matter halos in dwarf galaxies"]
+    assert len(fake_encoder.encoded) == embedded + 1  # the query's text only: every vector was reused

@@ -222,8 +222,7 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
     with contextlib.ExitStack() as unfinished:  # a failure closes the files being written
         catalog = CatalogWriter(writer.path)
         unfinished.callback(catalog.discard)
-        fulltext = FullTextWriter(writer.tmp, BM25_PARAMS)
-        unfinished.callback(fulltext.discard)
+        fulltext = FullTextWriter(writer.tmp, BM25_PARAMS, previous)
         store_writer = vectors.writer(vectors.store_for(total), writer.path, encoder.dimension)
         unfinished.callback(store_writer.discard)
         done = 0
@@ -242,14 +241,14 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
                 catalog.add(ref, digest)
                 lexical.add(lexical_fields(ref))
                 if ref.fulltext:
-                    fulltext.add(row, fulltext_of(ref))
+                    fulltext.add(row, ref.fulltext)
             done += len(chunk)
             if progress:
                 progress(done, total)
         report.removed = sum(1 for ref_id in old_by_id if ref_id not in new_ids)
         catalog.finish()
         meta = store_writer.finish()
-        fulltext_files, fulltext_meta = fulltext.finish() or ([], None)
+        fulltext_files, fulltext_meta = fulltext.finish(fulltext_of) or ([], None)
         unfinished.pop_all()
     writer.files.extend(fulltext_files)
     writer.files.extend(lexical.finish().save(writer.tmp))

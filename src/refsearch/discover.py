@@ -34,11 +34,13 @@ SUFFIXES = {
 }
 ZOTERO_DATABASE = "zotero.sqlite"  # a Zotero data directory's library (sources/zotero.py)
 # Beside the database, what a change to the library touches: its write-ahead log and rollback
-# journal (a running Zotero's latest edits live there), Better BibTeX's citation keys, and under
-# storage/<attachment key>/ the text Zotero extracted from each attachment.
+# journal (a running Zotero's latest edits live there) and Better BibTeX's citation keys. Not the
+# attachments' full-text caches (storage/<key>/.zotero-ft-cache): Zotero writes its full-text
+# tables whenever it writes a cache, so the database changes with them, and a stat per attachment
+# on every query would cost 20-40 ms per 1,000 attachments (docs/benchmarks.md, "Zotero"). A build
+# compares the caches themselves (fulltext.py).
 _ZOTERO_BESIDE = (ZOTERO_DATABASE + "-wal", ZOTERO_DATABASE + "-journal", "better-bibtex.sqlite",
                   "better-bibtex.sqlite-wal")
-_ZOTERO_FULLTEXT = ".zotero-ft-cache"
 
 
 def format_of(path: Path) -> str | None:
@@ -70,20 +72,8 @@ def watched_files(paths: Sequence[Path]) -> list[Path]:
 
 
 def zotero_companions(database: Path) -> list[Path]:
-    """The files beside a Zotero database that exist now (see _ZOTERO_BESIDE), full-text caches last,
-    in sorted order. One directory listing and a stat per attachment folder."""
-    folder = database.parent
-    found = [folder / name for name in _ZOTERO_BESIDE if (folder / name).is_file()]
-    try:
-        with os.scandir(folder / "storage") as entries:
-            keys = sorted(entry.name for entry in entries if entry.is_dir(follow_symlinks=False))
-    except OSError:
-        keys = []
-    for key in keys:
-        cache = folder / "storage" / key / _ZOTERO_FULLTEXT
-        if cache.is_file():
-            found.append(cache)
-    return found
+    """The files beside a Zotero database that exist now (see _ZOTERO_BESIDE)."""
+    return [database.parent / name for name in _ZOTERO_BESIDE if (database.parent / name).is_file()]
 
 
 def all_files(paths: Sequence[Path]) -> list[Path]:

@@ -18,20 +18,24 @@ nothing of the full text of any other.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from .errors import IndexProblem
 from .lexical import BM25Builder, BM25Index, QueryTerm
-from .store import REBUILD, Generation, naming, open_index_file
+from .store import REBUILD, Generation, naming, open_index_file, read_index_json, sha256_file, write_file
 from .text import passages
 from .vectors import load_npy, save_npy
 
 PASSAGES, OFFSETS, ROWS, PREFIX = "fulltext.passages.bin", "fulltext.offsets.npy", "fulltext.rows.npy", "fulltext.lexical"
+OWNERS = "fulltext.owners.json"  # per reference with passages: its files (path, sha256) and passage range
 # A reference's best passage counts half as much as a match in its own fields: the full text finds
 # what the title, notes and abstract do not say, without outranking the references that say it.
 WEIGHT = 0.5
@@ -39,47 +43,102 @@ PASSAGE_DEPTH = 4  # passages looked at per reference asked for (several passage
 
 
 class FullTextWriter:
-    """Collects the passages of the references of a generation being written (row by row)."""
+    """The full-text files of a generation being written. References are noted as they stream past
+    (`add`: a row and the files holding its full text); the text is read in `finish`, where the
+    previous generation's full-text index is taken over whole when the same files with the same
+    content belong to the references now (edits to the library that are not a new or changed full
+    text: only which row each passage belongs to is written again); else every full text is read,
+    cut into passages and indexed again."""
 
-    def __init__(self, directory: Path, bm25_params: dict):
+    def __init__(self, directory: Path, bm25_params: dict, previous: Generation | None = None):
         self._directory = directory
-        self._path = directory / PASSAGES
-        self._handle = None
-        self._offsets = array("Q", [0])
-        self._rows = array("i")
-        self._lexical = BM25Builder(**bm25_params)
-        self.references = 0
+        self._params = bm25_params
+        self._previous = previous
+        self._owners: list[tuple[int, tuple[str, ...]]] = []
 
-    def add(self, row: int, text: str) -> None:
-        found = passages(text)
-        if not found:
-            return
-        if self._handle is None:
-            with naming(self._path):
-                self._handle = open(self._path, "wb")
-        self.references += 1
-        for passage in found:
-            data = passage.encode("utf-8")
-            with naming(self._path):
-                self._handle.write(data)
-            self._offsets.append(self._offsets[-1] + len(data))
-            self._rows.append(row)
-            self._lexical.add([(passage, 1.0)])
+    def add(self, row: int, files: Sequence[str]) -> None:
+        self._owners.append((row, tuple(files)))
 
-    def discard(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-
-    def finish(self) -> tuple[list[str], dict] | None:
-        """The files written and the manifest's `fulltext` entry; None when no reference had a full text."""
-        if self._handle is None:
+    def finish(self, read: Callable[[Sequence[str]], str]) -> tuple[list[str], dict] | None:
+        """Write the files; return their names and the manifest's `fulltext` entry (None: no reference
+        has a full text). `read(files)` gives the text of a reference's files."""
+        if not self._owners:
             return None
-        with naming(self._path):
-            self._handle.close()
-        save_npy(self._directory / OFFSETS, np.frombuffer(self._offsets, dtype=np.uint64))
-        save_npy(self._directory / ROWS, np.frombuffer(self._rows, dtype=np.int32))
-        files = [PASSAGES, OFFSETS, ROWS, *self._lexical.finish().save(self._directory, PREFIX)]
-        return files, {"passages": len(self._rows), "references": self.references}
+        owners = [(row, [[name, _digest(name)] for name in files]) for row, files in self._owners]
+        reused = self._reuse(owners)
+        return reused if reused is not None else self._index(owners, read)
+
+    def _index(self, owners: list, read) -> tuple[list[str], dict] | None:
+        offsets, rows, lexical, listed = array("Q", [0]), array("i"), BM25Builder(**self._params), []
+        path = self._directory / PASSAGES
+        with naming(path), open(path, "wb") as handle:
+            for row, files in owners:
+                found = passages(read([name for name, _ in files]))
+                listed.append({"files": files, "passages": [len(rows), len(rows) + len(found)]})
+                for passage in found:
+                    data = passage.encode("utf-8")
+                    handle.write(data)
+                    offsets.append(offsets[-1] + len(data))
+                    rows.append(row)
+                    lexical.add([(passage, 1.0)])
+        if not rows:
+            path.unlink()
+            return None
+        save_npy(self._directory / OFFSETS, np.frombuffer(offsets, dtype=np.uint64))
+        return self._finish(np.frombuffer(rows, dtype=np.int32), listed, lexical.finish().save(self._directory, PREFIX))
+
+    def _reuse(self, owners: list) -> tuple[list[str], dict] | None:
+        """The previous generation's passages and index when they were made from the same files with
+        the same content (each now a row's full text, maybe another row's), else None."""
+        previous = self._previous
+        if previous is None or "fulltext" not in previous.manifest or OWNERS not in previous.manifest["files"]:
+            return None
+        row_of = {_key(files): row for row, files in owners}
+        try:
+            listed = read_index_json(previous.path(OWNERS))
+            old = {_key(entry["files"]): entry["passages"] for entry in listed}
+            if len(row_of) != len(owners) or len(old) != len(listed) or old.keys() != row_of.keys():
+                return None  # a full text is new, changed or gone
+            rows = np.full(int(previous.manifest["fulltext"]["passages"]), -1, dtype=np.int32)
+            for key, (start, end) in old.items():
+                rows[start:end] = row_of[key]
+        except (IndexProblem, KeyError, TypeError, ValueError):
+            return None  # an unreadable list is no reason to fail the build: index again
+        if (rows < 0).any():
+            return None
+        names = [name for name in previous.manifest["files"] if name.startswith(f"{PREFIX}.")]
+        for name in (PASSAGES, OFFSETS, *names):
+            _link(previous.path(name), self._directory / name)
+        listed = [{"files": [list(pair) for pair in key], "passages": list(span)} for key, span in old.items()]
+        return self._finish(rows, listed, names, reused=True)
+
+    def _finish(self, rows: np.ndarray, listed: list, lexical_files: list[str], reused: bool = False):
+        save_npy(self._directory / ROWS, rows)
+        write_file(self._directory / OWNERS, json.dumps(listed, ensure_ascii=False).encode())
+        return [PASSAGES, OFFSETS, ROWS, OWNERS, *lexical_files], {"passages": len(rows), "references": len(listed),
+                                                                   "reused": reused}
+
+
+def _digest(name: str) -> str | None:
+    """A full-text file's content identity (sha256), None when it cannot be read now."""
+    try:
+        return sha256_file(Path(name))
+    except OSError:
+        return None
+
+
+def _key(files) -> tuple:
+    return tuple((str(name), digest) for name, digest in files)
+
+
+def _link(source: Path, target: Path) -> None:
+    """The previous generation's file in the new one: a hard link (generations are never written
+    to once published), or a copy where links are not possible."""
+    with naming(target):
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
 
 
 @dataclass

@@ -362,16 +362,15 @@ class BM25Builder:
         self._terms, self._docs, self._tfs, self._lengths = array("i"), array("i"), array("f"), array("f")
 
     def add(self, fields: Sequence[tuple[str, float]]) -> None:
-        counts: Counter[str] = Counter()
+        counts: dict[str, float] = {}
         for text, weight in fields:
-            for token in tokenize(text):
-                counts[token] += weight
-        doc = len(self._lengths)
+            for token, count in Counter(tokenize(text)).items():  # counted in C: a PDF's passages are long
+                counts[token] = counts.get(token, 0) + count * weight
+        doc, vocab = len(self._lengths), self.vocab
         self._lengths.append(sum(counts.values()))
-        for token, tf in counts.items():
-            self._terms.append(self.vocab.setdefault(token, len(self.vocab)))
-            self._docs.append(doc)
-            self._tfs.append(tf)
+        self._terms.extend([vocab.setdefault(token, len(vocab)) for token in counts])
+        self._docs.extend([doc] * len(counts))
+        self._tfs.extend(counts.values())
 
     def finish(self, block: int = 1 << 20) -> BM25Index:
         """The index, postings placed term by term with a counting sort, a block at a time: beside

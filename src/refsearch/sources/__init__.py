@@ -155,16 +155,15 @@ def read_file(path: Path) -> list[Reference]:
     return found
 
 
-def fulltext_of(ref: Reference, limit: int | None = None) -> str:
-    """The full text in the files `ref.fulltext` names (a Zotero attachment's extracted text), its
-    first `limit` characters. A file that is gone or unreadable now is passed over: a build reads
-    them after the library, which may have changed since, and the next freshness check sees that.
-    `limit` defaults to text.FULLTEXT_CHARS."""
+def fulltext_of(files: Sequence[str], limit: int | None = None) -> str:
+    """The full text in `files` (a reference's `fulltext`: a Zotero attachment's extracted text), its
+    first `limit` characters (default text.FULLTEXT_CHARS). A file that is gone or unreadable now is
+    passed over: a build reads them after the library, which may have changed since."""
     from refsearch.text import FULLTEXT_CHARS
 
     limit = FULLTEXT_CHARS if limit is None else limit
     parts, size = [], 0
-    for name in ref.fulltext:
+    for name in files:
         try:
             if not stat.S_ISREG(os.stat(name).st_mode):  # a FIFO or device would block or never end
                 continue

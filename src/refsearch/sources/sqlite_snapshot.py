@@ -56,7 +56,7 @@ def snapshot(database: Path) -> Iterator[sqlite3.Connection]:
 
 def _copy_consistent(database: Path, copy: Path) -> None:
     pause = PAUSE
-    for _ in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS):
         before = _states(database)
         if before[0] is None:
             raise SourceError(database, None, "no such file; check the path")
@@ -68,8 +68,9 @@ def _copy_consistent(database: Path, copy: Path) -> None:
                 _copy_file(Path(f"{database}{suffix}"), target, database)
         if _states(database) == before:
             return
-        time.sleep(pause)
-        pause *= 2
+        if attempt < ATTEMPTS - 1:
+            time.sleep(pause)
+            pause *= 2
     raise SourceError(database, None, f"kept changing while it was copied ({ATTEMPTS} tries); another program is "
                                       "writing to it: try again in a moment")
 

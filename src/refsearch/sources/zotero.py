@@ -77,6 +77,10 @@ _REQUIRED = {"items": {"itemID", "itemTypeID", "key"}, "itemData": {"itemID", "f
              "deletedItems": {"itemID"}, "creatorTypes": {"creatorTypeID", "creatorType"}}
 
 
+_READ_TABLES = {*_REQUIRED, "version", "itemTypes", "itemTypesCombined", "fields", "fieldsCombined", "creators",
+                "creatorData", "itemAnnotations", "libraries", "groups", "feeds", "feedItems", "deletedCollections"}
+
+
 def read_zotero(path: Path) -> list[Reference]:
     """The regular items of the Zotero library whose database is `path` (see the module docstring)."""
     path = Path(path)
@@ -214,8 +218,9 @@ def _read_library(db: sqlite3.Connection, path: Path) -> _Library:
 
 def _columns(db: sqlite3.Connection, path: Path) -> dict[str, set[str]]:
     """Every table's columns; the schema version is checked here (one line when it is not one we read)."""
-    tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
-    columns = {table: {row[1] for row in db.execute(f'PRAGMA table_info("{table}")')} for table in tables}
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+    columns = {table: {name for (name,) in db.execute("SELECT name FROM pragma_table_info(?)", (table,))}
+               for table in tables & _READ_TABLES}
     if "version" not in columns or "items" not in columns:
         raise SourceError(path, None, "not a Zotero database (it has no `version` or `items` table)")
     row = db.execute("SELECT version FROM version WHERE schema = 'userdata'").fetchone()
