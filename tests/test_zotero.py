@@ -517,3 +517,13 @@ def test_an_index_built_before_tag_facets_is_stale_and_a_build_adds_them(built, 
     assert [hit.ref.title for hit in refsearch.open(index).search("halos", filters=Filters(tag="astronomy"))] == [
         "Dark matter halos in dwarf galaxies"]
     assert len(fake_encoder.encoded) == embedded + 1  # the query's text only: every vector was reused
+
+
+@pytest.mark.parametrize("layout", ["zotero4", "zotero7"])
+def test_every_item_is_found_first_by_its_title(tmp_path, fake_encoder, layout):
+    z, _ = rich_library(tmp_path / "Zotero", layout)
+    z.close()
+    refsearch.build([z.folder], tmp_path / "index")
+    opened = refsearch.open(tmp_path / "index")
+    for ref in opened:
+        assert opened.search(ref.title, k=1)[0].ref.id == ref.id, ref.title

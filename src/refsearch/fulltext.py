@@ -168,10 +168,6 @@ class FullText:
         if self.lexical.n_docs != self.count or int(self._offsets[-1]) != self._size:
             self._damaged("the passages and their index disagree")
 
-    @classmethod
-    def open(cls, generation: Generation, references: int) -> "FullText | None":
-        return cls(generation, references) if "fulltext" in generation.manifest else None
-
     def search(self, query: str, depth: int, allowed: np.ndarray | None = None,
                extra: Sequence[QueryTerm] = ()) -> PassageHits:
         """The best passages for `query` (`allowed`: which reference rows may match), per reference."""

@@ -78,9 +78,11 @@ class Index:
     def fulltext(self):
         """The passages of the references' full texts (refsearch.fulltext.FullText), or None when the
         index holds none; opened on the first lexical search."""
+        if "fulltext" not in self.manifest:
+            return None  # nothing imported or opened for an index without full text
         from .fulltext import FullText
 
-        return FullText.open(self.generation, self.catalog.count)
+        return FullText(self.generation, self.catalog.count)
 
     @cached_property
     def encoder(self) -> encoders.Encoder:
