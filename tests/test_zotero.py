@@ -527,3 +527,18 @@ def test_every_item_is_found_first_by_its_title(tmp_path, fake_encoder, layout):
     opened = refsearch.open(tmp_path / "index")
     for ref in opened:
         assert opened.search(ref.title, k=1)[0].ref.id == ref.id, ref.title
+
+
+def test_the_database_named_as_the_source_is_watched_with_its_log(tmp_path, fake_encoder):
+    z = ZoteroLibrary(tmp_path / "Zotero")
+    z.db.execute("PRAGMA journal_mode = WAL")
+    z.db.execute("PRAGMA wal_autocheckpoint = 0")
+    z.item("journalArticle", "Lungfish breathe air")
+    refsearch.build([z.path], tmp_path / "index")
+    files = json.loads(next((tmp_path / "index").glob("gen-*/manifest.json")).read_text())["sources"]["files"]
+    assert [entry["path"] for entry in files] == ["", "../zotero.sqlite-wal"]
+    z.item("journalArticle", "Axolotls regrow limbs")
+    state = refsearch.status(tmp_path / "index").state
+    assert state.condition == "stale" and state.diff.changed == [str(z.folder / "zotero.sqlite-wal")]
+    assert refsearch.open(tmp_path / "index").search("axolotls", k=1)[0].ref.title == "Axolotls regrow limbs"
+    z.close()

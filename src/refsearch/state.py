@@ -222,25 +222,23 @@ def diff_sources(recorded: list[dict], roots: Sequence[Path]) -> SourceDiff:
 
 def _located(roots: Sequence[Path]) -> list[tuple[int, Path]]:
     """Each watched file with the number of the (first) root it lies in; a file beside a root that is
-    a file (a Zotero database's log and caches) goes with that root, which it follows."""
+    a file (a Zotero database's log) goes with that root, which it follows."""
     located: list[tuple[int, Path]] = []
-    prefixes = [(str(root), os.path.join(str(root), "")) for root in roots]
-    for path in watched_files(roots):  # string tests: a Zotero library has a file per attachment
-        absolute = os.path.abspath(os.path.expanduser(path))
-        number = next((i for i, (root, inside) in enumerate(prefixes)
-                       if absolute == root or absolute.startswith(inside)), None)
-        located.append((located[-1][0] if number is None and located else number or 0, Path(absolute)))
+    for path in watched_files(roots):
+        absolute = _absolute(path)
+        number = next((i for i, root in enumerate(roots) if absolute == root or root in absolute.parents), None)
+        located.append((located[-1][0] if number is None and located else number or 0, absolute))
     return located
 
 
 def _in_root(path: Path, root: Path) -> str:
     """The path within its root; "" when the root is the file itself; relative to it ("../…") for
     a file beside a root that is a file."""
-    text, base = str(path), os.path.join(str(root), "")
-    if text == str(root):
+    if path == root:
         return ""
-    relative = text[len(base):] if text.startswith(base) else os.path.relpath(text, str(root))
-    return relative.replace(os.sep, "/")
+    if root in path.parents:
+        return path.relative_to(root).as_posix()
+    return Path(os.path.relpath(path, root)).as_posix()
 
 
 def _absolute(path: Path) -> Path:
