@@ -405,10 +405,11 @@ def test_a_query_whose_update_finds_the_disk_full_answers_with_one_warning(tmp_p
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 256 kB tmpfs (where this process may mount one: root on Linux), unmounted afterwards."""
+    """A 384 kB tmpfs (where this process may mount one: root on Linux), unmounted afterwards: room for
+    a small index and a 170 kB list, not for the 0.75 MB of vectors of that list."""
     disk = tmp_path / "small-disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=384k", "tmpfs", str(disk)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()}); the patched-open test covers it")
     yield disk

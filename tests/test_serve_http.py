@@ -207,7 +207,7 @@ def test_openapi_documents_every_endpoint(served):
     assert set(spec["paths"]) == {endpoint.path for endpoint in http.ENDPOINTS}
     search = spec["paths"]["/api/search"]
     assert [p["name"] for p in search["get"]["parameters"]] == ["query", "k", "mode", "topic", "kind", "year", "page",
-                                                                "author", "venue"]
+                                                                "author", "venue", "collection", "tag"]
     assert search["get"]["parameters"][2]["schema"]["enum"] == ["hybrid", "dense", "lexical"]
     assert search["get"]["parameters"][1]["schema"] == {"type": "integer", "default": 10, "minimum": 1, "maximum": 1000}
     assert search["post"]["requestBody"]["content"]["application/json"]["schema"]["required"] == ["query"]

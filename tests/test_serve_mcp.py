@@ -54,7 +54,7 @@ def test_tools_answer_with_the_cli_fields(tmp_path, fake_encoder):
     for tool in tools.values():
         assert len(tool.description) > 80 and tool.annotations.read_only_hint
     assert set(tools["search"].input_schema["properties"]) == {"query", "k", "mode", "topic", "kind", "year", "page",
-                                                               "author", "venue"}
+                                                               "author", "venue", "collection", "tag"}
     assert tools["search"].input_schema["required"] == ["query"]
     assert set(tools["related"].input_schema["properties"]) == {"ref", "k", "diverse"}
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import encoders, store, topicmap, trust, vectors
 from .catalog import Catalog, CatalogWriter
+from .fulltext import FullTextWriter
 from .errors import IndexProblem, RefsearchError, SourceError
 from .journal import Journal
 from .journal import discard_all as discard_journals
@@ -104,8 +105,8 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
         writer = store.GenerationWriter(index_dir)
         try:
             embed = _embedder(encoder_impl, index_dir, encoder_meta, ray)
-            store_meta, count = _write_generation(writer, plan.references(), encoder_impl, embed, previous, journal,
-                                                  report, progress, plan.count)
+            store_meta, count, fulltext_meta = _write_generation(writer, plan.references(), encoder_impl, embed,
+                                                                 previous, journal, report, progress, plan.count)
             map_meta = topicmap.write(writer.path, vectors.open_store(writer.tmp, store_meta, count,
                                                                       encoder_impl.dimension))
             manifest = {
@@ -120,6 +121,7 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
                 "lexical": LEXICAL_SETTINGS,
                 "records": RECORDS_SETTINGS,
                 "map": map_meta,
+                **({"fulltext": fulltext_meta} if fulltext_meta else {}),
             }
             manifest["seal"] = _seal(manifest, report)
             writer.publish(manifest)
@@ -194,12 +196,15 @@ Embed = Callable[[Iterable[list[str]]], Iterator[np.ndarray]]  # each chunk's te
 
 def _write_generation(writer: store.GenerationWriter, references: Iterable[Reference], encoder, embed: Embed,
                       previous: store.Generation | None, journal: Journal, report: BuildReport,
-                      progress: Progress | None, total: int) -> tuple[dict, int]:
-    """Stream references through embedding into catalog, vectors and lexical index, chunk by chunk;
-    return the manifest's `vectors` entry and how many references were written. Vectors come from
+                      progress: Progress | None, total: int) -> tuple[dict, int, dict | None]:
+    """Stream references through embedding into catalog, vectors, lexical and full-text index, chunk
+    by chunk; return the manifest's `vectors` entry, how many references were written and the
+    manifest's `fulltext` entry (None: no reference has a full text). Vectors come from
     the previous generation, else the journal of an unfinished build, else `embed` (and then go
     into the journal). `embed` may work ahead on later chunks (Ray does), so each chunk waits in
     `pending` until its vectors come back."""
+    from .sources import fulltext_of
+
     old_by_id, old_rows, old_vectors = _previous(previous)
     lexical = BM25Builder(**BM25_PARAMS)
     new_ids: set[str] = set()
@@ -221,6 +226,7 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
     with contextlib.ExitStack() as unfinished:  # a failure closes the files being written
         catalog = CatalogWriter(writer.path)
         unfinished.callback(catalog.discard)
+        fulltext = FullTextWriter(writer.tmp, BM25_PARAMS, previous)
         store_writer = vectors.writer(vectors.store_for(total), writer.path, encoder.dimension)
         unfinished.callback(store_writer.discard)
         done = 0
@@ -235,18 +241,22 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
                 if picked:
                     block[picked] = fetch(np.array([rows[hashes[i]] for i in picked]))
             store_writer.add(block)
-            for ref, digest in zip(chunk, hashes):
+            for row, (ref, digest) in enumerate(zip(chunk, hashes), start=done):
                 catalog.add(ref, digest)
                 lexical.add(lexical_fields(ref))
+                if ref.fulltext:
+                    fulltext.add(row, ref.fulltext)
             done += len(chunk)
             if progress:
                 progress(done, total)
         report.removed = sum(1 for ref_id in old_by_id if ref_id not in new_ids)
         catalog.finish()
         meta = store_writer.finish()
+        fulltext_files, fulltext_meta = fulltext.finish(fulltext_of) or ([], None)
         unfinished.pop_all()
+    writer.files.extend(fulltext_files)
     writer.files.extend(lexical.finish().save(writer.tmp))
-    return meta, done
+    return meta, done, fulltext_meta
 
 
 def _embedder(encoder, index_dir: Path, encoder_meta: dict, ray: str | None) -> Embed:

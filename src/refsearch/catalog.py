@@ -10,6 +10,9 @@ Files (all in the generation directory):
                           each row's authors (read only when a query filters by author)
     records.names.json    the names people use for a reference besides its id: citation key, DOI and
                           URL -> row (read only when `show` or `related` is given such a name)
+    facets.tags.json      the distinct tags; facets.tag_ptr.npy / facets.tag_ids.npy each row's tags
+    facets.topic_ptr.npy  with facets.topic_ids.npy: every topic path of each row (its topic first, then
+                          `also_topics`), as numbers into facets.json's topics (read by topic filters)
 
 Why an offset table into JSON Lines rather than SQLite: the records stay one plain, greppable file
 that any tool reads, a row costs one `pread`, and filters run on the small facet arrays with numpy
@@ -40,7 +43,10 @@ FACETS = "facets.json"
 FACET_ROWS = "facets.npy"
 AUTHORS, AUTHOR_PTR, AUTHOR_IDS = "facets.authors.json", "facets.author_ptr.npy", "facets.author_ids.npy"
 NAMES = "records.names.json"
-FILES = (RECORDS, OFFSETS, IDS, FACETS, FACET_ROWS, AUTHORS, AUTHOR_PTR, AUTHOR_IDS, NAMES)
+TAGS, TAG_PTR, TAG_IDS = "facets.tags.json", "facets.tag_ptr.npy", "facets.tag_ids.npy"
+TOPIC_PTR, TOPIC_IDS = "facets.topic_ptr.npy", "facets.topic_ids.npy"
+FILES = (RECORDS, OFFSETS, IDS, FACETS, FACET_ROWS, AUTHORS, AUTHOR_PTR, AUTHOR_IDS, TAGS, TAG_PTR, TAG_IDS,
+         TOPIC_PTR, TOPIC_IDS, NAMES)
 # What a build makes of its sources (records, facets, names): a new version makes an older index
 # stale, so it is read again (its vectors reused) instead of missing what the new reading adds.
 RECORDS_FORMAT = 2
@@ -66,14 +72,15 @@ class CatalogWriter:
         self._offsets = array("Q", [0])
         self._ids: list[str] = []
         self._facet_rows = array("i")
-        self._author_ptr, self._author_ids = array("q", [0]), array("i")
+        self._lists = {name: (array("q", [0]), array("i")) for name in ("author", "tag", "topic")}
         self._path_of = path_of
         self._pages: dict[tuple[str, str], int] = {}
         self._topics: dict[tuple, int] = {}
         self._kinds: dict[str | None, int] = {}
         self._venues: dict[str | None, int] = {}
         self._authors: dict[str, int] = {}
-        self._names: dict[str, dict[str, int]] = {kind: {} for kind in NAME_KINDS}
+        self._name_table: dict[str, dict[str, int]] = {kind: {} for kind in NAME_KINDS}
+        self._tags: dict[str, int] = {}
 
     def add(self, ref: Reference, content_hash: str) -> None:
         line = json.dumps({**ref.to_json(), "content_hash": content_hash}, ensure_ascii=False).encode() + b"\n"
@@ -87,12 +94,19 @@ class CatalogWriter:
         kind = self._kinds.setdefault(ref.kind, len(self._kinds))
         venue = self._venues.setdefault(ref.venue, len(self._venues))
         self._facet_rows.extend((page, topic, kind, venue, ref.year or 0))
-        self._author_ids.extend(self._authors.setdefault(name, len(self._authors)) for name in ref.authors)
-        self._author_ptr.append(len(self._author_ids))
+        self._listed("author", (self._authors.setdefault(name, len(self._authors)) for name in ref.authors))
+        self._listed("tag", (self._tags.setdefault(tag, len(self._tags)) for tag in dict.fromkeys(ref.tags)))
+        self._listed("topic", (topic, *(self._topics.setdefault((page, path, ()), len(self._topics))
+                                        for path in ref.also_topics)))
         row = len(self._ids) - 1
         for kind, name in (("key", ref.cite_key), ("doi", ref.doi), ("url", normalised_url(ref.url))):
             if name:
-                self._names[kind].setdefault(name, row)
+                self._name_table[kind].setdefault(name, row)
+
+    def _listed(self, name: str, numbers) -> None:
+        ptr, ids = self._lists[name]
+        ids.extend(numbers)
+        ptr.append(len(ids))
 
     def discard(self) -> None:
         """Close the files unfinished: the generation being written failed (its folder is removed)."""
@@ -102,9 +116,11 @@ class CatalogWriter:
     def finish(self) -> list[str]:
         with naming(self._records_path):
             self._records.close()
-        for name, values, dtype in ((OFFSETS, self._offsets, np.uint64), (AUTHOR_PTR, self._author_ptr, np.int64),
-                                    (AUTHOR_IDS, self._author_ids, np.int32)):
-            save_npy(self._path_of(name), np.frombuffer(values, dtype=dtype))
+        save_npy(self._path_of(OFFSETS), np.frombuffer(self._offsets, dtype=np.uint64))
+        for (ptr_name, ids_name), (ptr, ids) in zip(((AUTHOR_PTR, AUTHOR_IDS), (TAG_PTR, TAG_IDS), (TOPIC_PTR, TOPIC_IDS)),
+                                                    self._lists.values()):
+            save_npy(self._path_of(ptr_name), np.frombuffer(ptr, dtype=np.int64))
+            save_npy(self._path_of(ids_name), np.frombuffer(ids, dtype=np.int32))
         save_npy(self._path_of(FACET_ROWS), np.frombuffer(self._facet_rows, dtype=np.int32).reshape(-1, COLUMNS))
         write_file(self._path_of(IDS), json.dumps(self._ids, ensure_ascii=False).encode())
         facets = {"pages": [list(p) for p in self._pages],
@@ -112,7 +128,8 @@ class CatalogWriter:
                   "kinds": list(self._kinds), "venues": list(self._venues)}
         write_file(self._path_of(FACETS), json.dumps(facets, ensure_ascii=False).encode())
         write_file(self._path_of(AUTHORS), json.dumps(list(self._authors), ensure_ascii=False).encode())
-        write_file(self._path_of(NAMES), json.dumps(self._names, ensure_ascii=False).encode())
+        write_file(self._path_of(NAMES), json.dumps(self._name_table, ensure_ascii=False).encode())
+        write_file(self._path_of(TAGS), json.dumps(list(self._tags), ensure_ascii=False).encode())
         return list(FILES)
 
 
@@ -193,24 +210,66 @@ class Catalog:
 
     def author_names(self) -> list[str]:
         """Every distinct author name (read from disk on each call: only filters and their messages ask)."""
-        names = self._json(AUTHORS)
-        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
-            self._damaged(AUTHORS, "not a list of names")
-        return names
+        return self._names(AUTHORS)
+
+    def tag_names(self) -> list[str]:
+        """Every distinct tag (read from disk on each call, as author_names)."""
+        return self._names(TAGS)
 
     def rows_by_author(self, needle: str) -> np.ndarray:
         """Which rows have an author whose name contains `needle` (case-insensitive)."""
-        names = self.author_names()
-        ptr = load_npy(self.generation.path(AUTHOR_PTR), "int64", (self.count + 1,))
-        ids = load_npy(self.generation.path(AUTHOR_IDS), "int32", (None,))
-        if len(ids) != int(ptr[-1]) or np.any(np.diff(ptr) < 0) or (len(ids) and int(ids.max()) >= len(names)):
-            self._damaged(AUTHOR_IDS, "author numbers out of range")
         needle = needle.casefold()
-        wanted = np.array([needle in name.casefold() for name in names], dtype=bool)
-        rows = np.repeat(np.arange(self.count), np.diff(ptr))
+        return self._rows_listing(AUTHOR_PTR, AUTHOR_IDS, [needle in name.casefold() for name in self._names(AUTHORS)])
+
+    def rows_by_tag(self, tag: str) -> np.ndarray:
+        """Which rows carry the tag `tag` (the whole tag, case-insensitive: Zotero's tags are names)."""
+        tag = tag.strip().casefold()
+        return self._rows_listing(TAG_PTR, TAG_IDS, [name.casefold() == tag for name in self._names(TAGS)])
+
+    def rows_by_topic(self, wanted: Sequence[bool]) -> np.ndarray:
+        """Which rows are filed under a topic `wanted` marks (one flag per entry of `topics`), by
+        their topic or any of their other topic paths."""
+        rows, numbers = self.topic_pairs()
+        allowed = np.zeros(self.count, dtype=bool)
+        allowed[rows[np.asarray(wanted, dtype=bool)[numbers]]] = True
+        return allowed
+
+    def _names(self, name: str) -> list[str]:
+        self._built_with(name)
+        names = self._json(name)
+        if not isinstance(names, list) or not all(isinstance(item, str) for item in names):
+            self._damaged(name, "not a list of names")
+        return names
+
+    def topic_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(row, topic number) for every topic path of every row, in row order (an index built
+        before topic lists: each row's topic)."""
+        if TOPIC_PTR not in self.generation.manifest["files"]:
+            return np.arange(self.count), self.facet(TOPIC)
+        return self._listing(TOPIC_PTR, TOPIC_IDS, len(self.topics))
+
+    def _rows_listing(self, ptr_name: str, ids_name: str, wanted: Sequence[bool]) -> np.ndarray:
+        """Rows whose list (authors, tags) holds a number `wanted` marks."""
+        wanted = np.asarray(wanted, dtype=bool)
+        rows, ids = self._listing(ptr_name, ids_name, len(wanted))
         allowed = np.zeros(self.count, dtype=bool)
         allowed[rows[wanted[ids]]] = True
         return allowed
+
+    def _listing(self, ptr_name: str, ids_name: str, limit: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's list as (row, number) pairs, from a pointer and a numbers array, checked."""
+        self._built_with(ptr_name)
+        ptr = load_npy(self.generation.path(ptr_name), "int64", (self.count + 1,))
+        ids = load_npy(self.generation.path(ids_name), "int32", (None,))
+        if (len(ids) != int(ptr[-1]) or int(ptr[0]) != 0 or np.any(np.diff(ptr) < 0)
+                or (len(ids) and not 0 <= int(ids.min()) <= int(ids.max()) < limit)):
+            self._damaged(ids_name, "numbers out of range")
+        return np.repeat(np.arange(self.count), np.diff(ptr)), np.asarray(ids)
+
+    def _built_with(self, name: str) -> None:
+        if name not in self.generation.manifest["files"]:
+            raise IndexProblem(f"{self.generation.directory}: built by an older refsearch, without {name}; "
+                               "run `refsearch build` to update it.")
 
     @cached_property
     def row_of(self) -> dict[str, int]:
@@ -219,10 +278,10 @@ class Catalog:
     def named(self, kind: str, name: str) -> int | None:
         """The row a citation key, DOI or normalised URL names (`kind`: one of NAME_KINDS), or None;
         None too for an index built before names were kept (its callers fall back to titles)."""
-        return self._names.get(kind, {}).get(name)
+        return self._name_table.get(kind, {}).get(name)
 
     @cached_property
-    def _names(self) -> dict[str, dict[str, int]]:
+    def _name_table(self) -> dict[str, dict[str, int]]:
         if NAMES not in self.generation.manifest["files"]:
             return {}
         names = self._json(NAMES)
@@ -272,6 +331,8 @@ def _reference(data: dict, catalog: Catalog, row: int) -> Reference:
 def _fits(value: object, kind: str) -> bool:
     if value is None:
         return "None" in kind
+    if kind.startswith("tuple[tuple"):
+        return isinstance(value, list) and all(_fits(item, "tuple[str]") for item in value)
     if kind.startswith("tuple"):
         return isinstance(value, list) and all(isinstance(item, str) for item in value)
     if kind.startswith("dict"):

@@ -176,6 +176,9 @@ def search(
     page: Optional[str] = typer.Option(None, "--page", help="Only references from pages whose title or key contains this."),
     author: Optional[str] = typer.Option(None, "--author", help="Only references with an author whose name contains this."),
     venue: Optional[str] = typer.Option(None, "--venue", help="Only references whose venue (journal, conference) contains this."),
+    collection: Optional[str] = typer.Option(None, "--collection", help="Only references in this collection (Zotero) "
+                                             "or under this heading, by name or path (\"Physics/Space\"), with its sub-collections."),
+    tag: Optional[str] = typer.Option(None, "--tag", help="Only references with this tag (the whole tag)."),
     context: bool = typer.Option(False, "--context", help="Also list the other references under each hit's topic."),
     explain: bool = typer.Option(False, "--explain", help="Show dense and lexical ranks and the matched terms."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (same as --format json)."),
@@ -197,7 +200,7 @@ def search(
         raise RefsearchError("give a QUERY, --file PATH or --batch FILE." if not given else
                              f"give only one of QUERY, --file and --batch, not {' and '.join(given)}.")
     filters = Filters(topic=topic, kind=kind, years=Filters.parse_years(year) if year else None, page=page,
-                      author=author, venue=venue)
+                      author=author, venue=venue, collection=collection, tag=tag)
     if query_file is not None:
         query = _read_query_file(query_file)
     idx = _open(index, model, update=not no_update, one_query=batch is None)

@@ -1,12 +1,15 @@
 """Which files under the given paths could be reference lists, as people keep them in folders.
 
 Standard library only (pathspec is imported only where a .gitignore exists): the index-freshness
-check calls `candidate_files` before every query, so this module must not pull in a parser.
+check calls `watched_files` before every query, so this module must not pull in a parser.
 
 A directory walk skips hidden entries (.git, .github, editor files), paths its .gitignore files
 ignore, and any directory that is itself a refsearch index (it holds `CURRENT` or `gen-*`), so an
-index kept inside its own source folder is never read back as a source. Whether a candidate really
-is a reference list is decided later, by content (`refsearch.sources.read_sources`).
+index kept inside its own source folder is never read back as a source. A Zotero data directory
+(it holds `zotero.sqlite`) is one source, its database: the walk does not go into it (its styles,
+translators and attachment snapshots are not reference lists), and `watched_files` adds the files
+whose changes change the library (`zotero_companions`). Whether a candidate really is a reference
+list is decided later, by content (`refsearch.sources.read_sources`).
 """
 
 from __future__ import annotations
@@ -29,11 +32,22 @@ SUFFIXES = {
     ".html": "bookmarks", ".htm": "bookmarks",
     ".jsonl.gz": "jsonl",  # a large library or a dataset, read compressed as it is
 }
+ZOTERO_DATABASE = "zotero.sqlite"  # a Zotero data directory's library (sources/zotero.py)
+# Beside the database, what a change to the library touches: its write-ahead log and rollback
+# journal (a running Zotero's latest edits live there) and Better BibTeX's citation keys. Not the
+# attachments' full-text caches (storage/<key>/.zotero-ft-cache): Zotero writes its full-text
+# tables whenever it writes a cache, so the database changes with them, and a stat per attachment
+# on every query would cost 20-40 ms per 1,000 attachments (docs/benchmarks.md, "Zotero"). A build
+# compares the caches themselves (fulltext.py).
+_ZOTERO_BESIDE = (ZOTERO_DATABASE + "-wal", ZOTERO_DATABASE + "-journal", "better-bibtex.sqlite",
+                  "better-bibtex.sqlite-wal")
 
 
 def format_of(path: Path) -> str | None:
     """The format a file's suffix (or compound suffix, `.jsonl.gz`) says it may hold, or None."""
     name = path.name.lower()
+    if name == ZOTERO_DATABASE:
+        return "zotero"
     return SUFFIXES.get(".jsonl.gz" if name.endswith(".jsonl.gz") else path.suffix.lower())
 
 
@@ -44,6 +58,22 @@ def candidate_files(paths: Sequence[Path]) -> list[Path]:
     asked for it by name, so silence would hide a typo.
     """
     return [path for path in all_files(paths) if format_of(path)]
+
+
+def watched_files(paths: Sequence[Path]) -> list[Path]:
+    """The candidate files and, for a Zotero database, the files beside it whose changes change the
+    library: what the manifest records and the freshness check compares."""
+    watched = []
+    for path in candidate_files(paths):
+        watched.append(path)
+        if path.name.lower() == ZOTERO_DATABASE:
+            watched.extend(zotero_companions(path))
+    return watched
+
+
+def zotero_companions(database: Path) -> list[Path]:
+    """The files beside a Zotero database that exist now (see _ZOTERO_BESIDE)."""
+    return [database.parent / name for name in _ZOTERO_BESIDE if (database.parent / name).is_file()]
 
 
 def all_files(paths: Sequence[Path]) -> list[Path]:
@@ -79,6 +109,10 @@ def _walk(root: Path) -> Iterator[Path]:
     ignores: dict[str, _Ignore] = {}
     for dirpath, dirnames, filenames in os.walk(root, onerror=fail):
         here = Path(dirpath)
+        if ZOTERO_DATABASE in filenames:  # a Zotero data directory: its database is the source
+            dirnames[:] = []
+            yield _checked_file(here / ZOTERO_DATABASE)
+            continue
         rules = [rule for directory, rule in ignores.items() if _within(dirpath, directory)]
         if ".gitignore" in filenames:
             ignores[dirpath] = rule = _Ignore(here)

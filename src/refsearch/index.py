@@ -75,6 +75,16 @@ class Index:
                                   manifest["model"]["dimension"])
 
     @cached_property
+    def fulltext(self):
+        """The passages of the references' full texts (refsearch.fulltext.FullText), or None when the
+        index holds none; opened on the first lexical search."""
+        if "fulltext" not in self.manifest:
+            return None  # nothing imported or opened for an index without full text
+        from .fulltext import FullText
+
+        return FullText(self.generation, self.catalog.count)
+
+    @cached_property
     def encoder(self) -> encoders.Encoder:
         model = self.manifest["model"]
         encoder = encoders.backend(model["encoder"]).for_query(self.directory, model, self._model_path,

@@ -26,7 +26,7 @@ import unicodedata
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -157,6 +157,7 @@ class LexicalHits:
     scores: np.ndarray  # float32
     matched: dict[int, list[str]]  # doc id -> surface forms of the query terms it contains
     ceiling: float  # score of an average-length document holding every query term once
+    passages: dict[int, int] = field(default_factory=dict)  # doc id -> its best full-text passage (search.py)
 
     def ranking(self) -> Ranking:
         return Ranking(self.doc_ids, self.scores, self.ceiling)
@@ -195,13 +196,13 @@ class Terms:
             self._found[wanted] = row if row < len(self) and self[row] == wanted else None
         return self._found[wanted]
 
-    def save(self, directory: Path) -> list[str]:
+    def save(self, directory: Path, prefix: str = "lexical") -> list[str]:
         from .store import write_file
         from .vectors import save_npy
 
-        write_file(directory / "lexical.terms.bin", bytes(self._blob))
-        save_npy(directory / "lexical.term_offsets.npy", self._offsets)
-        return ["lexical.terms.bin", "lexical.term_offsets.npy"]
+        write_file(directory / f"{prefix}.terms.bin", bytes(self._blob))
+        save_npy(directory / f"{prefix}.term_offsets.npy", self._offsets)
+        return [f"{prefix}.terms.bin", f"{prefix}.term_offsets.npy"]
 
 
 class BM25Index:
@@ -241,13 +242,17 @@ class BM25Index:
         return 0 if term is None else int(self.term_ptr[term + 1] - self.term_ptr[term])
 
     def search(self, query: str, depth: int, allowed: np.ndarray | None = None,
-               extra: Sequence[QueryTerm] = ()) -> LexicalHits:
+               extra: Sequence[QueryTerm] = (), added: dict[int, float] | None = None) -> LexicalHits:
         """Top `depth` documents; `allowed` is a boolean mask applied before the cut.
 
         `extra`: weighted tokens a translation adds; they score but do not raise the ceiling,
-        since they are other spellings of query words the ceiling already counts.
+        since they are other spellings of query words the ceiling already counts. `added`: scores
+        from elsewhere (a document's best full-text passage, refsearch.fulltext) added before the cut.
         """
         scores = np.zeros(self.n_docs, dtype=np.float32)
+        if added:
+            scores[np.fromiter(added, dtype=np.int64, count=len(added))] += np.fromiter(
+                added.values(), dtype=np.float32, count=len(added))
         hits_by_term: list[tuple[str, np.ndarray]] = []
         ceiling = 0.0
         for token, surfaces in self._informative(_group_terms(query_terms(query))).items():
@@ -301,25 +306,27 @@ class BM25Index:
         scores[docs] += added
         return docs
 
-    def save(self, directory: Path) -> list[str]:
+    def save(self, directory: Path, prefix: str = "lexical") -> list[str]:
+        """Write the index as `<prefix>.*` files (the references' is "lexical", the full text's "fulltext.lexical")."""
         meta = {"format": FORMAT, "tokenizer": TOKENIZER, "n_docs": self.n_docs, "terms": len(self.terms),
                 "params": self.params}
         from .store import write_file
         from .vectors import save_npy
 
-        write_file(directory / "lexical.json", json.dumps(meta, ensure_ascii=False).encode())
+        write_file(directory / f"{prefix}.json", json.dumps(meta, ensure_ascii=False).encode())
         for name in ("idf", "term_ptr", "doc_ids", "weights"):
-            save_npy(directory / f"lexical.{name}.npy", getattr(self, name))
-        return ["lexical.json", *self.terms.save(directory)] + [f"lexical.{n}.npy" for n in ("idf", "term_ptr", "doc_ids", "weights")]
+            save_npy(directory / f"{prefix}.{name}.npy", getattr(self, name))
+        return [f"{prefix}.json", *self.terms.save(directory, prefix)] + [
+            f"{prefix}.{n}.npy" for n in ("idf", "term_ptr", "doc_ids", "weights")]
 
     @classmethod
-    def load(cls, directory: Path) -> "BM25Index":
+    def load(cls, directory: Path, prefix: str = "lexical") -> "BM25Index":
         """Load and check the index; the postings are memory-mapped, not read."""
         from .store import open_index_file, read_index_json
         from .vectors import load_npy
 
         damaged = f"{directory}: lexical index is damaged or inconsistent; run `refsearch build --force`."
-        meta = read_index_json(directory / "lexical.json")
+        meta = read_index_json(directory / f"{prefix}.json")
         if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("tokenizer") != TOKENIZER:
             found = (meta.get("format"), meta.get("tokenizer")) if isinstance(meta, dict) else None
             raise IndexProblem(
@@ -329,14 +336,14 @@ class BM25Index:
         if not (isinstance(terms, int) and isinstance(n_docs, int) and isinstance(params, dict)
                 and isinstance(params.get("avgdl", 0), (int, float))):
             raise IndexProblem(damaged)
-        term_ptr = load_npy(directory / "lexical.term_ptr.npy", "int64", (terms + 1,))
-        offsets = load_npy(directory / "lexical.term_offsets.npy", "int64", (terms + 1,))
+        term_ptr = load_npy(directory / f"{prefix}.term_ptr.npy", "int64", (terms + 1,))
+        offsets = load_npy(directory / f"{prefix}.term_offsets.npy", "int64", (terms + 1,))
         postings = int(term_ptr[-1])
-        arrays = {"idf": load_npy(directory / "lexical.idf.npy", "float32", (terms,)), "term_ptr": term_ptr,
-                  "doc_ids": load_npy(directory / "lexical.doc_ids.npy", "int32", (postings,)),
-                  "weights": load_npy(directory / "lexical.weights.npy", "float32", (postings,))}
+        arrays = {"idf": load_npy(directory / f"{prefix}.idf.npy", "float32", (terms,)), "term_ptr": term_ptr,
+                  "doc_ids": load_npy(directory / f"{prefix}.doc_ids.npy", "int32", (postings,)),
+                  "weights": load_npy(directory / f"{prefix}.weights.npy", "float32", (postings,))}
         try:
-            with open_index_file(directory / "lexical.terms.bin") as handle:
+            with open_index_file(directory / f"{prefix}.terms.bin") as handle:
                 blob = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if terms else b""
         except (OSError, ValueError):
             raise IndexProblem(damaged) from None
@@ -355,16 +362,15 @@ class BM25Builder:
         self._terms, self._docs, self._tfs, self._lengths = array("i"), array("i"), array("f"), array("f")
 
     def add(self, fields: Sequence[tuple[str, float]]) -> None:
-        counts: Counter[str] = Counter()
+        counts: dict[str, float] = {}
         for text, weight in fields:
-            for token in tokenize(text):
-                counts[token] += weight
-        doc = len(self._lengths)
+            for token, count in Counter(tokenize(text)).items():  # counted in C: a PDF's passages are long
+                counts[token] = counts.get(token, 0) + count * weight
+        doc, vocab = len(self._lengths), self.vocab
         self._lengths.append(sum(counts.values()))
-        for token, tf in counts.items():
-            self._terms.append(self.vocab.setdefault(token, len(self.vocab)))
-            self._docs.append(doc)
-            self._tfs.append(tf)
+        self._terms.extend([vocab.setdefault(token, len(vocab)) for token in counts])
+        self._docs.extend([doc] * len(counts))
+        self._tfs.extend(counts.values())
 
     def finish(self, block: int = 1 << 20) -> BM25Index:
         """The index, postings placed term by term with a counting sort, a block at a time: beside

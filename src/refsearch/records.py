@@ -54,6 +54,9 @@ class Reference:
     it is not English; `abstract` the work's own summary, kept apart because it is long and not the
     user's. `source` is "file:line" so that every later message can point back at the line the user
     wrote; `also_in` lists the "file:line" of the same work found in other files (merged duplicates).
+    `also_topics` holds the other topic paths of an entry filed under several (a Zotero item in
+    several collections); `fulltext` names plain-text files with the work's full text, which a build
+    indexes apart (refsearch.fulltext) so that no query reads them with the record.
     """
 
     id: str
@@ -74,6 +77,8 @@ class Reference:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     source: str = ""
     also_in: tuple[str, ...] = ()
+    also_topics: tuple[tuple[str, ...], ...] = ()
+    fulltext: tuple[str, ...] = ()
 
     @property
     def author(self) -> str | None:
@@ -84,6 +89,10 @@ class Reference:
         data = asdict(self)
         for key in _TUPLE_FIELDS:
             data[key] = list(data[key])
+        data["also_topics"] = [list(path) for path in self.also_topics]
+        for key in _OMITTED_WHEN_EMPTY:  # most sources never fill them: records stay as they were
+            if not data[key]:
+                del data[key]
         return data
 
     @classmethod
@@ -91,7 +100,13 @@ class Reference:
         values = dict(data)
         for key in _TUPLE_FIELDS:
             values[key] = tuple(values.get(key) or ())
+        values["also_topics"] = tuple(tuple(path) for path in values.get("also_topics") or ())
         return cls(**values)
+
+    @property
+    def topics(self) -> tuple[tuple[str, ...], ...]:
+        """Every topic path the entry is filed under, `topic` first."""
+        return (self.topic, *self.also_topics)
 
     @property
     def breadcrumb(self) -> str:
@@ -116,8 +131,9 @@ class Reference:
         return self.cite_key or self.id.partition("/")[2] or self.id
 
 
-_TUPLE_FIELDS = ("topic", "topic_en", "authors", "tags", "also_in")
-_GENERIC_FILE_NAMES = {"readme", "index"}
+_TUPLE_FIELDS = ("topic", "topic_en", "authors", "tags", "also_in", "fulltext")
+_OMITTED_WHEN_EMPTY = ("also_topics", "fulltext")
+_GENERIC_FILE_NAMES = {"readme", "index", "zotero"}  # zotero.sqlite: a library is its data directory
 
 
 def doi_of(text: str | None) -> str | None:
@@ -158,7 +174,8 @@ _TRACKING = re.compile(r"^(?:utm_\w+|ref|ref_src|fbclid|gclid|spm|from)=", re.IG
 
 def page_key(path: Path) -> str:
     """A file's default page key (the ids' prefix): its name without suffix; for README.md or
-    index.md, which every awesome list is called, its folder's name, so lists side by side differ."""
+    index.md, which every awesome list is called, and a Zotero data directory's zotero.sqlite, its
+    folder's name, so lists (and libraries) side by side differ."""
     folder = path.resolve().parent.name
     return folder if path.stem.lower() in _GENERIC_FILE_NAMES and folder else path.stem
 

@@ -48,7 +48,8 @@ def reference_json(ref: Reference) -> dict[str, Any]:
 
 def hit_json(hit: Hit, explain: bool = False) -> dict[str, Any]:
     data = {"rank": hit.rank, "score": round(hit.score, 6), **reference_json(hit.ref),
-            "snippet": snippet(hit.ref.abstract, hit.matched) if hit.ref.abstract else None}
+            "snippet": snippet(hit.ref.abstract, hit.matched) if hit.ref.abstract else None,
+            "fulltext": fulltext_snippet(hit)}
     if explain:
         data["explain"] = {
             "dense_rank": hit.dense_rank,
@@ -84,6 +85,7 @@ def related_json(anchor: Reference, suggestions) -> dict[str, Any]:
 def show_json(ref: Reference, others: Sequence[Reference]) -> dict[str, Any]:
     """Every field of the reference (the abstract and where else it was found too), and its topic's others."""
     return {**reference_json(ref), "abstract": ref.abstract, "source": ref.source, "also_in": list(ref.also_in),
+            "also_topics": [list(path) for path in ref.also_topics], "fulltext": list(ref.fulltext),
             "extra": ref.extra, "context": [{"id": r.id, "title": r.title} for r in others]}
 
 
@@ -212,6 +214,8 @@ def print_hits(out: Writer, query: str, hits: Sequence[Hit], explain: bool = Fal
             out.block(clean(snippet(ref.abstract, hit.matched)), indent, "dim", terms=terms)
         if ref.note_en:
             out.block(clean(ref.note_en), indent, "italic", terms=terms)
+        if found := fulltext_snippet(hit):
+            out.block(clean(f"full text: {found}"), indent, "dim", terms=terms)
         if ref.url:
             out.line(" " * indent + out.style(clean(ref.url), "cyan"))
         if explain:
@@ -231,6 +235,26 @@ def snippet(text: str, terms: Sequence[str] = (), limit: int = SNIPPET_CHARS) ->
     if start + limit < len(text):
         piece = piece.rsplit(" ", 1)[0] + " …"
     return ("… " if start else "") + piece
+
+
+def fulltext_snippet(hit: Hit) -> str | None:
+    """The words around the match in the hit's best full-text passage, when that passage holds a
+    matched query word that the reference's own title, note and abstract do not: what only the full
+    text (a PDF's extracted text) says. None otherwise."""
+    if not hit.passage:
+        return None
+    ref, text = hit.ref, " ".join(hit.passage.split())
+    passage = text.lower()
+    own = " ".join(value for value in (ref.title, ref.note, ref.note_en, ref.abstract, *ref.tags) if value).lower()
+    only_there = {term.lower() for term in hit.matched if term and term.lower() in passage and term.lower() not in own}
+    if not only_there:
+        return None
+    # the stretch of the passage that holds the most of those words (a passage is ~1,000 characters)
+    spots = [at for term in only_there for at in range(len(passage)) if passage.startswith(term, at)]
+    best = max(sorted(spots), key=lambda at: sum(term in passage[max(0, at - 40):at + SNIPPET_CHARS - 40]
+                                                 for term in only_there))
+    start = text.rfind(" ", 0, max(0, best - 40)) + 1
+    return ("… " if start else "") + snippet(text[start:], sorted(only_there))
 
 
 def explain_text(hit: Hit) -> str:
@@ -274,19 +298,39 @@ def print_see_also(out: Writer, top: Reference, suggestions) -> None:
 def print_reference(out: Writer, ref: Reference, others: Sequence[Reference]) -> None:
     out.block(clean(ref.title), 0, "bold")
     out.line(out.style(clean(ref.id if ref.handle == ref.id else f"{ref.handle} · {ref.id}"), "dim"))
-    for label, value in (("topic", ref.breadcrumb), ("topic (en)", " › ".join(ref.topic_en)),
+    extra = {key: value for key, value in ref.extra.items() if key != "annotations"}
+    for label, value in (("topic", ref.breadcrumb), *(("also under", " › ".join(path)) for path in ref.also_topics),
+                         ("topic (en)", " › ".join(ref.topic_en)),
                          ("year", ref.year), ("kind", ref.kind), ("authors", "; ".join(ref.authors)),
                          ("venue", ref.venue), ("doi", ref.doi), ("url", ref.url), ("note", ref.note),
                          ("note (en)", ref.note_en), ("abstract", ref.abstract), ("tags", ", ".join(ref.tags)),
                          ("source", ref.source), ("also in", ", ".join(ref.also_in)),
-                         *((key, json.dumps(value, ensure_ascii=False)) for key, value in ref.extra.items())):
+                         ("full text", ", ".join(ref.fulltext)),
+                         *((key, json.dumps(value, ensure_ascii=False)) for key, value in extra.items())):
         if value:
             out.block(clean(value), 14, lead=out.style(clean(f"  {label:>10}: "), "bold"))  # extra keys are data
+    annotations = ref.extra.get("annotations")
+    if isinstance(annotations, list) and annotations:
+        out.line()
+        out.block(clean(f"annotations ({len(annotations)}):"), 2)
+        for annotation in annotations:
+            _bullet(out, annotation_line(annotation), 4)
     if others:
         out.line()
         out.block(clean(f"same topic ({ref.breadcrumb}):"), 2)
         for other in others:
             _listed(out, other, 4)
+
+
+def annotation_line(annotation: object) -> str:
+    """One of a reference's annotations (`extra.annotations`: a note, or a highlight with its comment
+    and page) as a line: `p. 3 · highlight: “text” — comment`."""
+    if not isinstance(annotation, dict):
+        return str(annotation)
+    page, kind = annotation.get("page"), annotation.get("kind") or "annotation"
+    text = f"“{annotation['text']}”" if annotation.get("text") and kind != "note" else annotation.get("text")
+    body = " — ".join(str(part) for part in (text, annotation.get("comment")) if part)
+    return " · ".join(str(part) for part in (f"p. {page}" if page else None, f"{kind}: {body}") if part)
 
 
 def print_related(out: Writer, anchor: Reference, suggestions) -> None:

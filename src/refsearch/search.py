@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .catalog import KIND, PAGE, TOPIC, VENUE, YEAR, Catalog
+from .catalog import KIND, PAGE, VENUE, YEAR, Catalog
 from .errors import NoMatch, RefsearchError
 from .fusion import DEFAULT_FUSION, SCALE_DEPTH, Fusion, Ranking, fuse
 from .lexical import LexicalHits
@@ -36,6 +36,7 @@ class Hit:
     lexical_rank: int | None = None
     lexical_score: float | None = None
     matched: list[str] = field(default_factory=list)
+    passage: str | None = None  # the full-text passage that matched best (refsearch.fulltext), if any
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class Filters:
     page: str | None = None  # substring of the page title or of the id's page key
     author: str | None = None  # substring of any author's name
     venue: str | None = None  # substring of the venue
+    collection: str | None = None  # a collection (or heading) by name or path ("AI", "Computer Science/AI"), with its sub-collections
+    tag: str | None = None  # a whole tag (case-insensitive)
 
     @staticmethod
     def parse_years(text: str) -> tuple[int, int]:
@@ -60,10 +63,12 @@ class Filters:
         return low, high
 
     def active(self) -> bool:
-        return any(value is not None for value in (self.topic, self.kind, self.years, self.page, self.author, self.venue))
+        return any(value is not None for value in (self.topic, self.kind, self.years, self.page, self.author, self.venue,
+                                                   self.collection, self.tag))
 
     def mask(self, catalog: Catalog) -> np.ndarray | None:
-        """Which rows pass, decided once per distinct topic, kind and page (None: no filter). A filter
+        """Which rows pass, decided once per distinct topic, kind and page (None: no filter). A topic
+        or collection filter looks at every topic path of a reference (`Reference.topics`). A filter
         that no reference passes is a NoMatch error naming what the index has ("no kind 'papers';
         kinds here: paper 2,310, book 42"): a typo should not look like an empty answer."""
         if not self.active():
@@ -79,8 +84,14 @@ class Filters:
         """(filter name, value given, which rows pass it) for each filter given."""
         if self.topic is not None:
             needle = self.topic.casefold()
-            ok = [any(needle in part.casefold() for part in (*t.path, *t.path_en)) for t in catalog.topics]
-            yield "topic", self.topic, np.array(ok, dtype=bool)[catalog.facet(TOPIC)]
+            yield "topic", self.topic, catalog.rows_by_topic(
+                [any(needle in part.casefold() for part in (*t.path, *t.path_en)) for t in catalog.topics])
+        if self.collection is not None:
+            names = [part.strip().casefold() for part in re.split(r"[/›]", self.collection) if part.strip()]
+            yield "collection", self.collection, catalog.rows_by_topic(
+                [_holds_run([part.casefold() for part in t.path], names) for t in catalog.topics])
+        if self.tag is not None:
+            yield "tag", self.tag, catalog.rows_by_tag(self.tag)
         if self.kind is not None:
             wanted = kind_name(self.kind)
             ok = [wanted in (kind_name(kind) or "").split("/") for kind in catalog.kinds]
@@ -117,13 +128,19 @@ def _nothing_passes(name: str, value, catalog: Catalog) -> str:
     if name == "page":
         return f"no page {value!r}; pages here: " + ", ".join(key for _, key in catalog.pages[:12])
     names = {"topic": lambda: {part for t in catalog.topics for part in t.path},
+             "collection": lambda: {part for t in catalog.topics for part in t.path},
              "venue": lambda: {venue for venue in catalog.venues if venue},
-             "author": catalog.author_names}[name]()
+             "author": catalog.author_names, "tag": catalog.tag_names}[name]()
     by_word = {word.casefold(): name for name in names for word in (name, *name.split())}  # "Vaswany" ~ "Vaswani"
     close = difflib.get_close_matches(value.casefold(), list(by_word), n=5, cutoff=0.75) if len(by_word) <= 100_000 else []
     close = list(dict.fromkeys(by_word[word] for word in close))
     hint = f"; close: {', '.join(close)}" if close else (f"; `refsearch topics` lists them" if name == "topic" else "")
-    return f"no {name} contains {value!r}{hint}."
+    return f"no {name} {value!r}{hint}." if name in ("tag", "collection") else f"no {name} contains {value!r}{hint}."
+
+
+def _holds_run(path: list[str], names: list[str]) -> bool:
+    """Whether `names` appear one after another in `path`: the collection they name, or one inside it."""
+    return bool(names) and any(path[start:start + len(names)] == names for start in range(len(path) - len(names) + 1))
 
 
 def validate_query(query: str) -> str:
@@ -170,6 +187,7 @@ class Searcher:
             ranked = list(zip(chosen.doc_ids.tolist(), chosen.scores.tolist()))
         dense_ranks, lexical_ranks = dense.ranks(), lexical.ranks()
         hits = []
+        passages = lexical_hits.passages if lexical_hits else {}
         for rank, (row, score) in enumerate(ranked[:k], start=1):
             d, l = dense_ranks.get(row), lexical_ranks.get(row)
             hits.append(Hit(
@@ -177,6 +195,7 @@ class Searcher:
                 dense_rank=d, dense_score=float(dense.scores[d - 1]) if d else None,
                 lexical_rank=l, lexical_score=float(lexical.scores[l - 1]) if l else None,
                 matched=lexical_hits.matched.get(row, []) if lexical_hits else [],
+                passage=self.index.fulltext.passage(passages[row]) if row in passages else None,
             ))
         return hits
 
@@ -185,9 +204,22 @@ class Searcher:
         """The rankings that `mode` needs, each cut to `depth` (the input to fusion)."""
         translation = translate(query, self.index.lexical, self.translation)
         dense = self.dense_ranking(translation.dense_query(query), depth, allowed) if mode != "lexical" else _EMPTY
-        lexical = (self.index.lexical.search(query, depth, allowed, translation.lexical_terms)
-                   if mode != "dense" else None)
+        lexical = self.lexical_hits(query, depth, allowed, translation.lexical_terms) if mode != "dense" else None
         return dense, lexical
+
+    def lexical_hits(self, query: str, depth: int, allowed: np.ndarray | None, terms) -> LexicalHits:
+        """BM25 over the references and, where the index has full text, their best passages
+        (refsearch.fulltext): a reference's score gains its best passage's, and it keeps that passage."""
+        fulltext = self.index.fulltext
+        found = fulltext.search(query, depth, allowed, terms) if fulltext else None
+        hits = self.index.lexical.search(query, depth, allowed, terms, added=found.scores if found else None)
+        if found:
+            for row in hits.doc_ids.tolist():
+                if row in found.best:
+                    hits.passages[row] = found.best[row]
+                    words = hits.matched.setdefault(row, [])
+                    words.extend(word for word in found.matched[row] if word not in words)
+        return hits
 
     def dense_ranking(self, text: str, depth: int, allowed: np.ndarray | None) -> Ranking:
         """Nearest references to `text` as it is (the query with its translations)."""

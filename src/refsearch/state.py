@@ -24,9 +24,9 @@ from typing import Sequence
 
 from . import store, trust
 from .errors import RefsearchError
-from .catalog import RECORDS_FORMAT
+from .catalog import RECORDS_FORMAT  # a new one (tag and topic-path facets, names) makes an index stale
 from .lexical import FORMAT as LEXICAL_FORMAT, TOKENIZER
-from .discover import candidate_files
+from .discover import watched_files
 
 BM25_PARAMS = {"k1": 1.2, "b": 0.75}
 # what the lexical index was written with: a new tokenizer or file format makes an index stale (its
@@ -222,18 +222,24 @@ def diff_sources(recorded: list[dict], roots: Sequence[Path]) -> SourceDiff:
 
 
 def _located(roots: Sequence[Path]) -> list[tuple[int, Path]]:
-    """Each candidate file with the number of the (first) root it lies in."""
-    located = []
-    for path in candidate_files(roots):
+    """Each watched file with the number of the (first) root it lies in; a file beside a root that is
+    a file (a Zotero database's log) goes with that root, which it follows."""
+    located: list[tuple[int, Path]] = []
+    for path in watched_files(roots):
         absolute = _absolute(path)
-        number = next((i for i, root in enumerate(roots) if absolute == root or root in absolute.parents), 0)
-        located.append((number, absolute))
+        number = next((i for i, root in enumerate(roots) if absolute == root or root in absolute.parents), None)
+        located.append((located[-1][0] if number is None and located else number or 0, absolute))
     return located
 
 
 def _in_root(path: Path, root: Path) -> str:
-    """The path within its root; "" when the root is the file itself."""
-    return "" if path == root else path.relative_to(root).as_posix()
+    """The path within its root; "" when the root is the file itself; relative to it ("../…") for
+    a file beside a root that is a file."""
+    if path == root:
+        return ""
+    if root in path.parents:
+        return path.relative_to(root).as_posix()
+    return Path(os.path.relpath(path, root)).as_posix()
 
 
 def _absolute(path: Path) -> Path:

@@ -19,6 +19,7 @@ from .text import content_hash
 
 # Parts of a generation, by file name prefix; the encoder directory is shared by generations.
 PARTS = (("vectors", "vectors."), ("records", "records."), ("facets", "facets."), ("lexical", "lexical."),
+         ("fulltext", "fulltext."),
          ("manifest", "manifest."))
 
 

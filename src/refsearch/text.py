@@ -54,3 +54,31 @@ def lexical_fields(ref: Reference) -> list[tuple[str, float]]:
 def content_hash(ref: Reference, model_fingerprint: str) -> str:
     """Key for reusing a vector: same embedded text under the same model means same vector."""
     return hashlib.sha256(f"{model_fingerprint}\0{dense_text(ref)}".encode()).hexdigest()[:32]
+
+
+# --- full text (refsearch.fulltext) ---------------------------------------------------------------
+# Of each reference's full text, the first FULLTEXT_CHARS characters are indexed (Zotero's own
+# full-text index stops at 500,000 by default; a paper's text is 30,000-100,000), in passages of
+# about PASSAGE_CHARS, each starting with the last PASSAGE_OVERLAP words of the one before so that a
+# phrase across a boundary is whole in one of them. The full text is searched by BM25 only: the
+# vector stays on the title, the user's notes and the abstract (docs/benchmarks.md, "Full text").
+FULLTEXT_CHARS = 200_000
+PASSAGE_CHARS = 1_000
+PASSAGE_OVERLAP = 12
+
+
+def passages(text: str) -> list[str]:
+    """`text` (its first FULLTEXT_CHARS characters) as overlapping passages, whitespace collapsed."""
+    words = text[:FULLTEXT_CHARS].split()
+    found: list[str] = []
+    start = 0
+    while start < len(words):
+        end, size = start, 0
+        while end < len(words) and size < PASSAGE_CHARS:
+            size += len(words[end]) + 1
+            end += 1
+        found.append(" ".join(words[start:end]))
+        if end >= len(words):
+            break
+        start = max(start + 1, end - PASSAGE_OVERLAP)
+    return found

@@ -33,15 +33,15 @@ class Topic:
 
 
 def topics(index: Index) -> list[Topic]:
-    """Topics in reading order (first appearance), each with its references."""
+    """Topics in reading order (first appearance), each with its references (a reference filed under
+    several topics, a Zotero item in several collections, is listed under each)."""
     catalog = index.catalog
-    column = catalog.facet(TOPIC)
+    rows, numbers = catalog.topic_pairs()
     found = []
-    for number in _first_seen(column):
+    for number in _first_seen(numbers):
         entry = catalog.topics[number]
-        rows = np.flatnonzero(column == number)
         found.append(Topic(catalog.pages[entry.page][0], entry.path, entry.path_en,
-                           tuple(catalog.ids[row] for row in rows)))
+                           tuple(catalog.ids[row] for row in rows[numbers == number])))
     return found
 
 

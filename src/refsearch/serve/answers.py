@@ -53,9 +53,10 @@ class Answers:
     @_kept
     def search(self, query: str, k: int = 10, mode: str = "hybrid", topic: str | None = None,
                kind: str | None = None, year: str | None = None, page: str | None = None,
-               author: str | None = None, venue: str | None = None) -> dict[str, Any]:
+               author: str | None = None, venue: str | None = None, collection: str | None = None,
+               tag: str | None = None) -> dict[str, Any]:
         filters = Filters(topic=topic, kind=kind, years=Filters.parse_years(year) if year else None, page=page,
-                          author=author, venue=venue)
+                          author=author, venue=venue, collection=collection, tag=tag)
         return render.results_json(query, self.index.search(query, k=validate_k(k), mode=mode, filters=filters))
 
     @_kept

@@ -107,6 +107,9 @@ SEARCH = (
     Param("page", str, "Only references from pages whose title or key contains this."),
     Param("author", str, "Only references with an author whose name contains this."),
     Param("venue", str, "Only references whose venue (journal, conference) contains this."),
+    Param("collection", str, "Only references in this collection (Zotero) or under this heading, by name or "
+                             "path (Physics/Space), with its sub-collections."),
+    Param("tag", str, "Only references with this tag (the whole tag, any case)."),
 )
 
 ENDPOINTS = (

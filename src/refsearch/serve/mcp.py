@@ -58,14 +58,20 @@ def create_server(live: LiveIndex) -> MCPServer:
                                                         "('Hinton').")] = None,
         venue: Annotated[str | None, Field(description="Only references from a venue whose name contains this "
                                                        "('NeurIPS', 'Nature').")] = None,
+        collection: Annotated[str | None, Field(description="Only references in this Zotero collection (or under "
+                                                            "this heading), by name or path ('Physics/Space'), "
+                                                            "sub-collections included.")] = None,
+        tag: Annotated[str | None, Field(description="Only references with this tag (the whole tag).")] = None,
     ) -> dict[str, Any]:
         """Search the user's reading list by meaning and by keywords (Chinese and English both work).
         Returns the best references first, each with id, title, url, year, kind, topic path, the
-        annotation (`note`) and its English gloss (`note_en`), a `snippet` of the abstract around the
-        matched words when the reference has one, and a score. Use it whenever the user
-        asks what their list or notes say about a subject, or for reading on a subject."""
+        annotation (`note`: for a Zotero item, its notes and PDF highlights) and its English gloss
+        (`note_en`), a `snippet` of the abstract around the matched words when the reference has one,
+        `fulltext`: the words of the paper's full text that matched when only the full text holds
+        them, and a score. Use it whenever the user asks what their list, library or notes say about
+        a subject, or for reading on a subject."""
         return answer(lambda a: a.search(query=query, k=k, mode=mode, topic=topic, kind=kind, year=year, page=page,
-                                         author=author, venue=venue))
+                                         author=author, venue=venue, collection=collection, tag=tag))
 
     @server.tool(annotations=read_only)
     def related(

@@ -12,7 +12,9 @@ Parsers are imported when a file needs them, so importing this package stays che
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import stat
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,10 +27,10 @@ from refsearch.sources.dedupe import DuplicatePlan
 from refsearch.sources.tidy import tidy
 from refsearch.discover import SUFFIXES, all_files, format_of
 
-__all__ = ["SourcePlan", "SourceRead", "conflicts_summary", "plan_sources", "read_file", "read_sources",
+__all__ = ["SourcePlan", "SourceRead", "conflicts_summary", "fulltext_of", "plan_sources", "read_file", "read_sources",
            "skipped_summary"]
 
-Parser = Callable[[str, Path, str], list[Reference]]  # (text, path, page key) -> references
+Parser = Callable[..., list[Reference]]  # (text, path, page key), or (path, page key) for a database
 
 PARSERS = {  # format -> "module:function", imported on first use
     "markdown": "markdown:parse_markdown",
@@ -38,7 +40,9 @@ PARSERS = {  # format -> "module:function", imported on first use
     "bibtex": "bibtex:parse_bibtex",
     "ris": "ris:parse_ris",
     "bookmarks": "bookmarks:parse_bookmarks",
+    "zotero": "zotero:read_zotero",
 }
+_DATABASE_FORMATS = {"zotero"}  # parsers that read the file themselves: (path) -> references
 # formats whose suffix is shared with files that are not reference lists: an unreadable one is skipped
 _SHARED_SUFFIX_FORMATS = {"yaml", "csl-json", "bookmarks"}
 _SNIFF_CHARS = 64 * 1024
@@ -152,6 +156,29 @@ def read_file(path: Path) -> list[Reference]:
     return found
 
 
+def fulltext_of(files: Sequence[str], limit: int | None = None) -> str:
+    """The full text in `files` (a reference's `fulltext`: a Zotero attachment's extracted text), its
+    first `limit` characters (default text.FULLTEXT_CHARS). A file that is gone or unreadable now is
+    passed over: a build reads them after the library, which may have changed since."""
+    from refsearch.text import FULLTEXT_CHARS
+
+    limit = FULLTEXT_CHARS if limit is None else limit
+    parts, size = [], 0
+    for name in files:
+        try:
+            if not stat.S_ISREG(os.stat(name).st_mode):  # a FIFO or device would block or never end
+                continue
+            with open(name, "rb") as handle:
+                text = handle.read(4 * (limit - size)).decode("utf-8", "replace")
+        except OSError:
+            continue
+        parts.append(text[:limit - size])
+        size += len(parts[-1]) + 1
+        if size >= limit:
+            break
+    return "\n".join(parts)
+
+
 def skipped_summary(read: SourceRead | SourcePlan) -> str | None:
     """The one line a build prints about files it passed over, or None when there were none."""
     count = len(read.skipped)
@@ -184,6 +211,8 @@ def _stream_jsonl(path: Path, reserved: set[str] | None = None, skipped: list[st
 
 def _read(path: Path, fmt: str, notes: list[str], key: str) -> tuple[list[Reference], str | None]:
     """(references, tidied, or the reason the file was skipped)."""
+    if fmt in _DATABASE_FORMATS:
+        return _parsed(path, fmt, notes, lambda parser: parser(path, key))
     data = _read_bytes(path)
     try:
         text = _decode(path, data)
@@ -199,11 +228,16 @@ def _read(path: Path, fmt: str, notes: list[str], key: str) -> tuple[list[Refere
         return [], reason
     if fmt != "csl-json":  # a compact one-line CSL-JSON export is normal; the JSON reader is linear
         _check_lines(path, text)
+    return _parsed(path, fmt, notes, lambda parser: parser(text, path, key))
+
+
+def _parsed(path: Path, fmt: str, notes: list[str], parse) -> tuple[list[Reference], str | None]:
+    """`parse(parser)`'s references, checked; its warnings go to `notes`, its failures become one line."""
     parser = _parser(fmt)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SourceWarning)
         try:
-            found = parser(text, path, key)
+            found = parse(parser)
             for ref in found:
                 check_reference(ref)
             found = [tidy(ref) for ref in found]

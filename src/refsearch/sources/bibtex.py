@@ -32,7 +32,7 @@ import re
 from pathlib import Path
 
 from refsearch.records import IdAllocator, Reference, doi_of, page_key
-from refsearch.sources.common import clean, is_et_al, kind_for, person, raw_type, warn, year_in
+from refsearch.sources.common import clean, is_et_al, kind_for, person, raw_type, stand_in_title, warn, year_in
 from refsearch.sources.tidy import latex_text
 
 KINDS = {
@@ -95,7 +95,7 @@ def _reference(entry, values: dict[str, str], groups: "_Groups", path: Path, key
     year = year_in(values.get("year") or values.get("date"))
     venue = next((v for name in _VENUE_FIELDS if (v := latex.text(values.get(name)))), None)
     title = ": ".join(filter(None, (latex.text(values.get("title")), latex.text(values.get("subtitle")))))
-    title = title or _stand_in_title(authors, year, venue)
+    title = title or stand_in_title(authors, year, venue)
     if not title:
         warn(path, _line(entry), f"skipped @{entry.entry_type}{{{entry.key}}}: no title, author or venue")
         return None
@@ -132,15 +132,6 @@ def _identifiers(entry, values: dict[str, str]) -> dict[str, str]:
     if eprint and (values.get("eprinttype") or values.get("archiveprefix") or "").lower() == "arxiv":
         found["arxiv"] = eprint
     return found
-
-
-def _stand_in_title(authors: tuple[str, ...], year: int | None, venue: str | None) -> str | None:
-    """For the untitled entries physics and APA libraries hold (`Author, Journal, 1953, vol, page`):
-    what a citation would show, so the entry stays findable instead of being dropped."""
-    if not authors and not venue:
-        return None
-    names = ", ".join(authors[:3]) + (" et al." if len(authors) > 3 else "")
-    return " · ".join(str(part) for part in (names, year, venue) if part)
 
 
 def _line(block) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 from refsearch.errors import SourceError
@@ -114,6 +115,16 @@ def author_list(text: str) -> tuple[str, ...]:
     if len(parts) % 2 == 0 and all(" " not in part and not _CJK_NAME.search(part) for part in parts):
         parts = [person(family, given) for family, given in zip(parts[::2], parts[1::2])]
     return tuple(dict.fromkeys(part for part in parts if part))
+
+
+def stand_in_title(authors: Sequence[str], year: int | None, venue: str | None) -> str | None:
+    """For untitled entries (physics and APA libraries hold `Author, Journal, 1953, vol, page`; Zotero
+    items saved without a title): what a citation would show, so the entry stays findable instead of
+    being dropped."""
+    if not authors and not venue:
+        return None
+    names = ", ".join(authors[:3]) + (" et al." if len(authors) > 3 else "")
+    return " · ".join(str(part) for part in (names, year, venue) if part)
 
 
 def clean(text: str | None) -> str | None:

@@ -16,7 +16,8 @@ a list that links one page under two headings). Two guards keep different works 
 The first occurrence (files in sorted order, entries in file order) survives with the id it has
 alone, so ids are stable across rebuilds of the same sources. It keeps the richest value of each
 field (a missing one filled, the longer abstract and author list, every distinct annotation, the
-union of tags, a topic if it had none, the others' titles as `extra["titles"]`, searchable), records
+union of tags and full texts, a topic if it had none or the other's topic paths on the same page
+as `also_topics`, the others' titles as `extra["titles"]`, searchable), records
 which `file:line` a field came from in `extra["from"]`, and lists the others' `file:line` in `also_in`. Merges are planned from the work
 keys in a first reading and applied in a second one (`DuplicatePlan`), so a library of any size
 streams: the plan holds a few short strings per reference, never the references.
@@ -169,7 +170,13 @@ def absorb(kept: Reference, other: Reference) -> Reference:
     if other.note and other.note not in (kept.note or ""):
         chosen["note"] = f"{kept.note} · {other.note}" if kept.note else other.note
     if not kept.topic and other.topic:
-        chosen.update(topic=other.topic, topic_en=other.topic_en)
+        chosen.update(topic=other.topic, topic_en=other.topic_en, also_topics=other.also_topics)
+    elif other.page == kept.page:  # listed under two headings (collections) of one page: both stay
+        paths = [path for path in (*kept.also_topics, *other.topics) if path and path != kept.topic]
+        if tuple(dict.fromkeys(paths)) != kept.also_topics:
+            chosen["also_topics"] = tuple(dict.fromkeys(paths))
+    if other.fulltext and not set(other.fulltext) <= set(kept.fulltext):
+        chosen["fulltext"] = tuple(dict.fromkeys((*kept.fulltext, *other.fulltext)))
     extra = {**other.extra, **kept.extra}
     titles = [title for title in (*kept.other_titles, other.title, *other.other_titles)
               if title.casefold() != kept.title.casefold()]

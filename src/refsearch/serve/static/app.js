@@ -4,7 +4,7 @@
 "use strict";
 
 const DEBOUNCE_MS = 150;
-const FILTERS = ["topic", "kind", "year"];
+const FILTERS = ["topic", "kind", "year", "collection", "tag"];
 const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 
 const $ = (id) => document.getElementById(id);
@@ -85,7 +85,8 @@ async function runSearch() {
   state.pending = controller;
   try {
     const data = await api("/api/search", { query: values.q, k: 10, topic: values.topic, kind: values.kind,
-                                             year: values.year }, controller.signal);
+                                             year: values.year, collection: values.collection, tag: values.tag },
+                           controller.signal);
     renderResults(data);
     await new Promise(requestAnimationFrame);  // until the cards are laid out for the next paint
     window.refsearchTimings.push({ query: values.q, ms: performance.now() - started });
@@ -117,7 +118,8 @@ function card(ref, rank) {
     el("p", { class: "crumb", text: crumb }),
     ref.note ? el("p", { class: "note", text: ref.note })
              : ref.snippet ? el("p", { class: "snippet", text: ref.snippet }) : null,
-    ref.note_en ? el("p", { class: "gloss", lang: "en", text: ref.note_en }) : null);
+    ref.note_en ? el("p", { class: "gloss", lang: "en", text: ref.note_en }) : null,
+    ref.fulltext ? el("p", { class: "snippet fulltext", text: `full text: ${ref.fulltext}` }) : null);
   const related = el("button", { type: "button", "aria-expanded": "false", text: "Related reading" });
   related.addEventListener("click", () => toggleRelated(node, ref, related));
   const locate = el("button", { type: "button", text: "Show on map" });
@@ -202,6 +204,8 @@ function fillFilters(data) {
   $("kind").value = chosen;
   const topics = new Set(data.topics.flatMap((t) => [...t.topic_path, ...(t.topic_en ? [t.topic_en] : [])]));
   $("topics").replaceChildren(...[...topics].slice(0, 500).map((t) => el("option", { value: t })));
+  const collections = new Set(data.topics.map((t) => t.topic_path.join("/")).filter(Boolean));
+  $("collections").replaceChildren(...[...collections].sort().slice(0, 500).map((c) => el("option", { value: c })));
 }
 
 function renderLegend(groups) {
