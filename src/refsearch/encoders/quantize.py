@@ -38,7 +38,7 @@ from refsearch.errors import IndexProblem, RefsearchError, require_extra
 from refsearch.store import fsync_path
 
 INT8_SUFFIX = "-int8"
-# The default model's int8 encoder, shipped as package data (made by scripts/bundle_encoder.py with
+# The default model's int8 encoder, shipped as package data (made by scripts/bundle_data.py with
 # export_onnx and quantize_encoder from the model package), so a plain install needs no torch and no
 # export; the model's licence travels with it, into every index that copies it.
 BUNDLED_ENCODER = Path(__file__).with_name("all-MiniLM-L6-v2-int8")
