@@ -39,7 +39,7 @@ QUERIES = 200
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
 
-def timed(command: list[str], stdin: str | None = None) -> tuple[float, float, str]:
+def timed(command: list[str], stdin: str | None = None) -> processes.Timed:
     return processes.timed(command, stdin, ENV)
 
 
@@ -222,8 +222,8 @@ def main() -> None:
         line = f"{size:>6}:"
         if not (args.reuse and size == "all"):
             throughput = encoder_throughput(source, args.encoder)
-            wall, rss, _ = timed([refsearch, "build", str(source), "--index", str(index_dir), "--encoder",
-                                  args.encoder, "--force"])
+            wall, rss = timed([refsearch, "build", str(source), "--index", str(index_dir), "--encoder",
+                               args.encoder, "--force"])[:2]
             count = refsearch_count(index_dir)
             line += (f" build {wall:.0f} s, {count / wall:.1f} docs/s = {count / wall / throughput:.0%} of the "
                      f"encoder alone ({throughput:.1f} docs/s), peak {rss:.0f} MB;")

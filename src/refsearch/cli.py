@@ -392,9 +392,9 @@ def serve(
     port: int = typer.Option(8000, "--port", help="Port to listen on (0: any free port)."),
 ):
     """Serve the JSON API (/api/search, /api/related, …, docs at /api/docs) and the search page with its topic map."""
-    from .serve import require
+    from .errors import require_extra
 
-    require("serve", "starlette", "uvicorn")
+    require_extra("serve", "starlette", "uvicorn")
     from .serve.http import run
 
     run(index, host, port, say=_stderr, progress=_progress())
@@ -404,9 +404,9 @@ def serve(
 @friendly_errors
 def mcp(index: Optional[str] = IndexOption):
     """Answer an assistant over the Model Context Protocol on stdio (tools: search, related, show, topics)."""
-    from .serve import require
+    from .errors import require_extra
 
-    require("mcp", "mcp")
+    require_extra("mcp", "mcp")
     from .serve.mcp import run
 
     run(index, say=_stderr)

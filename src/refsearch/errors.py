@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
 
@@ -49,3 +50,11 @@ class IndexBusy(RefsearchError):
 
 class IndexReadOnly(RefsearchError):
     """The index cannot be written here (read-only medium, or not ours to write)."""
+
+
+def require_extra(extra: str, *modules: str, why: str = "this command") -> None:
+    """Refuse with the install command when an optional extra is missing (instead of an ImportError
+    from deep inside a command); `why` names what needs it."""
+    missing = [name for name in modules if find_spec(name) is None]
+    if missing:
+        raise RefsearchError(f"{why} needs {', '.join(missing)}: pip install 'refsearch[{extra}]'.")

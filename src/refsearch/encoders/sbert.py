@@ -10,7 +10,7 @@ import numpy as np
 
 from refsearch.encoders import ModelSpec
 from refsearch.encoders.models import SentenceTransformersModels, resolve_model
-from refsearch.errors import IndexProblem, RefsearchError
+from refsearch.errors import IndexProblem, RefsearchError, require_extra
 
 
 class TorchBackend(SentenceTransformersModels):
@@ -34,6 +34,7 @@ class SentenceTransformerEncoder:
 
     def __init__(self, spec: ModelSpec):
         os.environ["HF_HUB_OFFLINE"] = "1"
+        require_extra("torch", "torch", "sentence_transformers", why="the torch encoder")
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
 

@@ -8,17 +8,6 @@ their answers have the fields the CLI's `--json` prints. Their dependencies are 
 
 from __future__ import annotations
 
-from importlib.util import find_spec
-
-from ..errors import RefsearchError
-
-
-def require(extra: str, *modules: str) -> None:
-    """Refuse with the install command when an optional extra is missing (instead of an ImportError)."""
-    missing = [name for name in modules if find_spec(name) is None]
-    if missing:
-        raise RefsearchError(f"this command needs {', '.join(missing)}: pip install 'refsearch[{extra}]'.")
-
 
 def one_blas_thread() -> None:
     """Give each search one BLAS thread: a server runs searches side by side, and OpenBLAS's own
