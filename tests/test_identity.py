@@ -114,3 +114,19 @@ def test_a_filter_that_matches_nothing_says_what_exists(library):
         library.search("attention", filters=Filters(years=(1990, 1990)))
     with pytest.raises(NoMatch, match=r"no author contains 'Vaswany'; close: Ashish Vaswani"):
         library.search("attention", filters=Filters(author="Vaswany"))
+
+
+def test_a_table_of_contents_is_never_references():
+    from refsearch.sources.markdown import parse_markdown
+
+    text = ("# Papers of the week\n\n"
+            "- [Week 3 (July 17 - July 23)](https://github.com/o/papers#week-3-july-17---july-23)\n"
+            "- [Week 2](./#week-2)\n- [Week 1](README.md#week-1)\n\n"
+            "## Week 3 (July 17 - July 23)\n- [Llama 2](https://arxiv.org/abs/2307.09288#abs) - LLMs.\n"
+            "## Week 2\n| **Paper** | **Links** |\n|---|---|\n"
+            "| 1) **CM3leon** - images from text. | [Paper](https://ai.meta.com/x), [Tweet](https://x.com/y) |\n")
+    refs = parse_markdown(text, Path("README.md"))
+    assert [(r.title, r.url, r.note) for r in refs] == [
+        ("Llama 2", "https://arxiv.org/abs/2307.09288#abs", "LLMs."),
+        ("CM3leon", "https://ai.meta.com/x", "images from text.")]
+    assert refs[1].extra["links"] == [{"text": "Tweet", "url": "https://x.com/y"}]

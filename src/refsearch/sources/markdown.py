@@ -27,7 +27,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from refsearch.records import IdAllocator, Reference, page_key
+from refsearch.records import IdAllocator, Reference, normalised_title, page_key
 from refsearch.sources.markdown_inline import (
     Entry,
     html_links_inline,
@@ -96,6 +96,7 @@ class _Page:
         self.headings: list[tuple[int, str]] = []
         self.ids = IdAllocator()
         self.drafts: list[tuple[Entry, tuple[str, ...], int]] = []
+        self.heading_names: set[str] = set()  # every heading of the page, normalised
 
     def read(self, tree: list[_Node]) -> list[Reference]:
         self.blocks(tree, ())
@@ -103,8 +104,13 @@ class _Page:
         return [
             Reference(id=self.ids.new(self.key, entry.title), page=page, topic=topic,
                       source=f"{self.path}:{line}", **asdict(entry))
-            for entry, topic, line in self.drafts
+            for entry, topic, line in self.drafts if not self.contents_entry(entry)
         ]
+
+    def contents_entry(self, entry: Entry) -> bool:
+        """A table of contents written with absolute links (`[Week 3](https://github.com/o/r#week-3)`):
+        a link to a section anchor whose text is one of this page's headings is navigation."""
+        return bool(entry.url and "#" in entry.url and normalised_title(entry.title) in self.heading_names)
 
     def add(self, entry: Entry, labels: tuple[str, ...], line: int) -> None:
         self.drafts.append((entry, tuple(name for _, name in self.headings) + labels, line))
@@ -132,6 +138,7 @@ class _Page:
     def heading(self, level: int, text: str) -> None:
         if not text:
             return
+        self.heading_names.add(normalised_title(text))
         if self.page is None and level == 1:
             self.page, self.headings = text, []
             return
