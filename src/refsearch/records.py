@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -27,6 +28,7 @@ _KIND_SYNONYMS = {
 }
 
 
+@functools.lru_cache(maxsize=1024)  # a library has a handful of kinds, written thousands of times
 def kind_name(text: str | None) -> str | None:
     """A kind as someone wrote it ("Papers", "web page", "blog/Course") in the vocabulary's words;
     a part the vocabulary does not know is kept as written, lower-cased (a list's own kinds)."""

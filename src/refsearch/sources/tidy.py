@@ -32,7 +32,7 @@ _BLOCK_TAGS = {"br", "p", "div", "sec", "title", "list-item", "li", "label"}
 _LATEX = re.compile(r"\\[A-Za-z]+\s*\{|\\[`'^\"~=.]|``|\{\\(?:em|it|bf|sc)\b")
 _SHORTCODE = re.compile(r"(?<![\w:/]):[a-z][a-z0-9_+-]*:(?![\w:/])")
 _TOC = re.compile(r"\[TOC\]", re.IGNORECASE)
-_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u2060\ufeff"))
+_INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]+")
 _ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 
@@ -44,7 +44,7 @@ def tidy(ref: Reference) -> Reference:
 
     def shown(name: str, value: str | None, lines: bool = False) -> str | None:
         text = display_text(value, lines)
-        if value and clean(text) != clean(value):
+        if value and (clean(text) if lines else text) != clean(value):
             raw[name] = value
         return text
 
@@ -88,7 +88,8 @@ def display_text(text: str | None, lines: bool = False) -> str | None:
         text = _SHORTCODE.sub("", text)
     if "[" in text:
         text = _TOC.sub("", text)
-    text = text.translate(_INVISIBLE)  # last: LaTeX's \- becomes a soft hyphen too
+    if _INVISIBLE.search(text):  # last: LaTeX's \- becomes a soft hyphen too
+        text = _INVISIBLE.sub("", text)
     if lines:
         return "\n".join(line for part in text.split("\n") if (line := _SPACES.sub(" ", part).strip())) or None
     return clean(text)
