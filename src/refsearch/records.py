@@ -150,7 +150,7 @@ _DOI = re.compile(r"10\.[0-9]{4,9}/\S+")
 def normalised_title(title: str) -> str:
     """A title as a key: case, accents, punctuation and spacing do not make another title."""
     decomposed = unicodedata.normalize("NFKD", title.casefold())
-    letters = "".join(char for char in decomposed if not unicodedata.combining(char))
+    letters = decomposed if decomposed.isascii() else "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(re.sub(r"[^\w]+", " ", letters).split())
 
 

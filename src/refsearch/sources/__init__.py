@@ -43,6 +43,8 @@ PARSERS = {  # format -> "module:function", imported on first use
     "zotero": "zotero:read_zotero",
 }
 _DATABASE_FORMATS = {"zotero"}  # parsers that read the file themselves: (path) -> references
+# reference managers' and databases' exports: their notes may hold the exporter's boilerplate (tidy.py)
+_EXPORT_FORMATS = {"bibtex", "ris", "csl-json", "csl-yaml", "zotero"}
 # formats whose suffix is shared with files that are not reference lists: an unreadable one is skipped
 _SHARED_SUFFIX_FORMATS = {"yaml", "csl-json", "bookmarks"}
 _SNIFF_CHARS = 64 * 1024
@@ -206,7 +208,7 @@ def _stream_jsonl(path: Path, reserved: set[str] | None = None, skipped: list[st
     from refsearch.sources.jsonl import stream_jsonl
 
     for given, ref in stream_jsonl(path, reserved, skipped, key):
-        yield given, tidy(ref)
+        yield given, tidy(ref, exported=False)
 
 
 def _read(path: Path, fmt: str, notes: list[str], key: str) -> tuple[list[Reference], str | None]:
@@ -240,7 +242,7 @@ def _parsed(path: Path, fmt: str, notes: list[str], parse) -> tuple[list[Referen
             found = parse(parser)
             for ref in found:
                 check_reference(ref)
-            found = [tidy(ref) for ref in found]
+            found = [tidy(ref, exported=fmt in _EXPORT_FORMATS) for ref in found]
         except SourceError:
             raise
         except RecursionError:

@@ -6,7 +6,7 @@ Every parser hands its references through `tidy`, so one rule holds for every fo
   goes through pylatexenc as BibTeX's does, soft hyphens and zero-width spaces go, as do GitHub's
   `:star:` shortcodes and `[TOC]` markers. The raw value of a field that changed stays in
   `extra["raw"]`, so nothing a source said is lost;
-- the note loses what databases and reference managers wrote into it (boilerplate.py); that goes
+- an export's note loses what databases and reference managers wrote into it (boilerplate.py); that goes
   to `extra["database_notes"]`, with what is useful mined from it (a citation key, PubMed and arXiv
   ids, a DOI, author keywords as tags); an abstract loses "Not Available" and a closing rights line;
 - kinds are read through the vocabulary's synonyms (records.kind_name).
@@ -21,7 +21,7 @@ import html
 import re
 
 from refsearch.records import Reference, doi_of, kind_name
-from refsearch.sources.boilerplate import split_abstract, split_note
+from refsearch.sources.boilerplate import SplitNote, split_abstract, split_note
 from refsearch.sources.common import clean
 
 _MARKUP_TAG = re.compile(
@@ -30,15 +30,19 @@ _MARKUP_TAG = re.compile(
     re.IGNORECASE)
 _BLOCK_TAGS = {"br", "p", "div", "sec", "title", "list-item", "li", "label"}
 _LATEX = re.compile(r"\\[A-Za-z]+\s*\{|\\[`'^\"~=.]|``|\{\\(?:em|it|bf|sc)\b")
-_SHORTCODE = re.compile(r"(?<![\w:/]):[a-z][a-z0-9_+-]*:(?![\w:/])")
+_SHORTCODE = re.compile(r":[a-z][a-z0-9_+-]*:")  # its boundaries are checked by _no_shortcode
 _TOC = re.compile(r"\[TOC\]", re.IGNORECASE)
 _INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]+")
 _ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 
 
-def tidy(ref: Reference) -> Reference:
-    """`ref` with display text cleaned, boilerplate moved to `extra`, identifiers mined, kind named."""
+def tidy(ref: Reference, exported: bool = True) -> Reference:
+    """`ref` with display text cleaned, boilerplate moved to `extra`, identifiers mined, kind named.
+    `exported`: it comes from a reference manager's or database's export, whose notes may hold their
+    boilerplate; a list's or the user's own file (Markdown, YAML, JSON Lines, bookmarks) says only
+    what its author wrote, so its note and abstract are left whole (and a BEIR abstract costs no
+    boilerplate scan)."""
     extra = dict(ref.extra)
     raw: dict[str, str] = {}
 
@@ -49,8 +53,9 @@ def tidy(ref: Reference) -> Reference:
         return text
 
     title, note_en, venue = shown("title", ref.title), shown("note_en", ref.note_en), shown("venue", ref.venue)
-    split = split_note(shown("note", ref.note, lines=True))
-    abstract, cut = split_abstract(shown("abstract", ref.abstract))
+    note = shown("note", ref.note, lines=exported)
+    split = split_note(note) if exported else SplitNote(note)
+    abstract, cut = split_abstract(shown("abstract", ref.abstract)) if exported else (shown("abstract", ref.abstract), None)
     boilerplate = [*split.boilerplate, *([cut] if cut else [])]
     if boilerplate:
         extra["database_notes"] = [*extra.get("database_notes", ()), *boilerplate]
@@ -85,14 +90,24 @@ def display_text(text: str | None, lines: bool = False) -> str | None:
     if "\\" in text or "``" in text:
         text = latex_text(text) if _LATEX.search(text) else text
     if ":" in text:
-        text = _SHORTCODE.sub("", text)
-    if "[" in text:
+        text = _SHORTCODE.sub(_no_shortcode, text)
+    if "[TOC]" in text or "[toc]" in text:
         text = _TOC.sub("", text)
     if _INVISIBLE.search(text):  # last: LaTeX's \- becomes a soft hyphen too
         text = _INVISIBLE.sub("", text)
     if lines:
         return "\n".join(line for part in text.split("\n") if (line := _SPACES.sub(" ", part).strip())) or None
     return clean(text)
+
+
+def _no_shortcode(found: re.Match[str]) -> str:
+    """`:star:` standing alone goes; `std::vector::push` or `10:30:45` stay. (The boundaries are
+    checked here, not in the pattern, so that the pattern starts with a literal the regex engine
+    can skip to: a lookbehind first made it test every character of every abstract.)"""
+    text, start, end = found.string, found.start(), found.end()
+    alone = (start == 0 or not (text[start - 1].isalnum() or text[start - 1] in "_:/")) and (
+        end == len(text) or not (text[end].isalnum() or text[end] in "_:/"))
+    return "" if alone else found[0]
 
 
 _latex_converter = None
