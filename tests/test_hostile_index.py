@@ -201,7 +201,7 @@ def test_a_lock_that_links_elsewhere_creates_nothing_there(index_dir, tmp_path):
     (index_dir / ".lock").unlink()
     (index_dir / ".lock").symlink_to(target)
     (tmp_path / "refs" / "infra.md").write_text(PAGE + "- [Ray](https://ray.io) - distributed Python\n", "utf-8")
-    result = runner.invoke(app, ["search", "gpu", "--json", "--index", str(index_dir)])
+    result = runner.invoke(app, ["search", "gpu", "--json", "--all", "--index", str(index_dir)])
     assert result.exit_code == 0 and len(json.loads(result.stdout)["results"]) == 3, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and ".lock: is a symbolic link; remove it." in lines[0], result.stderr

@@ -23,6 +23,9 @@ class Reference:
     it is not English; `abstract` the work's own summary, kept apart because it is long and not the
     user's. `source` is "file:line" so that every later message can point back at the line the user
     wrote; `also_in` lists the "file:line" of the same work found in other files (merged duplicates).
+    `topic_source` is "derived" when `topic` was not in the source but derived by the build (the
+    page had no headings: derived_topics.py); an index sets it when it reads the reference, it is
+    never stored.
     """
 
     id: str
@@ -43,6 +46,7 @@ class Reference:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     source: str = ""
     also_in: tuple[str, ...] = ()
+    topic_source: str | None = None
 
     @property
     def author(self) -> str | None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import IndexProblem, RefsearchError, UnknownReference
+from ..paging import MAX_LIMIT, SIBLINGS_SHOWN, TOPICS_SHOWN
 from ..search import MAX_K, MAX_QUERY_CHARS, MODES
 from .live import LiveIndex, Say
 
@@ -107,7 +108,16 @@ SEARCH = (
     Param("page", str, "Only references from pages whose title or key contains this."),
     Param("author", str, "Only references with an author whose name contains this."),
     Param("venue", str, "Only references whose venue (journal, conference) contains this."),
+    Param("offset", int, "Skip this many results (the previous answer's page.next_offset).", 0, bounds=(0, MAX_K)),
+    Param("include_weak", bool, "Also return weak matches (far below the best; left out by default, counted in "
+                                "weak_cut).", False),
 )
+
+
+def _window(default: int, what: str) -> tuple[Param, Param]:
+    return (Param("offset", int, f"Skip this many {what} (the previous answer's next_offset).", 0,
+                  bounds=(0, 10**9)),
+            Param("limit", int, f"How many {what} to list (1-{MAX_LIMIT}).", default, bounds=(1, MAX_LIMIT)))
 
 ENDPOINTS = (
     Endpoint("/api/search", "Find the references that answer a query (as `refsearch search --json`).",
@@ -116,10 +126,15 @@ ENDPOINTS = (
              "related",
              (Param("ref", str, "A reference id (from a search) or part of its title.", required=True),
               _param_k(5, "suggestions"),
-              Param("diverse", bool, "Spread the suggestions across topics.", False))),
-    Endpoint("/api/show/{id}", "One reference, with the others under its topic (as `refsearch show --json`).",
-             "show", (Param("id", str, "The reference id.", required=True),), in_path="id"),
-    Endpoint("/api/topics", "The topics with their reference ids (as `refsearch topics --json`).", "topics"),
+              Param("diverse", bool, "Spread the suggestions across topics.", False),
+              Param("offset", int, "Skip this many suggestions (the previous answer's page.next_offset).", 0,
+                    bounds=(0, MAX_K)))),
+    Endpoint("/api/show/{id}", "One reference, with a window of the others under its topic, nearest first "
+                               "(as `refsearch show --json`).",
+             "show", (Param("id", str, "The reference id.", required=True),
+                      *_window(SIBLINGS_SHOWN, "of the topic's other references")), in_path="id"),
+    Endpoint("/api/topics", "A window of the topics: names and reference counts (as `refsearch topics --json`).",
+             "topics", _window(TOPICS_SHOWN, "topics")),
     Endpoint("/api/status", "Whether the index matches its sources and model (as `refsearch status --json`).",
              "status"),
     Endpoint("/api/map", "Every reference as a point on the topic map (2-D, both axes in [0, 1]), in columns.",
