@@ -16,13 +16,16 @@ folders: one "topic" holds every reference. So a build gives each such page topi
   differences of a few percent say little, while a clearly worse split shows (docs/benchmarks.md,
   "Derived topics"). Topics left with fewer than MIN_TOPIC_SIZE references are dissolved into the
   nearest others;
-- *labels*: each topic's most distinctive terms by class-based TF-IDF (c-TF-IDF, as BERTopic
+- *labels*: each topic's most distinctive terms by a class-based TF-IDF (c-TF-IDF, as BERTopic
   labels its clusters) over the lexical index's own tokens, so Chinese (character bigrams, glossary
-  terms) and English (stems) are handled alike: a term scores by the share of the topic's references
-  holding it times log(1 + references / references holding it anywhere). A term is shown as written
-  in the titles, tags and notes of the topic's references nearest its centre (a stem is not shown;
-  a term found only in authors or abstracts is passed over); adjacent Chinese bigrams among the top
-  terms are joined back into the word they came from;
+  terms) and English (stems) are handled alike. A term scores by the share p of the topic's
+  references holding it times log(p / q), q its share among all the derived pages' references: the
+  idf is taken relative to the topic, so a word every topic holds alike ("study", a venue) scores
+  nothing, where plain c-TF-IDF ranked it first in a small library. A term is shown as written
+  in the titles, tags and notes (or abstracts' first words) of the topic's references nearest its
+  centre (a stem is not shown; a term found only in authors or venues is passed over; when none is
+  found there, in any of the topic's references; when none at all, the topic is "topic N");
+  adjacent Chinese bigrams among the top terms are joined back into the word they came from;
 - *stability*: a rebuild that changes little keeps the topics. The centroids and labels are kept in
   the generation (`topics.centroids.npy`, the manifest's `topics` entry); a later build assigns every
   reference of the page to its nearest kept centroid (a new reference joins the nearest topic) until
@@ -57,8 +60,10 @@ REDERIVE_SHARE = 0.2
 LABEL_TERMS = 3
 CANDIDATE_TERMS = 30  # per topic, by c-TF-IDF, before the ones shown are picked
 MIN_TERM_SHARE = 0.05  # a label term is held by at least this share of the topic's references
+LABEL_TEXT_CHARS = 200  # of a reference's note or abstract kept for its topic's label (builds hold them)
 NEAREST_TEXTS = 50  # references nearest a topic's centre whose texts give the label's spelling
 SEED = 20261128
+NREDO = 3  # k-means runs from different starts, the best kept: one run can merge two clear clusters
 
 
 @dataclass
@@ -91,8 +96,9 @@ class KeptTopics:
 
 
 def label_text(ref) -> str:
-    """The words a reference lends to its topic's label: its title, tags and the start of its note."""
-    return " ".join((ref.title, *ref.tags, (ref.note or "")[:300]))
+    """The words a reference lends to its topic's label: its title, tags and the start of its note
+    (else of its abstract: a paper library's titles can be as bare as "Paper105")."""
+    return " ".join((ref.title, *ref.tags, (ref.note or ref.abstract or "")[:LABEL_TEXT_CHARS]))
 
 
 def derive(flat: dict[tuple[str, str], np.ndarray], vectors: Callable[[np.ndarray], np.ndarray],
@@ -175,7 +181,7 @@ def _cluster(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _kmeans(points: np.ndarray, k: int) -> np.ndarray:
     import faiss
 
-    kmeans = faiss.Kmeans(points.shape[1], k, niter=20, seed=SEED, spherical=True, verbose=False,
+    kmeans = faiss.Kmeans(points.shape[1], k, niter=20, nredo=NREDO, seed=SEED, spherical=True, verbose=False,
                           min_points_per_centroid=1, max_points_per_centroid=512)
     kmeans.train(points)
     return _unit(kmeans.centroids)
@@ -224,8 +230,9 @@ def _label(pending: list[tuple[PageTopics, np.ndarray]], lexical: BM25Index, tex
     sizes = np.bincount(topic_of[topic_of >= 0], minlength=first)
     terms, topic, held = _holders(lexical, topic_of, first)
     anywhere = np.bincount(terms, weights=held, minlength=len(lexical.terms))
-    score = held / sizes[topic] * np.log1p(sizes.sum() / np.maximum(anywhere[terms], 1))
-    keep = held >= np.maximum(2, MIN_TERM_SHARE * sizes[topic])
+    share = held / sizes[topic]
+    score = share * np.log(share / (anywhere[terms] / sizes.sum()))
+    keep = (held >= np.maximum(2, MIN_TERM_SHARE * sizes[topic])) & (score > 0)
     terms, topic, score = terms[keep], topic[keep], score[keep]
     order = np.lexsort((terms, -score, topic))  # by topic, best term first
     starts = np.searchsorted(topic[order], np.arange(first + 1))
@@ -237,7 +244,8 @@ def _label(pending: list[tuple[PageTopics, np.ndarray]], lexical: BM25Index, tex
             tokens = [lexical.terms[int(term)].decode("utf-8") for term in terms[best]]
             members = np.flatnonzero(topics.assignment == local)
             nearest = members[np.argsort(-(points[members] @ topics.centroids[local]), kind="stable")[:NEAREST_TEXTS]]
-            labels.append(label_from(tokens, [texts.get(int(topics.rows[i]), "") for i in nearest]))
+            labels.append(label_from(tokens, [texts.get(int(topics.rows[i]), "") for i in nearest])
+                          or label_from(tokens, [texts.get(int(topics.rows[i]), "") for i in members], least=1))
         topics.labels = _distinct(labels)
         first += len(topics.centroids)
 
@@ -255,10 +263,11 @@ def _holders(lexical: BM25Index, topic_of: np.ndarray, topics: int) -> tuple[np.
     return found // topics, found % topics, held
 
 
-def label_from(tokens: Sequence[str], texts: Sequence[str]) -> str:
+def label_from(tokens: Sequence[str], texts: Sequence[str], least: int | None = None) -> str:
     """The first LABEL_TERMS of `tokens` (best first) as written in `texts`, joined by ", "; a token
-    not found in them (a stem of an author's name, a word only abstracts hold) is passed over."""
-    spelled = _spellings(texts, max(2, round(MIN_TERM_SHARE * len(texts))))
+    not found in at least `least` of them (default: MIN_TERM_SHARE, and 2) is passed over: a stem of
+    an author's name, a word of one odd title."""
+    spelled = _spellings(texts, least or max(2, round(MIN_TERM_SHARE * len(texts))))
     wanted = set(tokens)
     words: list[str] = []
     for token in tokens:
