@@ -147,8 +147,8 @@ def map_json(refs: Iterable[Reference], points, method: str) -> dict[str, Any]:
     number_of = {group: number for number, group in enumerate(order)}
     for topic, group in zip(topics, grouped):
         topic["group"] = number_of[group]
-    one_page = len({group[0] for group in order}) == 1
-    groups = [{"name": " › ".join(group[1:] if one_page and len(group) > 1 else group), "page": group[0],
+    one_page = len({group[0] for group in order}) == 1  # a group is named by its last heading (and page)
+    groups = [{"name": group[-1] if one_page or len(group) == 1 else f"{group[0]} › {group[-1]}", "page": group[0],
                "count": sizes[group]} for group in order]
     return {"method": method, "count": len(columns["id"]), "topics": topics, "groups": groups, "points": columns}
 
@@ -413,11 +413,13 @@ def print_topics(console, topics, offset: int, limit: int) -> None:
         notes.append(more)
     title = "Topics" if len(shown) == len(topics) else f"Topics {offset + 1}-{offset + len(shown)} of {len(topics)}"
     table = _table(title, "\n".join(notes) or None)
-    for column in ("page", "topic", "topic (en)", "refs"):
+    glossed = any(topic.path_en for topic in shown)
+    for column in ("page", "topic", "topic (en)", "refs") if glossed else ("page", "topic", "refs"):
         table.add_column(column, justify="right" if column == "refs" else "left")
     for topic in shown:
-        table.add_row(_text(topic.page), _text(" › ".join(topic.path) + (" *" if topic.derived else "")),
-                      _text(" › ".join(topic.path_en)), str(len(topic.ref_ids)))
+        gloss = [_text(" › ".join(topic.path_en))] if glossed else []
+        table.add_row(_text(topic.page), _text(" › ".join(topic.path) + (" *" if topic.derived else "")), *gloss,
+                      str(len(topic.ref_ids)))
     console.print(table)
 
 

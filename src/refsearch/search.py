@@ -26,7 +26,7 @@ MAX_K = 1000
 MIN_DEPTH = SCALE_DEPTH  # candidates each ranker hands to fusion (at least the ones it scales by)
 # A hit is a weak match when it stands above the query's background (the SCALE_DEPTH-th candidate's
 # score) by less than this share of what the best hit does (docs/benchmarks.md, "Weak matches").
-WEAK_STRENGTH = 0.25
+WEAK_STRENGTH = 0.2
 
 
 @dataclass
