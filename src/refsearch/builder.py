@@ -204,7 +204,6 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
     new_ids: set[str] = set()
     pending: deque[tuple[list[Reference], list[str], list[int]]] = deque()
     fresh = bytearray()  # per row: added or changed by this build (derived topics' stability rule)
-    label_texts: dict[int, str] = {}  # the words derived topics are labelled with, for rows without a topic
 
     def texts_to_embed() -> Iterator[list[str]]:
         for chunk in _chunks(references, CHUNK):
@@ -237,8 +236,6 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
                     block[picked] = fetch(np.array([rows[hashes[i]] for i in picked]))
             store_writer.add(block)
             for ref, digest in zip(chunk, hashes):
-                if not ref.topic:
-                    label_texts[len(fresh)] = derived_topics.label_text(ref)
                 fresh.append(old_by_id.get(ref.id) != digest)
                 catalog.add(ref, digest)
                 lexical.add(lexical_fields(ref))
@@ -249,7 +246,7 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
         meta = store_writer.finish()
         bm25 = lexical.finish()
         derived = _derive_topics(catalog, vectors.open_store(writer.tmp, meta, done, encoder.dimension), bm25,
-                                 label_texts, np.frombuffer(bytes(fresh), dtype=bool), _kept_topics(previous, encoder))
+                                 np.frombuffer(bytes(fresh), dtype=bool), _kept_topics(previous, encoder))
         catalog.set_derived(derived)
         catalog.finish()
         unfinished.pop_all()
@@ -257,11 +254,12 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
     return meta, done, derived_topics.write(writer.path, derived, encoder.dimension)
 
 
-def _derive_topics(catalog: CatalogWriter, written: vectors.VectorStore, bm25, label_texts: dict[int, str],
-                   fresh: np.ndarray, kept: dict) -> list:
-    """Derived topics for the pages without any (derived_topics.py), from the vectors just written
-    (let go on return: a failure after this must leave no file of the new generation open)."""
-    return derived_topics.derive(catalog.flat_pages(), written.vectors, bm25, label_texts, fresh, kept)
+def _derive_topics(catalog: CatalogWriter, written: vectors.VectorStore, bm25, fresh: np.ndarray,
+                   kept: dict) -> list:
+    """Derived topics for the pages without any (derived_topics.py), from the vectors and records
+    just written (let go on return: a failure after this must leave no file of the new generation open)."""
+    return derived_topics.derive(catalog.flat_pages(), written.vectors, bm25,
+                                 lambda row: derived_topics.label_text(catalog.written(row)), fresh, kept)
 
 
 def _kept_topics(previous: store.Generation | None, encoder) -> dict:

@@ -89,6 +89,15 @@ class CatalogWriter:
         self._author_ids.extend(self._authors.setdefault(name, len(self._authors)) for name in ref.authors)
         self._author_ptr.append(len(self._author_ids))
 
+    def written(self, row: int) -> Reference:
+        """A reference already written, read back from the records file (a build does not keep them)."""
+        with naming(self._records_path):
+            self._records.flush()
+            with open(self._records_path, "rb") as handle:
+                handle.seek(self._offsets[row])
+                data = json.loads(handle.read(self._offsets[row + 1] - self._offsets[row]))
+        return Reference.from_json({key: value for key, value in data.items() if key != "content_hash"})
+
     def flat_pages(self) -> dict[tuple[str, str], np.ndarray]:
         """The pages none of whose references has a topic (title, key), each with its rows."""
         headed = {page for page, path, _ in self._topics if path}

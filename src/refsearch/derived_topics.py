@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -62,6 +62,10 @@ CANDIDATE_TERMS = 30  # per topic, by c-TF-IDF, before the ones shown are picked
 MIN_TERM_SHARE = 0.05  # a label term is held by at least this share of the topic's references
 LABEL_TEXT_CHARS = 200  # of a reference's note or abstract kept for its topic's label (builds hold them)
 NEAREST_TEXTS = 50  # references nearest a topic's centre whose texts give the label's spelling
+FALLBACK_TEXTS = 1000  # a topic's references read when none near the centre spells a term
+TRAINING = 50_000  # k-means trains on at most this many references of a page (a sample above)
+CHUNK = 8192  # vectors read at a time
+TERM_BLOCK = 1 << 16  # terms whose postings are counted at a time
 SEED = 20261128
 NREDO = 3  # k-means runs from different starts, the best kept: one run can merge two clear clusters
 
@@ -73,6 +77,7 @@ class PageTopics:
     page: tuple[str, str]  # (title, key), as the catalog names pages
     rows: np.ndarray  # int64, the page's rows in the index
     assignment: np.ndarray  # int64 per row: its topic (index into labels)
+    closeness: np.ndarray  # float32 per row: its cosine to its topic's centroid
     labels: list[str]
     centroids: np.ndarray  # float32 (topics, dimension)
     derived_at: int  # the page's references when its topics were derived
@@ -95,18 +100,22 @@ class KeptTopics:
     changed: int
 
 
+Vectors = Callable[[np.ndarray], np.ndarray]  # rows -> their vectors
+
+
 def label_text(ref) -> str:
     """The words a reference lends to its topic's label: its title, tags and the start of its note
     (else of its abstract: a paper library's titles can be as bare as "Paper105")."""
     return " ".join((ref.title, *ref.tags, (ref.note or ref.abstract or "")[:LABEL_TEXT_CHARS]))
 
 
-def derive(flat: dict[tuple[str, str], np.ndarray], vectors: Callable[[np.ndarray], np.ndarray],
-           lexical: BM25Index, texts: dict[int, str], fresh: np.ndarray,
+def derive(flat: dict[tuple[str, str], np.ndarray], vectors: Vectors, lexical: BM25Index,
+           text_of: Callable[[int], str], fresh: np.ndarray,
            kept: dict[tuple[str, str], KeptTopics]) -> list[PageTopics]:
-    """Topics for each flat page (`flat`: page -> its rows); `texts` holds each of those rows' title,
-    tags and note (for the labels' spelling), `fresh` marks the rows added or changed by this build,
-    `kept` the topics a previous generation derived."""
+    """Topics for each flat page (`flat`: page -> its rows). `text_of(row)` gives a row's
+    `label_text` (read for the few references near each centre), `fresh` marks the rows added or
+    changed by this build, `kept` the topics a previous generation derived. Vectors are read in
+    chunks, and k-means trains on at most TRAINING references: memory stays small at any size."""
     import faiss
 
     threads = faiss.omp_get_max_threads()
@@ -116,14 +125,16 @@ def derive(flat: dict[tuple[str, str], np.ndarray], vectors: Callable[[np.ndarra
         for page, rows in flat.items():
             if len(rows) < MIN_REFERENCES:
                 continue
-            points = _unit(vectors(rows))
-            topics = _reassigned(page, rows, points, fresh, kept.get(page))
+            topics = _reassigned(page, rows, vectors, fresh, kept.get(page))
             if topics is None:
-                centroids, assignment = _cluster(points)
-                topics = PageTopics(page, rows, assignment, [], centroids, len(rows), 0)
-                pending.append((topics, points))
+                training = rows if len(rows) <= TRAINING else np.sort(
+                    np.random.default_rng(SEED).choice(rows, TRAINING, replace=False))
+                centroids = _cluster(_unit(vectors(training)), len(rows))
+                topics = PageTopics(page, rows, *_assign(vectors, rows, centroids), [], centroids, len(rows), 0)
+                topics = _without_empty(topics)
+                pending.append(topics)
             derived.append(topics)
-        _label(pending, lexical, texts)
+        _label(pending, lexical, text_of)
         return derived
     finally:
         faiss.omp_set_num_threads(threads)
@@ -135,22 +146,42 @@ def _unit(points: np.ndarray) -> np.ndarray:
     return points / np.where(norms > 0, norms, 1)
 
 
-def _reassigned(page, rows: np.ndarray, points: np.ndarray, fresh: np.ndarray, kept: KeptTopics | None) -> PageTopics | None:
-    """The page's previous topics with every row assigned to its nearest centroid, unless too much
-    changed since they were derived (or they do not fit these vectors)."""
-    if kept is None or kept.centroids.shape[1] != points.shape[1]:
+def _assign(vectors: Vectors, rows: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's nearest centroid and its cosine to it, the vectors read CHUNK rows at a time."""
+    assignment = np.empty(len(rows), dtype=np.int64)
+    closeness = np.empty(len(rows), dtype=np.float32)
+    for start in range(0, len(rows), CHUNK):
+        similarity = _unit(vectors(rows[start:start + CHUNK])) @ centroids.T
+        assignment[start:start + CHUNK] = np.argmax(similarity, axis=1)
+        closeness[start:start + CHUNK] = similarity.max(axis=1)
+    return assignment, closeness
+
+
+def _without_empty(topics: PageTopics) -> PageTopics:
+    """The topics that kept at least one reference, renumbered."""
+    used = np.unique(topics.assignment)
+    if len(used) == len(topics.centroids):
+        return topics
+    renumber = np.full(len(topics.centroids), -1)
+    renumber[used] = np.arange(len(used))
+    labels = [topics.labels[i] for i in used] if topics.labels else []
+    return replace(topics, assignment=renumber[topics.assignment], labels=labels,
+                   centroids=np.ascontiguousarray(topics.centroids[used]))
+
+
+def _reassigned(page, rows: np.ndarray, vectors: Vectors, fresh: np.ndarray, kept: KeptTopics | None) -> PageTopics | None:
+    """The page's previous topics with every row assigned to its nearest centroid (a topic that
+    lost every reference is dropped), unless too much changed since they were derived."""
+    if kept is None:
         return None
     new_or_changed = int(fresh[rows].sum())
     removed = max(0, kept.count - (len(rows) - new_or_changed))
     changed = kept.changed + new_or_changed + removed
     if changed > REDERIVE_SHARE * kept.derived_at:
         return None
-    assignment = np.argmax(points @ kept.centroids.T, axis=1)
-    used = np.unique(assignment)  # a topic that lost every reference is dropped
-    renumber = np.full(len(kept.labels), -1)
-    renumber[used] = np.arange(len(used))
-    return PageTopics(page, rows, renumber[assignment], [kept.labels[i] for i in used],
-                      np.ascontiguousarray(kept.centroids[used], dtype=np.float32), kept.derived_at, changed)
+    centroids = np.ascontiguousarray(kept.centroids, dtype=np.float32)
+    return _without_empty(PageTopics(page, rows, *_assign(vectors, rows, centroids), list(kept.labels), centroids,
+                                     kept.derived_at, changed))
 
 
 # --- how many topics, and which ------------------------------------------------------------------
@@ -163,19 +194,19 @@ def candidate_sizes(count: int) -> list[int]:
     return sorted({min(high, max(2, round(guess * factor))) for factor in SIZE_FACTORS})
 
 
-def _cluster(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(centroids, each point's topic) for the number of topics chosen by `candidate_sizes` and the
-    silhouette."""
+def _cluster(points: np.ndarray, count: int) -> np.ndarray:
+    """The centroids for a page of `count` references (`points`: all of them, or a sample), their
+    number chosen by `candidate_sizes` and the silhouette."""
     sample = np.sort(np.random.default_rng(SEED).choice(len(points), min(len(points), SAMPLE), replace=False))
     distances = 1.0 - points[sample] @ points[sample].T
     runs = []
-    for k in candidate_sizes(len(points)):
+    for k in candidate_sizes(count):
         centroids = _kmeans(points, k)
         assignment = np.argmax(points @ centroids.T, axis=1)
         runs.append((k, silhouette(distances, assignment[sample], k), centroids))
     best = max(score for _, score, _ in runs)
     _, _, centroids = next(run for run in runs if run[1] >= best - (1 - NEAR_BEST) * abs(best))
-    return _dissolve_small(points, centroids)
+    return _dissolve_small(points, centroids, MIN_TOPIC_SIZE * len(points) / count)
 
 
 def _kmeans(points: np.ndarray, k: int) -> np.ndarray:
@@ -187,15 +218,15 @@ def _kmeans(points: np.ndarray, k: int) -> np.ndarray:
     return _unit(kmeans.centroids)
 
 
-def _dissolve_small(points: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Drop the centroids of topics under MIN_TOPIC_SIZE references, smallest first, and give their
-    references to the nearest remaining ones (a topic of three is noise, not a section)."""
+def _dissolve_small(points: np.ndarray, centroids: np.ndarray, smallest_kept: float) -> np.ndarray:
+    """Drop the centroids of topics under MIN_TOPIC_SIZE references (`smallest_kept` of these
+    points), smallest first, so their references go to the nearest others (a topic of three is noise,
+    not a section)."""
     while True:
-        assignment = np.argmax(points @ centroids.T, axis=1)
-        sizes = np.bincount(assignment, minlength=len(centroids))
+        sizes = np.bincount(np.argmax(points @ centroids.T, axis=1), minlength=len(centroids))
         smallest = int(np.argmin(sizes))
-        if sizes[smallest] >= MIN_TOPIC_SIZE or len(centroids) <= 2:
-            return centroids, assignment
+        if sizes[smallest] >= smallest_kept or len(centroids) <= 2:
+            return centroids
         centroids = np.delete(centroids, smallest, axis=0)
 
 
@@ -218,49 +249,60 @@ def silhouette(distances: np.ndarray, labels: np.ndarray, k: int) -> float:
 # --- labels --------------------------------------------------------------------------------------
 
 
-def _label(pending: list[tuple[PageTopics, np.ndarray]], lexical: BM25Index, texts: dict[int, str]) -> None:
+def _label(pending: list[PageTopics], lexical: BM25Index, text_of: Callable[[int], str]) -> None:
     """Label every newly derived topic (all pages at once: one pass over the postings)."""
     if not pending:
         return
     topic_of = np.full(lexical.n_docs, -1, dtype=np.int64)
     first = 0
-    for topics, _ in pending:
+    for topics in pending:
         topic_of[topics.rows] = first + topics.assignment
         first += len(topics.centroids)
-    sizes = np.bincount(topic_of[topic_of >= 0], minlength=first)
-    terms, topic, held = _holders(lexical, topic_of, first)
-    anywhere = np.bincount(terms, weights=held, minlength=len(lexical.terms))
-    share = held / sizes[topic]
-    score = share * np.log(share / (anywhere[terms] / sizes.sum()))
-    keep = (held >= np.maximum(2, MIN_TERM_SHARE * sizes[topic])) & (score > 0)
-    terms, topic, score = terms[keep], topic[keep], score[keep]
-    order = np.lexsort((terms, -score, topic))  # by topic, best term first
-    starts = np.searchsorted(topic[order], np.arange(first + 1))
+    candidates = _candidate_terms(lexical, topic_of, first)
     first = 0
-    for topics, points in pending:
+    for topics in pending:
         labels = []
         for local in range(len(topics.centroids)):
-            best = order[starts[first + local]:starts[first + local + 1]][:CANDIDATE_TERMS]
-            tokens = [lexical.terms[int(term)].decode("utf-8") for term in terms[best]]
+            tokens = [lexical.terms[int(term)].decode("utf-8") for term in candidates[first + local]]
             members = np.flatnonzero(topics.assignment == local)
-            nearest = members[np.argsort(-(points[members] @ topics.centroids[local]), kind="stable")[:NEAREST_TEXTS]]
-            labels.append(label_from(tokens, [texts.get(int(topics.rows[i]), "") for i in nearest])
-                          or label_from(tokens, [texts.get(int(topics.rows[i]), "") for i in members], least=1))
+            nearest = members[np.argsort(-topics.closeness[members], kind="stable")[:NEAREST_TEXTS]]
+            labels.append(label_from(tokens, [text_of(int(topics.rows[i])) for i in nearest])
+                          or label_from(tokens, [text_of(int(topics.rows[i])) for i in members[:FALLBACK_TEXTS]],
+                                        least=1))
         topics.labels = _distinct(labels)
         first += len(topics.centroids)
 
 
-def _holders(lexical: BM25Index, topic_of: np.ndarray, topics: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(term, topic, how many of the topic's references hold the term), for every pair that occurs."""
-    keys = []
-    block = 1 << 22
-    for start in range(0, len(lexical.doc_ids), block):
-        docs = np.asarray(lexical.doc_ids[start:start + block])
-        terms = np.searchsorted(lexical.term_ptr, np.arange(start, start + len(docs)), side="right") - 1
-        topic = topic_of[docs]
-        keys.append(terms[topic >= 0] * topics + topic[topic >= 0])
-    found, held = np.unique(np.concatenate(keys) if keys else np.zeros(0, np.int64), return_counts=True)
-    return found // topics, found % topics, held
+def _candidate_terms(lexical: BM25Index, topic_of: np.ndarray, topics: int) -> list[np.ndarray]:
+    """Per topic, its CANDIDATE_TERMS best terms, best first: score p * log(p / q), p the share of
+    the topic's references holding the term (at least MIN_TERM_SHARE of them, and 2), q its share of
+    all the derived pages' references. The postings are read a block of terms at a time (they are
+    stored term by term), so memory stays small at any size."""
+    sizes = np.bincount(topic_of[topic_of >= 0], minlength=topics).astype(np.float64)
+    total = sizes.sum()
+    best: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(topics)]
+    for first in range(0, len(lexical.term_ptr) - 1, TERM_BLOCK):
+        last = min(first + TERM_BLOCK, len(lexical.term_ptr) - 1)
+        ptr = np.asarray(lexical.term_ptr[first:last + 1])
+        topic = topic_of[np.asarray(lexical.doc_ids[ptr[0]:ptr[-1]])]
+        term = np.repeat(np.arange(last - first), np.diff(ptr))
+        held = np.bincount(term[topic >= 0] * topics + topic[topic >= 0],
+                           minlength=(last - first) * topics).reshape(last - first, topics).astype(np.float64)
+        share = held / np.maximum(sizes, 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            score = share * np.log(share / (held.sum(axis=1, keepdims=True) / total))
+        score[(held < np.maximum(2, MIN_TERM_SHARE * sizes)) | ~(score > 0)] = -np.inf
+        keep = min(CANDIDATE_TERMS, last - first)
+        top = np.argpartition(-score, keep - 1, axis=0)[:keep]  # (keep, topics): each topic's best rows
+        for number in range(topics):
+            rows = top[:, number][np.isfinite(score[top[:, number], number])]
+            best[number].append((score[rows, number], rows + first))
+    found = []
+    for parts in best:
+        scores = np.concatenate([scores for scores, _ in parts]) if parts else np.zeros(0)
+        terms = np.concatenate([terms for _, terms in parts]) if parts else np.zeros(0, np.int64)
+        found.append(terms[np.lexsort((terms, -scores))][:CANDIDATE_TERMS])
+    return found
 
 
 def label_from(tokens: Sequence[str], texts: Sequence[str], least: int | None = None) -> str:
