@@ -66,6 +66,7 @@ def main() -> None:
             path = store.current_generation(index) / "manifest.json"
             manifest = json.loads(path.read_text("utf-8"))
             del manifest["topics"]
+            manifest["records"] = {"format": 2}  # as the refsearch before derived topics wrote it
             store.write_atomic(path, json.dumps(manifest).encode())
             seconds = timed_build(source, index, spent)
             print(f"  update that adds them (nothing embedded): {seconds:.1f} s, deriving {sum(spent):.2f} s "

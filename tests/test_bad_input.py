@@ -99,8 +99,8 @@ BAD_SOURCES = {
                           "bad.md:3: not valid UTF-8 (byte 0xe9)"),
     "markdown-binary": ("bad.md", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "bad.md:3: binary file"),
     "yaml-not-utf8": ("bad.yaml", b"format: refsearch/references@1\npage: \xff\xfe\n", "bad.yaml:2: not valid UTF-8"),
-    "duplicate-across-files": ("good.jsonl", '{"id": "good/kserve", "title": "KServe again"}\n',
-                               "good.md:3: duplicate id 'good/kserve' (also at"),
+    "duplicate-across-files": ("other.jsonl", '{"id": "good/kserve", "title": "KServe again"}\n',
+                               "other.jsonl:1: duplicate id 'good/kserve' (also at"),
 }
 
 
@@ -222,7 +222,7 @@ BAD_ARGUMENTS = {
     "no-query": (["search"], "give a QUERY"),
     "bad-year": (["search", "gpu", "--year", "2023-2020"], "--year '2023-2020'"),
     "related-k-zero": (["related", "KServe", "-k", "0"], "-k must be between 1 and"),
-    "unknown-id": (["show", "no/such-id"], "'no/such-id' is not in the index"),
+    "unknown-id": (["show", "no/such-id"], "no reference matches 'no/such-id'"),
     "missing-batch-file": (["search", "--batch", "/nonexistent/queries.txt"], "/nonexistent/queries.txt"),
 }
 

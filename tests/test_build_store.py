@@ -6,7 +6,7 @@ import pytest
 
 import refsearch
 from refsearch import store
-from refsearch.errors import IndexProblem
+from refsearch.errors import IndexProblem, NoMatch
 from refsearch.index import Index
 from refsearch.search import Filters
 
@@ -61,7 +61,8 @@ def test_filters_and_modes(tmp_path, page, fake_encoder):
     index = Index.open(tmp_path / "idx")
     hits = index.search("GPU", k=5, mode="lexical", filters=Filters(topic="gpus"))
     assert [h.ref.title for h in hits] == ["MIG"]
-    assert index.search("GPU", k=5, filters=Filters(topic="nothing-like-this")) == []
+    with pytest.raises(NoMatch, match="no topic contains 'nothing-like-this'"):
+        index.search("GPU", k=5, filters=Filters(topic="nothing-like-this"))
 
 
 def test_truncated_file_is_detected(tmp_path, page, fake_encoder):

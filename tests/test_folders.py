@@ -83,15 +83,18 @@ def test_discover_imports_no_parser():
 def test_the_same_work_in_two_files_is_one_reference(tmp_path):
     write(tmp_path / "a.bib", "@article{k, title = {Attention Is All You Need}, year = 2017, doi = {10.5555/ABC}}\n")
     write(tmp_path / "b.ris", "TY  - JOUR\nTI  - Attention is all you need.\nPY  - 2017\nAB  - The abstract.\nER  - \n")
-    write(tmp_path / "c.md", "- [Other paper](https://x.example) `2017`\n- [TensorFlow](https://tf.example)\n")
-    write(tmp_path / "d.md", "- [TensorFlow](https://tf.example) - no year: not merged\n")
+    write(tmp_path / "c.md", "- [Other paper](https://x.example) `2017`\n- [TensorFlow](https://tf.example)\n"
+                             "- [TensorFlow](https://tf.other.example) - another page: not the same work\n")
+    write(tmp_path / "d.md", "- [TensorFlow](http://www.tf.example/) - the same page: merged\n")
     refs = read_sources([tmp_path]).references
     attention = [ref for ref in refs if ref.title.lower().startswith("attention")]
     assert len(attention) == 1
     (merged,) = attention
     assert merged.id == "a/attention-is-all-you-need" and merged.doi == "10.5555/abc"
     assert merged.also_in == (f"{tmp_path / 'b.ris'}:1",) and merged.abstract == "The abstract."
-    assert sum(ref.title == "TensorFlow" for ref in refs) == 2
+    tensorflow = [ref for ref in refs if ref.title == "TensorFlow"]
+    assert sorted((ref.url, ref.note) for ref in tensorflow) == [
+        ("https://tf.example", "the same page: merged"), ("https://tf.other.example", "another page: not the same work")]
     assert read_sources([tmp_path]).references == refs  # same sources, same ids
 
 

@@ -86,7 +86,7 @@ def test_a_long_query_is_posted(served):
     ("GET", "/api/related?ref=infra/mig&diverse=maybe", None, 400, "diverse must be true or false"),
     ("GET", "/api/related?ref=", None, 400, "REF is empty"),
     ("GET", "/api/related?ref=nothing-like-it", None, 404, "no reference matches 'nothing-like-it'"),
-    ("GET", "/api/show/infra/nothing", None, 404, "'infra/nothing' is not in the index"),
+    ("GET", "/api/show/infra/nothing", None, 404, "no reference matches 'infra/nothing'"),
     ("GET", "/api/nowhere", None, 404, "Not Found"),
     ("POST", "/api/topics", b"{}", 405, "Method Not Allowed"),
     ("POST", "/api/search", b"{not json", 400, "the body is not JSON"),

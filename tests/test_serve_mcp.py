@@ -67,7 +67,7 @@ def test_tools_answer_with_the_cli_fields(tmp_path, fake_encoder):
     assert json.loads(calls["show"].content[0].text) == calls["show"].structured_content  # text for older clients
     for name in ("unknown", "bad year"):
         assert calls[name].is_error and len(calls[name].content[0].text.splitlines()) == 1
-    assert "'infra/nothing' is not in the index" in calls["unknown"].content[0].text
+    assert "no reference matches 'infra/nothing'" in calls["unknown"].content[0].text
     assert "give a year (2021) or a range" in calls["bad year"].content[0].text
 
 

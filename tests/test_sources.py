@@ -224,9 +224,9 @@ def test_table_rows_with_links():
         | [🔧 AutoML](#automl) | [Data](#data) |
         """
     )
-    assert [(r.title, r.year, r.note, r.topic) for r in refs] == [
-        ("Attention Is All You Need", 2017, "2017-06 · Transformers · Google", ("Milestone Papers",)),
-        ("BERT", 2018, "2018-10 · BERT · Google", ("Milestone Papers",)),
+    assert [(r.title, r.year, r.authors, r.tags, r.note, r.topic) for r in refs] == [
+        ("Attention Is All You Need", 2017, ("Google",), ("Transformers",), None, ("Milestone Papers",)),
+        ("BERT", 2018, ("Google",), ("BERT",), None, ("Milestone Papers",)),
     ]
     assert refs[0].url == "https://arxiv.org/pdf/1706.03762.pdf"
 
@@ -495,10 +495,9 @@ def test_repeated_titles_get_numbered_ids_around_explicit_ones():
 
 
 def test_awesome_lists_side_by_side_get_distinct_ids(tmp_path):
-    for name, note in (("awesome-a", "ML framework."), ("awesome-b", "Google's ML library.")):
+    for name, url in (("awesome-a", "https://tensorflow.org"), ("awesome-b", "https://github.com/tensorflow")):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "README.md").write_text(
-            f"## Tools\n\n* [TensorFlow](https://tensorflow.org) - {note}\n", encoding="utf-8")
+        (tmp_path / name / "README.md").write_text(f"## Tools\n\n* [TensorFlow]({url}) - ML.\n", encoding="utf-8")
     refs = read_sources([tmp_path]).references
     assert sorted(ref.id for ref in refs) == ["awesome-a/tensorflow", "awesome-b/tensorflow"]
     assert {ref.page for ref in refs} == {"awesome-a", "awesome-b"}

@@ -116,4 +116,5 @@ def test_batch_lines_keep_control_characters_escaped(hostile_data, tmp_path):
     assert result.exit_code == 0, result.output
     assert UNSAFE.search(result.stdout) is None, result.stdout
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert lines[0]["query"] == f"GPU{ESCAPES}" and lines[0]["results"][0]["title"] == TITLE
+    # the data round-trips through the escapes (a title's whitespace, "\r" among it, is collapsed when read)
+    assert lines[0]["query"] == f"GPU{ESCAPES}" and lines[0]["results"][0]["title"] == " ".join(TITLE.split())

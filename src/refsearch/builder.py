@@ -27,8 +27,8 @@ from .journal import Journal
 from .journal import discard_all as discard_journals
 from .lexical import BM25Builder
 from .records import Reference
-from .state import (BM25_PARAMS, LEXICAL_SETTINGS, IndexState, Wanted, inspect, record_roots, scan_sources,
-                    sealed_facts)
+from .state import (BM25_PARAMS, LEXICAL_SETTINGS, RECORDS_SETTINGS, IndexState, Wanted, inspect, record_roots,
+                    scan_sources, sealed_facts)
 from .text import content_hash, dense_text, lexical_fields
 
 CHUNK = 2048
@@ -49,11 +49,14 @@ class BuildReport:
     notes: list[str] = field(default_factory=list)  # one line each, for the user
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # files that are not reference lists, and why
     warnings: list[str] = field(default_factory=list)  # entries passed over inside files that were read
+    merged: int = 0  # entries that were the same work as another (dedupe.py) and merged into it
+    conflicts: list[str] = field(default_factory=list)  # pairs that share an identifier but not a title
 
     def summary(self) -> str:
         counts = f"{self.added} added / {self.changed} changed / {self.removed} removed / {self.unchanged} unchanged"
         verb = "built" if self.rebuilt else "up to date"
-        return f"{self.index}: {verb}, {self.total} references ({counts}) in {self.seconds:.1f} s"
+        merged = f"; {self.merged} duplicate entries merged" if self.merged else ""
+        return f"{self.index}: {verb}, {self.total} references ({counts}{merged}) in {self.seconds:.1f} s"
 
 
 def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | None = None,
@@ -87,12 +90,12 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
         backend = encoders.backend(encoder_name)
         spec = backend.resolve(model or recorded_model.get("id"))
         files = scan_sources(roots)
-        from .sources import plan_sources, skipped_summary
+        from .sources import conflicts_summary, plan_sources, skipped_summary
 
         plan = plan_sources(roots)
         report.skipped, report.warnings = plan.skipped, plan.warnings
-        if summary := skipped_summary(plan):
-            report.notes.append(summary)
+        report.merged, report.conflicts = len(plan.duplicates.into), [str(c) for c in plan.duplicates.conflicts]
+        report.notes += [line for line in (skipped_summary(plan), conflicts_summary(plan)) if line]
         if not plan.count:
             raise RefsearchError(f"no references found in {', '.join(map(str, roots))}; nothing to index.")
         if starting:
@@ -116,6 +119,7 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
                 "vectors": store_meta,
                 "sources": {"roots": record_roots(roots, index_dir), "files": files},
                 "lexical": LEXICAL_SETTINGS,
+                "records": RECORDS_SETTINGS,
                 "map": map_meta,
                 "topics": topics_meta,
             }

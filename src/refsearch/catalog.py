@@ -9,6 +9,8 @@ Files (all in the generation directory):
     facets.npy            int32 (count, 5): per row its page, topic, kind and venue number, and its year (0: none)
     facets.authors.json   the distinct author names; facets.author_ptr.npy / facets.author_ids.npy give
                           each row's authors (read only when a query filters by author)
+    records.names.json    the names people use for a reference besides its id: citation key, DOI and
+                          URL -> row (read only when `show` or `related` is given such a name)
 
 Why an offset table into JSON Lines rather than SQLite: the records stay one plain, greppable file
 that any tool reads, a row costs one `pread`, and filters run on the small facet arrays with numpy
@@ -28,7 +30,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from .errors import IndexProblem
-from .records import Reference
+from .records import Reference, normalised_url
 from .store import REBUILD, Generation, naming, open_index_file, read_index_json, write_file
 from .vectors import load_npy, save_npy
 
@@ -38,7 +40,12 @@ IDS = "records.ids.json"
 FACETS = "facets.json"
 FACET_ROWS = "facets.npy"
 AUTHORS, AUTHOR_PTR, AUTHOR_IDS = "facets.authors.json", "facets.author_ptr.npy", "facets.author_ids.npy"
-FILES = (RECORDS, OFFSETS, IDS, FACETS, FACET_ROWS, AUTHORS, AUTHOR_PTR, AUTHOR_IDS)
+NAMES = "records.names.json"
+FILES = (RECORDS, OFFSETS, IDS, FACETS, FACET_ROWS, AUTHORS, AUTHOR_PTR, AUTHOR_IDS, NAMES)
+# What a build makes of its sources (records, facets, names): a new version makes an older index
+# stale, so it is read again (its vectors reused) instead of missing what the new reading adds.
+RECORDS_FORMAT = 3  # 3: pages without headings get derived topics (facets.json marks them "derived")
+NAME_KINDS = ("key", "doi", "url")
 PAGE, TOPIC, KIND, VENUE, YEAR = range(5)
 COLUMNS = 5
 
@@ -72,6 +79,7 @@ class CatalogWriter:
         self._venues: dict[str | None, int] = {}
         self._authors: dict[str, int] = {}
         self._derived: list[tuple[int, str]] = []  # (page, label), numbered after the source's topics
+        self._names: dict[str, dict[str, int]] = {kind: {} for kind in NAME_KINDS}
 
     def add(self, ref: Reference, content_hash: str) -> None:
         record = {key: value for key, value in ref.to_json().items() if key not in NOT_STORED}
@@ -88,6 +96,10 @@ class CatalogWriter:
         self._facet_rows.extend((page, topic, kind, venue, ref.year or 0))
         self._author_ids.extend(self._authors.setdefault(name, len(self._authors)) for name in ref.authors)
         self._author_ptr.append(len(self._author_ids))
+        row = len(self._ids) - 1
+        for kind, name in (("key", ref.cite_key), ("doi", ref.doi), ("url", normalised_url(ref.url))):
+            if name:
+                self._names[kind].setdefault(name, row)
 
     def written(self, row: int) -> Reference:
         """A reference already written, read back from the records file (a build does not keep them)."""
@@ -131,6 +143,7 @@ class CatalogWriter:
                   "kinds": list(self._kinds), "venues": list(self._venues)}
         write_file(self._path_of(FACETS), json.dumps(facets, ensure_ascii=False).encode())
         write_file(self._path_of(AUTHORS), json.dumps(list(self._authors), ensure_ascii=False).encode())
+        write_file(self._path_of(NAMES), json.dumps(self._names, ensure_ascii=False).encode())
         return list(FILES)
 
 
@@ -210,11 +223,16 @@ class Catalog:
             self._damaged(IDS, "ids do not match the records")
         return ids
 
-    def rows_by_author(self, needle: str) -> np.ndarray:
-        """Which rows have an author whose name contains `needle` (case-insensitive)."""
+    def author_names(self) -> list[str]:
+        """Every distinct author name (read from disk on each call: only filters and their messages ask)."""
         names = self._json(AUTHORS)
         if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
             self._damaged(AUTHORS, "not a list of names")
+        return names
+
+    def rows_by_author(self, needle: str) -> np.ndarray:
+        """Which rows have an author whose name contains `needle` (case-insensitive)."""
+        names = self.author_names()
         ptr = load_npy(self.generation.path(AUTHOR_PTR), "int64", (self.count + 1,))
         ids = load_npy(self.generation.path(AUTHOR_IDS), "int32", (None,))
         if len(ids) != int(ptr[-1]) or np.any(np.diff(ptr) < 0) or (len(ids) and int(ids.max()) >= len(names)):
@@ -229,6 +247,24 @@ class Catalog:
     @cached_property
     def row_of(self) -> dict[str, int]:
         return {ref_id: row for row, ref_id in enumerate(self.ids)}
+
+    def named(self, kind: str, name: str) -> int | None:
+        """The row a citation key, DOI or normalised URL names (`kind`: one of NAME_KINDS), or None;
+        None too for an index built before names were kept (its callers fall back to titles)."""
+        return self._names.get(kind, {}).get(name)
+
+    @cached_property
+    def _names(self) -> dict[str, dict[str, int]]:
+        if NAMES not in self.generation.manifest["files"]:
+            return {}
+        names = self._json(NAMES)
+        if not isinstance(names, dict) or not all(
+                kind in NAME_KINDS and isinstance(table, dict) and all(
+                    isinstance(name, str) and type(row) is int and 0 <= row < self.count
+                    for name, row in table.items())
+                for kind, table in names.items()):
+            self._damaged(NAMES, "not a table of names and rows")
+        return names
 
     def _decode(self, line: bytes, row: int) -> Reference:
         return self._topic_shown(_reference(_json_line(line, self, row), self, row), row)

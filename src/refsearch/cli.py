@@ -141,7 +141,8 @@ def build(
     encoder: str = typer.Option(None, "--encoder", help="onnx (default: fast, torch-free queries), onnx-int8 "
                                                         "(twice the speed, for large libraries) or torch."),
     force: bool = typer.Option(False, "--force", help="Rebuild everything, ignoring the current index."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="List the files skipped and the entries passed over."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="List the files skipped, the entries passed over "
+                                                                "and the entries that share an id but not a title."),
     ray: Optional[str] = typer.Option(None, "--ray", metavar="[ADDRESS]",
                                       help="Embed on Ray: a cluster's ADDRESS, or alone to start a local Ray "
                                            "(pip install 'refsearch[ray]'; docs/scale.md)."),
@@ -158,6 +159,8 @@ def build(
             _stderr(f"skipped {path}: {reason}")
         for warning in report.warnings:
             _stderr(f"passed over {warning}")
+        for conflict in report.conflicts:
+            _stderr(f"kept apart: {conflict}")
     print(report.summary())
 
 
@@ -337,7 +340,8 @@ def topics(index: Optional[str] = IndexOption, as_json: bool = JsonOption, fmt: 
 @app.command()
 @friendly_errors
 def show(
-    ref_id: str = typer.Argument(..., metavar="ID", help="A reference id (as printed by search --json)."),
+    ref_id: str = typer.Argument(..., metavar="REF", help="A reference's id or citation key (as search prints "
+                                                          "them), its DOI or URL, or the start of its title."),
     index: Optional[str] = IndexOption,
     as_json: bool = JsonOption,
     offset: int = OffsetOption,
@@ -349,7 +353,7 @@ def show(
 
     offset, limit = validate_window(offset, limit)
     idx = _open(index)
-    ref = idx.get(ref_id)
+    ref = idx.resolve(ref_id)
     siblings = idx.siblings(ref, offset, limit)
     if as_json:
         _print_json(render.show_json(ref, siblings))
@@ -373,7 +377,8 @@ def status(index: Optional[str] = IndexOption, as_json: bool = JsonOption):
 @app.command()
 @friendly_errors
 def related(
-    ref: str = typer.Argument(..., metavar="REF", help="A reference id or part of its title (\"vllm\", \"flash attention\")."),
+    ref: str = typer.Argument(..., metavar="REF", help="A reference's id or citation key, its DOI or URL, or (part "
+                                                       "of) its title (\"vllm\", \"flash attention\")."),
     k: int = typer.Option(5, "-k", help="How many suggestions."),
     diverse: bool = typer.Option(False, "--diverse", help="Spread suggestions across topics (maximal marginal relevance)."),
     offset: int = typer.Option(0, "--offset", help="Skip this many suggestions (the next window)."),

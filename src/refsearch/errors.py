@@ -31,6 +31,14 @@ class UnknownReference(RefsearchError):
     """No reference has this id (or matches this title); the servers answer it with 404."""
 
 
+class AmbiguousReference(RefsearchError):
+    """A name (a title's start, say) that several references answer to; the message lists them."""
+
+
+class NoMatch(RefsearchError):
+    """A filter that no reference passes (`--kind papers`); the message names what the index has."""
+
+
 class IndexProblem(RefsearchError):
     """The index is missing, damaged or does not match what was asked; the message names the fix."""
 

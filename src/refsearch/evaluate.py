@@ -226,13 +226,18 @@ def _matching_ids(spec: dict, index: Index) -> list[str]:
         return [spec["ref"]]
     if "title" in spec:
         title, page = spec["title"].casefold(), spec.get("page")
-        found = [r.id for r in index if r.title.casefold() == title and (page is None or page in _pages_of(r))]
+        found = [r.id for r in index if title in _titles_of(r) and (page is None or page in _pages_of(r))]
     else:
         fragment = str(spec.get("ref", "")).casefold()
         found = [r.id for r in index if fragment and fragment in r.title.casefold()]
     if not found:
         raise RefsearchError(f"judged reference {spec} matches nothing in the index.")
     return found
+
+
+def _titles_of(ref: Reference) -> set[str]:
+    """Its title and those of the duplicates merged into it (dedupe.py), case-folded."""
+    return {title.casefold() for title in (ref.title, *ref.other_titles)}
 
 
 def _pages_of(ref: Reference) -> set[str]:

@@ -91,14 +91,15 @@ class Index:
         return self._searcher.search(query, k=k, mode=mode, filters=filters)
 
     def related(self, ref: Reference | str, k: int = 5, diverse: bool = False, other_topics: bool = False) -> list:
-        """What to read after `ref` (a Reference, an id or part of a title), as `Suggestion`s with reasons."""
+        """What to read after `ref` (a Reference or any name `resolve` takes), as `Suggestion`s with reasons."""
         from .related import related
 
         anchor = ref if isinstance(ref, Reference) else self.resolve(ref)
         return related(self, anchor, k=k, diverse=diverse, other_topics=other_topics)
 
     def resolve(self, text: str) -> Reference:
-        """An id, or a fuzzy title ("vllm", "flash attention"); ambiguity is an error listing candidates."""
+        """The reference `text` names: an id, a citation key, a DOI, a URL, or a title or its start
+        ("vllm", "flash attention"); ambiguity is an error listing the candidates (related.py)."""
         from .related import resolve_reference
 
         return resolve_reference(self, text)

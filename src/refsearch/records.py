@@ -8,9 +8,40 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
+from urllib.parse import urlsplit
 
-KINDS = ("paper", "blog", "official-doc", "book", "course", "repo", "video", "talk", "list", "web", "thesis",
-         "report", "software", "dataset", "other")
+# The one vocabulary of kinds: imported formats map their types onto it (the raw type stays in
+# extra["type"]); kinds typed by hand (YAML, Markdown, JSON Lines) are read through its synonyms.
+KINDS = ("paper", "book", "chapter", "thesis", "report", "web", "blog", "official-doc", "course", "repo",
+         "software", "dataset", "video", "audio", "talk", "news", "legal", "patent", "list", "other")
+_KIND_SYNONYMS = {
+    "article": "paper", "preprint": "paper", "proceedings paper": "paper", "conference paper": "paper",
+    "journal article": "paper", "web page": "web", "webpage": "web", "website": "web", "site": "web",
+    "link": "web", "bookmark": "web", "post": "blog", "blog post": "blog", "doc": "official-doc",
+    "docs": "official-doc", "documentation": "official-doc", "manual": "official-doc",
+    "book chapter": "chapter", "section": "chapter", "dissertation": "thesis", "tech report": "report",
+    "code": "software", "tool": "software", "library": "software", "repository": "repo", "data": "dataset",
+    "film": "video", "movie": "video", "podcast": "audio", "presentation": "talk", "slides": "talk",
+    "lecture": "talk", "tutorial": "course", "case": "legal", "law": "legal", "newspaper": "news",
+    "magazine": "news",
+}
+
+
+def kind_name(text: str | None) -> str | None:
+    """A kind as someone wrote it ("Papers", "web page", "blog/Course") in the vocabulary's words;
+    a part the vocabulary does not know is kept as written, lower-cased (a list's own kinds)."""
+    parts = [" ".join(part.split()).lower() for part in (text or "").split("/")]
+    named = [_known_kind(part) or part for part in parts if part]
+    return "/".join(dict.fromkeys(named)) or None
+
+
+def _known_kind(word: str) -> str | None:
+    for candidate in (word, word.removesuffix("s"), word.removesuffix("es")):
+        if candidate in KINDS:
+            return candidate
+        if candidate in _KIND_SYNONYMS:
+            return _KIND_SYNONYMS[candidate]
+    return None
 
 
 @dataclass(frozen=True)
@@ -70,9 +101,56 @@ class Reference:
     def breadcrumb(self) -> str:
         return " › ".join((self.page, *self.topic))
 
+    @property
+    def cite_key(self) -> str | None:
+        """The citation key the user's reference manager gave it (BibTeX, CSL, Zotero), if any."""
+        key = self.extra.get("key")
+        return key if isinstance(key, str) and key.strip() else None
+
+    @property
+    def other_titles(self) -> tuple[str, ...]:
+        """The titles of the same work found elsewhere under another title (merged into this one)."""
+        titles = self.extra.get("titles")
+        return tuple(t for t in titles if isinstance(t, str)) if isinstance(titles, list) else ()
+
+    @property
+    def handle(self) -> str:
+        """The short name a result list shows and `show`/`related` take: its citation key, else its
+        id without the page prefix (the full id when that short one is not unique)."""
+        return self.cite_key or self.id.partition("/")[2] or self.id
+
 
 _TUPLE_FIELDS = ("topic", "topic_en", "authors", "tags", "also_in")
 _GENERIC_FILE_NAMES = {"readme", "index"}
+
+
+def doi_of(text: str | None) -> str | None:
+    """A DOI in canonical lower case, from `10.x/y`, `doi:10.x/y` or a doi.org URL."""
+    match = _DOI.search(text or "")
+    return match[0].rstrip(".,;").lower() if match else None
+
+
+_DOI = re.compile(r"10\.[0-9]{4,9}/\S+")
+
+
+def normalised_url(url: str | None) -> str | None:
+    """A URL as a key: scheme, `www.`, a trailing slash or `index.html`, the fragment and tracking
+    parameters do not make another page; the path's case does (GitHub's does not, but many do)."""
+    if not url or "://" not in url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        host = (parts.hostname or "").removeprefix("www.")
+    except ValueError:
+        return None
+    if not host:
+        return None
+    path = re.sub(r"/(?:index\.html?)?$", "", parts.path)
+    query = "&".join(sorted(p for p in parts.query.split("&") if p and not _TRACKING.match(p)))
+    return f"{host}{path}" + (f"?{query}" if query else "")
+
+
+_TRACKING = re.compile(r"^(?:utm_\w+|ref|ref_src|fbclid|gclid|spm|from)=", re.IGNORECASE)
 
 
 def page_key(path: Path) -> str:
@@ -80,6 +158,41 @@ def page_key(path: Path) -> str:
     index.md, which every awesome list is called, its folder's name, so lists side by side differ."""
     folder = path.resolve().parent.name
     return folder if path.stem.lower() in _GENERIC_FILE_NAMES and folder else path.stem
+
+
+def page_keys(paths: Iterable[Path]) -> dict[Path, str]:
+    """Each file's page key, unique among `paths`. Files that would share one are the common case,
+    not an edge: browsers all write `bookmarks.html`, Web of Science `savedrecs.txt`, and a library
+    exported twice is `My Library.json` and `My Library.yaml`. Such files are told apart by their
+    suffix, then by their folders, nearest first ("chrome-bookmarks", "firefox-bookmarks"); a key
+    no other file shares stays the plain one, so adding an unrelated file changes no id."""
+    keys = {path: page_key(path) for path in paths}
+    groups: dict[str, list[Path]] = {}
+    for path, key in keys.items():
+        groups.setdefault(slugify(key), []).append(path)
+    for group in groups.values():
+        if len(group) > 1:
+            variants = {path: _key_variants(path, keys[path]) for path in group}
+            depth = max(len(found) for found in variants.values())
+            for level in range(depth):
+                chosen = {path: found[min(level, len(found) - 1)] for path, found in variants.items()}
+                if len({slugify(key) for key in chosen.values()}) == len(group) or level == depth - 1:
+                    keys.update(chosen)
+                    break
+    return keys
+
+
+def _key_variants(path: Path, key: str) -> list[str]:
+    """`key` made more specific step by step: with the file's suffix, then with its folders."""
+    suffix = path.name[len(path.stem):].lstrip(".") if path.stem != path.name else ""
+    folders = list(path.resolve().parent.parts[1:])
+    if folders and folders[-1] == key:
+        folders.pop()  # README.md's key is already its folder's name
+    variants = [key, f"{key}.{suffix}" if suffix else key]
+    for depth in range(1, len(folders) + 1):
+        prefix = "-".join(folders[-depth:])
+        variants += [f"{prefix}-{key}", f"{prefix}-{key}.{suffix}" if suffix else f"{prefix}-{key}"]
+    return variants
 
 
 def slugify(text: str, max_length: int = 60) -> str:

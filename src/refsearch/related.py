@@ -16,9 +16,9 @@ import numpy as np
 
 from typing import TYPE_CHECKING
 
-from .errors import RefsearchError, UnknownReference
+from .errors import AmbiguousReference, RefsearchError, UnknownReference
 from .lexical import query_terms
-from .records import Reference
+from .records import Reference, doi_of, normalised_url
 
 if TYPE_CHECKING:
     from .index import Index
@@ -43,21 +43,36 @@ class Suggestion:
 
 
 def resolve_reference(index: Index, text: str) -> Reference:
-    """An id, or a fuzzy title ("vllm", "flash attention"); ambiguity is an error listing candidates."""
+    """The reference a user means by `text`: its id, citation key, DOI, URL or short id (the id
+    without its page), else the one title equal to it, starting with it, or containing it (case,
+    spaces and punctuation ignored), tried in that order; no match, or several at the first tier
+    that has any, is an error listing the candidates."""
     if text in index:
         return index.get(text)
-    wanted = _compact(text)
+    name = text.strip()
+    if not name:
+        raise RefsearchError("REF is empty; give an id, a citation key, a DOI, a URL or the start of a title.")
+    for kind, key in (("key", name), ("doi", doi_of(name)), ("url", normalised_url(name))):
+        if key and (row := index.catalog.named(kind, key)) is not None:
+            return index.reference(row)
+    short = [row for row, ref_id in enumerate(index.catalog.ids) if ref_id.endswith("/" + name)]
+    if len(short) == 1:  # the short id a result list shows
+        return index.reference(short[0])
+    wanted = _compact(name)
     if not wanted:
-        raise RefsearchError("REF is empty; give an id or part of a title.")
-    titled = [r for r in index if wanted in _compact(r.title)]
-    found = [r for r in titled if _compact(r.title) == wanted] or titled
-    if len(found) == 1:
-        return found[0]
-    if not found:
         raise UnknownReference(f"no reference matches {text!r}; `refsearch search {text!r}` finds by meaning.")
-    listed = "; ".join(f"{r.id} ({r.title})" for r in found[:10])
-    more = f" and {len(found) - 10} more" if len(found) > 10 else ""
-    raise RefsearchError(f"{text!r} is ambiguous, {len(found)} references match: {listed}{more}. Give one id.")
+    titles = [(ref, _compact(ref.title)) for ref in index]
+    for tier in (lambda title: title == wanted, lambda title: title.startswith(wanted), lambda title: wanted in title):
+        found = [ref for ref, title in titles if tier(title)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            listed = "; ".join(f"{r.cite_key or r.id} ({r.title})" for r in found[:10])
+            more = f" and {len(found) - 10} more" if len(found) > 10 else ""
+            raise AmbiguousReference(f"{text!r} is ambiguous, {len(found)} references match: {listed}{more}. "
+                                     "Give one of these ids or keys.")
+    raise UnknownReference(f"no reference matches {text!r} (id, citation key, DOI, URL or title); "
+                           f"`refsearch search {text!r}` finds by meaning.")
 
 
 def related(index: Index, ref: Reference, k: int = 5, diverse: bool = False,

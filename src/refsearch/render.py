@@ -40,7 +40,7 @@ def json_text(data: Any, indent: int | None = None) -> str:
 
 
 def reference_json(ref: Reference) -> dict[str, Any]:
-    return {"id": ref.id, "title": ref.title, "topic": " › ".join(ref.topic), "topic_path": list(ref.topic),
+    return {"id": ref.id, "key": ref.cite_key, "title": ref.title, "topic": " › ".join(ref.topic), "topic_path": list(ref.topic),
             "topic_en": " › ".join(ref.topic_en) or None, "topic_source": _topic_source(ref), "page": ref.page,
             "note": ref.note,
             "note_en": ref.note_en, "url": ref.url, "year": ref.year, "kind": ref.kind,
@@ -167,6 +167,7 @@ def status_json(status) -> dict[str, Any]:
         "model": {**{key: model.get(key) for key in ("id", "fingerprint", "encoder", "dimension")},
                   "changed": state.model_changed},
         "lexical_changed": state.lexical_changed,
+        "records_changed": state.records_changed,
         "sources": {"roots": [str(root) for root in state.roots] or manifest["sources"]["roots"],
                     "missing": [str(root) for root in state.missing_roots],
                     "changed": state.diff.changed, "added": state.diff.added, "removed": state.diff.removed},
@@ -243,10 +244,10 @@ def _numbered(out: Writer, rank: int, count: int, title: str, terms: Sequence[st
 
 
 def print_hits(out: Writer, query: str, hits: Sequence[Hit], explain: bool = False, weak_cut: int = 0) -> None:
-    """Each hit as a short block: title, byline and score (and "weak match" when it is one), topic
-    (with its English gloss; "derived" when the build derived it), the annotation and its gloss (or,
-    without a note, the abstract's words around the match) with the matched terms highlighted, the
-    URL, and with `explain` why; then how many weak matches were left out (`weak_cut`)."""
+    """Each hit as a short block: title, byline, score (and "weak match" when it is one) and the name
+    `show` takes, topic (with its English gloss; "derived" when the build derived it), the annotation
+    and its gloss (or, without a note, the abstract's words around the match) with the matched terms
+    highlighted, the URL, and with `explain` why; then how many weak matches were left out (`weak_cut`)."""
     query = " ".join(clean(query).split())[:200]
     cut = (f"{weak_cut} weak match{'es' if weak_cut > 1 else ''} left out (far below the best for this query); "
            "--all shows them") if weak_cut else None
@@ -261,7 +262,7 @@ def print_hits(out: Writer, query: str, hits: Sequence[Hit], explain: bool = Fal
         out.line()
         indent = _numbered(out, hit.rank, len(hits), ref.title, terms)
         score = f"score {hit.score:.2f}" + (" · weak match" if hit.weak else "")
-        out.block(clean(" · ".join(x for x in (_byline(ref), score) if x)), indent, "dim")
+        out.block(clean(" · ".join(x for x in (_byline(ref), score, f"[{ref.handle}]") if x)), indent, "dim")
         path = " › ".join(ref.topic if len(pages) == 1 else (ref.page, *ref.topic))
         if path:
             gloss = f"  ({' › '.join(ref.topic_en)})" if ref.topic_en else ""
@@ -356,8 +357,9 @@ def print_reference(out: Writer, ref: Reference, siblings) -> None:
     """Every field, long ones cut at SHOW_CHARS (`--json` has them whole), then a window of the
     topic's other references, nearest first (`siblings`), and how to page through the rest."""
     out.block(clean(ref.title), 0, "bold")
-    out.line(out.style(clean(ref.id), "dim"))
-    for label, value in (("topic", ref.breadcrumb + ("  (derived topic)" if ref.topic_source else "")), ("topic (en)", " › ".join(ref.topic_en)),
+    out.line(out.style(clean(ref.id if ref.handle == ref.id else f"{ref.handle} · {ref.id}"), "dim"))
+    for label, value in (("topic", ref.breadcrumb + ("  (derived topic)" if ref.topic_source else "")),
+                         ("topic (en)", " › ".join(ref.topic_en)),
                          ("year", ref.year), ("kind", ref.kind), ("authors", "; ".join(ref.authors)),
                          ("venue", ref.venue), ("doi", ref.doi), ("url", ref.url), ("note", ref.note),
                          ("note (en)", ref.note_en), ("abstract", ref.abstract), ("tags", ", ".join(ref.tags)),

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .catalog import KIND, PAGE, TOPIC, VENUE, YEAR, Catalog
-from .errors import RefsearchError
+from .errors import NoMatch, RefsearchError
 from .fusion import DEFAULT_FUSION, SCALE_DEPTH, Fusion, Ranking, fuse
 from .lexical import LexicalHits
-from .records import Reference
+from .records import Reference, kind_name
 from .translate import translate
 
 if TYPE_CHECKING:
@@ -72,30 +72,67 @@ class Filters:
         return any(value is not None for value in (self.topic, self.kind, self.years, self.page, self.author, self.venue))
 
     def mask(self, catalog: Catalog) -> np.ndarray | None:
-        """Which rows pass, decided once per distinct topic, kind and page (None: no filter)."""
+        """Which rows pass, decided once per distinct topic, kind and page (None: no filter). A filter
+        that no reference passes is a NoMatch error naming what the index has ("no kind 'papers';
+        kinds here: paper 2,310, book 42"): a typo should not look like an empty answer."""
         if not self.active():
             return None
         allowed = np.ones(catalog.count, dtype=bool)
+        for name, value, passing in self._parts(catalog):
+            if not passing.any():
+                raise NoMatch(_nothing_passes(name, value, catalog))
+            allowed &= passing
+        return allowed
+
+    def _parts(self, catalog: Catalog):
+        """(filter name, value given, which rows pass it) for each filter given."""
         if self.topic is not None:
             needle = self.topic.casefold()
             ok = [any(needle in part.casefold() for part in (*t.path, *t.path_en)) for t in catalog.topics]
-            allowed &= np.array(ok, dtype=bool)[catalog.facet(TOPIC)]
+            yield "topic", self.topic, np.array(ok, dtype=bool)[catalog.facet(TOPIC)]
         if self.kind is not None:
-            ok = [self.kind.casefold() in [k.strip().casefold() for k in (kind or "").split("/")] for kind in catalog.kinds]
-            allowed &= np.array(ok, dtype=bool)[catalog.facet(KIND)]
+            wanted = kind_name(self.kind)
+            ok = [wanted in (kind_name(kind) or "").split("/") for kind in catalog.kinds]
+            yield "kind", self.kind, np.array(ok, dtype=bool)[catalog.facet(KIND)]
         if self.years is not None:
             years = catalog.facet(YEAR)
-            allowed &= (years >= self.years[0]) & (years <= self.years[1])
+            yield "year", self.years, (years >= self.years[0]) & (years <= self.years[1])
         if self.page is not None:
             needle = self.page.casefold()
             ok = [needle in title.casefold() or needle in key.casefold() for title, key in catalog.pages]
-            allowed &= np.array(ok, dtype=bool)[catalog.facet(PAGE)]
+            yield "page", self.page, np.array(ok, dtype=bool)[catalog.facet(PAGE)]
         if self.venue is not None:
             needle = self.venue.casefold()
-            allowed &= np.array([needle in (venue or "").casefold() for venue in catalog.venues], dtype=bool)[catalog.facet(VENUE)]
+            ok = [needle in (venue or "").casefold() for venue in catalog.venues]
+            yield "venue", self.venue, np.array(ok, dtype=bool)[catalog.facet(VENUE)]
         if self.author is not None:
-            allowed &= catalog.rows_by_author(self.author)
-        return allowed
+            yield "author", self.author, catalog.rows_by_author(self.author)
+
+
+def _nothing_passes(name: str, value, catalog: Catalog) -> str:
+    """One line: the filter matched nothing, and what the index has instead."""
+    import difflib  # only on this path: a query that matches pays nothing for it
+
+    if name == "kind":
+        counts = np.bincount(catalog.facet(KIND), minlength=len(catalog.kinds))
+        kinds = sorted(((int(n), kind) for kind, n in zip(catalog.kinds, counts) if kind and n), reverse=True)
+        return f"no kind {value!r}; kinds here: " + (", ".join(f"{kind} {n:,}" for n, kind in kinds[:12]) or "none")
+    if name == "year":
+        years = catalog.facet(YEAR)
+        known = years[years > 0]
+        asked = f"{value[0]}" if value[0] == value[1] else f"{value[0]}-{value[1]}"
+        held = f"years here run {known.min()}-{known.max()}" if len(known) else "no reference here has a year"
+        return f"no reference from {asked}; {held}."
+    if name == "page":
+        return f"no page {value!r}; pages here: " + ", ".join(key for _, key in catalog.pages[:12])
+    names = {"topic": lambda: {part for t in catalog.topics for part in t.path},
+             "venue": lambda: {venue for venue in catalog.venues if venue},
+             "author": catalog.author_names}[name]()
+    by_word = {word.casefold(): name for name in names for word in (name, *name.split())}  # "Vaswany" ~ "Vaswani"
+    close = difflib.get_close_matches(value.casefold(), list(by_word), n=5, cutoff=0.75) if len(by_word) <= 100_000 else []
+    close = list(dict.fromkeys(by_word[word] for word in close))
+    hint = f"; close: {', '.join(close)}" if close else (f"; `refsearch topics` lists them" if name == "topic" else "")
+    return f"no {name} contains {value!r}{hint}."
 
 
 def validate_query(query: str) -> str:

@@ -24,14 +24,15 @@ from typing import Sequence
 
 from . import store, trust
 from .errors import RefsearchError
+from .catalog import RECORDS_FORMAT
 from .lexical import FORMAT as LEXICAL_FORMAT, TOKENIZER
-from .derived_topics import METHOD as DERIVED_TOPICS_METHOD
 from .discover import candidate_files
 
 BM25_PARAMS = {"k1": 1.2, "b": 0.75}
 # what the lexical index was written with: a new tokenizer or file format makes an index stale (its
 # update re-uses every vector), rather than unreadable
 LEXICAL_SETTINGS = {**BM25_PARAMS, "tokenizer": TOKENIZER, "format": LEXICAL_FORMAT}
+RECORDS_SETTINGS = {"format": RECORDS_FORMAT}
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,8 @@ class IndexState:
     model_changed: bool | None = False  # None: the model could not be checked
     encoder_changed: bool = False
     lexical_changed: bool = False
+    records_changed: bool = False  # its sources were read by an older refsearch (catalog.RECORDS_FORMAT)
     map_missing: bool = False  # built before topic maps: a build adds one, reusing the vectors
-    topics_missing: bool = False  # built before derived topics: a build derives them, reusing the vectors
     unreadable: str | None = None  # why the sources could not be compared (a build would fail on it)
     problems: list[str] = field(default_factory=list)  # what could not be checked
 
@@ -96,10 +97,10 @@ class IndexState:
             reasons.append("another encoder was asked for")
         if self.lexical_changed:
             reasons.append("its lexical index is from another refsearch version")
+        if self.records_changed:
+            reasons.append("its sources were read by another refsearch version")
         if self.map_missing:
             reasons.append("it has no topic map (built by an older refsearch)")
-        if self.topics_missing:
-            reasons.append("its pages without headings have no derived topics (built by an older refsearch)")
         if self.unreadable:
             reasons.append(f"its sources cannot be read ({self.unreadable})")
         return reasons
@@ -131,9 +132,8 @@ def inspect(directory: Path, wanted: Wanted = Wanted(), checksums: bool = False)
         state.roots = recorded
     state.missing_roots = [root for root in state.roots if not root.exists()]
     state.lexical_changed = manifest["lexical"] != LEXICAL_SETTINGS
+    state.records_changed = manifest.get("records") != RECORDS_SETTINGS
     state.map_missing = "map" not in manifest
-    topics = manifest.get("topics")
-    state.topics_missing = not isinstance(topics, dict) or topics.get("method") != DERIVED_TOPICS_METHOD
     model = manifest["model"]
     state.encoder_changed = wanted.encoder is not None and wanted.encoder != model["encoder"]
     if state.detached:

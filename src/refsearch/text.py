@@ -42,6 +42,8 @@ def lexical_fields(ref: Reference) -> list[tuple[str, float]]:
     fields = []
     for name, weight in LEXICAL_FIELDS:
         value = getattr(ref, name)
+        if name == "title" and ref.other_titles:  # the titles of the same work merged into it
+            value = " ".join((value, *ref.other_titles))
         if isinstance(value, tuple):
             value = " ".join(value)
         if value:

@@ -78,7 +78,7 @@ class Answers:
     @_kept
     def show(self, id: str, offset: int = 0, limit: int = SIBLINGS_SHOWN) -> dict[str, Any]:
         offset, limit = validate_window(offset, limit, flag="")
-        ref = self.index.get(id)
+        ref = self.index.resolve(id)
         return fit(render.show_json(ref, self.index.siblings(ref, offset, limit)), "context", "context_page")
 
     @_kept

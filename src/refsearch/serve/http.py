@@ -124,14 +124,16 @@ ENDPOINTS = (
              "search", SEARCH, post=True),
     Endpoint("/api/related", "What to read after a reference, with the reasons (as `refsearch related --json`).",
              "related",
-             (Param("ref", str, "A reference id (from a search) or part of its title.", required=True),
+             (Param("ref", str, "A reference's id or citation key (from a search), its DOI or URL, or part of its "
+                                "title.", required=True),
               _param_k(5, "suggestions"),
               Param("diverse", bool, "Spread the suggestions across topics.", False),
               Param("offset", int, "Skip this many suggestions (the previous answer's page.next_offset).", 0,
                     bounds=(0, MAX_K)))),
     Endpoint("/api/show/{id}", "One reference, with a window of the others under its topic, nearest first "
                                "(as `refsearch show --json`).",
-             "show", (Param("id", str, "The reference id.", required=True),
+             "show", (Param("id", str, "A reference's id or citation key, its DOI or URL, or the start of its title.",
+                            required=True),
                       *_window(SIBLINGS_SHOWN, "of the topic's other references")), in_path="id"),
     Endpoint("/api/topics", "A window of the topics: names and reference counts (as `refsearch topics --json`).",
              "topics", _window(TOPICS_SHOWN, "topics")),

@@ -26,7 +26,8 @@ INSTRUCTIONS = (
     "refsearch searches the user's own annotated reading list: papers, official docs, blog posts, books and "
     "courses, grouped under topic headings, annotated in Chinese, English or both. Use `search` to find what the "
     "list holds on a subject, `related` for what to read after a reference, `show` for one reference in full, "
-    "`topics` to see what the list covers. Every result has an `id` that `related` and `show` take. "
+    "`topics` to see what the list covers. Every result has an `id` (and a citation `key` where the library "
+    "has one) that `related` and `show` take, as they take a DOI, a URL or the start of a title. "
     "Answers are kept short: lists come a window at a time; when an answer's `page` (or `context_page`) has a "
     "`next_offset`, call the tool again with `offset` set to it for the next window."
 )
@@ -77,7 +78,8 @@ def create_server(live: LiveIndex) -> MCPServer:
 
     @server.tool(annotations=read_only)
     def related(
-        ref: Annotated[str, Field(description="A reference id from `search` (or a distinctive part of its title).")],
+        ref: Annotated[str, Field(description="A reference's id or citation key from `search`, its DOI or URL, or "
+                                              "the start of its title.")],
         k: Annotated[int, Field(description="How many suggestions.", ge=1, le=MAX_K)] = 5,
         diverse: Annotated[bool, Field(description="Spread the suggestions across topics instead of the "
                                                    "closest ones.")] = False,
@@ -90,7 +92,8 @@ def create_server(live: LiveIndex) -> MCPServer:
 
     @server.tool(annotations=read_only)
     def show(
-        id: Annotated[str, Field(description="The reference id, exactly as `search` returned it.")],
+        id: Annotated[str, Field(description="A reference's id or citation key from `search`, its DOI or URL, or "
+                                             "the start of its title.")],
         offset: Annotated[int, Field(description="Skip this many of the topic's other references: the previous "
                                                  "answer's `context_page.next_offset`.", ge=0)] = 0,
         limit: Annotated[int, Field(description="How many of the topic's other references to list.",

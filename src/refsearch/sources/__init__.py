@@ -19,14 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from refsearch.errors import SourceError
-from refsearch.records import Reference
+from refsearch.records import Reference, page_key, page_keys
 from refsearch.sources.common import MAX_FILE_BYTES, MAX_LINE_CHARS, SourceWarning, check_reference
 from refsearch.sources.dedupe import DuplicatePlan
+from refsearch.sources.tidy import tidy
 from refsearch.discover import SUFFIXES, all_files, format_of
 
-__all__ = ["SourcePlan", "SourceRead", "plan_sources", "read_file", "read_sources", "skipped_summary"]
+__all__ = ["SourcePlan", "SourceRead", "conflicts_summary", "plan_sources", "read_file", "read_sources",
+           "skipped_summary"]
 
-Parser = Callable[[str, Path], list[Reference]]
+Parser = Callable[[str, Path, str], list[Reference]]  # (text, path, page key) -> references
 
 PARSERS = {  # format -> "module:function", imported on first use
     "markdown": "markdown:parse_markdown",
@@ -50,6 +52,7 @@ _BOOKMARKS = re.compile(r"<!DOCTYPE\s+NETSCAPE-Bookmark-file|<DT>\s*<(?:A|H3)\b"
 @dataclass
 class _File:
     path: Path
+    key: str  # its page key, unique among the files read together (records.page_keys)
     references: list[Reference] | None  # None: JSON Lines, streamed again when the plan is read
     reserved: set[str] = field(default_factory=set)  # JSON Lines: the ids the file gives
 
@@ -57,8 +60,9 @@ class _File:
 @dataclass
 class SourcePlan:
     """The first reading of the sources: which files hold references, how many, which are the same
-    work, what was skipped and why, and warnings about entries read past (`file:line: message`).
-    `references()` reads them (again, for JSON Lines) as a stream."""
+    work (and which share an identifier but not a title: `duplicates.conflicts`), what was skipped
+    and why, and warnings about entries read past (`file:line: message`). `references()` reads them
+    (again, for JSON Lines) as a stream."""
 
     files: list[_File] = field(default_factory=list)
     count: int = 0
@@ -71,14 +75,13 @@ class SourcePlan:
         return self.duplicates.merge(self._positioned())
 
     def _positioned(self) -> Iterator[tuple[tuple[int, int], Reference]]:
-        from refsearch.sources.jsonl import stream_jsonl
-
         seen: dict[str, str] = {}
         for number, file in enumerate(self.files):
             refs = file.references if file.references is not None else (
-                ref for _, ref in stream_jsonl(file.path, file.reserved))
+                ref for _, ref in _stream_jsonl(file.path, file.reserved, key=file.key))
             for entry, ref in enumerate(refs):
-                _check_id(ref, seen)
+                if (number, entry) not in self.duplicates.into:
+                    _check_id(ref, seen)
                 yield (number, entry), ref
 
 
@@ -93,31 +96,31 @@ class SourceRead:
 
 def plan_sources(paths: Sequence[Path]) -> SourcePlan:
     """Read every file under `paths` once: every entry is checked (a file it recognises but cannot
-    read raises SourceError with file and line), duplicates across files are planned, and only JSON
+    read raises SourceError with file and line), duplicates are planned (dedupe.py), and only JSON
     Lines files, which can hold whole libraries, are not kept in memory."""
-    from refsearch.sources.jsonl import stream_jsonl
-
     plan = SourcePlan()
     seen: dict[str, str] = {}
-    for path in all_files(paths):
+    files = all_files(paths)
+    keys = page_keys(path for path in files if format_of(path))
+    for path in files:
         fmt = format_of(path)
         if fmt is None:
             plan.skipped.append((path, _unknown_reason(path)))
             continue
         number, entries, reason = len(plan.files), 0, "no entries found in it"
         if fmt == "jsonl":
-            file = _File(path, None)
-            for entries, (given, ref) in enumerate(stream_jsonl(path, skipped=plan.warnings), start=1):
+            file = _File(path, keys[path], None)
+            for entries, (given, ref) in enumerate(_stream_jsonl(path, skipped=plan.warnings, key=file.key), start=1):
                 if given is not None:
                     file.reserved.add(given)
+                if not plan.duplicates.add((number, entries - 1), ref) and given is not None:
                     _check_id(ref, seen)  # made-up ids are final only in the second reading: checked there
-                plan.duplicates.add((number, entries - 1), ref)
         else:
-            found, why = _read(path, fmt, plan.warnings)
-            file, entries, reason = _File(path, found), len(found), why or reason
+            found, why = _read(path, fmt, plan.warnings, keys[path])
+            file, entries, reason = _File(path, keys[path], found), len(found), why or reason
             for entry, ref in enumerate(found):
-                _check_id(ref, seen)
-                plan.duplicates.add((number, entry), ref)
+                if not plan.duplicates.add((number, entry), ref):
+                    _check_id(ref, seen)
         if not entries:
             plan.skipped.append((path, reason))
             continue
@@ -141,11 +144,9 @@ def read_file(path: Path) -> list[Reference]:
     if fmt is None:
         raise SourceError(path, None, _unknown_reason(path))
     if fmt == "jsonl":
-        from refsearch.sources.jsonl import stream_jsonl
-
-        reserved = {given for given, _ in stream_jsonl(path) if given is not None}
-        return [ref for _, ref in stream_jsonl(path, reserved)]
-    found, reason = _read(path, fmt, [])
+        reserved = {given for given, _ in _stream_jsonl(path) if given is not None}
+        return [ref for _, ref in _stream_jsonl(path, reserved)]
+    found, reason = _read(path, fmt, [], page_key(path))
     if reason and not found and not reason.startswith("no entries"):
         raise SourceError(path, None, reason)
     return found
@@ -160,12 +161,29 @@ def skipped_summary(read: SourceRead | SourcePlan) -> str | None:
     return f"skipped {count} {files}; --verbose lists them"
 
 
+def conflicts_summary(plan: SourcePlan) -> str | None:
+    """The one line a build prints about entries that share an identifier but not a title."""
+    count = len(plan.duplicates.conflicts)
+    if not count:
+        return None
+    pairs = "pair of entries shares" if count == 1 else "pairs of entries share"
+    return f"{count} {pairs} a DOI, URL or other id but not a title: kept apart; --verbose lists them"
+
+
 def _unknown_reason(path: Path) -> str:
     return f"not a reference list format ({path.suffix or 'no suffix'}); refsearch reads {', '.join(SUFFIXES)}"
 
 
-def _read(path: Path, fmt: str, notes: list[str]) -> tuple[list[Reference], str | None]:
-    """(references, reason it was skipped or None)."""
+def _stream_jsonl(path: Path, reserved: set[str] | None = None, skipped: list[str] | None = None,
+                  key: str | None = None) -> Iterator[tuple[str | None, Reference]]:
+    from refsearch.sources.jsonl import stream_jsonl
+
+    for given, ref in stream_jsonl(path, reserved, skipped, key):
+        yield given, tidy(ref)
+
+
+def _read(path: Path, fmt: str, notes: list[str], key: str) -> tuple[list[Reference], str | None]:
+    """(references, tidied, or the reason the file was skipped)."""
     data = _read_bytes(path)
     try:
         text = _decode(path, data)
@@ -185,7 +203,10 @@ def _read(path: Path, fmt: str, notes: list[str]) -> tuple[list[Reference], str 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SourceWarning)
         try:
-            found = parser(text, path)
+            found = parser(text, path, key)
+            for ref in found:
+                check_reference(ref)
+            found = [tidy(ref) for ref in found]
         except SourceError:
             raise
         except RecursionError:
@@ -193,8 +214,6 @@ def _read(path: Path, fmt: str, notes: list[str]) -> tuple[list[Reference], str 
         except Exception as exc:  # a parser bug must still reach the user as a located, one-line message
             raise SourceError(path, None, f"could not read this file ({type(exc).__name__}: {exc})") from exc
     notes.extend(str(w.message) for w in caught if issubclass(w.category, SourceWarning))
-    for ref in found:
-        check_reference(ref)
     return found, None if found else "no entries found in it"
 
 

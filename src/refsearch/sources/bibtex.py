@@ -31,30 +31,36 @@ import logging
 import re
 from pathlib import Path
 
-from refsearch.records import IdAllocator, Reference, page_key
-from refsearch.sources.common import clean, doi_of, kind_for, warn, year_in
+from refsearch.records import IdAllocator, Reference, doi_of, page_key
+from refsearch.sources.common import clean, is_et_al, kind_for, person, raw_type, warn, year_in
+from refsearch.sources.tidy import latex_text
 
 KINDS = {
     "article": "paper", "inproceedings": "paper", "conference": "paper", "unpublished": "paper",
-    "book": "book", "mvbook": "book", "inbook": "book", "bookinbook": "book", "suppbook": "book",
-    "collection": "book", "mvcollection": "book", "incollection": "book", "suppcollection": "book",
-    "proceedings": "book", "mvproceedings": "book", "reference": "book", "mvreference": "book",
-    "inreference": "book",
+    "conference_proceedings": "paper", "journal_article": "paper",
+    "book": "book", "mvbook": "book", "collection": "book", "mvcollection": "book", "proceedings": "book",
+    "mvproceedings": "book", "reference": "book", "mvreference": "book",
+    "inbook": "chapter", "bookinbook": "chapter", "suppbook": "chapter", "incollection": "chapter",
+    "suppcollection": "chapter", "inreference": "chapter", "book_section": "chapter",
     "thesis": "thesis", "phdthesis": "thesis", "mastersthesis": "thesis",
     "report": "report", "techreport": "report",
-    "software": "software", "codefragment": "software",
-    "dataset": "dataset", "manual": "official-doc", "video": "video", "movie": "video",
+    "software": "software", "codefragment": "software", "computer_program": "software",
+    "dataset": "dataset", "manual": "official-doc", "standard": "official-doc",
+    "video": "video", "movie": "video", "film": "video", "television_broadcast": "video", "audio": "audio",
+    "music": "audio", "presentation": "talk", "web_page": "web", "newspaper_article": "news",
+    "magazine_article": "news", "patent": "patent",
+    "jurisdiction": "legal", "legislation": "legal", "legal": "legal", "legmaterial": "legal",
+    "legadminmaterial": "legal", "case": "legal", "hearing": "legal", "statute": "legal", "bill": "legal",
 }
 _ANNOTATION_FIELDS = ("annote", "annotation", "note")
 _VENUE_FIELDS = ("journaltitle", "journal", "booktitle", "eventtitle", "school", "institution")
 _CITATION_COUNT = re.compile(r"ZSCC:\s*\S+")
 _QUIET = logging.NullHandler()
-_TEXT_MACROS = ("texttt", "textsc", "textsf", "textsl", "textup", "textmd", "textnormal")
 _MONTHS = {name[:3]: name for name in ("january", "february", "march", "april", "may", "june", "july",
                                         "august", "september", "october", "november", "december")}
 
 
-def parse_bibtex(text: str, path: Path) -> list[Reference]:
+def parse_bibtex(text: str, path: Path, key: str | None = None) -> list[Reference]:
     import bibtexparser
     from bibtexparser.model import Entry, ExplicitComment
 
@@ -73,7 +79,7 @@ def parse_bibtex(text: str, path: Path) -> list[Reference]:
     fields = {id(entry): {f.key.lower(): _expand(f.value, strings) for f in entry.fields} for entry in entries}
     by_key = {entry.key.lower(): fields[id(entry)] for entry in entries if entry.key}
     groups = _Groups([block.comment for block in library.blocks if isinstance(block, ExplicitComment)])
-    key, ids, references = page_key(path), IdAllocator(), []
+    key, ids, references = key or page_key(path), IdAllocator(), []
     for entry in entries:
         values = _inherit(entry.entry_type, fields[id(entry)], by_key)
         reference = _reference(entry, values, groups, path, key, ids)
@@ -112,9 +118,20 @@ def _reference(entry, values: dict[str, str], groups: "_Groups", path: Path, key
         doi=doi_of(values.get("doi")),
         tags=tuple(dict.fromkeys((*latex.tags(values.get("keywords")), *latex.tags(values.get("mendeley-tags")),
                                   *other_groups))),
-        extra={"key": entry.key} if entry.key else {},
+        extra=_identifiers(entry, values),
         source=f"{path}:{_line(entry)}",
     )
+
+
+def _identifiers(entry, values: dict[str, str]) -> dict[str, str]:
+    """What `extra` keeps of an entry: its citation key, its raw type, and the ids that name the work."""
+    found = {"key": entry.key} if entry.key else {}
+    found.update(raw_type(entry.entry_type))
+    found.update({name: value for name in ("isbn", "pmid") if (value := clean(values.get(name)))})
+    eprint = clean(values.get("eprint"))
+    if eprint and (values.get("eprinttype") or values.get("archiveprefix") or "").lower() == "arxiv":
+        found["arxiv"] = eprint
+    return found
 
 
 def _stand_in_title(authors: tuple[str, ...], year: int | None, venue: str | None) -> str | None:
@@ -202,15 +219,13 @@ def _concatenated(raw: str) -> list[str]:
 
 
 class _Latex:
-    """LaTeX markup to Unicode text through pylatexenc (one converter per process)."""
-
-    _converter = None
+    """LaTeX markup to Unicode text (tidy.latex_text: pylatexenc, one converter per process)."""
 
     def text(self, value: str | None) -> str | None:
         if not value:
             return None
         if "\\" in value or "$" in value:
-            value = self._convert(value)
+            value = latex_text(value)
         else:
             value = value.replace("{", "").replace("}", "").replace("~", " ")
         return clean(value)
@@ -224,28 +239,14 @@ class _Latex:
         names = []
         for raw in split_multiple_persons_names(value):
             last, comma, first = raw.partition(",") if raw.count(",") == 1 and not raw.startswith("{") else (raw, "", "")
-            name = self.text(f"{first.strip()} {last.strip()}" if comma else raw)
-            if name and name.lower() != "others":
+            name = person(self.text(last), self.text(first)) if comma else self.text(raw)
+            if name and not is_et_al(name):
                 names.append(name)
         return names
 
     def tags(self, value: str | None) -> list[str]:
         text = self.text(value)
         return [tag for part in re.split(r"[,;]", text or "") if (tag := part.strip())]
-
-    @classmethod
-    def _convert(cls, value: str) -> str:
-        if cls._converter is None:
-            from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_latex_context_db
-
-            context = get_default_latex_context_db()  # it drops \texttt{x} and \textsc{x}: keep their text
-            context.add_context_category("refsearch", prepend=True, macros=[
-                MacroTextSpec(name, simplify_repl="%s") for name in _TEXT_MACROS])
-            cls._converter = LatexNodes2Text(latex_context=context, math_mode="text", strict_latex_spaces=True)
-        try:
-            return cls._converter.latex_to_text(value)
-        except Exception:  # pylatexenc is tolerant by design; anything it still trips on stays as written
-            return value.replace("{", "").replace("}", "")
 
 
 # --- JabRef groups -------------------------------------------------------------------------------

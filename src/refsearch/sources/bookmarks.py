@@ -19,12 +19,12 @@ from refsearch.sources.common import clean, warn
 SKIPPED_SCHEMES = ("place:", "javascript:", "data:", "about:", "chrome:")
 
 
-def parse_bookmarks(text: str, path: Path) -> list[Reference]:
+def parse_bookmarks(text: str, path: Path, key: str | None = None) -> list[Reference]:
     path = Path(path)
     reader = _Reader()
     reader.feed(text)
     reader.close()
-    key, ids = page_key(path), IdAllocator()
+    key, ids = key or page_key(path), IdAllocator()
     references = [
         Reference(id=ids.new(key, title), title=title, page=key, topic=topic, url=url, kind="web",
                   note=clean(" ".join(note)), tags=tags, source=f"{path}:{line}")

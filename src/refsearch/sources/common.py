@@ -12,7 +12,7 @@ import warnings
 from pathlib import Path
 
 from refsearch.errors import SourceError
-from refsearch.records import Reference
+from refsearch.records import KINDS, Reference, kind_name
 
 YEARS = range(1000, 2101)
 MAX_FILE_BYTES = 50 * 1024 * 1024
@@ -22,7 +22,6 @@ MAX_FIELD_CHARS = {"title": 1_000, "note": 20_000, "note_en": 20_000, "abstract"
 MAX_AUTHORS = 10_000  # physics collaborations sign with over 3,000 (arXiv astro-ph)
 
 _YEAR_IN_TEXT = re.compile(r"(?<![0-9])([0-9]{4})(?![0-9])")
-_DOI = re.compile(r"10\.[0-9]{4,9}/\S+")
 
 
 class SourceWarning(UserWarning):
@@ -57,14 +56,9 @@ def checked_year(value: int, path: Path | str, line: int | None) -> int:
     return value
 
 
-def doi_of(text: str | None) -> str | None:
-    """A DOI in canonical lower case, from `10.x/y`, `doi:10.x/y` or a doi.org URL."""
-    match = _DOI.search(text or "")
-    return match[0].rstrip(".,;").lower() if match else None
-
-
 def kind_for(source_type: str, url: str | None, kinds: dict[str, str]) -> str:
-    """Our kind for an exporter's entry type; unknown types are kept lower-cased, as YAML kinds are.
+    """Our kind (records.KINDS) for an exporter's entry type; a type we do not know is "other" (the
+    reader keeps the raw type in `extra["type"]`, so `ser` or `nameonly` never reach a result list).
 
     A `misc`/`online` entry with a URL is a web page; without one it says nothing, so it is "other".
     """
@@ -73,7 +67,53 @@ def kind_for(source_type: str, url: str | None, kinds: dict[str, str]) -> str:
         return kinds[name]
     if name in ("misc", "online", "electronic", "www", "webpage", "post-weblog", "elec", "icomm"):
         return "web" if url else "other"
-    return name or "other"
+    return kind_name(name) if kind_name(name) in KINDS else "other"
+
+
+def raw_type(source_type: str | None) -> dict[str, str]:
+    """The exporter's own type, kept beside our kind (an `extra` entry), when it says more than the kind."""
+    name = (source_type or "").strip()
+    return {"type": name} if name else {}
+
+
+_CJK_NAME = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+_ET_AL = re.compile(r"(?:et\.?\s*al\.?|and\s+others|others|u\.\s*a\.|等人?)", re.IGNORECASE)
+_ET_AL_TAIL = re.compile(r"\s+(?:et\.?\s*al\.?|等人?)\s*$", re.IGNORECASE)
+
+
+def person(family: str | None, given: str | None) -> str | None:
+    """A display name, given name first ("Ilya Sutskever"); a Chinese, Japanese or Korean name keeps
+    its order and takes no space ("王小明"), as its owner writes it."""
+    family, given = clean(family), clean(given)
+    if not family or not given:
+        return family or given
+    if _CJK_NAME.search(family) or _CJK_NAME.search(given):
+        return family + given
+    return f"{given} {family}"
+
+
+def is_et_al(name: str) -> bool:
+    """"et al.", "and others", "等": a list's way of saying there are more authors, not an author."""
+    return bool(_ET_AL.fullmatch(name.strip(" ,.;")))
+
+
+def inverted_name(name: str) -> str | None:
+    """One name as exporters write it: "Last, First" (RIS, BibTeX) turned round; anything else as is."""
+    family, comma, given = name.partition(",")
+    if comma and "," not in given and not is_et_al(given):
+        return person(family, given)
+    return clean(name)
+
+
+def author_list(text: str) -> tuple[str, ...]:
+    """Authors written in running text ("A. Author, B. Author and C. Author", "Sutskever, Ilya, et
+    al."): "et al." is dropped, and a list of single (Latin) words in pairs is read as "Last, First"
+    pairs; Chinese names are single words that need no pairing ("张三, 李四")."""
+    parts = [_ET_AL_TAIL.sub("", part).strip(" ,.;") for part in re.split(r",\s*|\s+and\s+|;\s*|\s*&\s*", text)]
+    parts = [part for part in parts if part and not is_et_al(part)]
+    if len(parts) % 2 == 0 and all(" " not in part and not _CJK_NAME.search(part) for part in parts):
+        parts = [person(family, given) for family, given in zip(parts[::2], parts[1::2])]
+    return tuple(dict.fromkeys(part for part in parts if part))
 
 
 def clean(text: str | None) -> str | None:

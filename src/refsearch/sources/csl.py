@@ -15,31 +15,35 @@ from pathlib import Path
 from typing import Any
 
 from refsearch.errors import SourceError
-from refsearch.records import IdAllocator, Reference, page_key
-from refsearch.sources.common import clean, doi_of, kind_for, warn, year_in
+from refsearch.records import IdAllocator, Reference, doi_of, page_key
+from refsearch.sources.common import clean, is_et_al, kind_for, raw_type, warn, year_in
+from refsearch.sources.common import person as person_name
 
 KINDS = {
-    "article-journal": "paper", "article": "paper", "paper-conference": "paper", "article-magazine": "paper",
-    "article-newspaper": "paper", "manuscript": "paper", "review": "paper", "preprint": "paper",
-    "book": "book", "chapter": "book", "entry-encyclopedia": "book", "entry-dictionary": "book",
-    "thesis": "thesis", "report": "report", "software": "software", "dataset": "dataset",
-    "post-weblog": "blog", "post": "web", "webpage": "web", "motion_picture": "video", "broadcast": "video",
-    "speech": "talk",
+    "article-journal": "paper", "article": "paper", "paper-conference": "paper", "manuscript": "paper",
+    "review": "paper", "review-book": "paper", "preprint": "paper",
+    "article-magazine": "news", "article-newspaper": "news",
+    "book": "book", "classic": "book", "chapter": "chapter", "entry": "chapter", "entry-encyclopedia": "chapter",
+    "entry-dictionary": "chapter", "thesis": "thesis", "report": "report", "software": "software",
+    "dataset": "dataset", "standard": "official-doc", "post-weblog": "blog", "post": "web", "webpage": "web",
+    "motion_picture": "video", "broadcast": "video", "song": "audio", "speech": "talk", "presentation": "talk",
+    "patent": "patent", "legal_case": "legal", "legislation": "legal", "bill": "legal", "regulation": "legal",
+    "treaty": "legal", "hearing": "legal",
 }
 
 
-def parse_csl_json(text: str, path: Path) -> list[Reference]:
+def parse_csl_json(text: str, path: Path, key: str | None = None) -> list[Reference]:
     path = Path(path)
-    return _references(_json_items(text, path), path)
+    return _references(_json_items(text, path), path, key or page_key(path))
 
 
-def parse_csl_yaml(text: str, path: Path) -> list[Reference]:
+def parse_csl_yaml(text: str, path: Path, key: str | None = None) -> list[Reference]:
     path = Path(path)
-    return _references(_yaml_items(text, path), path)
+    return _references(_yaml_items(text, path), path, key or page_key(path))
 
 
-def _references(items, path: Path) -> list[Reference]:
-    key, ids, references = page_key(path), IdAllocator(), []
+def _references(items, path: Path, key: str) -> list[Reference]:
+    ids, references = IdAllocator(), []
     for item, line in items:
         if not isinstance(item, dict):
             raise SourceError(path, line, f"expected a CSL item (an object with a title), found {type(item).__name__}")
@@ -134,9 +138,20 @@ def _reference(item: dict[str, Any], path: Path, line: int, key: str, ids: IdAll
         venue=text("container-title") or text("event-title") or text("event"),
         doi=doi_of(text("DOI")),
         tags=tuple(dict.fromkeys(tag.strip() for tag in keywords.replace(";", ",").split(",") if tag.strip())),
-        extra={"key": item["id"]} if isinstance(item.get("id"), str) else {},
+        extra=_identifiers(item, text("type")),
         source=f"{path}:{line}",
     )
+
+
+def _identifiers(item: dict[str, Any], source_type: str | None) -> dict[str, str]:
+    """What `extra` keeps of an item: its id (the citation key, in Better CSL), its raw type, and the
+    ids that name the work."""
+    found = {"key": item["id"]} if isinstance(item.get("id"), str) else {}
+    found.update(raw_type(source_type))
+    for name, field in (("isbn", "ISBN"), ("pmid", "PMID"), ("pmcid", "PMCID")):
+        if isinstance(item.get(field), (str, int)) and not isinstance(item.get(field), bool) and str(item[field]).strip():
+            found[name] = str(item[field]).strip()
+    return found
 
 
 def _title(item: dict[str, Any], path: Path, line: int) -> str | None:
@@ -152,11 +167,13 @@ def _names(value: Any) -> tuple[str, ...]:
     names = []
     for person in value:
         if isinstance(person, dict):
-            parts = [person.get(part) for part in ("given", "non-dropping-particle", "family", "suffix")]
-            name = clean(person.get("literal")) or clean(" ".join(str(p) for p in parts if isinstance(p, (str, int))))
+            given, family = (" ".join(str(part) for part in parts if isinstance(part, (str, int)))
+                             for parts in ([person.get("given")],
+                                           [person.get(p) for p in ("non-dropping-particle", "family", "suffix")]))
+            name = clean(person.get("literal")) or person_name(family, given)
         else:
             name = clean(str(person)) if isinstance(person, str) else None
-        if name:
+        if name and not is_et_al(name):
             names.append(name)
     return tuple(names)
 

@@ -1,16 +1,25 @@
-"""The same work found in several files becomes one reference that says where else it is.
+"""The same work, wherever it appears, becomes one reference that says where else it is.
 
-Two references are the same work when they come from different files and share a DOI, or share a
-normalised title (case, accents, punctuation and spacing ignored) and a year. Within one file a
-repeated entry is left alone: the user listed it twice on purpose (under two topics, say). A title
-without a year is not enough: awesome lists side by side each have their own "TensorFlow" line with
-its own annotation.
+A work is known by, strongest first: its DOI, arXiv id, PubMed id, a book's ISBN (chapters and
+conference papers carry their volume's), normalised URL, and as the fallback its citation key or its normalised title
+(case, accents, punctuation and spacing ignored) with its year. Two references that share one of these are the same
+work, across files and formats (a library exported as CSL-JSON and as CSL-YAML, two Web of Science
+exports that overlap, two browsers' bookmarks) and inside one file (a BibTeX file with a DOI twice,
+a list that links one page under two headings). Two guards keep different works apart:
+- an identifier shared by two different titles (a DOI given to a whole proceedings, a URL reused
+  for "Part 2") is a conflict: both stay, and the pair is reported (`refsearch build --verbose`);
+- a fallback key needs the same title, and the title key the year and, when both name one, the
+  same first author (citation keys repeat across libraries: "smith2020"): awesome lists
+  each have their own undated "TensorFlow" line with their own annotation, and "Introduction"
+  (2019) is a title many chapters share.
 
 The first occurrence (files in sorted order, entries in file order) survives with the id it has
-alone, so ids are stable across rebuilds of the same sources, and adding a later file that repeats
-a work does not change the id of the reference it merges into. Fields the survivor lacks are taken
-from the others; `also_in` lists the others' `file:line`. Merges are planned from the work keys in a
-first reading and applied in a second one (`DuplicatePlan`), so a library of any size streams.
+alone, so ids are stable across rebuilds of the same sources. It keeps the richest value of each
+field (a missing one filled, the longer abstract and author list, every distinct annotation, the
+union of tags, a topic if it had none, the others' titles as `extra["titles"]`, searchable), records
+which `file:line` a field came from in `extra["from"]`, and lists the others' `file:line` in `also_in`. Merges are planned from the work
+keys in a first reading and applied in a second one (`DuplicatePlan`), so a library of any size
+streams: the plan holds a few short strings per reference, never the references.
 """
 
 from __future__ import annotations
@@ -20,12 +29,44 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 
-from refsearch.records import Reference
-
-_FILLABLE = ("url", "year", "kind", "authors", "note", "note_en", "abstract", "venue", "doi")
-
+from refsearch.records import Reference, normalised_url
 
 Position = tuple[int, int]  # (file number, entry number in the file)
+
+_STRONG = ("doi", "arxiv", "pmid", "isbn", "url")
+_ARXIV = re.compile(r"(?:arxiv\.org/(?:abs|pdf)/|10\.48550/arxiv\.|arxiv:)\s*([0-9]{4}\.[0-9]{4,5}|[a-z-]+(?:\.[a-z]{2})?/[0-9]{7})",
+                    re.IGNORECASE)
+_PUBMED = re.compile(r"(?:pubmed\.ncbi\.nlm\.nih\.gov/|ncbi\.nlm\.nih\.gov/pubmed/)([0-9]{1,9})\b")
+_SAME_TITLE_SHARE = 0.6  # words two titles of one work share at least (a subtitle, a reworded export)
+# A key that many different works share (a catalogue's search URL, a book's ISBN on its chapters)
+# names none of them; only the first few are compared, so a planning stays linear.
+_MAX_WORKS_PER_KEY = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class _Work:
+    """What the plan keeps of a surviving reference to judge later ones against it."""
+
+    title: str  # normalised
+    shown: str  # as written, for a conflict's message
+    source: str
+    first_author: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Conflict:
+    """Two references that share an identifier but not a title: kept apart, reported."""
+
+    key: str
+    first: str  # file:line
+    second: str
+    first_title: str
+    second_title: str
+
+    def __str__(self) -> str:
+        kind, _, value = self.key.partition(":")
+        return (f"{self.second}: shares its {kind} ({value}) with {self.first} but not its title "
+                f"({self.second_title!r} vs {self.first_title!r}); kept as two references")
 
 
 class DuplicatePlan:
@@ -33,27 +74,37 @@ class DuplicatePlan:
     again for the build (`merge`), so no reader holds every reference at once."""
 
     def __init__(self) -> None:
-        self._owner: dict[str, Position] = {}  # work key -> the surviving reference's position
-        self._more_files: dict[Position, set[int]] = {}  # survivor -> files of what it absorbed
+        self._owners: dict[str, list[Position]] = {}  # work key -> the surviving references known by it
+        self._works: dict[Position, _Work] = {}
         self.into: dict[Position, Position] = {}  # a duplicate -> the reference it merges into
         self.absorbs: dict[Position, int] = {}  # a survivor -> how many duplicates merge into it
+        self.conflicts: list[Conflict] = []
 
-    def add(self, position: Position, ref: Reference) -> None:
+    def add(self, position: Position, ref: Reference) -> bool:
+        """Plan `ref`; True if it is a duplicate that will merge into an earlier reference."""
         keys = work_keys(ref)
-        survivor = next((self._owner[key] for key in keys if key in self._owner
-                         and position[0] not in self._files(self._owner[key])), None)
-        if survivor is None:
-            for key in keys:
-                self._owner.setdefault(key, position)
-            return
-        self.into[position] = survivor
-        self.absorbs[survivor] = self.absorbs.get(survivor, 0) + 1
-        self._more_files.setdefault(survivor, set()).add(position[0])
+        work = _Work(normalised_title(ref.title), ref.title, ref.source, _first_author(ref))
+        survivor, conflict = None, None
         for key in keys:
-            self._owner.setdefault(key, survivor)
-
-    def _files(self, survivor: Position) -> set[int]:
-        return {survivor[0], *self._more_files.get(survivor, ())}
+            strong = key.partition(":")[0] in _STRONG
+            for owner in self._owners.get(key, ()):
+                if _same_work(self._works[owner], work, strong):
+                    survivor = survivor or owner
+                elif strong and conflict is None:
+                    conflict = (owner, key)
+        if survivor is not None:
+            self.into[position] = survivor
+            self.absorbs[survivor] = self.absorbs.get(survivor, 0) + 1
+            return True
+        self._works[position] = work
+        for key in keys:
+            owners = self._owners.setdefault(key, [])
+            if len(owners) < _MAX_WORKS_PER_KEY:
+                owners.append(position)
+        if conflict is not None:  # one pair per reference, with the first work it was told apart from
+            known = self._works[conflict[0]]
+            self.conflicts.append(Conflict(conflict[1], known.source, ref.source, known.shown, ref.title))
+        return False
 
     def merge(self, positioned: Iterable[tuple[Position, Reference]]) -> Iterator[Reference]:
         """The references with duplicates folded in; a survivor is held back until its last duplicate
@@ -63,7 +114,7 @@ class DuplicatePlan:
         for position, ref in positioned:
             survivor = self.into.get(position)
             if survivor is not None:
-                held[survivor] = _absorb(held[survivor], ref)
+                held[survivor] = absorb(held[survivor], ref)
                 waiting[survivor] -= 1
                 if not waiting[survivor]:
                     yield held.pop(survivor)
@@ -74,11 +125,23 @@ class DuplicatePlan:
 
 
 def work_keys(ref: Reference) -> list[str]:
-    keys = [f"doi:{ref.doi}"] if ref.doi else []
-    if ref.year is not None:
-        title = normalised_title(ref.title)
-        if title:
-            keys.append(f"title:{title}:{ref.year}")
+    """The keys that name `ref`'s work, strongest first."""
+    keys = []
+    arxiv = _arxiv(ref)
+    if ref.doi and not ref.doi.startswith("10.48550/"):
+        keys.append(f"doi:{ref.doi}")
+    if arxiv:
+        keys.append(f"arxiv:{arxiv}")
+    if pmid := str(ref.extra.get("pmid") or "").strip() or _match(_PUBMED, ref.url):
+        keys.append(f"pmid:{pmid}")
+    if ref.kind == "book" and (isbn := isbn13(str(ref.extra.get("isbn") or ""))):
+        keys.append(f"isbn:{isbn}")
+    if url := normalised_url(ref.url):
+        keys.append(f"url:{url}")
+    if citation_key := str(ref.extra.get("key") or "").strip():
+        keys.append(f"key:{citation_key}")  # one library exported twice; never a conflict: keys repeat across libraries
+    if ref.year is not None and (title := normalised_title(ref.title)):
+        keys.append(f"title:{title}:{ref.year}")
     return keys
 
 
@@ -88,10 +151,76 @@ def normalised_title(title: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", letters).split())
 
 
-def _absorb(kept: Reference, other: Reference) -> Reference:
-    filled = {name: getattr(other, name) for name in _FILLABLE if not getattr(kept, name) and getattr(other, name)}
+def isbn13(text: str) -> str | None:
+    """An ISBN as 13 digits (an ISBN-10 converted), or None when `text` holds none."""
+    digits = re.sub(r"[^0-9Xx]", "", text.split()[0] if text.split() else "").upper()
+    if len(digits) == 10 and digits[:9].isdigit():
+        core = "978" + digits[:9]
+        check = (10 - sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(core)) % 10) % 10
+        return core + str(check)
+    return digits if len(digits) == 13 and digits.isdigit() else None
+
+
+def absorb(kept: Reference, other: Reference) -> Reference:
+    """`kept` with `other` (the same work, found later) folded in: the richest value of each field."""
+    chosen: dict[str, object] = {}
+    for name in ("url", "year", "note_en", "venue", "doi"):
+        if not getattr(kept, name) and getattr(other, name):
+            chosen[name] = getattr(other, name)
+    if kept.kind in (None, "other", "web") and other.kind not in (None, "other", "web"):
+        chosen["kind"] = other.kind
+    for name in ("authors", "abstract"):
+        if len(getattr(other, name) or ()) > len(getattr(kept, name) or ()):
+            chosen[name] = getattr(other, name)
+    if other.note and other.note not in (kept.note or ""):
+        chosen["note"] = f"{kept.note} · {other.note}" if kept.note else other.note
+    if not kept.topic and other.topic:
+        chosen.update(topic=other.topic, topic_en=other.topic_en)
+    extra = {**other.extra, **kept.extra}
+    titles = [title for title in (*kept.other_titles, other.title, *other.other_titles)
+              if normalised_title(title) != normalised_title(kept.title)]
+    if titles:  # "斯坦福 CS324: Large Language Models" stays findable under "CS324 - Large Language Models"
+        extra["titles"] = list(dict.fromkeys(titles))
+    if chosen:
+        extra["from"] = {**kept.extra.get("from", {}), **{name: other.source for name in chosen}}
     return dataclasses.replace(
-        kept, **filled,
+        kept, **chosen,
         tags=tuple(dict.fromkeys((*kept.tags, *other.tags))),
+        extra=extra,
         also_in=(*kept.also_in, other.source, *other.also_in),
     )
+
+
+def _same_work(known: _Work, new: _Work, strong: bool) -> bool:
+    """Whether a reference that shares a key with `known` is the same work (see the module docstring)."""
+    if not strong and known.first_author and new.first_author and known.first_author != new.first_author:
+        return False
+    if known.title == new.title:
+        return True
+    shorter, longer = sorted((known.title, new.title), key=len)
+    if shorter and longer.startswith(shorter + " "):
+        return True  # a subtitle one export keeps and another drops
+    first, second = set(known.title.split()), set(new.title.split())
+    return len(first & second) >= _SAME_TITLE_SHARE * max(len(first), len(second), 2)
+
+
+def _first_author(ref: Reference) -> str | None:
+    """The first author's family name as a key ("Ilya Sutskever" and "Sutskever, I." agree)."""
+    if not ref.authors:
+        return None
+    first = ref.authors[0]
+    family = first.partition(",")[0] if "," in first else (first.split() or [""])[-1]
+    return normalised_title(family) or None
+
+
+def _arxiv(ref: Reference) -> str | None:
+    given = str(ref.extra.get("arxiv") or "").strip()
+    for text in (f"arxiv:{given}" if given else None, ref.doi, ref.url):
+        if found := _match(_ARXIV, text):
+            return found.lower()
+    return None
+
+
+def _match(pattern: re.Pattern[str], text: str | None) -> str | None:
+    found = pattern.search(text or "")
+    return found[1] if found else None

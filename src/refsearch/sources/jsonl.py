@@ -17,33 +17,33 @@ from pathlib import Path
 from typing import Any
 
 from refsearch.errors import SourceError
-from refsearch.records import IdAllocator, Reference, page_key
-from refsearch.sources.common import MAX_LINE_CHARS, check_reference, checked_year, doi_of
+from refsearch.records import IdAllocator, Reference, doi_of, page_key
+from refsearch.sources.common import MAX_LINE_CHARS, check_reference, checked_year
 
 _KNOWN = {"id", "_id", "title", "note", "text", "url", "year", "kind", "author", "authors", "topic", "tags",
           "abstract", "venue", "doi", "categories", "keywords"}
 
 
-def parse_jsonl(text: str, path: Path) -> list[Reference]:
+def parse_jsonl(text: str, path: Path, key: str | None = None) -> list[Reference]:
     rows = list(_objects(enumerate(text.split("\n"), start=1), path))
     reserved = {given for n, obj in rows if (given := _given_id(obj, path, n))}
-    return [ref for _, ref in _references(rows, path, reserved)]
+    return [ref for _, ref in _references(rows, path, reserved, key=key)]
 
 
-def stream_jsonl(path: Path, reserved: set[str] | None = None,
-                 skipped: list[str] | None = None) -> Iterator[tuple[str | None, Reference]]:
+def stream_jsonl(path: Path, reserved: set[str] | None = None, skipped: list[str] | None = None,
+                 key: str | None = None) -> Iterator[tuple[str | None, Reference]]:
     """(id given in the file or None, reference) per line, reading the file as a stream.
 
     Ids for lines without one are made from titles and must avoid every id the file gives, so a
     caller reads the file twice: once with `reserved` None to learn the given ids, then with them.
     Lines with nothing to search (no title and no text) are passed over, noted in `skipped`.
     """
-    return _references(_objects(_lines(path), path), path, reserved or set(), skipped)
+    return _references(_objects(_lines(path), path), path, reserved or set(), skipped, key)
 
 
 def _references(rows: Iterable[tuple[int, dict[str, Any]]], path: Path, reserved: set[str],
-                skipped: list[str] | None = None) -> Iterator[tuple[str | None, Reference]]:
-    ids, page = IdAllocator(reserved), page_key(Path(path))
+                skipped: list[str] | None = None, key: str | None = None) -> Iterator[tuple[str | None, Reference]]:
+    ids, page = IdAllocator(reserved), key or page_key(Path(path))
     for n, obj in rows:
         if _empty(obj):
             if skipped is not None:

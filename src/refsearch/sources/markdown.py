@@ -59,7 +59,7 @@ class _Node:
     children: list["_Node"] = field(default_factory=list)
 
 
-def parse_markdown(text: str, path: Path) -> list[Reference]:
+def parse_markdown(text: str, path: Path, key: str | None = None) -> list[Reference]:
     from markdown_it import MarkdownIt
 
     path = Path(path)
@@ -67,7 +67,7 @@ def parse_markdown(text: str, path: Path) -> list[Reference]:
     parser = MarkdownIt("commonmark", {"html": True}).enable("table")
     prepared = _prepared(text)
     tree = _tree(parser.parse(prepared, env))
-    return _Page(path, env.get("references", {}), prepared.split("\n")).read(tree)
+    return _Page(path, env.get("references", {}), prepared.split("\n"), key or page_key(path)).read(tree)
 
 
 def _tree(tokens) -> list[_Node]:
@@ -87,11 +87,11 @@ def _tree(tokens) -> list[_Node]:
 
 
 class _Page:
-    def __init__(self, path: Path, definitions: dict, lines: list[str]):
+    def __init__(self, path: Path, definitions: dict, lines: list[str], key: str):
         self.path = path
         self.lines = lines
         self.definitions = definitions
-        self.key = page_key(path)
+        self.key = key
         self.page: str | None = None
         self.headings: list[tuple[int, str]] = []
         self.ids = IdAllocator()

@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from refsearch.sources.common import YEARS
+from refsearch.sources.common import YEARS, author_list
 
 _AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^<>\s]*)>")
 _HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
@@ -45,7 +45,7 @@ _TAG_YEAR = re.compile(r"[0-9]{4}")
 _SEED_SEPARATOR = "——"
 _SEPARATORS = "-–—:：|,，;；"
 _NOTE_LEAD = " \t" + _SEPARATORS
-_YEAR_COLUMNS = {"date", "year"}
+_ANCHOR_TARGET = re.compile(r"(?:\./)?(?:(?:readme|index)\.md)?#", re.IGNORECASE)
 _BY = re.compile(r"\s*by\s+", re.IGNORECASE)
 _BY_LEAD_CHARS = 20  # "Maintained by " before the author's link
 _BY_NAME_CHARS = 60
@@ -157,6 +157,8 @@ class Entry:
     authors: tuple[str, ...] = ()
     note: str | None = None
     tags: tuple[str, ...] = ()
+    venue: str | None = None
+    extra: dict = field(default_factory=dict, compare=False)
 
 
 def item_entry(content: str) -> Entry | str | None:
@@ -167,7 +169,7 @@ def item_entry(content: str) -> Entry | str | None:
     if seed := _seed_entry(content):
         return seed
     if link := _first_link(content):
-        return None if link.target.startswith("#") else _link_entry(content, link)
+        return None if anchor_only(link.target) else _link_entry(content, link)
     if untitled := next((link for link in _links(content) if not link.image and "://" in link.target), None):
         return Entry(title=_without_scheme(untitled.target), url=untitled.target)  # `[](https://...)`
     if bare := _BARE_URL.search(content):
@@ -205,7 +207,7 @@ def _seed_entry(content: str) -> Entry | None:
     if not title:
         return None
     year, kind, author = meta or (None, None, None)
-    url = link.target if link and not link.target.startswith("#") else None
+    url = link.target if link and not anchor_only(link.target) else None
     return Entry(title, url, year, kind, (author,) if author else (), inline_text(note) or None)
 
 
@@ -351,19 +353,87 @@ def _without_scheme(url: str) -> str:
     return re.sub(r"^https?://", "", url).rstrip("/") or url
 
 
+# What a table's header names, read by column (headers are matched lower-cased, without markup)
+_COLUMNS = {
+    "title": {"title", "name", "paper", "papers", "project", "projects", "tool", "tools", "library", "model",
+              "models", "resource", "resources", "article", "book", "course", "dataset", "repo", "repository",
+              "software", "标题", "名称", "论文", "项目", "工具", "资源", "模型", "名字"},
+    "year": {"date", "year", "published", "年份", "日期", "时间"},
+    "authors": {"author", "authors", "by", "institute", "institution", "organization", "organisation", "org",
+                "company", "maintainer", "作者", "机构", "团队"},
+    "venue": {"venue", "conference", "journal", "publication", "会议", "期刊"},
+    "tags": {"tags", "tag", "keywords", "keyword", "category", "categories", "type", "标签", "关键词", "类别"},
+    "note": {"description", "desc", "summary", "notes", "note", "comment", "comments", "remarks", "about", "tldr",
+             "简介", "描述", "说明", "备注", "介绍"},
+}
+_GENERIC_LINK_TEXT = re.compile(r"(?:paper|papers|pdf|link|links|code|github|repo|arxiv|tweet|blog|website|site|"
+                                r"project|demo|video|slides|docs?|homepage|url|here|download|论文|代码|链接)\W*",
+                                re.IGNORECASE)
+_ENUMERATION = re.compile(r"\s*(?:[0-9]{1,4}[.)]|[-*•])\s+")
+_BOLD_LEAD = re.compile(r"\s*(\*\*|__)(.+?)\1\s*")
+
+
 def row_entry(cells: tuple[str, ...], columns: tuple[str, ...]) -> Entry | None:
-    """A table row with a link: the linked cell read as an item (its title and any annotation in
-    the same cell), the other cells appended to the note."""
-    linked = next(((index, link) for index, cell in enumerate(cells) if (link := _first_link(cell))), None)
-    if linked is None or linked[1].target.startswith("#"):
+    """A table row as one reference: the title from the column the header calls title, name, paper…
+    (its link, or its text: `1) **Llama 2** - description`), else from the first cell whose link
+    is not a generic "Paper"/"Code"/"Tweet"; the url from the title's link, else the row's first
+    such link, the others kept in `extra["links"]`; year, authors, venue, tags and notes from the
+    columns so named; other cells joined to the note. A row without a link, or whose title link
+    is an in-page anchor, is not a reference."""
+    roles = {index: role for index, name in enumerate(columns) for role, names in _COLUMNS.items() if name in names}
+    links = [(index, link) for index, cell in enumerate(cells) for link in _links(cell)
+             if not link.image and inline_text(link.text) and link.target]
+    if not links or all(anchor_only(link.target) for _, link in links):
         return None
-    index, link = linked
-    entry = _link_entry(cells[index], link)
-    others = [inline_text(cell) for i, cell in enumerate(cells) if i != index]
-    year_cells = [cells[i] for i, name in enumerate(columns) if name in _YEAR_COLUMNS and i < len(cells)]
-    year = next((int(m[1]) for cell in year_cells if (m := _YEAR.search(cell))), entry.year)
-    note = " · ".join(part for part in (entry.note, *others) if part) or None
-    return Entry(entry.title, entry.url, year, entry.kind, entry.authors, note, entry.tags)
+    titled = next((index for index, role in roles.items() if role == "title" and index < len(cells)), None)
+    if titled is None:
+        titled = next((index for index, link in links if not _GENERIC_LINK_TEXT.fullmatch(inline_text(link.text))),
+                      next((index for index, cell in enumerate(cells) if index not in roles and inline_text(cell)),
+                           links[0][0]))
+    entry = _cell_entry(cells[titled])
+    if entry is None or (entry.url and anchor_only(entry.url)):
+        return None
+    outside = [link for index, link in links if index != titled and not anchor_only(link.target)]
+    url = entry.url or next((link.target for link in outside), None)
+    extra = {"links": [{"text": inline_text(link.text), "url": link.target} for link in outside
+                       if link.target != url]}
+    found: dict[str, list[str]] = {role: [] for role in _COLUMNS}
+    for index, cell in enumerate(cells):
+        text = inline_text(cell)
+        if index == titled or not text or _only_links(cell):
+            continue  # a cell of links is the row's links, kept above
+        role = roles.get(index, "note")
+        found["note" if role == "title" else role].append(text)
+    year = next((int(m[1]) for text in found["year"] if (m := _YEAR.search(text))), entry.year)
+    authors = entry.authors or tuple(name for text in found["authors"] for name in author_list(text))
+    tags = (*entry.tags, *(tag.strip() for text in found["tags"] for tag in re.split(r"[,;、，]", text) if tag.strip()))
+    note = " · ".join(part for part in (entry.note, *found["note"]) if part) or None
+    return Entry(entry.title, url, year, entry.kind, authors, note, tuple(dict.fromkeys(tags)),
+                 venue=" · ".join(found["venue"]) or None, extra=extra if extra["links"] else {})
+
+
+def _cell_entry(cell: str) -> Entry | None:
+    """The title cell of a row: a linked title read as a list item, or plain text
+    (`1) **Llama 2** - a family of LLMs`: enumeration dropped, a bold lead or the text before a
+    separator is the title, the rest the note)."""
+    if (link := _first_link(cell)) and not _GENERIC_LINK_TEXT.fullmatch(inline_text(link.text)):
+        return _link_entry(cell, link)
+    text = cell[_ENUMERATION.match(cell).end():] if _ENUMERATION.match(cell) else cell
+    text = _without_links(text) if link else text
+    if bold := _BOLD_LEAD.match(text):
+        title, rest = inline_text(bold[2]), text[bold.end():]
+    else:
+        title, _, rest = inline_text(text).partition(" - ")
+    title, note = title.strip(), inline_text(rest).lstrip(_NOTE_LEAD).strip()
+    if not any(char.isalnum() for char in title):
+        return None
+    return Entry(title, None, None, None, (), note if any(char.isalnum() for char in note) else None)
+
+
+def anchor_only(target: str) -> bool:
+    """A link to a place on this page (`#section`, `./#section`, `README.md#section`): navigation,
+    never a reference."""
+    return bool(_ANCHOR_TARGET.match(target.strip()))
 
 
 def numbered_entry(text: str) -> Entry | None:
@@ -376,11 +446,11 @@ def numbered_entry(text: str) -> Entry | None:
     before = inline_text(text[number.end() : quoted.start()]).strip(" ,.;:")
     after = text[quoted.end() :]
     link = _first_link(after) or _first_link(quoted[1])
-    authors = tuple(name for part in re.split(r",\s*|\s+and\s+|;\s*", before) if (name := part.strip(" ,.")))
+    authors = author_list(before)
     note = inline_text(_without_links(after)).strip(" ,.;:")
     return Entry(
         title=inline_text(quoted[1]).strip(" ,.;:"),
-        url=link.target if link and not link.target.startswith("#") else None,
+        url=link.target if link and not anchor_only(link.target) else None,
         year=next((int(m[1]) for m in _YEAR.finditer(after)), None),
         authors=authors,
         note=note if any(char.isalnum() for char in note) else None,

@@ -17,27 +17,29 @@ import re
 from pathlib import Path
 from typing import Any
 
-from refsearch.records import IdAllocator, Reference, page_key
-from refsearch.sources.common import clean, doi_of, kind_for, warn, year_in
+from refsearch.records import IdAllocator, Reference, doi_of, page_key
+from refsearch.sources.common import clean, inverted_name, is_et_al, kind_for, raw_type, warn, year_in
 
 KINDS = {
     "jour": "paper", "ejour": "paper", "jfull": "paper", "abst": "paper", "conf": "paper", "cpaper": "paper",
-    "inpr": "paper", "mgzn": "paper", "news": "paper", "unpb": "paper",
-    "book": "book", "ebook": "book", "chap": "book", "echap": "book", "edbook": "book",
+    "inpr": "paper", "unpb": "paper", "mgzn": "news", "news": "news",
+    "book": "book", "ebook": "book", "edbook": "book", "chap": "chapter", "echap": "chapter",
     "thes": "thesis", "rprt": "report", "gov": "report", "comp": "software", "data": "dataset",
-    "aggr": "dataset", "gen": "other", "video": "video", "mpct": "video", "blog": "blog", "web": "web",
+    "aggr": "dataset", "gen": "other", "video": "video", "mpct": "video", "sound": "audio", "music": "audio",
+    "slide": "talk", "stand": "official-doc", "blog": "blog", "web": "web", "pat": "patent",
+    "case": "legal", "stat": "legal", "bill": "legal", "hear": "legal", "legal": "legal",
 }
 _CITED_LIST = "References:"  # Scopus appends the work's whole bibliography to N1 (43,094 characters)
 _RECORD_START = re.compile(r"TY  -")
 _RECORD_END = re.compile(r"ER  -")
 
 
-def parse_ris(text: str, path: Path) -> list[Reference]:
+def parse_ris(text: str, path: Path, key: str | None = None) -> list[Reference]:
     path = Path(path)
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     records = _parser_class()(enforce_list_tags=False).parse_lines(iter(lines))
     starts = _record_lines(lines)
-    key, ids, references = page_key(path), IdAllocator(), []
+    key, ids, references = key or page_key(path), IdAllocator(), []
     for record, line in zip(records, starts):
         reference = _reference(record, path, line, key, ids)
         if reference is not None:
@@ -87,23 +89,32 @@ def _reference(record: dict[str, Any], path: Path, line: int, key: str, ids: IdA
     urls = _texts(record.get("urls"))
     abstracts = [clean(text) for name in ("abstract", "notes_abstract") for text in _texts(record.get(name))]
     notes = _notes(_texts(record.get("notes")))
-    authors = [clean(name) for field in ("authors", "first_authors") for name in _texts(record.get(field))]
+    authors = [inverted_name(name) for field in ("authors", "first_authors") for name in _texts(record.get(field))
+               if not is_et_al(name)]
     url = urls[0].strip() if urls else None
+    source_type = first("type_of_reference") or ""
     return Reference(
         id=ids.new(key, title),
         title=title,
         page=key,
         url=url,
         year=year_in(first("year", "publication_year", "date")),
-        kind=kind_for(first("type_of_reference") or "", url, KINDS),
+        kind=kind_for(source_type, url, KINDS),
         authors=tuple(dict.fromkeys(name for name in authors if name)),
         note=" · ".join(dict.fromkeys(note for note in notes if note)) or None,
         abstract="\n".join(dict.fromkeys(text for text in abstracts if text)) or None,
         venue=first("secondary_title", "journal_name", "alternate_title1", "alternate_title3", "alternate_title2"),
         doi=doi_of(first("doi")),
         tags=tuple(dict.fromkeys(tag for text in _texts(record.get("keywords")) if (tag := clean(text)))),
+        extra={**raw_type(source_type), **_isbn(_texts(record.get("issn")))},
         source=f"{path}:{line}",
     )
+
+
+def _isbn(numbers: list[str]) -> dict[str, str]:
+    """RIS keeps ISBNs and ISSNs in one tag (`SN`); an ISBN has 10 or 13 digits, an ISSN 8."""
+    isbn = next((number.strip() for number in numbers if len(re.sub(r"[^0-9Xx]", "", number)) in (10, 13)), None)
+    return {"isbn": isbn} if isbn else {}
 
 
 def _notes(values: list[str]) -> list[str | None]:

@@ -17,8 +17,8 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from refsearch.errors import SourceError
-from refsearch.records import IdAllocator, Reference, page_key
-from refsearch.sources.common import checked_year, doi_of
+from refsearch.records import IdAllocator, Reference, doi_of, page_key
+from refsearch.sources.common import checked_year
 
 FORMAT = "refsearch/references@1"
 PAGE_KEYS = ("format", "page", "page_en", "key", "notes", "topics")
@@ -31,14 +31,14 @@ _NULL_TAG = "tag:yaml.org,2002:null"
 TopicPath = tuple[tuple[str, str | None], ...]
 
 
-def parse_yaml(text: str, path: Path) -> list[Reference]:
+def parse_yaml(text: str, path: Path, key: str | None = None) -> list[Reference]:
     path = Path(path)
     try:
         loader = yaml.SafeLoader(text)
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, text, path) from None
     try:
-        return _Reader(loader, text, path).page()
+        return _Reader(loader, text, path).page(key or page_key(path))
     except RecursionError:
         raise SourceError(path, None, "YAML nested too deeply; flatten the structure") from None
     finally:
@@ -74,7 +74,7 @@ class _Reader:
     def error(self, node: Node | None, message: str) -> SourceError:
         return SourceError(self.path, _line(node) if node is not None else None, message)
 
-    def page(self) -> list[Reference]:
+    def page(self, file_key: str) -> list[Reference]:
         root = self.compose()
         if root is None:
             raise SourceError(self.path, 1, f"empty file; a refsearch YAML file starts with 'format: {FORMAT}'")
@@ -83,7 +83,7 @@ class _Reader:
         fields = self.mapping(root, PAGE_KEYS, "the page")
         page = self.required_text(root, fields, "page", "the page")
         self.optional_text(fields.get("page_en"), "page_en")
-        key = self.optional_text(fields.get("key"), "key") or page_key(self.path)
+        key = self.optional_text(fields.get("key"), "key") or file_key
         for note in self.sequence(fields.get("notes"), "notes"):
             note_fields = self.mapping(note, NOTE_KEYS, "a note")
             self.required_text(note, note_fields, "text", "a note")
