@@ -11,44 +11,22 @@ import numpy as np
 import pytest
 
 import refsearch
+from flat import THEMES, built_flat_library, flat_index, flat_library, write_jsonl  # noqa: F401 (fixtures)
 from refsearch import derived_topics, store
 from refsearch.catalog import Catalog
 from refsearch.errors import IndexProblem
 from refsearch.lexical import tokenize
 from refsearch.topics import colour_groups
 
-THEMES = {
-    "gpu": "gpu cuda kernel tensor cores memory bandwidth warp".split(),
-    "birds": "bird migration nesting feathers songbird flock wings".split(),
-    "bread": "sourdough yeast flour oven baking crust dough".split(),
-}
 CHINESE = {
     "机器学习": ["机器学习模型训练", "机器学习特征工程", "机器学习评估方法"],
     "城市规划": ["城市规划交通设计", "城市规划土地利用", "城市规划公共空间"],
 }
 
 
-def flat_library(count_per_theme: int = 30, seed: int = 1, themes=THEMES) -> list[dict]:
-    """JSON Lines entries without a topic: titles drawn from a few themes' words."""
-    rng = random.Random(seed)
-    entries = []
-    for theme, words in themes.items():
-        for number in range(count_per_theme):
-            entries.append({"id": f"lib/{theme}-{number}", "title": " ".join(rng.sample(words, 3)) + f" study {number}"})
-    rng.shuffle(entries)
-    return entries
-
-
-def write_jsonl(path, entries) -> None:
-    path.write_text("".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in entries), "utf-8")
-
-
 @pytest.fixture
-def library(tmp_path, fake_encoder):
-    (tmp_path / "refs").mkdir()
-    write_jsonl(tmp_path / "refs" / "lib.jsonl", flat_library())
-    refsearch.build([tmp_path / "refs"], tmp_path / "idx")
-    return tmp_path
+def library(flat_index):
+    return flat_index
 
 
 def theme_of(ref_id: str) -> str:

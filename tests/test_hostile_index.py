@@ -30,7 +30,7 @@ import refsearch
 from refsearch import store
 from refsearch.cli import app
 from refsearch.errors import IndexProblem, RefsearchError
-from test_derived_topics import flat_library, write_jsonl
+from flat import flat_library, write_jsonl
 
 runner = CliRunner(env={"COLUMNS": "200"})
 

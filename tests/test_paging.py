@@ -16,17 +16,14 @@ from refsearch.errors import RefsearchError
 from refsearch.search import shown_hits
 from refsearch.serve.answers import Answers
 from serving import make_project
-from test_derived_topics import flat_library, write_jsonl
+from flat import built_flat_library, flat_index  # noqa: F401 (fixtures)
 
 runner = CliRunner(env={"COLUMNS": "100"})
 
 
 @pytest.fixture
-def library(tmp_path, fake_encoder):
-    (tmp_path / "refs").mkdir()
-    write_jsonl(tmp_path / "refs" / "lib.jsonl", flat_library())
-    refsearch.build([tmp_path / "refs"], tmp_path / "idx")
-    return tmp_path / "idx"
+def library(flat_index):
+    return flat_index / "idx"
 
 
 def invoke(*args):

@@ -16,7 +16,7 @@ import pytest
 
 import refsearch
 from serving import make_project, running_server
-from test_derived_topics import flat_library, write_jsonl
+from flat import flat_library, write_jsonl
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
