@@ -228,3 +228,18 @@ def test_a_list_under_one_heading_is_coloured_by_the_level_below():
     assert groups == [("awesome-python-cn", "资源列表", "Web 框架"), ("awesome-python-cn", "资源列表", "爬虫"),
                       ("awesome-python-cn", "其他"), ("mlops", "Serving"), ("mlops", "Training")]
     assert colour_groups([("p", ("a",)), ("p", ("b",))], [90, 10]) == [("p", "a"), ("p", "b")]
+
+
+def test_the_map_of_a_list_under_one_heading_is_coloured_by_its_subheadings(tmp_path, fake_encoder):
+    from refsearch.render import map_json
+
+    sections = "".join(f"### {name}\n" + "".join(f"- [{name} tool {n}](https://{name}.example/{n}) - {name} helper\n"
+                                                 for n in range(5)) for name in ("Web", "Testing", "Science"))
+    (tmp_path / "refs").mkdir()
+    (tmp_path / "refs" / "awesome.md").write_text(f"# Awesome\n## Projects\n{sections}## Other\n- [Lone](https://lone.example) - x\n",
+                                                  "utf-8")
+    refsearch.build([tmp_path / "refs"], tmp_path / "idx")
+    index = refsearch.open(tmp_path / "idx")
+    shown = map_json(index, index.topic_map(), index.manifest["map"]["method"])
+    assert sorted(group["name"] for group in shown["groups"]) == ["Other", "Science", "Testing", "Web"]
+    assert {shown["groups"][topic["group"]]["name"] for topic in shown["topics"]} == {"Web", "Testing", "Science", "Other"}
