@@ -205,9 +205,15 @@ def test_the_silhouette_prefers_the_true_clusters():
 
 def test_labels_are_spelled_as_the_titles_write_them():
     texts = ["GPU Kernels for Sparse Attention", "Fast GPU kernels", "Kernels on the GPU", "Sparse kernels"]
-    assert derived_topics.label_from(tokenize("gpu kernels sparse attention"), texts) == "GPU, kernels, sparse"
-    assert derived_topics.label_from(["smith", "gpu"], texts) == "GPU"  # a token no title holds is passed over
-    assert derived_topics.label_from(["og", "2019", "gpu"], ["gpu og 2019"] * 3) == "gpu"
+    assert derived_topics.label_words(tokenize("gpu kernels sparse attention"), texts) == ["GPU", "kernels", "sparse"]
+    assert derived_topics.label_words(["smith", "gpu"], texts) == ["GPU"]  # a token no title holds is passed over
+    assert derived_topics.label_words(["og", "2019", "gpu"], ["gpu og 2019"] * 3) == ["gpu"]
+
+
+def test_no_two_labels_of_a_page_have_the_same_words():
+    words = [["movie", "IMDb", "seen", "rating"], ["imdb", "movie", "seen", "watchlist"], ["python"], [], ["Python"]]
+    assert derived_topics._distinct(words, np.array([10, 20, 5, 3, 4])) == [
+        "movie, IMDb, rating", "imdb, movie, seen", "python", "topic 4", "Python (5)"]
 
 
 def test_chinese_labels_are_whole_words(tmp_path, fake_encoder):

@@ -25,7 +25,8 @@ folders: one "topic" holds every reference. So a build gives each such page topi
   in the titles, tags and notes (or abstracts' first words) of the topic's references nearest its
   centre (a stem is not shown; a term found only in authors or venues is passed over; when none is
   found there, in any of the topic's references; when none at all, the topic is "topic N");
-  adjacent Chinese bigrams among the top terms are joined back into the word they came from;
+  adjacent Chinese bigrams among the top terms are joined back into the word they came from; no two
+  labels of a page have the same words (the smaller topic takes its next best word);
 - *stability*: a rebuild that changes little keeps the topics. The centroids and labels are kept in
   the generation (`topics.centroids.npy`, the manifest's `topics` entry); a later build assigns every
   reference of the page to its nearest kept centroid (a new reference joins the nearest topic) until
@@ -261,15 +262,15 @@ def _label(pending: list[PageTopics], lexical: BM25Index, text_of: Callable[[int
     candidates = _candidate_terms(lexical, topic_of, first)
     first = 0
     for topics in pending:
-        labels = []
+        words = []
         for local in range(len(topics.centroids)):
             tokens = [lexical.terms[int(term)].decode("utf-8") for term in candidates[first + local]]
             members = np.flatnonzero(topics.assignment == local)
             nearest = members[np.argsort(-topics.closeness[members], kind="stable")[:NEAREST_TEXTS]]
-            labels.append(label_from(tokens, [text_of(int(topics.rows[i])) for i in nearest])
-                          or label_from(tokens, [text_of(int(topics.rows[i])) for i in members[:FALLBACK_TEXTS]],
+            words.append(label_words(tokens, [text_of(int(topics.rows[i])) for i in nearest])
+                         or label_words(tokens, [text_of(int(topics.rows[i])) for i in members[:FALLBACK_TEXTS]],
                                         least=1))
-        topics.labels = _distinct(labels)
+        topics.labels = _distinct(words, np.bincount(topics.assignment, minlength=len(topics.centroids)))
         first += len(topics.centroids)
 
 
@@ -305,10 +306,11 @@ def _candidate_terms(lexical: BM25Index, topic_of: np.ndarray, topics: int) -> l
     return found
 
 
-def label_from(tokens: Sequence[str], texts: Sequence[str], least: int | None = None) -> str:
-    """The first LABEL_TERMS of `tokens` (best first) as written in `texts`, joined by ", "; a token
-    not found in at least `least` of them (default: MIN_TERM_SHARE, and 2) is passed over: a stem of
-    an author's name, a word of one odd title."""
+def label_words(tokens: Sequence[str], texts: Sequence[str], least: int | None = None) -> list[str]:
+    """Up to 2 x LABEL_TERMS of `tokens` (best first) as written in `texts` (the first LABEL_TERMS
+    make the label, the rest stand by: `_distinct`); a token not found in at least `least` of them
+    (default: MIN_TERM_SHARE, and 2) is passed over: a stem of an author's name, a word of one odd
+    title."""
     spelled = _spellings(texts, least or max(2, round(MIN_TERM_SHARE * len(texts))))
     wanted = set(tokens)
     words: list[str] = []
@@ -321,9 +323,9 @@ def label_from(tokens: Sequence[str], texts: Sequence[str], least: int | None = 
         if any(surface.casefold() in word.casefold() or word.casefold() in surface.casefold() for word in words):
             continue
         words.append(surface)
-        if len(words) == LABEL_TERMS:
+        if len(words) == 2 * LABEL_TERMS:
             break
-    return ", ".join(words)
+    return words
 
 
 def _spellings(texts: Sequence[str], least: int) -> dict[str, str]:
@@ -373,15 +375,23 @@ def _digits(token: str) -> bool:
     return token.isdigit() or len(token) < 2 or (len(token) == 2 and token.isalpha() and token.islower())
 
 
-def _distinct(labels: list[str]) -> list[str]:
-    """Labels made unique within a page (an empty or repeated one gets a number)."""
-    seen: Counter = Counter()
-    distinct = []
-    for number, label in enumerate(labels, start=1):
-        label = label or f"topic {number}"
-        seen[label] += 1
-        distinct.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
-    return distinct
+def _distinct(words: list[list[str]], sizes: np.ndarray) -> list[str]:
+    """A page's labels, from each topic's `label_words`: its first LABEL_TERMS words, joined by ", ".
+    Largest topic first, a label that would repeat another's words (in any order or case: two topics
+    of IMDb links, "imdb, movie, seen" and "movie, IMDb, seen") gives up its last words for the next
+    ones until it differs; one without words, or that cannot differ, is numbered."""
+    labels = [""] * len(words)
+    taken: list[set[str]] = []
+    for number in np.argsort(-sizes, kind="stable").tolist():
+        chosen, spare = words[number][:LABEL_TERMS], iter(words[number][LABEL_TERMS:])
+        while chosen and {word.casefold() for word in chosen} in taken and (following := next(spare, None)):
+            chosen = [*chosen[:-1], following]
+        label = ", ".join(chosen)
+        if not chosen or {word.casefold() for word in chosen} in taken:
+            label = f"{label} ({number + 1})" if label else f"topic {number + 1}"
+        taken.append({word.casefold() for word in chosen})
+        labels[number] = label
+    return labels
 
 
 # --- in an index ---------------------------------------------------------------------------------
