@@ -70,7 +70,7 @@ def assert_clean_failure(result, *fragments):
 def assert_still_answers(index_dir: Path) -> None:
     """The index built before the failure is intact and answers, library and CLI alike."""
     assert {r.title for r in list(Index.open(index_dir))} == GOOD_TITLES
-    result = invoke("search", "GPU slicing", "--json", "--no-update", "--index", index_dir)
+    result = invoke("search", "GPU slicing", "--json", "--all", "--no-update", "--index", index_dir)
     assert result.exit_code == 0, result.output
     assert {r["title"] for r in json.loads(result.stdout)["results"]} == GOOD_TITLES
 
@@ -120,7 +120,7 @@ def test_a_search_with_a_broken_source_answers_with_one_warning(indexed):
     says why (file and line) in one warning and answers from the index as built."""
     src, index_dir = indexed
     (src / "bad.jsonl").write_text('{"title": "ok"}\n{"title": "broken"\n', encoding="utf-8")
-    result = invoke("search", "GPU slicing", "--json", "--index", index_dir)
+    result = invoke("search", "GPU slicing", "--json", "--all", "--index", index_dir)
     assert result.exit_code == 0, result.output
     assert {r["title"] for r in json.loads(result.stdout)["results"]} == GOOD_TITLES
     lines = result.stderr.strip().splitlines()

@@ -30,6 +30,7 @@ import refsearch
 from refsearch import store
 from refsearch.cli import app
 from refsearch.errors import IndexProblem, RefsearchError
+from flat import flat_library, write_jsonl
 
 runner = CliRunner(env={"COLUMNS": "200"})
 
@@ -201,7 +202,7 @@ def test_a_lock_that_links_elsewhere_creates_nothing_there(index_dir, tmp_path):
     (index_dir / ".lock").unlink()
     (index_dir / ".lock").symlink_to(target)
     (tmp_path / "refs" / "infra.md").write_text(PAGE + "- [Ray](https://ray.io) - distributed Python\n", "utf-8")
-    result = runner.invoke(app, ["search", "gpu", "--json", "--index", str(index_dir)])
+    result = runner.invoke(app, ["search", "gpu", "--json", "--all", "--index", str(index_dir)])
     assert result.exit_code == 0 and len(json.loads(result.stdout)["results"]) == 3, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and ".lock: is a symbolic link; remove it." in lines[0], result.stderr
@@ -665,7 +666,8 @@ SENTINELS = ("private", "private/secret.json", "private/gen-copy")
 
 @pytest.fixture
 def hostile_ground(fake_encoder):
-    """The base index (built by this user, so sealed), its sources, and a sentinel folder outside.
+    """The base index (built by this user, so sealed), its sources (a page with headings and a flat one
+    that gets derived topics), and a sentinel folder outside.
 
     In a folder whose path has the same length on every run (not pytest's numbered one): the records
     hold the sources' path, hypothesis draws offsets within the files, and so the examples are the
@@ -673,6 +675,7 @@ def hostile_ground(fake_encoder):
     ground = Path(tempfile.mkdtemp(prefix="refsearch-hostile-"))
     (ground / "refs").mkdir()
     (ground / "refs" / "infra.md").write_text(PAGE, encoding="utf-8")
+    write_jsonl(ground / "refs" / "flat.jsonl", flat_library(count_per_theme=20))  # derived topics' files too
     refsearch.build([ground / "refs"], ground / "base")
     outside = ground / "private"
     outside.mkdir()

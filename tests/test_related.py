@@ -66,7 +66,7 @@ def test_search_related_adds_see_also(bundled_index):
 
 def test_markdown_search_and_topics(bundled_index):
     index_dir = str(bundled_index.generation.directory.parent)
-    md = runner.invoke(app, ["search", "drift", "--format", "md", "-k", "2", "--index", index_dir]).stdout
+    md = runner.invoke(app, ["search", "drift", "--format", "md", "-k", "2", "--all", "--index", index_dir]).stdout
     assert md.startswith("### Further reading: drift") and md.count("\n- ") == 2
     topics = runner.invoke(app, ["topics", "--format", "md", "--index", index_dir]).stdout
     assert topics.count("### ") == 8

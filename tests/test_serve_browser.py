@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+import refsearch
 from serving import make_project, running_server
+from flat import flat_library, write_jsonl
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -192,3 +194,26 @@ def test_titles_and_notes_can_never_become_markup(page, tmp_path, fake_encoder):
         assert "\x1b" not in note and "\u202e" not in note and "<script>" in note
         link = page.locator(".card[data-id^='evil/script'] h3 a").first.get_attribute("href")
         assert link.startswith("https://example.org/%22%3E%3Cimg")  # the quote cannot end the attribute
+
+
+def test_a_flat_library_shows_its_derived_topics_and_weak_matches_behind_a_button(page, tmp_path, fake_encoder):
+    (tmp_path / "refs").mkdir()
+    write_jsonl(tmp_path / "refs" / "lib.jsonl", flat_library())
+    refsearch.build([tmp_path / "refs"], tmp_path / "idx")
+    labels = [topic.path[0] for topic in refsearch.open(tmp_path / "idx").topics()]
+    with running_server(tmp_path / "idx") as url:
+        page.goto(url + "/?q=study%207")
+        page.wait_for_selector("#results .card")
+        page.wait_for_selector("#map-note:not(:empty)")
+        legend = page.locator("#legend").inner_text()
+        assert all(label in legend for label in labels), (labels, legend)  # named by their labels
+        assert page.evaluate("state.map.groups.length") == len(labels)  # one colour per derived topic
+        assert page.locator("#results .card .crumb").first.inner_text().endswith("· derived topic")
+        strong = page.locator("#results .card").count()
+        button = page.locator(".weak-note button")
+        assert button.inner_text().startswith("Show ") and page.locator("#results .card.weak").count() == 0
+        button.click()
+        page.wait_for_selector("#results .card.weak")
+        assert page.locator("#results .card").count() > strong and page.locator(".weak-note").count() == 0
+        assert "weak match" in page.locator("#results .card.weak .weak-label").first.inner_text()
+        assert page.problems == []

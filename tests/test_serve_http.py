@@ -159,7 +159,7 @@ def test_a_half_written_generation_is_never_served(served, index):
     assert served.get("/api/show/infra/mig").status_code == 200
     store.write_atomic(index / "CURRENT", b"gen-7")
     for _ in range(3):
-        response = served.get("/api/search?query=gpu&k=3")
+        response = served.get("/api/search?query=gpu&k=3&include_weak=true")
         assert response.status_code == 200 and {r["id"] for r in response.json()["results"]} == {
             "infra/kserve", "infra/triton", "infra/mig"}
     assert sum("cannot open the new index" in line for line in served.said) == 1
@@ -207,7 +207,7 @@ def test_openapi_documents_every_endpoint(served):
     assert set(spec["paths"]) == {endpoint.path for endpoint in http.ENDPOINTS}
     search = spec["paths"]["/api/search"]
     assert [p["name"] for p in search["get"]["parameters"]] == ["query", "k", "mode", "topic", "kind", "year", "page",
-                                                                "author", "venue", "collection", "tag"]
+                                                                "author", "venue", "collection", "tag", "offset", "include_weak"]
     assert search["get"]["parameters"][2]["schema"]["enum"] == ["hybrid", "dense", "lexical"]
     assert search["get"]["parameters"][1]["schema"] == {"type": "integer", "default": 10, "minimum": 1, "maximum": 1000}
     assert search["post"]["requestBody"]["content"]["application/json"]["schema"]["required"] == ["query"]

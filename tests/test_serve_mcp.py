@@ -54,9 +54,9 @@ def test_tools_answer_with_the_cli_fields(tmp_path, fake_encoder):
     for tool in tools.values():
         assert len(tool.description) > 80 and tool.annotations.read_only_hint
     assert set(tools["search"].input_schema["properties"]) == {"query", "k", "mode", "topic", "kind", "year", "page",
-                                                               "author", "venue", "collection", "tag"}
+                                                               "author", "venue", "collection", "tag", "offset", "include_weak"}
     assert tools["search"].input_schema["required"] == ["query"]
-    assert set(tools["related"].input_schema["properties"]) == {"ref", "k", "diverse"}
+    assert set(tools["related"].input_schema["properties"]) == {"ref", "k", "diverse", "offset"}
 
     assert calls["search"].structured_content == cli_json("search", "GPU slicing", "-k", "2", "--index", index)
     assert calls["search"].structured_content["results"][0]["id"] == "infra/mig"

@@ -4,7 +4,8 @@ Only references whose embedded text (under the same model) changed are embedded 
 reuse their vectors from the current generation, after its checksums are verified (reusing damaged
 vectors would carry the damage forward), or from the journal of a build that was killed
 (journal.py). References stream through in chunks: each chunk is embedded, then written to the
-vectors, the catalog and the BM25 postings, so a build never holds its vectors twice.
+vectors, the catalog and the BM25 postings, so a build never holds its vectors twice. Pages without
+headings then get topics of their own (derived_topics.py), before the catalog is finished.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from . import encoders, store, topicmap, trust, vectors
+from . import derived_topics, encoders, store, topicmap, trust, vectors
 from .catalog import Catalog, CatalogWriter
 from .fulltext import FullTextWriter
 from .errors import IndexProblem, RefsearchError, SourceError
@@ -105,8 +106,8 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
         writer = store.GenerationWriter(index_dir)
         try:
             embed = _embedder(encoder_impl, index_dir, encoder_meta, ray)
-            store_meta, count, fulltext_meta = _write_generation(writer, plan.references(), encoder_impl, embed,
-                                                                 previous, journal, report, progress, plan.count)
+            store_meta, count, topics_meta, fulltext_meta = _write_generation(
+                writer, plan.references(), encoder_impl, embed, previous, journal, report, progress, plan.count)
             map_meta = topicmap.write(writer.path, vectors.open_store(writer.tmp, store_meta, count,
                                                                       encoder_impl.dimension))
             manifest = {
@@ -121,6 +122,7 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
                 "lexical": LEXICAL_SETTINGS,
                 "records": RECORDS_SETTINGS,
                 "map": map_meta,
+                "topics": topics_meta,
                 **({"fulltext": fulltext_meta} if fulltext_meta else {}),
             }
             manifest["seal"] = _seal(manifest, report)
@@ -196,19 +198,20 @@ Embed = Callable[[Iterable[list[str]]], Iterator[np.ndarray]]  # each chunk's te
 
 def _write_generation(writer: store.GenerationWriter, references: Iterable[Reference], encoder, embed: Embed,
                       previous: store.Generation | None, journal: Journal, report: BuildReport,
-                      progress: Progress | None, total: int) -> tuple[dict, int, dict | None]:
+                      progress: Progress | None, total: int) -> tuple[dict, int, dict, dict | None]:
     """Stream references through embedding into catalog, vectors, lexical and full-text index, chunk
-    by chunk; return the manifest's `vectors` entry, how many references were written and the
-    manifest's `fulltext` entry (None: no reference has a full text). Vectors come from
-    the previous generation, else the journal of an unfinished build, else `embed` (and then go
-    into the journal). `embed` may work ahead on later chunks (Ray does), so each chunk waits in
-    `pending` until its vectors come back."""
+    by chunk, then derive the topics of pages without any; return the manifest's `vectors` entry,
+    how many references were written, the manifest's `topics` entry and its `fulltext` entry (None:
+    no reference has a full text). Vectors come from the previous generation, else the journal of an
+    unfinished build, else `embed` (and then go into the journal). `embed` may work ahead on later
+    chunks (Ray does), so each chunk waits in `pending` until its vectors come back."""
     from .sources import fulltext_of
 
     old_by_id, old_rows, old_vectors = _previous(previous)
     lexical = BM25Builder(**BM25_PARAMS)
     new_ids: set[str] = set()
     pending: deque[tuple[list[Reference], list[str], list[int]]] = deque()
+    fresh = bytearray()  # per row: added or changed by this build (derived topics' stability rule)
 
     def texts_to_embed() -> Iterator[list[str]]:
         for chunk in _chunks(references, CHUNK):
@@ -242,6 +245,7 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
                     block[picked] = fetch(np.array([rows[hashes[i]] for i in picked]))
             store_writer.add(block)
             for row, (ref, digest) in enumerate(zip(chunk, hashes), start=done):
+                fresh.append(old_by_id.get(ref.id) != digest)
                 catalog.add(ref, digest)
                 lexical.add(lexical_fields(ref))
                 if ref.fulltext:
@@ -250,13 +254,32 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
             if progress:
                 progress(done, total)
         report.removed = sum(1 for ref_id in old_by_id if ref_id not in new_ids)
-        catalog.finish()
         meta = store_writer.finish()
+        bm25 = lexical.finish()
+        derived = _derive_topics(catalog, vectors.open_store(writer.tmp, meta, done, encoder.dimension), bm25,
+                                 np.frombuffer(bytes(fresh), dtype=bool), _kept_topics(previous, encoder))
+        catalog.set_derived(derived)
+        catalog.finish()
         fulltext_files, fulltext_meta = fulltext.finish(fulltext_of) or ([], None)
         unfinished.pop_all()
     writer.files.extend(fulltext_files)
-    writer.files.extend(lexical.finish().save(writer.tmp))
-    return meta, done, fulltext_meta
+    writer.files.extend(bm25.save(writer.tmp))
+    return meta, done, derived_topics.write(writer.path, derived, encoder.dimension), fulltext_meta
+
+
+def _derive_topics(catalog: CatalogWriter, written: vectors.VectorStore, bm25, fresh: np.ndarray,
+                   kept: dict) -> list:
+    """Derived topics for the pages without any (derived_topics.py), from the vectors and records
+    just written (let go on return: a failure after this must leave no file of the new generation open)."""
+    return derived_topics.derive(catalog.flat_pages(), written.vectors, bm25,
+                                 lambda row: derived_topics.label_text(catalog.written(row)), fresh, kept)
+
+
+def _kept_topics(previous: store.Generation | None, encoder) -> dict:
+    """The derived topics of the previous generation, if its vectors are this encoder's."""
+    if previous is None or previous.manifest["model"]["vectors_fingerprint"] != encoder.fingerprint:
+        return {}
+    return derived_topics.kept_topics(previous, encoder.dimension)
 
 
 def _embedder(encoder, index_dir: Path, encoder_meta: dict, ray: str | None) -> Embed:

@@ -4,7 +4,8 @@ Files (all in the generation directory):
     records.jsonl         one reference per line, in vector order, with its content hash
     records.offsets.npy   uint64 (count + 1): byte offset of each line, so row i is one seek and read
     records.ids.json      the ids in row order (read only when an id is looked up)
-    facets.json           the distinct pages, topics, kinds and venues
+    facets.json           the distinct pages, topics, kinds and venues; a topic derived by the build
+                          (derived_topics.py: the page had none) is marked "derived"
     facets.npy            int32 (count, 5): per row its page, topic, kind and venue number, and its year (0: none)
     facets.authors.json   the distinct author names; facets.author_ptr.npy / facets.author_ids.npy give
                           each row's authors (read only when a query filters by author)
@@ -49,7 +50,7 @@ FILES = (RECORDS, OFFSETS, IDS, FACETS, FACET_ROWS, AUTHORS, AUTHOR_PTR, AUTHOR_
          TOPIC_PTR, TOPIC_IDS, NAMES)
 # What a build makes of its sources (records, facets, names): a new version makes an older index
 # stale, so it is read again (its vectors reused) instead of missing what the new reading adds.
-RECORDS_FORMAT = 2
+RECORDS_FORMAT = 3  # 3: pages without headings get derived topics (facets.json marks them "derived")
 NAME_KINDS = ("key", "doi", "url")
 PAGE, TOPIC, KIND, VENUE, YEAR = range(5)
 COLUMNS = 5
@@ -60,6 +61,10 @@ class TopicEntry:
     page: int
     path: tuple[str, ...]
     path_en: tuple[str, ...]
+    derived: bool = False  # derived by the build (derived_topics.py), not read from the source
+
+
+DERIVED = "derived"  # the mark of a derived topic in facets.json
 
 
 class CatalogWriter:
@@ -81,9 +86,11 @@ class CatalogWriter:
         self._authors: dict[str, int] = {}
         self._name_table: dict[str, dict[str, int]] = {kind: {} for kind in NAME_KINDS}
         self._tags: dict[str, int] = {}
+        self._derived: list[tuple[int, str]] = []  # (page, label), numbered after the source's topics
 
     def add(self, ref: Reference, content_hash: str) -> None:
-        line = json.dumps({**ref.to_json(), "content_hash": content_hash}, ensure_ascii=False).encode() + b"\n"
+        record = {key: value for key, value in ref.to_json().items() if key not in NOT_STORED}
+        line = json.dumps({**record, "content_hash": content_hash}, ensure_ascii=False).encode() + b"\n"
         with naming(self._records_path):
             self._records.write(line)
         self._offsets.append(self._offsets[-1] + len(line))
@@ -108,6 +115,31 @@ class CatalogWriter:
         ids.extend(numbers)
         ptr.append(len(ids))
 
+    def written(self, row: int) -> Reference:
+        """A reference already written, read back from the records file (a build does not keep them)."""
+        with naming(self._records_path):
+            self._records.flush()
+            with open(self._records_path, "rb") as handle:
+                handle.seek(self._offsets[row])
+                data = json.loads(handle.read(self._offsets[row + 1] - self._offsets[row]))
+        return Reference.from_json({key: value for key, value in data.items() if key != "content_hash"})
+
+    def flat_pages(self) -> dict[tuple[str, str], np.ndarray]:
+        """The pages none of whose references has a topic (title, key), each with its rows."""
+        headed = {page for page, path, _ in self._topics if path}
+        pages = np.frombuffer(self._facet_rows, dtype=np.int32).reshape(-1, COLUMNS)[:, PAGE]
+        return {key: np.flatnonzero(pages == number) for key, number in self._pages.items() if number not in headed}
+
+    def set_derived(self, derived) -> None:
+        """Give the rows of flat pages their derived topics (`derived_topics.PageTopics`)."""
+        rows = np.frombuffer(self._facet_rows, dtype=np.int32).reshape(-1, COLUMNS)
+        ptr, ids = (np.frombuffer(values, dtype=dtype) for values, dtype in zip(self._lists["topic"], (np.int64, np.int32)))
+        for topics in derived:
+            first = len(self._topics) + len(self._derived)
+            self._derived.extend((self._pages[topics.page], label) for label in topics.labels)
+            rows[topics.rows, TOPIC] = first + topics.assignment
+            ids[ptr[topics.rows]] = first + topics.assignment  # each row's topic list starts with its topic
+
     def discard(self) -> None:
         """Close the files unfinished: the generation being written failed (its folder is removed)."""
         with contextlib.suppress(OSError):
@@ -124,7 +156,8 @@ class CatalogWriter:
         save_npy(self._path_of(FACET_ROWS), np.frombuffer(self._facet_rows, dtype=np.int32).reshape(-1, COLUMNS))
         write_file(self._path_of(IDS), json.dumps(self._ids, ensure_ascii=False).encode())
         facets = {"pages": [list(p) for p in self._pages],
-                  "topics": [[page, list(path), list(path_en)] for page, path, path_en in self._topics],
+                  "topics": [[page, list(path), list(path_en)] for page, path, path_en in self._topics]
+                  + [[page, [label], [], DERIVED] for page, label in self._derived],
                   "kinds": list(self._kinds), "venues": list(self._venues)}
         write_file(self._path_of(FACETS), json.dumps(facets, ensure_ascii=False).encode())
         write_file(self._path_of(AUTHORS), json.dumps(list(self._authors), ensure_ascii=False).encode())
@@ -147,7 +180,7 @@ class Catalog:
         facets = self._json(FACETS)
         try:
             self.pages = [(str(title), str(key)) for title, key in facets["pages"]]
-            self.topics = [TopicEntry(int(page), _strings(path), _strings(path_en)) for page, path, path_en in facets["topics"]]
+            self.topics = [_topic_entry(entry) for entry in facets["topics"]]
             self.kinds = [None if kind is None else str(kind) for kind in facets["kinds"]]
             self.venues = [None if venue is None else str(venue) for venue in facets["venues"]]
         except (KeyError, TypeError, ValueError, OverflowError):
@@ -157,6 +190,7 @@ class Catalog:
         self._limits = {PAGE: len(self.pages), TOPIC: len(self.topics), KIND: len(self.kinds), VENUE: len(self.venues)}
         self._checked: dict[int, np.ndarray] = {}
         self._cache: dict[int, Reference] = {}
+        self._derived = any(topic.derived for topic in self.topics)
 
     def facet(self, column: int) -> np.ndarray:
         """One facet column (PAGE, TOPIC, KIND, VENUE, YEAR) for every row, checked when first used
@@ -199,7 +233,7 @@ class Catalog:
                 if row >= self.count:
                     self._damaged(RECORDS, "more rows than the manifest counts")
                 data = _json_line(line, self, row)
-                yield _reference(data, self, row), str(data.get("content_hash", ""))
+                yield self._topic_shown(_reference(data, self, row), row), str(data.get("content_hash", ""))
 
     @cached_property
     def ids(self) -> list[str]:
@@ -294,7 +328,19 @@ class Catalog:
         return names
 
     def _decode(self, line: bytes, row: int) -> Reference:
-        return _reference(_json_line(line, self, row), self, row)
+        return self._topic_shown(_reference(_json_line(line, self, row), self, row), row)
+
+    def _topic_shown(self, ref: Reference, row: int) -> Reference:
+        """`ref` with its derived topic, when its page had none (one facet cell read)."""
+        if not self._derived:
+            return ref
+        number = int(self._facet_rows[row, TOPIC])
+        if not 0 <= number < len(self.topics):
+            self._damaged(FACET_ROWS, "facet numbers out of range")
+        topic = self.topics[number]
+        if not topic.derived:
+            return ref
+        return dataclasses.replace(ref, topic=topic.path, topic_en=topic.path_en, topic_source=DERIVED)
 
     def _json(self, name: str) -> Any:
         return read_index_json(self.generation.path(name))
@@ -313,7 +359,8 @@ def _json_line(line: bytes, catalog: Catalog, row: int) -> dict:
     return data
 
 
-_FIELDS = {field.name: str(field.type) for field in dataclasses.fields(Reference)}
+NOT_STORED = {"topic_source"}  # set when a reference is read (Catalog._topic_shown), never written
+_FIELDS = {field.name: str(field.type) for field in dataclasses.fields(Reference) if field.name not in NOT_STORED}
 
 
 def _reference(data: dict, catalog: Catalog, row: int) -> Reference:
@@ -340,6 +387,13 @@ def _fits(value: object, kind: str) -> bool:
     if kind.startswith("int"):
         return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, str)
+
+
+def _topic_entry(entry: object) -> TopicEntry:
+    """[page, path, path_en] of a topic from the source, or [page, [label], [], "derived"]."""
+    if not isinstance(entry, list) or len(entry) not in (3, 4) or (len(entry) == 4 and entry[3] != DERIVED):
+        raise ValueError("not a topic")
+    return TopicEntry(int(entry[0]), _strings(entry[1]), _strings(entry[2]), len(entry) == 4)
 
 
 def _strings(value: object) -> tuple[str, ...]:

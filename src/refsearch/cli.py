@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperCommand
 
 from .errors import RefsearchError, os_error_message
+from .paging import SIBLINGS_SHOWN, TOPICS_SHOWN
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Search annotated reading lists (Chinese and English), offline.")
@@ -168,6 +169,7 @@ def build(
 def search(
     query: Optional[str] = typer.Argument(None, help="What to look for, in any words (Chinese or English), any length."),
     k: int = typer.Option(10, "-k", help="How many results."),
+    offset: int = typer.Option(0, "--offset", help="Skip this many results (the next window of a long list)."),
     index: Optional[str] = IndexOption,
     mode: Mode = typer.Option(Mode.hybrid, "--mode", help="hybrid (default), dense or lexical ranking."),
     topic: Optional[str] = typer.Option(None, "--topic", help="Only references whose topic contains this."),
@@ -179,7 +181,10 @@ def search(
     collection: Optional[str] = typer.Option(None, "--collection", help="Only references in this collection (Zotero) "
                                              "or under this heading, by name or path (\"Physics/Space\"), with its sub-collections."),
     tag: Optional[str] = typer.Option(None, "--tag", help="Only references with this tag (the whole tag)."),
-    context: bool = typer.Option(False, "--context", help="Also list the other references under each hit's topic."),
+    context: bool = typer.Option(False, "--context", help="Also list a few other references under each hit's topic, "
+                                                          "nearest first (`show ID` lists them all, a page at a time)."),
+    show_all: bool = typer.Option(False, "--all", help="Also show weak matches: results far below the best for this "
+                                                       "query, which are left out by default."),
     explain: bool = typer.Option(False, "--explain", help="Show dense and lexical ranks and the matched terms."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (same as --format json)."),
     fmt: Format = FormatOption,
@@ -192,9 +197,10 @@ def search(
     model: Optional[str] = ModelOption,
 ):
     """Find the references that answer QUERY."""
-    from .search import Filters, validate_k
+    from .paging import validate_ranked
+    from .search import Filters
 
-    validate_k(k)
+    validate_ranked(offset, k)
     given = [name for name, value in (("QUERY", query), ("--file", query_file), ("--batch", batch)) if value is not None]
     if len(given) != 1:
         raise RefsearchError("give a QUERY, --file PATH or --batch FILE." if not given else
@@ -205,16 +211,20 @@ def search(
         query = _read_query_file(query_file)
     idx = _open(index, model, update=not no_update, one_query=batch is None)
     if batch is not None:
-        _search_batch(idx, batch, k, mode.value, filters, explain, strict)
+        _search_batch(idx, batch, k, mode.value, filters, explain, strict, show_all)
         return
-    hits = idx.search(query, k=k, mode=mode.value, filters=filters)
-    ctx = {hit.ref.id: idx.siblings(hit.ref) for hit in hits} if context else None
+    from .paging import CONTEXT_SHOWN
+    from .search import shown_hits
+
+    hits, weak_cut, next_offset = shown_hits(idx.search(query, k=offset + k, mode=mode.value, filters=filters),
+                                             offset, k, show_all)
+    ctx = {hit.ref.id: idx.siblings(hit.ref, limit=CONTEXT_SHOWN) for hit in hits} if context else None
     see_also = idx.related(hits[0].ref, k=3, other_topics=True) if also and hits else ([] if also else None)
     fmt = Format.json if as_json else fmt
     from . import render
 
     if fmt is Format.json:
-        _print_json(render.results_json(query, hits, explain, ctx, see_also))
+        _print_json(render.results_json(query, hits, explain, ctx, see_also, weak_cut, offset, next_offset))
     elif fmt is Format.md:
         print(render.markdown_list((h.ref for h in hits), heading=f"Further reading: {query[:200]}"), end="")
         if see_also:
@@ -222,7 +232,7 @@ def search(
                                               reasons=["; ".join(s.reasons) for s in see_also]), end="")
     else:
         out = render.Writer()
-        render.print_hits(out, query, hits, explain)
+        render.print_hits(out, query, hits, explain, weak_cut)
         if see_also:
             render.print_see_also(out, hits[0].ref, see_also)
         if ctx:
@@ -279,9 +289,10 @@ def _skip_rest_of_line(handle, path: Path, number: int) -> None:
                          "that does not end; --batch reads text, one query per line.")
 
 
-def _search_batch(idx, batch: Path, k: int, mode: str, filters, explain: bool, strict: bool) -> None:
+def _search_batch(idx, batch: Path, k: int, mode: str, filters, explain: bool, strict: bool, show_all: bool) -> None:
     """One JSON line per query line; a line that cannot be searched gets an "error" line of its own."""
     from .render import json_text, results_json
+    from .search import shown_hits
 
     failures = 0
     for number, query in _batch_lines(batch):
@@ -290,7 +301,8 @@ def _search_batch(idx, batch: Path, k: int, mode: str, filters, explain: bool, s
                 raise query
             if not query.strip():
                 continue
-            result = results_json(query, idx.search(query, k=k, mode=mode, filters=filters), explain)
+            hits, weak_cut, next_offset = shown_hits(idx.search(query, k=k, mode=mode, filters=filters), 0, k, show_all)
+            result = results_json(query, hits, explain, weak_cut=weak_cut, next_offset=next_offset)
         except RefsearchError as error:
             failures += 1
             result = {"query": query if isinstance(query, str) else None, "line": number,
@@ -303,22 +315,29 @@ def _search_batch(idx, batch: Path, k: int, mode: str, filters, explain: bool, s
         _stderr(f"warning: {message}")
 
 
+OffsetOption = typer.Option(0, "--offset", help="Start the list this far in (the line under a list gives the next offset).")
+
+
 @app.command()
 @friendly_errors
-def topics(index: Optional[str] = IndexOption, as_json: bool = JsonOption, fmt: Format = FormatOption):
-    """List the topics of the index with their reference counts."""
+def topics(index: Optional[str] = IndexOption, as_json: bool = JsonOption, fmt: Format = FormatOption,
+           offset: int = OffsetOption,
+           limit: int = typer.Option(TOPICS_SHOWN, "--limit", help="How many topics to list.")):
+    """List the topics of the index with their reference counts (derived ones, for pages without
+    headings, marked *), a window at a time."""
     from . import render
+    from .paging import validate_window
 
+    offset, limit = validate_window(offset, limit)
     idx = _open(index)
     found = idx.topics()
     fmt = Format.json if as_json else fmt
     if fmt is Format.json:
-        _print_json(render.topics_json(found))
+        _print_json(render.topics_json(found, offset, limit))
     elif fmt is Format.md:
-        for topic in found:
-            print(render.markdown_list((idx.get(i) for i in topic.ref_ids), heading=topic.breadcrumb))
+        print(render.topics_markdown(idx, found, offset, limit), end="")
     else:
-        render.print_topics(_console(), found)
+        render.print_topics(_console(), found, offset, limit)
 
 
 @app.command()
@@ -328,17 +347,21 @@ def show(
                                                           "them), its DOI or URL, or the start of its title."),
     index: Optional[str] = IndexOption,
     as_json: bool = JsonOption,
+    offset: int = OffsetOption,
+    limit: int = typer.Option(SIBLINGS_SHOWN, "--limit", help="How many of the topic's other references to list."),
 ):
-    """Print one reference, with the other references of its topic."""
+    """Print one reference, with the other references of its topic, nearest first, a window at a time."""
     from . import render
+    from .paging import validate_window
 
+    offset, limit = validate_window(offset, limit)
     idx = _open(index)
     ref = idx.resolve(ref_id)
-    others = idx.siblings(ref)
+    siblings = idx.siblings(ref, offset, limit)
     if as_json:
-        _print_json(render.show_json(ref, others))
+        _print_json(render.show_json(ref, siblings))
     else:
-        render.print_reference(render.Writer(), ref, others)
+        render.print_reference(render.Writer(), ref, siblings)
 
 
 @app.command()
@@ -361,26 +384,27 @@ def related(
                                                        "of) its title (\"vllm\", \"flash attention\")."),
     k: int = typer.Option(5, "-k", help="How many suggestions."),
     diverse: bool = typer.Option(False, "--diverse", help="Spread suggestions across topics (maximal marginal relevance)."),
+    offset: int = typer.Option(0, "--offset", help="Skip this many suggestions (the next window)."),
     index: Optional[str] = IndexOption,
     as_json: bool = JsonOption,
     fmt: Format = FormatOption,
 ):
     """Suggest what to read next after REF, with the reasons."""
     from . import render
-    from .search import validate_k
+    from .paging import after, validate_ranked
 
-    validate_k(k)
+    validate_ranked(offset, k)
     idx = _open(index)
     anchor = idx.resolve(ref)
-    suggestions = idx.related(anchor, k=k, diverse=diverse)
+    suggestions, next_offset = after(idx.related(anchor, k=offset + k, diverse=diverse), offset, k)
     fmt = Format.json if as_json else fmt
     if fmt is Format.json:
-        _print_json(render.related_json(anchor, suggestions))
+        _print_json(render.related_json(anchor, suggestions, offset, next_offset))
     elif fmt is Format.md:
         print(render.markdown_list((s.ref for s in suggestions), heading=f"Further reading after {anchor.title}",
                                    reasons=["; ".join(s.reasons) for s in suggestions]), end="")
     else:
-        render.print_related(render.Writer(), anchor, suggestions)
+        render.print_related(render.Writer(), anchor, suggestions, offset)
 
 
 @app.command()

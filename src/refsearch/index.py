@@ -115,7 +115,8 @@ class Index:
         return resolve_reference(self, text)
 
     def topics(self) -> list:
-        """The topics, in reading order, each with its references' ids."""
+        """The topics, in reading order, each with its references' ids (derived ones, for pages
+        without headings, marked `derived`)."""
         from .topics import topics
 
         return topics(self)
@@ -127,11 +128,12 @@ class Index:
 
         return topicmap.load(self.generation)
 
-    def siblings(self, ref: Reference) -> list[Reference]:
-        """The other references under `ref`'s topic."""
+    def siblings(self, ref: Reference, offset: int = 0, limit: int | None = None):
+        """The other references under `ref`'s topic, nearest to it first: a `Siblings` window of at
+        most `limit` from `offset` on, with the total."""
         from .topics import siblings
 
-        return siblings(self, ref)
+        return siblings(self, ref, offset, limit)
 
     @cached_property
     def _searcher(self):

@@ -59,6 +59,9 @@ class Reference:
     `also_topics` holds the other topic paths of an entry filed under several (a Zotero item in
     several collections); `fulltext` names plain-text files with the work's full text, which a build
     indexes apart (refsearch.fulltext) so that no query reads them with the record.
+    `topic_source` is "derived" when `topic` was not in the source but derived by the build (the
+    page had no headings: derived_topics.py); an index sets it when it reads the reference, it is
+    never stored.
     """
 
     id: str
@@ -81,6 +84,7 @@ class Reference:
     also_in: tuple[str, ...] = ()
     also_topics: tuple[tuple[str, ...], ...] = ()
     fulltext: tuple[str, ...] = ()
+    topic_source: str | None = None
 
     @property
     def author(self) -> str | None:

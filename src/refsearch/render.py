@@ -14,6 +14,7 @@ import json
 import re
 from typing import Any, Iterable, Sequence
 
+from .paging import more_text, page_json
 from .records import Reference
 from .search import Hit
 from .terminal import Writer
@@ -40,14 +41,20 @@ def json_text(data: Any, indent: int | None = None) -> str:
 
 def reference_json(ref: Reference) -> dict[str, Any]:
     return {"id": ref.id, "key": ref.cite_key, "title": ref.title, "topic": " › ".join(ref.topic), "topic_path": list(ref.topic),
-            "topic_en": " › ".join(ref.topic_en) or None, "page": ref.page, "note": ref.note,
+            "topic_en": " › ".join(ref.topic_en) or None, "topic_source": _topic_source(ref), "page": ref.page,
+            "note": ref.note,
             "note_en": ref.note_en, "url": ref.url, "year": ref.year, "kind": ref.kind,
             "author": ref.author, "authors": list(ref.authors), "venue": ref.venue, "doi": ref.doi,
             "tags": list(ref.tags)}
 
 
+def _topic_source(ref: Reference) -> str | None:
+    """"source" (its headings), "derived" (by the build: its page had none), None (no topic)."""
+    return ref.topic_source or ("source" if ref.topic else None)
+
+
 def hit_json(hit: Hit, explain: bool = False) -> dict[str, Any]:
-    data = {"rank": hit.rank, "score": round(hit.score, 6), **reference_json(hit.ref),
+    data = {"rank": hit.rank, "score": round(hit.score, 6), "weak": hit.weak, **reference_json(hit.ref),
             "snippet": snippet(hit.ref.abstract, hit.matched) if hit.ref.abstract else None,
             "fulltext": fulltext_snippet(hit)}
     if explain:
@@ -61,32 +68,43 @@ def hit_json(hit: Hit, explain: bool = False) -> dict[str, Any]:
     return data
 
 
-def results_json(query: str, hits: Sequence[Hit], explain: bool = False,
-                 context: dict[str, list[Reference]] | None = None, see_also=None) -> dict[str, Any]:
+def results_json(query: str, hits: Sequence[Hit], explain: bool = False, context: dict | None = None,
+                 see_also=None, weak_cut: int = 0, offset: int = 0, next_offset: int | None = None) -> dict[str, Any]:
+    """The results (`context`: each hit's `Siblings` window); `weak_cut` says how many weak matches
+    were left out, `page` where this window starts and where the next one would (search.shown_hits)."""
     results = []
     for hit in hits:
         data = hit_json(hit, explain)
-        if context is not None:
-            data["context"] = [{"id": r.id, "title": r.title} for r in context.get(hit.ref.id, [])]
+        if context is not None and hit.ref.id in context:
+            data.update(_context_json(context[hit.ref.id]))
         results.append(data)
-    shown = {"query": query, "results": results}
+    shown = {"query": query, "results": results, "weak_cut": weak_cut,
+             "page": {"offset": offset, "shown": len(results), "next_offset": next_offset}}
     if see_also is not None:
         shown["see_also"] = [{"id": s.ref.id, "title": s.ref.title, "reasons": s.reasons} for s in see_also]
     return shown
 
 
-def related_json(anchor: Reference, suggestions) -> dict[str, Any]:
+def related_json(anchor: Reference, suggestions, offset: int = 0, next_offset: int | None = None) -> dict[str, Any]:
+    """The suggestions after `anchor`, ranked from `offset` + 1; `page` says where the next ones start."""
     return {"ref": reference_json(anchor), "related": [
         {"rank": rank, "score": round(s.score, 6), "similarity": round(s.similarity, 6), "reasons": s.reasons,
          "shared_terms": s.shared_terms, **reference_json(s.ref)}
-        for rank, s in enumerate(suggestions, start=1)]}
+        for rank, s in enumerate(suggestions, start=offset + 1)],
+        "page": {"offset": offset, "shown": len(suggestions), "next_offset": next_offset}}
 
 
-def show_json(ref: Reference, others: Sequence[Reference]) -> dict[str, Any]:
-    """Every field of the reference (the abstract and where else it was found too), and its topic's others."""
+def show_json(ref: Reference, siblings) -> dict[str, Any]:
+    """Every field of the reference (the abstract and where else it was found too), and a window of
+    its topic's others (`siblings`, nearest first)."""
     return {**reference_json(ref), "abstract": ref.abstract, "source": ref.source, "also_in": list(ref.also_in),
             "also_topics": [list(path) for path in ref.also_topics], "fulltext": list(ref.fulltext),
-            "extra": ref.extra, "context": [{"id": r.id, "title": r.title} for r in others]}
+            "extra": ref.extra, **_context_json(siblings)}
+
+
+def _context_json(siblings) -> dict[str, Any]:
+    return {"context": [{"id": r.id, "title": r.title} for r in siblings],
+            "context_page": page_json(siblings.total, siblings.offset, len(siblings))}
 
 
 def eval_json(eval_set, reports) -> dict[str, Any]:
@@ -97,25 +115,44 @@ def eval_json(eval_set, reports) -> dict[str, Any]:
                  "top": m.ranked[:3]} for m in r.misses()]} for r in reports}}
 
 
-def topics_json(topics) -> dict[str, Any]:
-    return {"topics": [topic.to_json() for topic in topics]}
+def topics_json(topics, offset: int, limit: int) -> dict[str, Any]:
+    """A window of the topics: names and counts."""
+    shown = topics[offset:offset + limit]
+    return {"topics": [topic.to_json() for topic in shown], "page": page_json(len(topics), offset, len(shown))}
 
 
 def map_json(refs: Iterable[Reference], points, method: str) -> dict[str, Any]:
     """The topic map: one column per field, one entry per reference in index order (a 6,426-point
-    map is a third the size of a list of objects); `topic` numbers index `topics`."""
+    map is a third the size of a list of objects); `topic` numbers index `topics`, whose `group`
+    numbers index `groups`: what the map colours by (topics.colour_groups), largest first."""
+    from .topics import colour_groups
+
     numbers: dict[tuple, int] = {}
-    topics, columns = [], {"id": [], "title": [], "topic": [], "year": [], "kind": [], "x": [], "y": []}
+    topics, counts = [], []
+    columns: dict[str, list] = {"id": [], "title": [], "topic": [], "year": [], "kind": [], "x": [], "y": []}
     for ref, (x, y) in zip(refs, points.tolist()):
         key = (ref.page, ref.topic)
         if key not in numbers:
             numbers[key] = len(topics)
             topics.append({"page": ref.page, "topic": " › ".join(ref.topic), "topic_path": list(ref.topic),
-                           "topic_en": " › ".join(ref.topic_en) or None})
+                           "topic_en": " › ".join(ref.topic_en) or None, "topic_source": _topic_source(ref)})
+            counts.append(0)
+        counts[numbers[key]] += 1
         for name, value in (("id", ref.id), ("title", ref.title), ("topic", numbers[key]), ("year", ref.year),
                             ("kind", ref.kind), ("x", round(x, 4)), ("y", round(y, 4))):
             columns[name].append(value)
-    return {"method": method, "count": len(columns["id"]), "topics": topics, "points": columns}
+    grouped = colour_groups([(t["page"], tuple(t["topic_path"])) for t in topics], counts)
+    sizes: dict[tuple, int] = {}
+    for group, count in zip(grouped, counts):
+        sizes[group] = sizes.get(group, 0) + count
+    order = sorted(sizes, key=lambda group: (-sizes[group], group))
+    number_of = {group: number for number, group in enumerate(order)}
+    for topic, group in zip(topics, grouped):
+        topic["group"] = number_of[group]
+    one_page = len({group[0] for group in order}) == 1  # a group is named by its last heading (and page)
+    groups = [{"name": group[-1] if one_page or len(group) == 1 else f"{group[0]} › {group[-1]}", "page": group[0],
+               "count": sizes[group]} for group in order]
+    return {"method": method, "count": len(columns["id"]), "topics": topics, "groups": groups, "points": columns}
 
 
 def status_json(status) -> dict[str, Any]:
@@ -166,9 +203,33 @@ def markdown_list(refs: Iterable[Reference], heading: str | None = None,
     return "\n".join(lines) + "\n"
 
 
+def topics_markdown(index, topics, offset: int, limit: int) -> str:
+    """A window of the topics as Markdown sections, each listing its first TOPIC_REFS_SHOWN
+    references and how many more there are."""
+    from .paging import TOPIC_REFS_SHOWN
+
+    shown = topics[offset:offset + limit]
+    parts = []
+    for topic in shown:
+        text = markdown_list((index.get(ref_id) for ref_id in topic.ref_ids[:TOPIC_REFS_SHOWN]), heading=topic.breadcrumb)
+        if len(topic.ref_ids) > TOPIC_REFS_SHOWN:
+            name = " › ".join(topic.path) or topic.page
+            text += clean(f"- … {len(topic.ref_ids) - TOPIC_REFS_SHOWN} more: `refsearch search QUERY --topic "
+                          f"{_quoted(name)}`\n")
+        parts.append(text)
+    if more := more_text(len(topics), offset, len(shown), "refsearch topics --format md"):
+        parts.append(f"_{more}_\n")
+    return "\n".join(parts)
+
+
 # --- terminal: result lists (plain lines, terminal.py) --------------------------------------------
 
 SNIPPET_CHARS = 240  # of an abstract, shown for a reference without a note
+SHOW_CHARS = 2000  # of a long field (an abstract) that `show` prints on a terminal
+SHOWN_ANNOTATIONS = 10  # of a Zotero item's notes and highlights, on a terminal (`--json` has them all)
+# What the reading kept aside (tidy.py): counted on a terminal, whole in `--json`
+_SUMMED = {"database_notes": lambda notes: f"{len(notes)} line(s) the database wrote (--json shows them)",
+           "raw": lambda raw: f"{', '.join(raw)} as written before markup was removed (--json shows them)"}
 
 
 def _facts(ref: Reference) -> str:
@@ -188,13 +249,16 @@ def _numbered(out: Writer, rank: int, count: int, title: str, terms: Sequence[st
     return width + 2
 
 
-def print_hits(out: Writer, query: str, hits: Sequence[Hit], explain: bool = False) -> None:
-    """Each hit as a short block: title, byline, score and the name `show` takes, topic (with its English gloss), the
-    annotation and its gloss (or, without a note, the abstract's words around the match) with the
-    matched terms highlighted, the URL, and with `explain` why."""
+def print_hits(out: Writer, query: str, hits: Sequence[Hit], explain: bool = False, weak_cut: int = 0) -> None:
+    """Each hit as a short block: title, byline, score (and "weak match" when it is one) and the name
+    `show` takes, topic (with its English gloss; "derived" when the build derived it), the annotation
+    and its gloss (or, without a note, the abstract's words around the match) with the matched terms
+    highlighted, the URL, and with `explain` why; then how many weak matches were left out (`weak_cut`)."""
     query = " ".join(clean(query).split())[:200]
+    cut = (f"{weak_cut} weak match{'es' if weak_cut > 1 else ''} left out (far below the best for this query); "
+           "--all shows them") if weak_cut else None
     if not hits:
-        out.line(f"No references match {out.style(query, 'bold')}.")
+        out.line(f"No references match {out.style(query, 'bold')}." + (f" ({cut})" if cut else ""))
         return
     pages = {hit.ref.page for hit in hits}
     heading = f"refsearch: {query}" + (f"  (from {next(iter(pages))})" if len(pages) == 1 else "")
@@ -203,11 +267,12 @@ def print_hits(out: Writer, query: str, hits: Sequence[Hit], explain: bool = Fal
         ref, terms = hit.ref, [clean(term) for term in hit.matched]
         out.line()
         indent = _numbered(out, hit.rank, len(hits), ref.title, terms)
-        out.block(clean(" · ".join(x for x in (_byline(ref), f"score {hit.score:.2f}", f"[{ref.handle}]") if x)),
-                  indent, "dim")
+        score = f"score {hit.score:.2f}" + (" · weak match" if hit.weak else "")
+        out.block(clean(" · ".join(x for x in (_byline(ref), score, f"[{ref.handle}]") if x)), indent, "dim")
         path = " › ".join(ref.topic if len(pages) == 1 else (ref.page, *ref.topic))
         if path:
-            out.block(clean(path + (f"  ({' › '.join(ref.topic_en)})" if ref.topic_en else "")), indent, "green")
+            gloss = f"  ({' › '.join(ref.topic_en)})" if ref.topic_en else ""
+            out.block(clean(path + gloss + ("  (derived topic)" if ref.topic_source else "")), indent, "green")
         if ref.note:
             out.block(clean(ref.note), indent, terms=terms)
         elif ref.abstract:  # a paper library's entries often have no note of their own
@@ -220,6 +285,9 @@ def print_hits(out: Writer, query: str, hits: Sequence[Hit], explain: bool = Fal
             out.line(" " * indent + out.style(clean(ref.url), "cyan"))
         if explain:
             out.block(clean(explain_text(hit)), indent, "dim")
+    if cut:
+        out.line()
+        out.block(cut, 0, "dim")
 
 
 def snippet(text: str, terms: Sequence[str] = (), limit: int = SNIPPET_CHARS) -> str:
@@ -274,18 +342,36 @@ def _listed(out: Writer, ref: Reference, indent: int) -> None:
     _bullet(out, f"{ref.title}" + (f" ({facts})" if facts else "") + f" {ref.id}", indent)
 
 
-def print_context(out: Writer, hits: Sequence[Hit], context: dict[str, list[Reference]]) -> None:
+def print_context(out: Writer, hits: Sequence[Hit], context: dict) -> None:
+    """Under the results, each hit's topic once, with the few references of it nearest that hit
+    (`context`: a `Siblings` window per hit) and the command that lists the rest."""
     shown = set()
     for hit in hits:
         key = (hit.ref.page, hit.ref.topic)
-        if key in shown:
+        if key in shown or hit.ref.id not in context:
             continue
         shown.add(key)
-        siblings = context.get(hit.ref.id, [])
+        siblings = context[hit.ref.id]
         out.line()
-        out.block(clean(f"{hit.ref.breadcrumb} — {len(siblings)} other reference(s) in this topic"), 0, "bold")
+        out.block(clean(f"{hit.ref.breadcrumb} — {siblings.total} other reference(s) in this topic"
+                        + (", nearest first" if len(siblings) < siblings.total else "")), 0, "bold")
         for ref in siblings:
             _listed(out, ref, 2)
+        _more(out, siblings, hit.ref, 2)
+
+
+def _more(out: Writer, siblings, ref: Reference, indent: int) -> None:
+    """The line under a window of siblings that is not the last: how many more, and how to page."""
+    more = more_text(siblings.total, siblings.offset, len(siblings), f"refsearch show {_quoted(ref.id)}")
+    if more:
+        out.block(clean(more), indent + 2, "dim")
+
+
+def _quoted(text: str) -> str:
+    """`text` as one shell word (an id may hold spaces or quotes)."""
+    import shlex
+
+    return shlex.quote(text)
 
 
 def print_see_also(out: Writer, top: Reference, suggestions) -> None:
@@ -295,11 +381,14 @@ def print_see_also(out: Writer, top: Reference, suggestions) -> None:
         _bullet(out, f"{s.ref.title} ({s.ref.breadcrumb}; {', '.join(s.reasons[1:]) or s.reasons[0]})", 0)
 
 
-def print_reference(out: Writer, ref: Reference, others: Sequence[Reference]) -> None:
+def print_reference(out: Writer, ref: Reference, siblings) -> None:
+    """Every field, long ones cut at SHOW_CHARS (`--json` has them whole), then a window of the
+    topic's other references, nearest first (`siblings`), and how to page through the rest."""
     out.block(clean(ref.title), 0, "bold")
     out.line(out.style(clean(ref.id if ref.handle == ref.id else f"{ref.handle} · {ref.id}"), "dim"))
-    extra = {key: value for key, value in ref.extra.items() if key != "annotations"}
-    for label, value in (("topic", ref.breadcrumb), *(("also under", " › ".join(path)) for path in ref.also_topics),
+    extra = {key: _SUMMED.get(key, lambda v: v)(value) for key, value in ref.extra.items() if key != "annotations"}
+    for label, value in (("topic", ref.breadcrumb + ("  (derived topic)" if ref.topic_source else "")),
+                         *(("also under", " › ".join(path)) for path in ref.also_topics),
                          ("topic (en)", " › ".join(ref.topic_en)),
                          ("year", ref.year), ("kind", ref.kind), ("authors", "; ".join(ref.authors)),
                          ("venue", ref.venue), ("doi", ref.doi), ("url", ref.url), ("note", ref.note),
@@ -308,18 +397,26 @@ def print_reference(out: Writer, ref: Reference, others: Sequence[Reference]) ->
                          ("full text", ", ".join(ref.fulltext)),
                          *((key, json.dumps(value, ensure_ascii=False)) for key, value in extra.items())):
         if value:
-            out.block(clean(value), 14, lead=out.style(clean(f"  {label:>10}: "), "bold"))  # extra keys are data
+            text = str(value)
+            if len(text) > SHOW_CHARS:
+                text = text[:SHOW_CHARS].rsplit(" ", 1)[0] + f" … ({len(text) - SHOW_CHARS:,} more characters: --json)"
+            out.block(clean(text), 14, lead=out.style(clean(f"  {label:>10}: "), "bold"))  # extra keys are data
     annotations = ref.extra.get("annotations")
     if isinstance(annotations, list) and annotations:
         out.line()
         out.block(clean(f"annotations ({len(annotations)}):"), 2)
-        for annotation in annotations:
+        for annotation in annotations[:SHOWN_ANNOTATIONS]:
             _bullet(out, annotation_line(annotation), 4)
-    if others:
+        if len(annotations) > SHOWN_ANNOTATIONS:
+            out.block(clean(f"… {len(annotations) - SHOWN_ANNOTATIONS} more: --json lists them all"), 4, "dim")
+    if siblings.total:
         out.line()
-        out.block(clean(f"same topic ({ref.breadcrumb}):"), 2)
-        for other in others:
+        window = f"{siblings.offset + 1}-{siblings.offset + len(siblings)} of {siblings.total}, nearest first"
+        derived = ", a derived topic" if ref.topic_source else ""
+        out.block(clean(f"same topic ({ref.breadcrumb}{derived}): {window}"), 2)
+        for other in siblings:
             _listed(out, other, 4)
+        _more(out, siblings, ref, 2)
 
 
 def annotation_line(annotation: object) -> str:
@@ -333,11 +430,11 @@ def annotation_line(annotation: object) -> str:
     return " · ".join(str(part) for part in (f"p. {page}" if page else None, f"{kind}: {body}") if part)
 
 
-def print_related(out: Writer, anchor: Reference, suggestions) -> None:
+def print_related(out: Writer, anchor: Reference, suggestions, offset: int = 0) -> None:
     out.block(clean(f"After: {anchor.title}  ({anchor.breadcrumb})"), 0, "bold")
-    for rank, s in enumerate(suggestions, start=1):
+    for rank, s in enumerate(suggestions, start=offset + 1):
         out.line()
-        indent = _numbered(out, rank, len(suggestions), s.ref.title)
+        indent = _numbered(out, rank, offset + len(suggestions), s.ref.title)
         if _facts(s.ref):
             out.block(clean(_facts(s.ref)), indent, "dim")
         out.block(clean(s.ref.breadcrumb), indent, "green")
@@ -359,12 +456,21 @@ def _table(title: str, caption: str | None = None, **options):
     return Table(title=_text(title), caption=_text(caption) if caption else None, **options)
 
 
-def print_topics(console, topics) -> None:
-    table = _table("Topics")
-    for column in ("page", "topic", "topic (en)", "refs"):
+def print_topics(console, topics, offset: int, limit: int) -> None:
+    """A window of the topics; a derived one (its page has no headings) is marked *."""
+    shown = topics[offset:offset + limit]
+    derived = any(topic.derived for topic in shown)
+    notes = ["* derived: clustered from the references' meaning, labelled with their most distinctive words"] if derived else []
+    if more := more_text(len(topics), offset, len(shown), "refsearch topics"):
+        notes.append(more)
+    title = "Topics" if len(shown) == len(topics) else f"Topics {offset + 1}-{offset + len(shown)} of {len(topics)}"
+    table = _table(title, "\n".join(notes) or None)
+    glossed = any(topic.path_en for topic in shown)
+    for column in ("page", "topic", "topic (en)", "refs") if glossed else ("page", "topic", "refs"):
         table.add_column(column, justify="right" if column == "refs" else "left")
-    for topic in topics:
-        table.add_row(_text(topic.page), _text(" › ".join(topic.path)), _text(" › ".join(topic.path_en)),
+    for topic in shown:
+        gloss = [_text(" › ".join(topic.path_en))] if glossed else []
+        table.add_row(_text(topic.page), _text(" › ".join(topic.path) + (" *" if topic.derived else "")), *gloss,
                       str(len(topic.ref_ids)))
     console.print(table)
 

@@ -24,6 +24,9 @@ MODES = ("hybrid", "dense", "lexical")
 MAX_QUERY_CHARS = 1_000_000
 MAX_K = 1000
 MIN_DEPTH = SCALE_DEPTH  # candidates each ranker hands to fusion (at least the ones it scales by)
+# A hit is a weak match when it stands above the query's background (the SCALE_DEPTH-th candidate's
+# score) by less than this share of what the best hit does (docs/benchmarks.md, "Weak matches").
+WEAK_STRENGTH = 0.2
 
 
 @dataclass
@@ -37,6 +40,12 @@ class Hit:
     lexical_score: float | None = None
     matched: list[str] = field(default_factory=list)
     passage: str | None = None  # the full-text passage that matched best (refsearch.fulltext), if any
+    strength: float = 1.0  # (score - background) / (best score - background): 1 for the best hit
+
+    @property
+    def weak(self) -> bool:
+        """Far below the best hit, relative to this query's own scores (WEAK_STRENGTH)."""
+        return self.strength < WEAK_STRENGTH
 
 
 @dataclass(frozen=True)
@@ -188,6 +197,7 @@ class Searcher:
             chosen = dense if mode == "dense" else lexical
             ranked = list(zip(chosen.doc_ids.tolist(), chosen.scores.tolist()))
         dense_ranks, lexical_ranks = dense.ranks(), lexical.ranks()
+        best, background = _score_range(ranked)
         hits = []
         passages = lexical_hits.passages if lexical_hits else {}
         for rank, (row, score) in enumerate(ranked[:k], start=1):
@@ -198,6 +208,7 @@ class Searcher:
                 lexical_rank=l, lexical_score=float(lexical.scores[l - 1]) if l else None,
                 matched=lexical_hits.matched.get(row, []) if lexical_hits else [],
                 passage=self.index.fulltext.passage(passages[row]) if row in passages else None,
+                strength=(score - background) / (best - background) if best > background else 1.0,
             ))
         return hits
 
@@ -232,6 +243,25 @@ class Searcher:
         scores, rows = self.index.vectors.search(vector, depth, allowed)
         keep = rows[0] >= 0
         return Ranking(rows[0][keep].astype(np.int64), scores[0][keep])
+
+
+def _score_range(ranked: list[tuple[int, float]]) -> tuple[float, float]:
+    """The best score of a ranking and its background: the score of the SCALE_DEPTH-th candidate,
+    or 0 (what a reference no ranker found scores) when there are fewer."""
+    if not ranked:
+        return 0.0, 0.0
+    return float(ranked[0][1]), float(ranked[SCALE_DEPTH - 1][1]) if len(ranked) >= SCALE_DEPTH else 0.0
+
+
+def shown_hits(hits: list[Hit], offset: int, k: int, keep_weak: bool = False) -> tuple[list[Hit], int, int | None]:
+    """What to show of a search for `offset + k` results: the hits from `offset` on, weak ones left
+    out unless `keep_weak` (`--all`); how many weak ones were left out; and the offset of the next
+    window (None when there is none: fewer hits than asked for, or weak ones cut, which rank last)."""
+    strong = hits if keep_weak else [hit for hit in hits if not hit.weak]
+    cut = len(hits) - len(strong)
+    window = strong[offset:]
+    more = len(hits) == offset + k and not cut
+    return window, cut, offset + len(window) if more else None
 
 
 _EMPTY = Ranking(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))

@@ -1,6 +1,9 @@
 """What the servers answer, from one opened index: render.py's JSON shapes (the fields of the CLI's
 `--json`), with inputs checked as the CLI checks them (the same limits, the same one-line messages).
 
+Every answer fits an assistant's context: lists come a window at a time (`offset`, `limit`) and the
+whole answer within paging.ANSWER_CHARS characters (paging.fit), saying where the next window starts.
+
 Answers are kept per generation in a bounded LRU: a page searching as the user types asks for the
 same prefixes again (backspace, the back button), and an assistant repeats its queries. `peek` finds a
 kept answer without computing anything, so the HTTP server can reply to it from its event loop. A new
@@ -16,7 +19,8 @@ from typing import Any
 
 from .. import render
 from ..index import Index
-from ..search import Filters, validate_k
+from ..paging import SIBLINGS_SHOWN, TOPICS_SHOWN, after, fit, validate_ranked, validate_window
+from ..search import Filters, shown_hits
 
 KEPT_ANSWERS = 2048  # about 10 kB each at k=10
 
@@ -54,25 +58,33 @@ class Answers:
     def search(self, query: str, k: int = 10, mode: str = "hybrid", topic: str | None = None,
                kind: str | None = None, year: str | None = None, page: str | None = None,
                author: str | None = None, venue: str | None = None, collection: str | None = None,
-               tag: str | None = None) -> dict[str, Any]:
+               tag: str | None = None, offset: int = 0, include_weak: bool = False) -> dict[str, Any]:
+        """Results `offset` to `offset + k` (weak matches left out unless `include_weak`)."""
         filters = Filters(topic=topic, kind=kind, years=Filters.parse_years(year) if year else None, page=page,
                           author=author, venue=venue, collection=collection, tag=tag)
-        return render.results_json(query, self.index.search(query, k=validate_k(k), mode=mode, filters=filters))
+        validate_ranked(offset, k, flag="")
+        hits, weak_cut, next_offset = shown_hits(self.index.search(query, k=offset + k, mode=mode, filters=filters),
+                                                 offset, k, include_weak)
+        return fit(render.results_json(query, hits, weak_cut=weak_cut, offset=offset, next_offset=next_offset),
+                   "results")
 
     @_kept
-    def related(self, ref: str, k: int = 5, diverse: bool = False) -> dict[str, Any]:
-        validate_k(k)
+    def related(self, ref: str, k: int = 5, diverse: bool = False, offset: int = 0) -> dict[str, Any]:
+        validate_ranked(offset, k, flag="")
         anchor = self.index.resolve(ref)
-        return render.related_json(anchor, self.index.related(anchor, k=k, diverse=diverse))
+        found, next_offset = after(self.index.related(anchor, k=offset + k, diverse=diverse), offset, k)
+        return fit(render.related_json(anchor, found, offset, next_offset), "related")
 
     @_kept
-    def show(self, id: str) -> dict[str, Any]:
+    def show(self, id: str, offset: int = 0, limit: int = SIBLINGS_SHOWN) -> dict[str, Any]:
+        offset, limit = validate_window(offset, limit, flag="")
         ref = self.index.resolve(id)
-        return render.show_json(ref, self.index.siblings(ref))
+        return fit(render.show_json(ref, self.index.siblings(ref, offset, limit)), "context", "context_page")
 
     @_kept
-    def topics(self) -> dict[str, Any]:
-        return render.topics_json(self.index.topics())
+    def topics(self, offset: int = 0, limit: int = TOPICS_SHOWN) -> dict[str, Any]:
+        offset, limit = validate_window(offset, limit, flag="")
+        return fit(render.topics_json(self.index.topics(), offset, limit), "topics")
 
     @_kept
     def topic_map(self) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import IndexProblem, RefsearchError, UnknownReference
+from ..paging import MAX_LIMIT, SIBLINGS_SHOWN, TOPICS_SHOWN
 from ..search import MAX_K, MAX_QUERY_CHARS, MODES
 from .live import LiveIndex, Say
 
@@ -110,7 +111,16 @@ SEARCH = (
     Param("collection", str, "Only references in this collection (Zotero) or under this heading, by name or "
                              "path (Physics/Space), with its sub-collections."),
     Param("tag", str, "Only references with this tag (the whole tag, any case)."),
+    Param("offset", int, "Skip this many results (the previous answer's page.next_offset).", 0, bounds=(0, MAX_K)),
+    Param("include_weak", bool, "Also return weak matches (far below the best; left out by default, counted in "
+                                "weak_cut).", False),
 )
+
+
+def _window(default: int, what: str) -> tuple[Param, Param]:
+    return (Param("offset", int, f"Skip this many {what} (the previous answer's next_offset).", 0,
+                  bounds=(0, 10**9)),
+            Param("limit", int, f"How many {what} to list (1-{MAX_LIMIT}).", default, bounds=(1, MAX_LIMIT)))
 
 ENDPOINTS = (
     Endpoint("/api/search", "Find the references that answer a query (as `refsearch search --json`).",
@@ -120,11 +130,16 @@ ENDPOINTS = (
              (Param("ref", str, "A reference's id or citation key (from a search), its DOI or URL, or part of its "
                                 "title.", required=True),
               _param_k(5, "suggestions"),
-              Param("diverse", bool, "Spread the suggestions across topics.", False))),
-    Endpoint("/api/show/{id}", "One reference, with the others under its topic (as `refsearch show --json`).",
+              Param("diverse", bool, "Spread the suggestions across topics.", False),
+              Param("offset", int, "Skip this many suggestions (the previous answer's page.next_offset).", 0,
+                    bounds=(0, MAX_K)))),
+    Endpoint("/api/show/{id}", "One reference, with a window of the others under its topic, nearest first "
+                               "(as `refsearch show --json`).",
              "show", (Param("id", str, "A reference's id or citation key, its DOI or URL, or the start of its title.",
-                            required=True),), in_path="id"),
-    Endpoint("/api/topics", "The topics with their reference ids (as `refsearch topics --json`).", "topics"),
+                            required=True),
+                      *_window(SIBLINGS_SHOWN, "of the topic's other references")), in_path="id"),
+    Endpoint("/api/topics", "A window of the topics: names and reference counts (as `refsearch topics --json`).",
+             "topics", _window(TOPICS_SHOWN, "topics")),
     Endpoint("/api/status", "Whether the index matches its sources and model (as `refsearch status --json`).",
              "status"),
     Endpoint("/api/map", "Every reference as a point on the topic map (2-D, both axes in [0, 1]), in columns.",

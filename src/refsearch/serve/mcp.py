@@ -17,6 +17,7 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from ..errors import RefsearchError
+from ..paging import MAX_LIMIT, SIBLINGS_SHOWN, TOPICS_SHOWN
 from ..search import MAX_K
 from .answers import Answers
 from .live import LiveIndex, Say
@@ -26,7 +27,9 @@ INSTRUCTIONS = (
     "courses, grouped under topic headings, annotated in Chinese, English or both. Use `search` to find what the "
     "list holds on a subject, `related` for what to read after a reference, `show` for one reference in full, "
     "`topics` to see what the list covers. Every result has an `id` (and a citation `key` where the library "
-    "has one) that `related` and `show` take, as they take a DOI, a URL or the start of a title."
+    "has one) that `related` and `show` take, as they take a DOI, a URL or the start of a title. "
+    "Answers are kept short: lists come a window at a time; when an answer's `page` (or `context_page`) has a "
+    "`next_offset`, call the tool again with `offset` set to it for the next window."
 )
 
 
@@ -62,16 +65,22 @@ def create_server(live: LiveIndex) -> MCPServer:
                                                             "this heading), by name or path ('Physics/Space'), "
                                                             "sub-collections included.")] = None,
         tag: Annotated[str | None, Field(description="Only references with this tag (the whole tag).")] = None,
+        offset: Annotated[int, Field(description="Skip this many results: the previous answer's "
+                                                 "`page.next_offset`, for the next ones.", ge=0)] = 0,
+        include_weak: Annotated[bool, Field(description="Also return weak matches (far below the best for this "
+                                                        "query; left out by default, counted in `weak_cut`).")] = False,
     ) -> dict[str, Any]:
         """Search the user's reading list by meaning and by keywords (Chinese and English both work).
         Returns the best references first, each with id, title, url, year, kind, topic path, the
         annotation (`note`: for a Zotero item, its notes and PDF highlights) and its English gloss
         (`note_en`), a `snippet` of the abstract around the matched words when the reference has one,
         `fulltext`: the words of the paper's full text that matched when only the full text holds
-        them, and a score. Use it whenever the user asks what their list, library or notes say about
-        a subject, or for reading on a subject."""
+        them, and a score. Results far below the best are left out (`weak_cut` counts them): few or
+        no results mean the list holds little on the subject. Use it whenever the user asks what
+        their list, library or notes say about a subject, or for reading on a subject."""
         return answer(lambda a: a.search(query=query, k=k, mode=mode, topic=topic, kind=kind, year=year, page=page,
-                                         author=author, venue=venue, collection=collection, tag=tag))
+                                         author=author, venue=venue, collection=collection, tag=tag, offset=offset,
+                                         include_weak=include_weak))
 
     @server.tool(annotations=read_only)
     def related(
@@ -80,23 +89,38 @@ def create_server(live: LiveIndex) -> MCPServer:
         k: Annotated[int, Field(description="How many suggestions.", ge=1, le=MAX_K)] = 5,
         diverse: Annotated[bool, Field(description="Spread the suggestions across topics instead of the "
                                                    "closest ones.")] = False,
+        offset: Annotated[int, Field(description="Skip this many suggestions: the previous answer's "
+                                                 "`page.next_offset`.", ge=0)] = 0,
     ) -> dict[str, Any]:
         """What to read after a given reference: its nearest neighbours in the reading list, each with
         the reasons it is related (same topic, shared names or terms, same author, similarity)."""
-        return answer(lambda a: a.related(ref=ref, k=k, diverse=diverse))
+        return answer(lambda a: a.related(ref=ref, k=k, diverse=diverse, offset=offset))
 
     @server.tool(annotations=read_only)
-    def show(id: Annotated[str, Field(description="A reference's id or citation key from `search`, its DOI or "
-                                                  "URL, or the start of its title.")]) -> dict[str, Any]:
+    def show(
+        id: Annotated[str, Field(description="A reference's id or citation key from `search`, its DOI or URL, or "
+                                             "the start of its title.")],
+        offset: Annotated[int, Field(description="Skip this many of the topic's other references: the previous "
+                                                 "answer's `context_page.next_offset`.", ge=0)] = 0,
+        limit: Annotated[int, Field(description="How many of the topic's other references to list.",
+                                    ge=1, le=MAX_LIMIT)] = SIBLINGS_SHOWN,
+    ) -> dict[str, Any]:
         """One reference in full (title, url, year, kind, topic, annotation and gloss, author, tags,
-        source file and line), with the other references under the same topic."""
-        return answer(lambda a: a.show(id=id))
+        source file and line), with a window of the other references under the same topic, nearest
+        to it first (`context_page` says how many there are in all)."""
+        return answer(lambda a: a.show(id=id, offset=offset, limit=limit))
 
     @server.tool(annotations=read_only)
-    def topics() -> dict[str, Any]:
-        """The reading list's topics (its headings, with English glosses), in reading order, each with
-        its reference count and ids. Use it to see what the list covers before searching it."""
-        return answer(lambda a: a.topics())
+    def topics(
+        offset: Annotated[int, Field(description="Skip this many topics: the previous answer's "
+                                                 "`page.next_offset`.", ge=0)] = 0,
+        limit: Annotated[int, Field(description="How many topics to list.", ge=1, le=MAX_LIMIT)] = TOPICS_SHOWN,
+    ) -> dict[str, Any]:
+        """The reading list's topics (its headings, with English glosses; for a library without
+        headings, topics derived from its references' meaning, marked `topic_source: derived`), in
+        reading order, each with its reference count, a window at a time. Use it to see what the
+        list covers before searching it; `search` with `topic` finds what one holds."""
+        return answer(lambda a: a.topics(offset=offset, limit=limit))
 
     return server
 

@@ -8,7 +8,8 @@ const FILTERS = ["topic", "kind", "year", "collection", "tag"];
 const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 
 const $ = (id) => document.getElementById(id);
-const state = { map: null, hits: [], cursor: -1, hover: -1, pending: null, timer: null };
+const state = { map: null, hits: [], cursor: -1, hover: -1, pending: null, timer: null, includeWeak: false };
+const LABELLED_GROUPS = 12;  // the largest groups get their name on the map and a line in the legend
 // Debounce-to-results times (ms) of the searches so far: read by the browser tests.
 window.refsearchTimings = [];
 
@@ -85,7 +86,8 @@ async function runSearch() {
   state.pending = controller;
   try {
     const data = await api("/api/search", { query: values.q, k: 10, topic: values.topic, kind: values.kind,
-                                             year: values.year, collection: values.collection, tag: values.tag },
+                                             year: values.year, collection: values.collection, tag: values.tag,
+                                             include_weak: state.includeWeak || "" },
                            controller.signal);
     renderResults(data);
     await new Promise(requestAnimationFrame);  // until the cards are laid out for the next paint
@@ -101,7 +103,15 @@ function renderResults(data) {
   const count = data.results.length;
   showStatus(count ? `${count} reference${count > 1 ? "s" : ""} for “${clean(data.query)}”`
                    : `No references match “${clean(data.query)}”.`);
-  $("results").replaceChildren(...data.results.map((hit) => card(hit, hit.rank)));
+  const cards = data.results.map((hit) => card(hit, hit.rank));
+  if (data.weak_cut) {  // results far below the best: left out, one click away
+    const more = el("button", { type: "button", class: "weak-toggle",
+                                text: `Show ${data.weak_cut} weak match${data.weak_cut > 1 ? "es" : ""}` });
+    more.addEventListener("click", () => { state.includeWeak = true; runSearch(); });
+    cards.push(el("p", { class: "weak-note", text: "Weaker matches, far below the best for this query, are left out. " },
+                  more));
+  }
+  $("results").replaceChildren(...cards);
   drawMap();
 }
 
@@ -112,8 +122,10 @@ function card(ref, rank) {
   const heading = el("h3", {}, rank ? el("span", { class: "rank", text: `${rank}.` }) : null, title);
   const authors = (ref.authors || []).slice(0, 3).join(", ") + ((ref.authors || []).length > 3 ? " et al." : "");
   const facts = [ref.year, ref.kind, authors, ref.venue].filter(Boolean).join(" · ");
-  const crumb = [ref.page, ref.topic].filter(Boolean).join(" › ") + (ref.topic_en ? ` (${ref.topic_en})` : "");
-  const node = el("article", { class: "card", tabindex: "-1", "data-id": ref.id }, heading,
+  const crumb = [ref.page, ref.topic].filter(Boolean).join(" › ") + (ref.topic_en ? ` (${ref.topic_en})` : "")
+                + (ref.topic_source === "derived" ? " · derived topic" : "");
+  const node = el("article", { class: ref.weak ? "card weak" : "card", tabindex: "-1", "data-id": ref.id }, heading,
+    ref.weak ? el("p", { class: "weak-label", text: "weak match: far below the best for this query" }) : null,
     facts ? el("p", { class: "facts", text: facts }) : null,
     el("p", { class: "crumb", text: crumb }),
     ref.note ? el("p", { class: "note", text: ref.note })
@@ -173,19 +185,15 @@ async function openReference(id) {
 async function loadMap() {
   try {
     const data = await api("/api/map");
-    const groups = new Map();  // a colour per top-level topic (page › first heading)
-    data.group = data.topics.map((topic) => {
-      const key = [topic.page, topic.topic_path[0] || ""].join(" › ");
-      if (!groups.has(key)) groups.set(key, { name: key, count: 0 });
-      return groups.get(key);
-    });
-    for (const topic of data.points.topic) data.group[topic].count += 1;
-    [...groups.values()].sort((a, b) => b.count - a.count)
-      .forEach((group, i) => { group.colour = `hsl(${(i * 137.508) % 360} 62% ${i % 2 ? 38 : 52}%)`; });
+    // a colour per group (the server's: the heading level that splits each page, or a derived
+    // topic), largest first; the largest get their name at the middle of their points
+    data.groups.forEach((group, i) => { group.colour = `hsl(${(i * 137.508) % 360} 62% ${i % 2 ? 38 : 52}%)`; });
+    data.group = data.topics.map((topic) => data.groups[topic.group]);
+    placeLabels(data);
     data.index = new Map(data.points.id.map((id, row) => [id, row]));
     state.map = data;
     fillFilters(data);
-    renderLegend([...groups.values()].sort((a, b) => b.count - a.count));
+    renderLegend(data.groups);
     $("map-note").textContent = `${data.count.toLocaleString()} references`;
     drawMap();
   } catch (error) {
@@ -209,13 +217,28 @@ function fillFilters(data) {
 }
 
 function renderLegend(groups) {
-  const shown = groups.slice(0, 12).map((group) => {
+  const shown = groups.slice(0, LABELLED_GROUPS).map((group) => {
     const swatch = el("span");
     swatch.style.background = group.colour;
     return el("li", {}, swatch, document.createTextNode(clean(`${group.name} (${group.count})`)));
   });
-  if (groups.length > 12) shown.push(el("li", { text: `… ${groups.length - 12} more topics` }));
+  if (groups.length > LABELLED_GROUPS) shown.push(el("li", { text: `… ${groups.length - LABELLED_GROUPS} more topics` }));
   $("legend").replaceChildren(...shown);
+}
+
+function placeLabels(data) {
+  // each labelled group's name goes at the median of its points (robust to a few strays)
+  const members = new Map();
+  data.points.topic.forEach((topic, row) => {
+    if (data.topics[topic].group >= LABELLED_GROUPS) return;
+    const group = data.group[topic];
+    if (!members.has(group)) members.set(group, []);
+    members.get(group).push(row);
+  });
+  const median = (values) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
+  for (const [group, rows] of members) {
+    group.at = [median(rows.map((row) => data.points.x[row])), median(rows.map((row) => data.points.y[row]))];
+  }
 }
 
 function canvasSize() {
@@ -250,8 +273,32 @@ function drawMap() {
     ctx.fillRect(x - radius, y - radius, 2 * radius, 2 * radius);
   }
   ctx.globalAlpha = 1;
+  drawLabels(ctx, side);
   state.hits.forEach((hit, i) => ring(ctx, map.index.get(hit.id), side, i === state.cursor ? "#f0a020" : "#1d2329"));
   if (state.hover >= 0) ring(ctx, state.hover, side, "#0b5cad");
+}
+
+function drawLabels(ctx, side) {
+  // canvas text (never markup) with a light halo, largest groups first; a label that would cover
+  // one already drawn is left out (the legend names every group), none runs off the map
+  ctx.font = "600 12px system-ui, sans-serif";
+  ctx.textAlign = "center";
+  ctx.lineWidth = 3;
+  ctx.strokeStyle = "rgba(255, 255, 255, 0.85)";
+  const placed = [];
+  for (const group of state.map.groups.slice(0, LABELLED_GROUPS)) {
+    if (!group.at) continue;
+    const name = clean(group.name).length > 28 ? clean(group.name).slice(0, 27) + "…" : clean(group.name);
+    const half = ctx.measureText(name).width / 2 + 2;
+    const x = Math.min(Math.max(PAD + group.at[0] * (side - 2 * PAD), half), side - half);
+    const y = Math.min(Math.max(PAD + (1 - group.at[1]) * (side - 2 * PAD), 14), side - 4);
+    const box = [x - half, y - 12, x + half, y + 3];
+    if (placed.some((o) => box[0] < o[2] && o[0] < box[2] && box[1] < o[3] && o[1] < box[3])) continue;
+    placed.push(box);
+    ctx.strokeText(name, x, y);
+    ctx.fillStyle = "#1d2329";
+    ctx.fillText(name, x, y);
+  }
 }
 
 function ring(ctx, row, side, colour) {
@@ -342,7 +389,7 @@ function start() {
     $(name).value = value;
   }
   $("search").addEventListener("submit", (event) => { event.preventDefault(); runSearch(); });
-  $("q").addEventListener("input", scheduleSearch);
+  $("q").addEventListener("input", () => { state.includeWeak = false; scheduleSearch(); });
   for (const name of FILTERS) $(name).addEventListener(name === "kind" ? "change" : "input", scheduleSearch);
   document.addEventListener("keydown", (event) => {
     if (event.key === "/" && document.activeElement.tagName !== "INPUT") { event.preventDefault(); $("q").focus(); }
