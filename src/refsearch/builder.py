@@ -52,7 +52,10 @@ class BuildReport:
     def summary(self) -> str:
         counts = f"{self.added} added / {self.changed} changed / {self.removed} removed / {self.unchanged} unchanged"
         verb = "built" if self.rebuilt else "up to date"
-        return f"{self.index}: {verb}, {self.total} references ({counts}) in {self.seconds:.1f} s"
+        line = f"{self.index}: {verb}, {self.total} references ({counts}) in {self.seconds:.1f} s"
+        if self.warnings:  # entries a parser could not read: the user should know without -v
+            line += f"; passed over {len(self.warnings)} entr{'y' if len(self.warnings) == 1 else 'ies'} (--verbose lists them)"
+        return line
 
 
 def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | None = None,
