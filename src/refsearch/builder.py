@@ -26,8 +26,8 @@ from .journal import Journal
 from .journal import discard_all as discard_journals
 from .lexical import BM25Builder
 from .records import Reference
-from .state import (BM25_PARAMS, LEXICAL_SETTINGS, IndexState, Wanted, inspect, record_roots, scan_sources,
-                    sealed_facts)
+from .state import (BM25_PARAMS, LEXICAL_SETTINGS, IndexState, Wanted, inspect, record_roots, resolve_roots,
+                    scan_sources, sealed_facts)
 from .text import content_hash, dense_text, lexical_fields
 
 CHUNK = 2048
@@ -148,7 +148,22 @@ def _current_state(index_dir: Path, wanted: Wanted, report: BuildReport) -> Inde
         return inspect(index_dir, wanted)
     except IndexProblem as problem:
         report.notes.append(f"previous index unusable, rebuilding from scratch ({problem})")
-        return IndexState(index_dir, None, roots=[Path(os.path.abspath(p)) for p in wanted.sources or ()])
+        roots = wanted.sources if wanted.sources is not None else _recorded_roots(index_dir)
+        return IndexState(index_dir, None, roots=[Path(os.path.abspath(p)) for p in roots])
+
+
+def _recorded_roots(index_dir: Path) -> list[Path]:
+    """The sources a damaged index was built from, when its manifest still reads and carries this
+    user's seal: the fix a damaged index's message names, `refsearch build --force`, then needs no
+    SOURCES (a data file truncated in place left the manifest whole)."""
+    try:
+        generation = store.current_generation(index_dir)
+        manifest = store.read_manifest(generation / "manifest.json") if generation else None
+    except IndexProblem:
+        return []
+    if manifest is None or not trust.verify(sealed_facts(manifest), manifest.get("seal")):
+        return []
+    return resolve_roots(manifest["sources"]["roots"], index_dir)
 
 
 def _roots(state: IndexState) -> list[Path]:

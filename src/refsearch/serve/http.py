@@ -187,7 +187,10 @@ def create_app(live: LiveIndex, say: Say, loopback: bool = True):
                 values = parse(endpoint, given)
             except RefsearchError as error:
                 return _error(400, error)
-            kept = None if live.changed() else live.answers().peek(endpoint.answer, values)
+            try:
+                kept = None if live.changed() else live.answers().peek(endpoint.answer, values)
+            except IndexProblem as error:  # a file of the generation cut short or removed under the server
+                return _error(503, error)
             if kept is not None:  # answered before: no need to leave the event loop
                 return _json(kept, started)
             return await asyncio.get_running_loop().run_in_executor(workers, respond, endpoint, values, started)

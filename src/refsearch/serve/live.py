@@ -7,7 +7,13 @@ Every request stats CURRENT (a few microseconds; `os.replace` gives the pointer 
 changed, the request that noticed opens the new generation through `refsearch.open` and warms it
 (query encoder loaded, one search run), while concurrent requests keep answering from the old one;
 then the new one replaces it. A generation that cannot be opened is reported once and the old one
-keeps answering.
+keeps answering. A generation is known by its folder and its manifest, not by its folder's name
+alone: an index deleted and built again at the same path starts again at `gen-1`.
+
+A server reads its generation into memory instead of mapping it (store.read_instead_of_mapping:
+a mapped file truncated in place kills the process with SIGBUS), and before each answer checks
+that the generation's files still have their sizes (a stat each, ~20 µs in all): a file cut short
+or removed under the server gives 503 with the CLI's message until the index is built again.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ class LiveIndex:
     def __init__(self, path: Path | str | None, say: Say, progress=None):
         import refsearch
 
+        store.read_instead_of_mapping()
         self._say = say
         self._lock = threading.Lock()
         index = refsearch.open(path, say=say, progress=progress)  # builds or updates it, as a CLI search would
@@ -43,13 +50,16 @@ class LiveIndex:
         return self._pointer() != self._seen
 
     def answers(self) -> Answers:
-        """The answers of the current generation (re-opened first if a build published a new one)."""
+        """The answers of the current generation (re-opened first if a build published a new one);
+        IndexProblem when a file of the generation is no longer as its manifest says."""
         if self.changed() and self._lock.acquire(blocking=False):
             try:
                 self._reload()
             finally:
                 self._lock.release()
-        return self._answers
+        answers = self._answers
+        store.check_sizes(answers.index.generation)
+        return answers
 
     def _pointer(self) -> tuple[int, int, int] | None:
         try:
@@ -65,7 +75,7 @@ class LiveIndex:
         old = self._answers.generation
         try:
             index = refsearch.open(self.directory, update=False, say=self._say)
-            if index.generation.directory.name != old:
+            if index.generation != self._answers.index.generation:  # its folder and its manifest
                 self._answers = _warm(Answers(index))
                 self._say(f"now answering from {index.directory} ({self._answers.generation}, {len(index)} references)")
         except RefsearchError as problem:
