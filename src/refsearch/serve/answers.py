@@ -21,7 +21,8 @@ from .. import render
 from ..index import Index
 from ..search import Filters, validate_k
 
-KEPT_BYTES = 64 << 20  # about 6,000 answers of k=10 (~10 kB each)
+# 16 MB of JSON: 1,600 to 5,000 answers of k=10 (3-10 kB each), held in ~2.8 times that as Python objects
+KEPT_BYTES = 16 << 20
 KEPT_LARGEST = KEPT_BYTES // 16  # a bigger answer (and its query) is computed again when asked again
 
 
