@@ -66,7 +66,8 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def pause_writing(self) -> None:
         super().pause_writing()
-        self._write_timer = self.loop.call_later(WRITE_SECONDS, self._drop)
+        if self._write_timer is None:
+            self._write_timer = self.loop.call_later(WRITE_SECONDS, self._drop)
 
     def resume_writing(self) -> None:
         super().resume_writing()
