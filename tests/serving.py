@@ -59,7 +59,7 @@ def running_server(index_dir: Path) -> Iterator[str]:
 
     live = LiveIndex(index_dir, print)
     sock = http.bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(http.create_app(live, print), log_level="warning", lifespan="off"))
+    server = uvicorn.Server(http.server_config(http.create_app(live, print)))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -25,6 +25,7 @@ from refsearch.errors import RefsearchError
 from refsearch.index import Index
 from refsearch.search import MAX_K, MAX_QUERY_CHARS
 
+import hostile_sources
 from conftest import examples
 
 runner = CliRunner(env={"COLUMNS": "200"})
@@ -101,6 +102,18 @@ BAD_SOURCES = {
     "yaml-not-utf8": ("bad.yaml", b"format: refsearch/references@1\npage: \xff\xfe\n", "bad.yaml:2: not valid UTF-8"),
     "duplicate-across-files": ("other.jsonl", '{"id": "good/kserve", "title": "KServe again"}\n',
                                "other.jsonl:1: duplicate id 'good/kserve' (also at"),
+    # issue 24: limits hold while values are built, and every malformed value is one line
+    "bibtex-string-bomb": ("bad.bib", hostile_sources.bibtex_string_bomb(60),
+                           "bad.bib:18: @string{a17} expands the file's values past 1,006,132 characters"),
+    "bibtex-crossref-copies": ("bad.bib", hostile_sources.bibtex_crossref_fan(20_000),
+                               "bad.bib:17: @inproceedings{c15} expands the file's values past"),
+    "csl-lone-surrogate": ("bad.json", hostile_sources.csl_lone_surrogate(), "bad.json:1: contains an invalid \\u escape"),
+    "csl-long-number": ("bad.json", '[{"id": "a", "title": "T",\n  "issued": {"date-parts": [[' + "9" * 5000 + "]]}}]",
+                        "bad.json:1: not valid JSON (a number of over 4,300 digits)"),
+    "csl-yaml-bad-date": ("bad.yaml", "references:\n  - id: a\n    title: T\n    issued: 2020-13-45\n",
+                          "bad.yaml:2: invalid CSL item (month must be in 1..12)"),
+    "jsonl-long-year": ("bad.jsonl", hostile_sources.jsonl_long_year(),
+                        "bad.jsonl:1: not valid JSON (a number of over 4,300 digits)"),
 }
 
 
@@ -113,6 +126,17 @@ def test_bad_source_is_named_and_old_index_kept(indexed, case):
     result = invoke("build", src, "--index", index_dir)
     assert_clean_failure(result, f"{src / name}", expected)
     assert_still_answers(index_dir)
+
+
+def test_entries_passed_over_are_counted_in_the_summary_line(indexed):
+    """Without -v too: a library that lost entries to unbalanced braces says so."""
+    src, index_dir = indexed
+    (src / "lib.bib").write_text(hostile_sources.bibtex_unbalanced(), encoding="utf-8")
+    result = invoke("build", src, "--index", index_dir)
+    assert result.exit_code == 0, result.output
+    assert "5 references" in result.stdout and "; passed over 1 entry (--verbose lists them)" in result.stdout
+    verbose = invoke("build", src, "--index", index_dir, "--force", "-v")
+    assert "passed over " + str(src / "lib.bib") + ":2: skipped an entry bibtexparser cannot read" in verbose.stderr
 
 
 def test_a_search_with_a_broken_source_answers_with_one_warning(indexed):

@@ -39,7 +39,7 @@ def served(index):
     said: list[str] = []
     live = LiveIndex(index, said.append)
     client = TestClient(http.create_app(live, said.append), base_url=LOOPBACK, raise_server_exceptions=False)
-    client.said = said
+    client.said, client.live = said, live
     return client
 
 
@@ -94,9 +94,15 @@ def test_a_long_query_is_posted(served):
     ("POST", "/api/search", b'{"query": "gpu", "k": true}', 400, "k must be a whole number, not True"),
     ("POST", "/api/search", b'{"query": ["gpu"]}', 400, "query must be text"),
     ("POST", "/api/search", json.dumps({"query": "x" * 1_000_001}).encode(), 400, "the limit is 1,000,000"),
+    # issue 24: ASCII whole numbers only (str.isdigit() took `²` and `--5`, then int() failed: a 500)
+    ("GET", "/api/search?query=gpu&k=--5", None, 400, "k must be a whole number, not '--5'"),
+    ("GET", "/api/search?query=gpu&k=%C2%B2", None, 400, "k must be a whole number, not '²'"),
+    ("GET", "/api/search?query=gpu&k=" + "9" * 5000, None, 400, "k must be a whole number of at most 12 digits"),
+    ("GET", "/api/related?ref=infra/mig&k=-5", None, 400, "between 1 and 1000, not -5"),
+    ("POST", "/api/search", b'{"query": "gpu", "k": ' + b"9" * 5000 + b"}", 400, "the body is not JSON"),
 ])
 def test_bad_requests_get_one_line(served, method, url, body, status, message):
-    response = served.request(method, url, content=body)
+    response = served.request(method, url, content=body, headers={"content-type": "application/json"} if body else {})
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert message in error and "\n" not in error and "Traceback" not in error
@@ -182,8 +188,43 @@ def test_only_loopback_names_are_answered(served, index):
     assert served.get("/api/topics", headers={"host": "attacker.example:8000"}).status_code == 400
     assert served.get("/api/topics", headers={"host": "localhost:8000"}).status_code == 200
     assert served.get("/api/topics", headers={"host": "[::1]:8000"}).status_code == 200
-    anywhere = TestClient(http.create_app(LiveIndex(index, print), print, loopback=False), base_url="http://example.org")
+    anywhere = TestClient(http.create_app(LiveIndex(index, print), print, http.allowed_hosts("0.0.0.0", ["example.org"])),
+                          base_url="http://example.org")
     assert anywhere.get("/api/topics").status_code == 200
+    assert anywhere.get("/api/topics", headers={"host": "attacker.example"}).status_code == 400
+    assert anywhere.get("/api/topics", headers={"host": f"{socket.gethostname()}:8000"}).status_code == 200
+
+
+def test_allowed_hosts():
+    assert http.allowed_hosts("127.0.0.2") == ["localhost", "127.0.0.1", "[::1]", "127.0.0.2"]
+    assert http.allowed_hosts("::1", ["ignored.example"]) == ["localhost", "127.0.0.1", "[::1]"]
+    beyond = http.allowed_hosts("0.0.0.0", ["Refs.Example.org"])
+    assert {"0.0.0.0", socket.gethostname().lower(), "refs.example.org"} <= set(beyond)
+
+
+def test_json_bodies_must_say_so(served):
+    """A page elsewhere can POST text/plain without a CORS preflight; only application/json is read."""
+    body = json.dumps({"query": "GPU slicing", "k": 1})
+    for kind in ("text/plain", "application/x-www-form-urlencoded", None):
+        response = served.post("/api/search", content=body, headers={"content-type": kind} if kind else {})
+        assert response.status_code == 415 and "Content-Type: application/json" in response.json()["error"]
+    response = served.post("/api/search", content=body, headers={"content-type": "application/json; charset=utf-8"})
+    assert response.status_code == 200 and response.json()["results"][0]["title"] == "MIG"
+    assert served.post("/api/search?query=gpu").status_code == 200  # no body: the query string's parameters
+
+
+def test_kept_answers_are_bounded_in_bytes(served, monkeypatch):
+    from refsearch.serve import answers
+
+    monkeypatch.setattr(answers, "KEPT_BYTES", 20_000)
+    monkeypatch.setattr(answers, "KEPT_LARGEST", 15_000)
+    for number in range(40):
+        assert served.get(f"/api/search?query=gpu+{number}&k=3").status_code == 200
+    live_answers = served.live.answers()
+    assert 0 < live_answers.kept_bytes <= 20_000 and len(live_answers._answers) < 40
+    huge = "slicing " * 2000
+    assert served.post("/api/search", json={"query": huge, "k": 3}).status_code == 200
+    assert live_answers.peek("search", {"query": huge, "k": 3}) is None  # over KEPT_LARGEST: not kept
 
 
 def test_the_page_is_local_and_locked_down(served):

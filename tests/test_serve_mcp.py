@@ -10,6 +10,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+import refsearch
 from refsearch.cli import app
 from serving import FAKE_CLI, make_project, subprocess_env
 
@@ -84,3 +85,84 @@ def test_real_model_answers_an_assistant(bundled_index):
 
     found = asyncio.run(session(["-m", "refsearch", "mcp", "--index", str(bundled_index.directory)], talk))
     assert found.structured_content["results"][0]["id"] == "mlops-references/nvidia-multi-instance-gpu-mig"
+
+
+# --- issue 24: every line gets its JSON-RPC answer, or is a notification dropped as the spec says -----
+
+INITIALIZE = {"jsonrpc": "2.0", "id": 0, "method": "initialize",
+              "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+RAW_LINES = [  # (line, the id answered, JSON-RPC error code or None for a result)
+    (b"garbage", None, -32700),
+    (b'{"jsonrpc": "2.0", "id": 5, "method": "tools/li', None, -32700),  # truncated
+    (b"\x00\xff\xfe\x89PNG binary", None, -32700),
+    (b"[]", None, -32600),
+    (b'[{"jsonrpc": "2.0", "id": 3, "method": "tools/list"}]', None, -32600),
+    (b"42", None, -32600),
+    (b'{"jsonrpc": "1.0", "id": 6, "method": "tools/list"}', 6, -32600),
+    (b'{"id": 6, "method": "tools/list"}', 6, -32600),
+    (b'{"jsonrpc": "2.0", "id": {"a": 1}, "method": "tools/list"}', None, -32600),
+    (b'{"jsonrpc": "2.0", "id": true, "method": "tools/list"}', None, -32600),
+    (b'{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "search", '
+     b'"arguments": {"query": "gpu \\ud800"}}}', 7, -32602),
+    (b'{"jsonrpc": "2.0", "id": "eight", "method": "tools/call", "params": 5}', "eight", -32600),
+    (b'{"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "search", '
+     b'"arguments": {"query": "GPU slicing", "k": 1}}}', 9, None),
+]
+
+
+@pytest.mark.parametrize("line, answer_to, code", RAW_LINES, ids=lambda v: repr(v)[:30] if isinstance(v, bytes) else None)
+def test_every_line_is_checked_as_json_rpc(line, answer_to, code):
+    from refsearch.serve.mcp import check_line
+
+    passed, problem = check_line(line + b"\n")
+    if code is None:
+        assert passed is not None and problem is None
+    else:
+        assert passed is None and problem[:2] == (answer_to, code) and "\n" not in problem[2]
+
+
+def test_a_notification_that_cannot_be_read_is_dropped():
+    from refsearch.serve.mcp import check_line
+
+    assert check_line(b'{"jsonrpc": "2.0", "method": "notifications/x", "params": {"a": "\\ud800"}}') == (None, None)
+    assert check_line(b'{"jsonrpc": "2.0", "method": "notifications/x", "params": 5}') == (None, None)
+    assert check_line(b"   \n") == (None, None)
+
+
+def test_the_server_answers_every_malformed_line_and_survives_a_truncated_index(tmp_path, fake_encoder):
+    """Through `refsearch mcp` itself: each line of RAW_LINES is answered in order, then a file of
+    the index truncated in place is a tool error (the server read it into memory: no SIGBUS), and
+    after `build --force` the tool answers again."""
+    import select
+    import subprocess
+
+    index = make_project(tmp_path)
+    server = subprocess.Popen([sys.executable, "-c", FAKE_CLI, "mcp", "--index", str(index)], env=subprocess_env(),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def ask(line: bytes) -> dict:
+        server.stdin.write(line + b"\n")
+        server.stdin.flush()
+        ready, _, _ = select.select([server.stdout], [], [], 60)
+        assert ready, f"no answer to {line[:60]!r}"
+        return json.loads(server.stdout.readline())
+
+    try:
+        assert "result" in ask(json.dumps(INITIALIZE).encode())
+        server.stdin.write(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n')
+        for line, answer_to, code in RAW_LINES:
+            answer = ask(line)
+            assert answer["id"] == answer_to, (line, answer)
+            assert answer["error"]["code"] == code if code else "result" in answer, (line, answer)
+        generation = refsearch.open(index).generation.directory
+        with open(generation / "vectors.npy", "r+b") as handle:
+            handle.truncate(100)
+        search = b'{"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": {"name": "search", ' \
+                 b'"arguments": {"query": "GPU slicing"}}}'
+        damaged = ask(search)["result"]
+        assert damaged["isError"] and "vectors.npy: index file is truncated or damaged" in damaged["content"][0]["text"]
+        refsearch.build(None, index, force=True)
+        assert ask(search.replace(b'"id": 10', b'"id": 11'))["result"]["structuredContent"]["results"][0]["title"] == "MIG"
+    finally:
+        server.stdin.close()
+        assert server.wait(timeout=30) == 0

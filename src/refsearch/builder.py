@@ -29,6 +29,7 @@ from .journal import discard_all as discard_journals
 from .lexical import BM25Builder
 from .records import Reference
 from .state import (BM25_PARAMS, LEXICAL_SETTINGS, RECORDS_SETTINGS, IndexState, Wanted, inspect, record_roots,
+                    resolve_roots,
                     scan_sources, sealed_facts)
 from .text import content_hash, dense_text, lexical_fields
 
@@ -57,7 +58,10 @@ class BuildReport:
         counts = f"{self.added} added / {self.changed} changed / {self.removed} removed / {self.unchanged} unchanged"
         verb = "built" if self.rebuilt else "up to date"
         merged = f"; {self.merged} duplicate entries merged" if self.merged else ""
-        return f"{self.index}: {verb}, {self.total} references ({counts}{merged}) in {self.seconds:.1f} s"
+        line = f"{self.index}: {verb}, {self.total} references ({counts}{merged}) in {self.seconds:.1f} s"
+        if self.warnings:  # entries a parser could not read: the user should know without -v
+            line += f"; passed over {len(self.warnings)} entr{'y' if len(self.warnings) == 1 else 'ies'} (--verbose lists them)"
+        return line
 
 
 def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | None = None,
@@ -153,7 +157,22 @@ def _current_state(index_dir: Path, wanted: Wanted, report: BuildReport) -> Inde
         return inspect(index_dir, wanted)
     except IndexProblem as problem:
         report.notes.append(f"previous index unusable, rebuilding from scratch ({problem})")
-        return IndexState(index_dir, None, roots=[Path(os.path.abspath(p)) for p in wanted.sources or ()])
+        roots = wanted.sources if wanted.sources is not None else _recorded_roots(index_dir)
+        return IndexState(index_dir, None, roots=[Path(os.path.abspath(p)) for p in roots])
+
+
+def _recorded_roots(index_dir: Path) -> list[Path]:
+    """The sources a damaged index was built from, when its manifest still reads and carries this
+    user's seal: the fix a damaged index's message names, `refsearch build --force`, then needs no
+    SOURCES (a data file truncated in place left the manifest whole)."""
+    try:
+        generation = store.current_generation(index_dir)
+        manifest = store.read_manifest(generation / "manifest.json") if generation else None
+    except IndexProblem:
+        return []
+    if manifest is None or not trust.verify(sealed_facts(manifest), manifest.get("seal")):
+        return []
+    return resolve_roots(manifest["sources"]["roots"], index_dir)
 
 
 def _roots(state: IndexState) -> list[Path]:

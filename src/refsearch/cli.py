@@ -414,14 +414,17 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: loopback only; anything "
                                                          "else is reachable by others and warns)."),
     port: int = typer.Option(8000, "--port", help="Port to listen on (0: any free port)."),
+    allow_host: List[str] = typer.Option(None, "--allow-host", help="With a --host beyond loopback: also answer "
+                                                                    "requests addressed to this name (a DNS name, a "
+                                                                    "proxy's); repeat for more."),
 ):
     """Serve the JSON API (/api/search, /api/related, …, docs at /api/docs) and the search page with its topic map."""
     from .errors import require_extra
 
-    require_extra("serve", "starlette", "uvicorn")
+    require_extra("serve", "starlette", "uvicorn", "httptools")
     from .serve.http import run
 
-    run(index, host, port, say=_stderr, progress=_progress())
+    run(index, host, port, say=_stderr, progress=_progress(), also_allowed=allow_host or ())
 
 
 @app.command()

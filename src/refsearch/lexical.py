@@ -20,7 +20,6 @@ Tokenisation (`TOKENIZER` names it; an index built with another one is refused):
 from __future__ import annotations
 
 import json
-import mmap
 import re
 import unicodedata
 from array import array
@@ -322,7 +321,7 @@ class BM25Index:
     @classmethod
     def load(cls, directory: Path, prefix: str = "lexical") -> "BM25Index":
         """Load and check the index; the postings are memory-mapped, not read."""
-        from .store import open_index_file, read_index_json
+        from .store import mapped_bytes, open_index_file, read_index_json
         from .vectors import load_npy
 
         damaged = f"{directory}: lexical index is damaged or inconsistent; run `refsearch build --force`."
@@ -344,7 +343,7 @@ class BM25Index:
                   "weights": load_npy(directory / f"{prefix}.weights.npy", "float32", (postings,))}
         try:
             with open_index_file(directory / f"{prefix}.terms.bin") as handle:
-                blob = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if terms else b""
+                blob = mapped_bytes(handle, directory / f"{prefix}.terms.bin") if terms else b""
         except (OSError, ValueError):
             raise IndexProblem(damaged) from None
         if term_ptr[0] != 0 or offsets[0] != 0 or int(offsets[-1]) != len(blob):

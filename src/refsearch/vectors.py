@@ -131,8 +131,11 @@ def load_npy(path: Path, dtype: str, shape: tuple[int | None, ...]) -> np.ndarra
             raise IndexProblem(f"{path}: {size:,} bytes, but its header describes {offset + nbytes:,}; {REBUILD}.")
         if nbytes == 0:
             return np.zeros(found, dtype=found_dtype)
-        return np.memmap(handle, dtype=found_dtype, mode="r", offset=offset, shape=found,
-                         order="F" if fortran_order else "C")
+        order = "F" if fortran_order else "C"
+        if not store.mapping():  # a server: read into memory (store.read_instead_of_mapping)
+            data = store.read_exactly(handle, path, nbytes)
+            return np.frombuffer(data, dtype=found_dtype).reshape(found, order=order)
+        return np.memmap(handle, dtype=found_dtype, mode="r", offset=offset, shape=found, order=order)
 
 
 class FlatStore:
@@ -196,7 +199,8 @@ class IvfStore:
         faiss.omp_set_num_threads(1)  # one query: threads only wait on each other (350 ms vs 22 ms, loaded)
         path = directory / self.FILE
         try:
-            index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+            mapped = faiss.IO_FLAG_MMAP_IFC if store.mapping() else 0  # a server reads it into memory
+            index = faiss.read_index(str(path), mapped | faiss.IO_FLAG_READ_ONLY)
             ivf = faiss.extract_index_ivf(index)
         except RuntimeError as error:
             raise IndexProblem(f"{path}: unreadable vector index ({str(error).splitlines()[0][:200]}); {REBUILD}.") from None

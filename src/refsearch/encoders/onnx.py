@@ -96,6 +96,8 @@ class OnnxEncoder:
         import onnxruntime
         from tokenizers import Tokenizer
 
+        from refsearch.store import mapping
+
         self.model_id: str = config["model_id"]
         self.fingerprint: str = config["fingerprint"]
         self.dimension: int = config["dimension"]
@@ -127,10 +129,11 @@ class OnnxEncoder:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if not prepack:
             options.add_session_config_entry("session.disable_prepacking", "1")
+        model: str | bytes = str(directory / model_file)
+        if not mapping():
+            model, self._weights = _in_memory(directory, model_file, options)
         try:
-            self._session = onnxruntime.InferenceSession(
-                str(directory / model_file), options, providers=["CPUExecutionProvider"]
-            )
+            self._session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime's errors (InvalidProtobuf, Fail, ...) share no base
             raise _damaged(directory, f"onnxruntime cannot load {model_file}: {exc}") from None
         session_inputs = [i.name for i in self._session.get_inputs()]
@@ -235,6 +238,23 @@ class OnnxBackend(SentenceTransformersModels):
                 raise IndexProblem(f"{path}: query encoder file is missing or damaged; {REBUILD}.")
         # one short text at a time: a thread pool costs more than it saves
         return OnnxEncoder(directory, threads=1, prepack=not one_query)
+
+
+def _in_memory(directory: Path, model_file: str, options) -> tuple[bytes, np.ndarray]:
+    """The graph and its weights read into memory, for a server (store.read_instead_of_mapping):
+    onnxruntime maps a model's external weights file, and the fp32 model reads from that map on
+    every query, so truncating `model.onnx.data` under a server killed it with SIGBUS. Weights
+    handed over as an in-memory file are not mapped (the int8 model's are repacked either way)."""
+    from refsearch.store import open_index_file, read_exactly
+
+    weights_file = model_file + ".data"
+    files = {}
+    for name in (model_file, weights_file):
+        with open_index_file(directory / name) as handle:
+            files[name] = read_exactly(handle, directory / name, os.fstat(handle.fileno()).st_size)
+    weights = np.frombuffer(files[weights_file], dtype=np.uint8)
+    options.add_external_initializers_from_files_in_memory([weights_file], [weights], [len(weights)])
+    return files[model_file], weights
 
 
 def save_optimized(directory: Path) -> str:

@@ -4,15 +4,18 @@
 Every answer fits an assistant's context: lists come a window at a time (`offset`, `limit`) and the
 whole answer within paging.ANSWER_CHARS characters (paging.fit), saying where the next window starts.
 
-Answers are kept per generation in a bounded LRU: a page searching as the user types asks for the
-same prefixes again (backspace, the back button), and an assistant repeats its queries. `peek` finds a
-kept answer without computing anything, so the HTTP server can reply to it from its event loop. A new
-generation gets a new `Answers`, so nothing stale is ever served from it.
+Answers are kept per generation in an LRU bounded in bytes (their JSON and their parameters): a page
+searching as the user types asks for the same prefixes again (backspace, the back button), and an
+assistant repeats its queries. Bounded by count, 2,048 answers of a 1,000,000-character query at
+k=1000 (~7 MB each) would hold ~15 GB. `peek` finds a kept answer without computing anything, so the
+HTTP server can reply to it from its event loop. A new generation gets a new `Answers`, so nothing
+stale is ever served from it.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -22,7 +25,9 @@ from ..index import Index
 from ..paging import SIBLINGS_SHOWN, TOPICS_SHOWN, after, fit, validate_ranked, validate_window
 from ..search import Filters, shown_hits
 
-KEPT_ANSWERS = 2048  # about 10 kB each at k=10
+# 16 MB of JSON: 1,600 to 5,000 answers of k=10 (3-10 kB each), held in ~2.8 times that as Python objects
+KEPT_BYTES = 16 << 20
+KEPT_LARGEST = KEPT_BYTES // 16  # a bigger answer (and its query) is computed again when asked again
 
 
 def _kept(method):
@@ -44,7 +49,8 @@ class Answers:
     def __init__(self, index: Index):
         self.index = index
         self._lock = threading.Lock()
-        self._answers: OrderedDict[tuple, dict] = OrderedDict()
+        self._answers: OrderedDict[tuple, tuple[dict, int]] = OrderedDict()  # key -> (answer, bytes)
+        self.kept_bytes = 0
 
     @property
     def generation(self) -> str:
@@ -102,10 +108,18 @@ class Answers:
             found = self._answers.get(key)
             if found is not None:
                 self._answers.move_to_end(key)
-            return found
+            return found[0] if found is not None else None
 
     def _keep(self, key: tuple, answer: dict[str, Any]) -> None:
+        """Keep `answer` at the cost of its JSON's and its parameters' length (a serialisation: ~0.1 ms
+        at k=10, beside a search's milliseconds), dropping the least recently used beyond KEPT_BYTES."""
+        size = len(json.dumps(answer, ensure_ascii=False)) + sum(len(str(value)) for _, value in key[1])
+        if size > KEPT_LARGEST:
+            return
         with self._lock:
-            self._answers[key] = answer
-            if len(self._answers) > KEPT_ANSWERS:
-                self._answers.popitem(last=False)
+            if key in self._answers:
+                return
+            self._answers[key] = (answer, size)
+            self.kept_bytes += size
+            while self.kept_bytes > KEPT_BYTES:
+                self.kept_bytes -= self._answers.popitem(last=False)[1][1]

@@ -3,27 +3,32 @@
 Every endpoint is declared once in `ENDPOINTS` (path, parameters, what it answers); that one table
 parses and checks the request, answers through `Answers` (render.py's JSON, the CLI's fields) and
 writes the OpenAPI document, so the docs cannot drift from the code. Errors are JSON
-`{"error": "one line"}`: 400 for bad input (the CLI's messages), 404 for an unknown id or path, 413 for
-a body over the limit, 503 when the index itself is damaged or missing a part, 500 with no detail
+`{"error": "one line"}`: 400 for bad input (the CLI's messages), 404 for an unknown id or path, 408 for
+a body too slow to arrive, 413 for a body over the limit, 415 for a body that is not `application/json`, 503 when the index itself is damaged or missing a part, 500 with no detail
 otherwise (the traceback goes to the server's log, never into a response).
 
 The page and its assets are served from `static/` with a strict Content-Security-Policy (scripts and
-styles from this server only). Bound to loopback, requests must name a loopback host: a web page
-elsewhere cannot read the index through DNS rebinding.
+styles from this server only). Requests must name this server (their Host header): a loopback name
+when it listens on loopback, or else this machine's names and addresses and those given with
+--allow-host, so a web page elsewhere cannot read the index through DNS rebinding. limits.py bounds
+what a client may hold (time to send a request, connections, log lines); a body must arrive within
+BODY_SECONDS and be `application/json`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
+import re
 import socket
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ..errors import IndexProblem, RefsearchError, UnknownReference
 from ..paging import MAX_LIMIT, SIBLINGS_SHOWN, TOPICS_SHOWN
@@ -32,7 +37,10 @@ from .live import LiveIndex, Say
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 4 * MAX_QUERY_CHARS + 65536  # the longest query in UTF-8's worst case, and the other fields
+BODY_SECONDS = 60.0  # to receive a body (4 MB at 0.5 Mbit/s); limits.py bounds the headers
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+KEEP_ALIVE_SECONDS = 5  # an idle connection after an answer (uvicorn's default, said here)
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 # Searches run on this many threads: the query encoder and numpy use every core for one search
 # already, and more threads only fight over them (measured: 32 threads answer 5x slower than 2).
 SEARCH_THREADS = 2
@@ -56,8 +64,10 @@ class Param:
 
     def parse(self, raw: Any) -> Any:
         """A query-string value (text) or a JSON body value, checked against the declared kind."""
-        if self.kind is int:
-            if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+        if self.kind is int:  # ASCII digits only: str.isdigit() takes `²`, which int() refuses
+            if isinstance(raw, str) and _WHOLE_NUMBER.fullmatch(raw.strip()):
+                if len(raw.strip()) > 12:
+                    raise RefsearchError(f"{self.name} must be a whole number of at most 12 digits, not {_shown(raw)}.")
                 return int(raw)
             if isinstance(raw, int) and not isinstance(raw, bool):
                 return raw
@@ -165,8 +175,8 @@ def parse(endpoint: Endpoint, given: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def create_app(live: LiveIndex, say: Say, loopback: bool = True):
-    """The ASGI application over `live` (`loopback`: accept only requests addressed to a loopback name)."""
+def create_app(live: LiveIndex, say: Say, allowed_hosts: Sequence[str] = LOOPBACK_NAMES):
+    """The ASGI application over `live`, answering only requests addressed (Host) to `allowed_hosts`."""
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
@@ -207,7 +217,10 @@ def create_app(live: LiveIndex, say: Say, loopback: bool = True):
                 values = parse(endpoint, given)
             except RefsearchError as error:
                 return _error(400, error)
-            kept = None if live.changed() else live.answers().peek(endpoint.answer, values)
+            try:
+                kept = None if live.changed() else live.answers().peek(endpoint.answer, values)
+            except IndexProblem as error:  # a file of the generation cut short or removed under the server
+                return _error(503, error)
             if kept is not None:  # answered before: no need to leave the event loop
                 return _json(kept, started)
             return await asyncio.get_running_loop().run_in_executor(workers, respond, endpoint, values, started)
@@ -216,11 +229,20 @@ def create_app(live: LiveIndex, say: Say, loopback: bool = True):
         return Route(path, handle, methods=["GET", "POST"] if endpoint.post else ["GET"])
 
     async def _json_body(request) -> dict | Response:
+        """The parameters in a JSON body. Only `application/json`: a page elsewhere may send text/plain
+        without asking (no CORS preflight), and a body is the way to send a million-character query."""
         data = bytearray()
-        async for chunk in request.stream():
-            data += chunk
-            if len(data) > MAX_BODY_BYTES:
-                return JSONResponse({"error": f"request body over {MAX_BODY_BYTES:,} bytes."}, 413)
+        try:
+            async with asyncio.timeout(BODY_SECONDS):
+                async for chunk in request.stream():
+                    data += chunk
+                    if len(data) > MAX_BODY_BYTES:
+                        return JSONResponse({"error": f"request body over {MAX_BODY_BYTES:,} bytes."}, 413)
+        except TimeoutError:
+            return _error(408, f"the request body took over {BODY_SECONDS:.0f} s to arrive.")
+        media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if data and media != "application/json":
+            return _error(415, "send the body as JSON, with the header Content-Type: application/json.")
         try:
             body = json.loads(data or b"{}")
         except (ValueError, RecursionError):
@@ -241,7 +263,7 @@ def create_app(live: LiveIndex, say: Say, loopback: bool = True):
 
     routes = [Route("/", page), Route("/api/docs", api_docs), Route("/api/openapi.json", spec),
               *map(route, ENDPOINTS), Mount("/static", StaticFiles(directory=STATIC), name="static")]
-    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(LOOPBACK_NAMES))] if loopback else []
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))]
     app = Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: http_error})
     return _with_headers(app)
 
@@ -321,28 +343,69 @@ def bind(host: str, port: int) -> socket.socket:
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
-        sock.listen(2048)
+        sock.listen(64)  # limits.BACKLOG (not imported here: uvicorn would be)
     except OSError as error:
         raise RefsearchError(f"cannot listen on {host}:{port} ({error.strerror or error}); "
                              "choose another --port or --host.") from None
     return sock
 
 
-def run(index: str | None, host: str, port: int, say: Say, progress=None) -> None:
+def allowed_hosts(host: str, also: Sequence[str] = ()) -> list[str]:
+    """The names a request may address (its Host header): loopback names and the address listened
+    on, and beyond loopback this machine's names and addresses and `also` (--allow-host); a request
+    to any other name is refused (DNS rebinding)."""
+    names = [*LOOPBACK_NAMES, _host_name(host)]
+    if not is_loopback(host):
+        machine = [socket.gethostname(), socket.getfqdn()]
+        with contextlib.suppress(OSError):
+            machine += [_host_name(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None)]
+        names += [*machine, *also]
+    return list(dict.fromkeys(name.lower() for name in names if name))
+
+
+def _host_name(address: str) -> str:
+    """An address as a Host header names it (IPv6 in brackets)."""
+    address = address.strip("[]")
+    return f"[{address}]" if ":" in address else address
+
+
+def check_address(host: str, port: int) -> None:
+    """--host and --port, refused with one line before anything is opened."""
+    if not host.strip():
+        raise RefsearchError("--host is empty; give an address to listen on, such as 127.0.0.1.")
+    if not 0 <= port <= 65535:
+        raise RefsearchError(f"--port must be between 0 and 65535 (0: any free port), not {port}.")
+
+
+def server_config(app):
+    """uvicorn's settings for `app`: its protocol with limits.py's bounds, quiet but for warnings."""
+    import uvicorn
+
+    from .limits import BACKLOG, GuardedProtocol, connection_limit
+
+    GuardedProtocol.limit = connection_limit()
+    return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", server_header=False,
+                          http=GuardedProtocol, timeout_keep_alive=KEEP_ALIVE_SECONDS, backlog=BACKLOG)
+
+
+def run(index: str | None, host: str, port: int, say: Say, progress=None, also_allowed: Sequence[str] = ()) -> None:
     """Serve until interrupted; says the address once it answers."""
     import uvicorn
 
     from . import one_blas_thread
+    from .limits import bound_logs
 
-    loopback = is_loopback(host)
-    if not loopback:
-        say(f"warning: listening on {host}, not loopback: anyone who can reach this machine can read the index "
-            "(there is no authentication). Use --host 127.0.0.1 to keep it to yourself.")
+    check_address(host, port)
     sock = bind(host, port)
+    hosts = allowed_hosts(host, also_allowed)
+    if not is_loopback(host):
+        say(f"warning: listening on {host}, not loopback: anyone who can reach this machine can read the index "
+            "(there is no authentication). Use --host 127.0.0.1 to keep it to yourself. Answering requests "
+            f"addressed to {', '.join(hosts)} (more with --allow-host).")
     one_blas_thread()
+    bound_logs()
     live = LiveIndex(index, say, progress)
-    server = uvicorn.Server(uvicorn.Config(create_app(live, say, loopback), log_level="warning", access_log=False,
-                                           lifespan="off", server_header=False))
+    server = uvicorn.Server(server_config(create_app(live, say, hosts)))
     address = sock.getsockname()
     shown = f"[{address[0]}]" if sock.family == socket.AF_INET6 else address[0]
     say(f"serving {live.directory} on http://{shown}:{address[1]}/ (API docs: /api/docs); Ctrl-C stops")

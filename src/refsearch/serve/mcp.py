@@ -5,20 +5,33 @@ start-up and re-opened when a build publishes a new generation (live.py). Each t
 of the matching CLI command's `--json` as structured content; a bad argument or an unknown id comes
 back as a tool error with the CLI's one-line message. Logs go to stderr: stdout is the protocol.
 
+Every line the client sends is checked as JSON-RPC 2.0 before the SDK reads it (`check_line`): the
+SDK drops a line it cannot read without a word, so a client that sent garbage, a truncated line,
+`[]`, a wrong `jsonrpc`, an object as id or a lone surrogate (`\\ud800`) in its arguments waited
+forever. Such a line now gets its JSON-RPC error (parse error, invalid request, invalid params),
+except a notification, which is dropped as the spec says.
+
 No `from __future__ import annotations` here: the SDK reads the tools' parameter annotations at
 run time to write their JSON schemas.
 """
 
+import json
+import sys
 from typing import Annotated, Any, Callable, Literal
 
+import anyio
+import mcp_types
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from ..errors import RefsearchError
 from ..paging import MAX_LIMIT, SIBLINGS_SHOWN, TOPICS_SHOWN
 from ..search import MAX_K
+from ..sources.common import encodable, reading_problem
 from .answers import Answers
 from .live import LiveIndex, Say
 
@@ -125,6 +138,95 @@ def create_server(live: LiveIndex) -> MCPServer:
     return server
 
 
+MAX_LINE_BYTES = 16 << 20  # the longest query (1,000,000 characters) escaped as \\uXXXX, and the rest
+Problem = tuple[Any, int, str]  # (the id to answer, JSON-RPC error code, message)
+
+
+def check_line(raw: bytes) -> tuple[str | None, Problem | None]:
+    """(the line for the SDK, None), (None, the error to answer), or (None, None): nothing to do (a
+    blank line, or a notification that cannot be read, which JSON-RPC never answers)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, (None, mcp_types.PARSE_ERROR, "Parse error: the line is not UTF-8 text")
+    if not text.strip():
+        return None, None
+    try:
+        message = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        return None, (None, mcp_types.PARSE_ERROR, f"Parse error: {reading_problem(error)}")
+    if isinstance(message, list):
+        why = "an empty batch" if not message else "batches are not supported; send one message a line"
+        return None, (None, mcp_types.INVALID_REQUEST, f"Invalid Request: {why}")
+    if not isinstance(message, dict):
+        return None, (None, mcp_types.INVALID_REQUEST, "Invalid Request: a message is a JSON object")
+    if "id" in message and not (isinstance(message["id"], (str, int)) and not isinstance(message["id"], bool)):
+        return None, (None, mcp_types.INVALID_REQUEST, "Invalid Request: an id is a string or an integer")
+    answer_to, notification = message.get("id"), "id" not in message
+    if message.get("jsonrpc") != "2.0":
+        return None, (answer_to, mcp_types.INVALID_REQUEST, 'Invalid Request: "jsonrpc" must be "2.0"')
+    if not encodable(message):
+        return None, None if notification else (
+            answer_to, mcp_types.INVALID_PARAMS, "Invalid params: text that is not Unicode (a lone surrogate, \\ud800)")
+    try:
+        mcp_types.jsonrpc_message_adapter.validate_json(text, by_name=False)
+    except ValueError as error:  # pydantic's ValidationError, one list of errors per kind of message
+        kind = "JSONRPCNotification" if notification else "JSONRPCRequest" if "method" in message else "JSONRPCResponse"
+        found = [e for e in getattr(error, "errors", list)() if e.get("loc", ("",))[0] == kind] or [{"msg": str(error)}]
+        where = ".".join(str(part) for part in found[0].get("loc", ())[1:])
+        problem = " ".join(f"{where}: {found[0]['msg']}".strip(": ").split())[:200]
+        return None, None if notification else (answer_to, mcp_types.INVALID_REQUEST, f"Invalid Request: {problem}")
+    return text, None
+
+
+class CheckedLines:
+    """The client's lines, read from stdin for the SDK's reader (`async for line in stdin`), checked
+    by `check_line`; its errors are answered through the SDK's own writer, so they never tear one of
+    its messages on stdout."""
+
+    def __init__(self, stdin):
+        self._stdin = stdin  # binary, read in a worker thread a bounded line at a time
+        self._write = None
+        self._connected = anyio.Event()
+
+    def connect(self, write_stream) -> None:
+        self._write = write_stream
+        self._connected.set()
+
+    def __aiter__(self):
+        return self._lines()
+
+    async def _lines(self):
+        await self._connected.wait()
+        while raw := await self._readline(MAX_LINE_BYTES + 1):
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                while (rest := await self._readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                    pass
+                line, problem = None, (None, mcp_types.PARSE_ERROR, f"Parse error: a line of over {MAX_LINE_BYTES:,} bytes")
+            else:
+                line, problem = check_line(raw)
+            if problem is not None:
+                answer_to, code, message = problem
+                error = mcp_types.JSONRPCError(jsonrpc="2.0", id=answer_to,
+                                               error=mcp_types.ErrorData(code=code, message=message))
+                await self._write.send(SessionMessage(error))
+            elif line is not None:
+                yield line
+
+    async def _readline(self, limit: int) -> bytes:
+        return await anyio.to_thread.run_sync(self._stdin.readline, limit)
+
+
+async def serve_stdio(server: MCPServer) -> None:
+    """`MCPServer.run_stdio_async`, with the client's lines checked first (CheckedLines). The SDK
+    offers no public hook for its stdin, so this reaches its low-level server (mcp 2.x)."""
+    lines = CheckedLines(sys.stdin.buffer)
+    async with stdio_server(stdin=lines) as (read_stream, write_stream):
+        lines.connect(write_stream)
+        lowlevel = server._lowlevel_server
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+
+
 def run(index: str | None, say: Say) -> None:
     """Serve over stdin/stdout until the client closes them."""
     from . import one_blas_thread
@@ -132,4 +234,4 @@ def run(index: str | None, say: Say) -> None:
     one_blas_thread()
     server = create_server(LiveIndex(index, say))
     say("MCP server ready on stdio")
-    server.run("stdio")
+    anyio.run(serve_stdio, server)

@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 
+from refsearch.errors import SourceError
 from refsearch.records import IdAllocator, Reference, doi_of, page_key
 from refsearch.sources.common import clean, is_et_al, kind_for, person, raw_type, stand_in_title, warn, year_in
 from refsearch.sources.tidy import latex_text
@@ -75,13 +77,15 @@ def parse_bibtex(text: str, path: Path, key: str | None = None) -> list[Referenc
             warn(path, _line(failed), f"skipped an entry bibtexparser cannot read ({_reason(failed)}); "
                                       "check its braces and quotes")
     entries.sort(key=lambda entry: entry.start_line or 0)
-    strings = _strings(library.strings)
-    fields = {id(entry): {f.key.lower(): _expand(f.value, strings) for f in entry.fields} for entry in entries}
+    budget = _Budget(path, len(text))
+    strings = _strings(library.strings, budget)
+    fields = {id(entry): {f.key.lower(): _expand(f.value, strings, budget.spender(entry)) for f in entry.fields}
+              for entry in entries}
     by_key = {entry.key.lower(): fields[id(entry)] for entry in entries if entry.key}
     groups = _Groups([block.comment for block in library.blocks if isinstance(block, ExplicitComment)])
     key, ids, references = key or page_key(path), IdAllocator(), []
     for entry in entries:
-        values = _inherit(entry.entry_type, fields[id(entry)], by_key)
+        values = _inherit(entry.entry_type, fields[id(entry)], by_key, budget.spender(entry))
         reference = _reference(entry, values, groups, path, key, ids)
         if reference is not None:
             references.append(reference)
@@ -149,9 +153,12 @@ def _arxiv_url(values: dict[str, str]) -> str | None:
     return f"https://arxiv.org/abs/{eprint}" if eprint and kind == "arxiv" else None
 
 
-def _inherit(entry_type: str, values: dict[str, str], by_key: dict[str, dict[str, str]]) -> dict[str, str]:
+def _inherit(entry_type: str, values: dict[str, str], by_key: dict[str, dict[str, str]],
+             spend: Callable[[int], None]) -> dict[str, str]:
     """BibLaTeX `crossref`: missing fields come from the parent; a part of a whole (`@inproceedings`,
-    `@incollection`, `@inbook`) takes the parent's title as its `booktitle`, not as its own title."""
+    `@incollection`, `@inbook`) takes the parent's title as its `booktitle`, not as its own title.
+    What a child takes is spent from the file's budget: every child of a parent with a long abstract
+    gets its own copy of it."""
     parent = by_key.get((values.get("crossref") or "").strip().lower())
     if not parent or parent is values:
         return values
@@ -159,22 +166,47 @@ def _inherit(entry_type: str, values: dict[str, str], by_key: dict[str, dict[str
     if "title" in parent and entry_type.lower().startswith("in"):
         inherited.setdefault("booktitle", parent["title"])
         del inherited["title"]
+    spend(sum(len(value) for name, value in inherited.items() if name not in values))
     return {**inherited, **values}
 
 
 # --- values: @string macros, '#' concatenation --------------------------------------------------
 
 
-def _strings(blocks) -> dict[str, str]:
+class _Budget:
+    """How many characters the values of one file may expand to. `@string` macros and `crossref`
+    copy text, so a 1.5 kB file (a macro doubling another, 60 deep) asks for 2^62 characters. Real
+    libraries expand to less than their own size (0.24-0.89 of it in the 16 shared files), so a file
+    may expand to 4 times its size and a megabyte more; past that it is refused at the block that
+    crosses the line, before the text is built."""
+
+    def __init__(self, path: Path, size: int):
+        self.path, self.limit = path, 4 * size + 1_000_000
+        self.left = self.limit
+
+    def spender(self, block) -> Callable[[int], None]:
+        """What `_expand` and `_inherit` call with the characters they are about to build for `block`."""
+        def spend(characters: int) -> None:
+            self.left -= characters
+            if self.left < 0:
+                name = f"@{getattr(block, 'entry_type', 'string')}{{{block.key}}}"
+                raise SourceError(self.path, _line(block),
+                                  f"{name} expands the file's values past {self.limit:,} characters (4 times the "
+                                  "file's size and 1,000,000 more); check the @string macros and crossref it uses")
+        return spend
+
+
+def _strings(blocks, budget: _Budget) -> dict[str, str]:
     """@string macros, each expanded with the ones defined before it (case-insensitive names)."""
     strings: dict[str, str] = {}
     for block in blocks:
-        strings[block.key.lower()] = _expand(block.value, strings)
+        strings[block.key.lower()] = _expand(block.value, strings, budget.spender(block))
     return strings
 
 
-def _expand(raw: str, strings: dict[str, str]) -> str:
-    """A field's raw value as written (`{..}`, `".."`, a number, a macro, joined by `#`) as text.
+def _expand(raw: str, strings: dict[str, str], spend: Callable[[int], None]) -> str:
+    """A field's raw value as written (`{..}`, `".."`, a number, a macro, joined by `#`) as text; its
+    length is spent before it is joined.
 
     An undefined macro (the 7k-entry file has hundreds: journal abbreviations) stays as its name;
     `jan`…`dec` are the month names BibTeX predefines.
@@ -186,6 +218,7 @@ def _expand(raw: str, strings: dict[str, str]) -> str:
         else:
             name = part.strip()
             parts.append(strings.get(name.lower(), _MONTHS.get(name.lower(), name)))
+    spend(sum(map(len, parts)))
     return "".join(parts)
 
 

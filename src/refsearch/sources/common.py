@@ -7,10 +7,13 @@ index with megabytes of one "title": they are far above anything the shared real
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from refsearch.errors import SourceError
 from refsearch.records import KINDS, Reference, kind_name
@@ -131,6 +134,28 @@ def clean(text: str | None) -> str | None:
     """Whitespace collapsed; empty becomes None."""
     joined = " ".join((text or "").split())
     return joined or None
+
+
+def reading_problem(error: Exception) -> str:
+    """Why a JSON or YAML reader refused a value, in a few words on one line (a 5,000-digit number
+    hits Python's limit on the digits of an int, whose message tells a programmer what to do)."""
+    if isinstance(error, json.JSONDecodeError):
+        return error.msg
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    if "integer string conversion" in str(error):
+        return f"a number of over {sys.get_int_max_str_digits():,} digits"
+    return " ".join(str(error).split())[:120] or type(error).__name__
+
+
+def encodable(value: Any) -> bool:
+    """Whether decoded JSON holds only text that UTF-8 can write: a `\\ud800` escape decodes to a
+    lone surrogate, which fails much later (writing the index) with a traceback."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_reference(ref: Reference) -> None:

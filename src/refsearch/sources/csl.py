@@ -16,7 +16,7 @@ from typing import Any
 
 from refsearch.errors import SourceError
 from refsearch.records import IdAllocator, Reference, doi_of, page_key
-from refsearch.sources.common import clean, is_et_al, kind_for, raw_type, warn, year_in
+from refsearch.sources.common import clean, encodable, is_et_al, kind_for, raw_type, reading_problem, warn, year_in
 from refsearch.sources.common import person as person_name
 
 KINDS = {
@@ -71,8 +71,10 @@ def _json_items(text: str, path: Path):
             item, end = decoder.raw_decode(text, position)
         except json.JSONDecodeError as error:
             raise SourceError(path, error.lineno, f"not valid JSON ({error.msg})") from None
-        except RecursionError:
-            raise SourceError(path, line_at(position), "nested too deeply to read") from None
+        except (ValueError, RecursionError) as error:
+            raise SourceError(path, line_at(position), f"not valid JSON ({reading_problem(error)})") from None
+        if text.find("\\u", position, end) >= 0 and not encodable(item):
+            raise SourceError(path, line_at(position), "contains an invalid \\u escape (a lone surrogate); fix the text")
         yield item, line_at(position)
         position = _skip_space(text, end)
         if text.startswith(",", position):
@@ -106,8 +108,8 @@ def _yaml_items(text: str, path: Path):
     for node in items.value:
         try:
             yield constructor.construct_document(node), node.start_mark.line + 1
-        except (yaml.YAMLError, ValueError, TypeError) as error:
-            raise SourceError(path, node.start_mark.line + 1, f"invalid CSL item ({type(error).__name__})") from None
+        except (yaml.YAMLError, ValueError, TypeError) as error:  # a date like 2020-13-45, a 5,000-digit number
+            raise SourceError(path, node.start_mark.line + 1, f"invalid CSL item ({reading_problem(error)})") from None
 
 
 def _reference(item: dict[str, Any], path: Path, line: int, key: str, ids: IdAllocator) -> Reference | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from refsearch.errors import SourceError
 from refsearch.records import IdAllocator, Reference, doi_of, page_key
-from refsearch.sources.common import MAX_LINE_CHARS, check_reference, checked_year
+from refsearch.sources.common import MAX_LINE_CHARS, check_reference, checked_year, encodable, reading_problem
 
 _KNOWN = {"id", "_id", "title", "note", "text", "url", "year", "kind", "author", "authors", "topic", "tags",
           "abstract", "venue", "doi", "categories", "keywords"}
@@ -85,25 +85,13 @@ def _objects(lines: Iterable[tuple[int, str]], path: Path) -> Iterator[tuple[int
         try:
             obj = json.loads(line)
         except (ValueError, RecursionError) as exc:
-            message = f"not valid JSON ({_reason(exc)}); each line must hold one JSON object"
+            message = f"not valid JSON ({reading_problem(exc)}); each line must hold one JSON object"
             raise SourceError(path, n, message) from None
         if not isinstance(obj, dict):
             raise SourceError(path, n, f"expected a JSON object {{...}}, found {_json_type(obj)}")
-        if "\\u" in line and not _encodable(obj):
+        if "\\u" in line and not encodable(obj):
             raise SourceError(path, n, "contains an invalid \\u escape (a lone surrogate); fix the text")
         yield n, obj
-
-
-def _encodable(obj: dict[str, Any]) -> bool:
-    try:
-        json.dumps(obj, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _reason(exc: Exception) -> str:
-    return exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
 
 
 def _reference(obj: dict[str, Any], page: str, path: Path, n: int, ids: IdAllocator) -> Reference:

@@ -28,6 +28,7 @@ first linked cell, the other cells joined as the note, the year from a "Date"/"Y
 
 from __future__ import annotations
 
+import bisect
 import html
 import re
 from dataclasses import dataclass, field
@@ -52,7 +53,8 @@ _BY_NAME_CHARS = 60
 _PREFIX_CHARS = 80  # words before the first link that still belong to the title ("More in [x](url)")
 _NUMBERED = re.compile(r"\s*(?:\*\*|__)?\[[0-9]{1,4}\](?:\*\*|__)?\s*")
 _QUOTED = re.compile(r"[\"“”]([^\"“”]{2,1000})[\"“”]")
-_CODE_SPAN = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)")
+_BACKTICK_RUN = re.compile(r"`+")
+_MAX_NESTING = 32  # brackets nested deeper are text: real items nest links two or three deep
 _HTML_LINK_OPEN = re.compile(r"<a\s[^<>]*?href\s*=\s*[\"']([^\"'<>]*)[\"'][^<>]*>", re.IGNORECASE)
 
 
@@ -70,17 +72,59 @@ class _Link:
 
 
 def _pairs(text: str, opening: str, closing: str) -> dict[int, int]:
-    """Matching bracket positions (open -> close), found in one pass; escaped brackets ignored."""
+    """Matching bracket positions (open -> close), found in one pass; escaped brackets ignored.
+
+    Brackets nested deeper than `_MAX_NESTING` are left unpaired, so no character is inside more
+    than that many links: the rules slice and read each link's text and target, and 50,000 nested
+    `[a](` (1 MB) would otherwise make them copy and scan gigabytes."""
     pairs: dict[int, int] = {}
     if opening not in text:
         return pairs
     stack: list[int] = []
+    too_deep = 0
     for token in re.finditer(r"\\.|" + re.escape(opening) + "|" + re.escape(closing), text, re.DOTALL):
         if token[0] == opening:
-            stack.append(token.start())
-        elif token[0] == closing and stack:
-            pairs[stack.pop()] = token.start()
+            if len(stack) < _MAX_NESTING:
+                stack.append(token.start())
+            else:
+                too_deep += 1
+        elif token[0] == closing:
+            if too_deep:
+                too_deep -= 1
+            elif stack:
+                pairs[stack.pop()] = token.start()
     return pairs
+
+
+def _code_spans(text: str) -> list[tuple[int, int]]:
+    """Code spans (start, end): a run of backticks up to the next run of the same length
+    (CommonMark), found in one pass: each length keeps its place in the list of runs, so a note of
+    500,000 backticks takes as long as any other note (a regex tried every start: over 100 s)."""
+    runs = [(match.start(), match.end()) for match in _BACKTICK_RUN.finditer(text)]
+    by_length: dict[int, list[int]] = {}
+    for number, (start, end) in enumerate(runs):
+        by_length.setdefault(end - start, []).append(number)
+    searched = dict.fromkeys(by_length, 0)  # per length: how far its list has been searched
+    spans, number = [], 0
+    while number < len(runs):
+        start, end = runs[number]
+        same, at = by_length[end - start], searched[end - start]
+        while at < len(same) and same[at] <= number:
+            at += 1
+        searched[end - start] = at
+        if at == len(same):
+            number += 1
+            continue
+        closer = same[at]
+        spans.append((start, runs[closer][1]))
+        number = closer + 1
+    return spans
+
+
+def _inside(position: int, spans: list[tuple[int, int]]) -> bool:
+    """Whether `position` is inside one of `spans` (sorted by start, not overlapping)."""
+    index = bisect.bisect_right(spans, (position, float("inf"))) - 1
+    return index >= 0 and spans[index][0] <= position < spans[index][1]
 
 
 def _links(text: str) -> list[_Link]:
@@ -106,9 +150,9 @@ def _link_target(raw: str) -> str:
 
 def _first_link(text: str) -> _Link | None:
     """The first real link: not an image, not empty, not shown as code (`` `[..](..)` `` in prose)."""
-    spans = [(m.start(), m.end()) for m in _CODE_SPAN.finditer(text)] if "`" in text else []
+    spans = _code_spans(text) if "`" in text else []
     return next((link for link in _links(text) if not link.image and inline_text(link.text)
-                 and not any(start <= link.start < end for start, end in spans)), None)
+                 and not _inside(link.start, spans)), None)
 
 
 def inline_text(text: str) -> str:
@@ -184,13 +228,13 @@ def _drop_status(content: str) -> str:
     while True:
         while position < len(content) and content[position].isspace():
             position += 1
-        rest = content[position:]
-        if rest.startswith("【") and "】" in rest and "](" not in rest[: rest.index("】")]:
-            position += rest.index("】") + 1
-        elif rest.startswith("[") and position in brackets and not content.startswith("(", brackets[position] + 1):
+        close = content.find("】", position) if content.startswith("【", position) else -1
+        if close >= 0 and content.find("](", position, close) < 0:
+            position = close + 1
+        elif content.startswith("[", position) and position in brackets and not content.startswith("(", brackets[position] + 1):
             position = brackets[position] + 1
         else:
-            return rest
+            return content[position:]
 
 
 def _seed_entry(content: str) -> Entry | None:
@@ -213,13 +257,24 @@ def _seed_entry(content: str) -> Entry | None:
 
 def _seed_split(content: str) -> int | None:
     """Where the first "——" outside any link is."""
-    spans = [(link.start, link.end) for link in _links(content)]
+    spans = _merged([(link.start, link.end) for link in _links(content)])
     position = content.find(_SEED_SEPARATOR)
     while position >= 0:
-        if not any(start <= position < end for start, end in spans):
+        if not _inside(position, spans):
             return position
         position = content.find(_SEED_SEPARATOR, position + 1)
     return None
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The positions any of `spans` covers, as sorted spans that do not overlap (for `_inside`)."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def _split_meta(head: str) -> tuple[str, tuple[int | None, str | None, str | None] | None]:
@@ -332,14 +387,16 @@ def _only_links(text: str) -> bool:
 def _split_trailing_tags(rest: str) -> tuple[str, list[str]]:
     """Split `` ... `Airbnb` `2018` `` into the text before and the backtick tags."""
     tags: list[str] = []
+    end = len(rest)  # the text kept so far is rest[:end]: a hundred thousand tags are not copied each time
     while True:
-        rest = rest.rstrip(" \t,，")
-        start = rest.rfind("`", 0, len(rest) - 1) if rest.endswith("`") else -1
-        tag = rest[start + 1 : -1].strip() if start >= 0 else ""
+        while end and rest[end - 1] in " \t,，":
+            end -= 1
+        start = rest.rfind("`", 0, end - 1) if end and rest[end - 1] == "`" else -1
+        tag = rest[start + 1 : end - 1].strip() if start >= 0 else ""
         if not tag:
-            return rest, tags[::-1]
+            return rest[:end], tags[::-1]
         tags.append(tag)
-        rest = rest[:start]
+        end = start
 
 
 def _bare_url_entry(content: str, match: re.Match[str]) -> Entry:
