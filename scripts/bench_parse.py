@@ -1,9 +1,13 @@
-"""Parse throughput per source format, on the largest shared file of each (entries per second).
+"""Parse throughput per source format, on the largest shared file of each (entries per second), and
+what a build's reading costs for whole sources.
 
     python scripts/bench_parse.py [--shared ../shared] [--repeat 3]
 
-Each file is read through `refsearch.sources.read_file` (decoding, sniffing, limits and the parser;
-no embedding), best of --repeat runs. The first run of a format also pays its parser's import.
+Each file is read through `refsearch.sources.read_file` (decoding, sniffing, limits, the parser and
+tidy.py; no embedding), best of --repeat runs. The first run of a format also pays its parser's
+import. Then whole sources are read as a build reads them (`plan_sources` and the second reading
+its references stream from: identity and merging included): ../shared/formats as one folder and
+SciFact's corpus (a JSON Lines file of 5,183 abstracts).
 """
 
 from __future__ import annotations
@@ -48,6 +52,28 @@ def main() -> None:
             timings.append(time.perf_counter() - started)
         best = min(timings)
         print(f"{fmt:10} {path.name[:48]:48} {path.stat().st_size / 1e6:6.2f} {count:8d} {best:8.3f} {count / best:10.0f}")
+    print(f"\n{'source':34} {'entries':>8} {'references':>10} {'merged':>7} {'kept apart':>10} {'seconds':>8} {'entries/s':>10}")
+    for name, source in (("formats/ (one folder)", args.shared / "formats"),
+                         ("scifact corpus.jsonl", args.shared / "bench" / "scifact" / "corpus.jsonl")):
+        if source.exists():
+            print(read_whole(name, source, args.repeat))
+
+
+def read_whole(name: str, source: Path, repeat: int) -> str:
+    """One row: a build's two readings of `source` (plan, then the references streamed), best of `repeat`."""
+    from refsearch.sources import plan_sources
+
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            plan = plan_sources([source])
+            count = sum(1 for _ in plan.references())
+        timings.append(time.perf_counter() - started)
+    entries, best = count + len(plan.duplicates.into), min(timings)
+    return (f"{name:34} {entries:8d} {count:10d} {len(plan.duplicates.into):7d} {len(plan.duplicates.conflicts):10d} "
+            f"{best:8.2f} {entries / best:10.0f}")
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ def test_explain_lists_matched_terms(index_dir):
     (["search", "gpu", "-k", "0"], "-k must be"),
     (["search", "gpu", "-k", "-3"], "-k must be"),
     (["search", "gpu", "--year", "20x"], "--year"),
-    (["show", "no/such-id"], "not in the index"),
+    (["show", "no/such-id"], "no reference matches"),
 ])
 def test_bad_arguments_get_one_line_message(index_dir, args, message):
     result = invoke(*args, "--index", index_dir)
