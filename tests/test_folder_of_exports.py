@@ -95,13 +95,14 @@ def test_a_title_query_finds_the_work_once(folder, tmp_path):
 
     index_dir = tmp_path / "index"
     report = refsearch.build([folder], index_dir)
-    assert report.merged == 1018 - 2 + 2 + 4 + 26
+    assert report.merged == 1018 + 2 + 4 + 26  # the YAML twin, 2 cases entered twice, 4 records in both savedrecs, 26 links in both browsers
     index = refsearch.open(index_dir)
     sampled = [ref for ref in index if "savedrecs" in ref.source or "My_Library" in ref.source][::25]
     for ref in sampled:
         hits = index.search(ref.title, k=5)
         assert hits[0].ref.id == ref.id, (ref.title, [hit.ref.title for hit in hits])
-        assert sum(hit.ref.title.casefold() == ref.title.casefold() for hit in hits) == 1, ref.title
+        copies = [hit for hit in hits if (hit.ref.title.casefold(), hit.ref.year) == (ref.title.casefold(), ref.year)]
+        assert len(copies) == 1, ref.title  # a district court's and an appeal court's case may share a name
 
 
 def test_a_table_list_gives_one_reference_per_paper():

@@ -130,3 +130,17 @@ def test_a_table_of_contents_is_never_references():
         ("Llama 2", "https://arxiv.org/abs/2307.09288#abs", "LLMs."),
         ("CM3leon", "https://ai.meta.com/x", "images from text.")]
     assert refs[1].extra["links"] == [{"text": "Tweet", "url": "https://x.com/y"}]
+
+
+def test_a_query_that_is_a_title_finds_that_title_first():
+    from types import SimpleNamespace
+
+    from refsearch.search import _exact_title_first
+
+    refs = [Reference(id=f"p/{n}", title=title, page="p", extra=extra) for n, (title, extra) in enumerate([
+        ("The Law and Society Reader II", {}), ("Law and society", {}), ("Other", {"titles": ["The law and society reader."]})])]
+    index = SimpleNamespace(reference=lambda row: refs[row])
+    ranked = [(0, 0.9), (1, 0.8), (2, 0.5)]
+    assert _exact_title_first(ranked, "The Law and Society Reader", index) == [(2, 0.9), (0, 0.9), (1, 0.8)]
+    assert _exact_title_first(ranked, "law and SOCIETY", index) == [(1, 0.9), (0, 0.9), (2, 0.5)]
+    assert _exact_title_first(ranked, "the law", index) == ranked  # a title's start is not its title

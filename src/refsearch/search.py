@@ -12,7 +12,7 @@ from .catalog import KIND, PAGE, VENUE, YEAR, Catalog
 from .errors import NoMatch, RefsearchError
 from .fusion import DEFAULT_FUSION, SCALE_DEPTH, Fusion, Ranking, fuse
 from .lexical import LexicalHits
-from .records import Reference, kind_name
+from .records import Reference, kind_name, normalised_title
 from .translate import translate
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ MODES = ("hybrid", "dense", "lexical")
 MAX_QUERY_CHARS = 1_000_000
 MAX_K = 1000
 MIN_DEPTH = SCALE_DEPTH  # candidates each ranker hands to fusion (at least the ones it scales by)
+TITLE_WINDOW = 10  # how far down a reference whose title is the query is brought to the top
 # A hit is a weak match when it stands above the query's background (the SCALE_DEPTH-th candidate's
 # score) by less than this share of what the best hit does (docs/benchmarks.md, "Weak matches").
 WEAK_STRENGTH = 0.2
@@ -192,7 +193,7 @@ class Searcher:
         dense, lexical_hits = self.rankings(query, depth, mode, allowed)
         lexical = lexical_hits.ranking() if lexical_hits else _EMPTY
         if mode == "hybrid":
-            ranked = fuse(dense, lexical, self.fusion)
+            ranked = _exact_title_first(fuse(dense, lexical, self.fusion), query, self.index)
         else:
             chosen = dense if mode == "dense" else lexical
             ranked = list(zip(chosen.doc_ids.tolist(), chosen.scores.tolist()))
@@ -262,6 +263,20 @@ def shown_hits(hits: list[Hit], offset: int, k: int, keep_weak: bool = False) ->
     window = strong[offset:]
     more = len(hits) == offset + k and not cut
     return window, cut, offset + len(window) if more else None
+
+
+def _exact_title_first(ranked: list[tuple[int, float]], query: str, index: Index) -> list[tuple[int, float]]:
+    """A query that is a reference's title (case, accents and punctuation aside) asks for that
+    reference: the first of the top TITLE_WINDOW whose title, or a title it was merged from, equals
+    the query comes first, at the best score. ("The Law and Society Reader" ranked "The Law and
+    Society Reader II" first: the longer title holds every word too.) Reads only records a query
+    of k >= TITLE_WINDOW returns anyway."""
+    wanted = normalised_title(query)
+    for position, (row, _) in enumerate(ranked[:TITLE_WINDOW] if wanted else ()):
+        ref = index.reference(row)
+        if wanted in (normalised_title(ref.title), *map(normalised_title, ref.other_titles)):
+            return ranked if position == 0 else [(row, ranked[0][1]), *ranked[:position], *ranked[position + 1:]]
+    return ranked
 
 
 _EMPTY = Ranking(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
