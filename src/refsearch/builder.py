@@ -21,6 +21,7 @@ import numpy as np
 
 from . import encoders, store, topicmap, trust, vectors
 from .catalog import Catalog, CatalogWriter
+from .docfeatures import FeaturesWriter
 from .fulltext import FullTextWriter
 from .errors import IndexProblem, RefsearchError, SourceError
 from .journal import Journal
@@ -105,8 +106,8 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
         writer = store.GenerationWriter(index_dir)
         try:
             embed = _embedder(encoder_impl, index_dir, encoder_meta, ray)
-            store_meta, count, fulltext_meta = _write_generation(writer, plan.references(), encoder_impl, embed,
-                                                                 previous, journal, report, progress, plan.count)
+            store_meta, count, fulltext_meta, features_meta = _write_generation(
+                writer, plan.references(), encoder_impl, embed, previous, journal, report, progress, plan.count)
             map_meta = topicmap.write(writer.path, vectors.open_store(writer.tmp, store_meta, count,
                                                                       encoder_impl.dimension))
             manifest = {
@@ -121,6 +122,7 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
                 "lexical": LEXICAL_SETTINGS,
                 "records": RECORDS_SETTINGS,
                 "map": map_meta,
+                "features": features_meta,
                 **({"fulltext": fulltext_meta} if fulltext_meta else {}),
             }
             manifest["seal"] = _seal(manifest, report)
@@ -196,10 +198,11 @@ Embed = Callable[[Iterable[list[str]]], Iterator[np.ndarray]]  # each chunk's te
 
 def _write_generation(writer: store.GenerationWriter, references: Iterable[Reference], encoder, embed: Embed,
                       previous: store.Generation | None, journal: Journal, report: BuildReport,
-                      progress: Progress | None, total: int) -> tuple[dict, int, dict | None]:
-    """Stream references through embedding into catalog, vectors, lexical and full-text index, chunk
-    by chunk; return the manifest's `vectors` entry, how many references were written and the
-    manifest's `fulltext` entry (None: no reference has a full text). Vectors come from
+                      progress: Progress | None, total: int) -> tuple[dict, int, dict | None, dict]:
+    """Stream references through embedding into catalog, vectors, lexical and full-text index and the
+    per-reference features, chunk by chunk; return the manifest's `vectors` entry, how many
+    references were written, the manifest's `fulltext` entry (None: no reference has a full text)
+    and its `features` entry. Vectors come from
     the previous generation, else the journal of an unfinished build, else `embed` (and then go
     into the journal). `embed` may work ahead on later chunks (Ray does), so each chunk waits in
     `pending` until its vectors come back."""
@@ -226,6 +229,7 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
     with contextlib.ExitStack() as unfinished:  # a failure closes the files being written
         catalog = CatalogWriter(writer.path)
         unfinished.callback(catalog.discard)
+        features = FeaturesWriter()
         fulltext = FullTextWriter(writer.tmp, BM25_PARAMS, previous)
         store_writer = vectors.writer(vectors.store_for(total), writer.path, encoder.dimension)
         unfinished.callback(store_writer.discard)
@@ -244,6 +248,7 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
             for row, (ref, digest) in enumerate(zip(chunk, hashes), start=done):
                 catalog.add(ref, digest)
                 lexical.add(lexical_fields(ref))
+                features.add(ref)
                 if ref.fulltext:
                     fulltext.add(row, ref.fulltext)
             done += len(chunk)
@@ -251,12 +256,13 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
                 progress(done, total)
         report.removed = sum(1 for ref_id in old_by_id if ref_id not in new_ids)
         catalog.finish()
+        features_meta = features.finish(writer.path)
         meta = store_writer.finish()
         fulltext_files, fulltext_meta = fulltext.finish(fulltext_of) or ([], None)
         unfinished.pop_all()
     writer.files.extend(fulltext_files)
     writer.files.extend(lexical.finish().save(writer.tmp))
-    return meta, done, fulltext_meta
+    return meta, done, fulltext_meta, features_meta
 
 
 def _embedder(encoder, index_dir: Path, encoder_meta: dict, ray: str | None) -> Embed:

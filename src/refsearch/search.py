@@ -183,7 +183,7 @@ class Searcher:
         dense, lexical_hits = self.rankings(query, depth, mode, allowed)
         lexical = lexical_hits.ranking() if lexical_hits else _EMPTY
         if mode == "hybrid":
-            ranked = fuse(dense, lexical, self.fusion)
+            ranked = fuse(dense, lexical, self.fusion, self.index.features)
         else:
             chosen = dense if mode == "dense" else lexical
             ranked = list(zip(chosen.doc_ids.tolist(), chosen.scores.tolist()))
