@@ -72,3 +72,29 @@ def test_an_index_built_before_features_answers_and_gets_them_without_embedding_
     report = refsearch.build(None, index_dir)
     assert report.rebuilt and report.unchanged == 3 and len(fake_encoder.encoded) == embedded
     assert isinstance(refsearch.open(index_dir).features, DocumentFeatures)
+
+
+# --- with the real model (bundled_index marks these slow) --------------------------------------------
+
+
+def test_on_the_bundled_list_the_default_ranks_as_fusion_without_document_facts(bundled_index):
+    # no bundled work is in two lists and readability is off by default: every judged query ranks
+    # exactly as issue 15's fusion did (docs/benchmarks.md, "Answers, round three": bundled unchanged)
+    from dataclasses import replace
+    from pathlib import Path
+
+    from refsearch import evaluate
+    from refsearch.fusion import DEFAULT_FUSION
+    from refsearch.search import Searcher
+
+    unreadable, lists = bundled_index.features.of_rows(np.arange(len(bundled_index)))
+    assert (lists == 1).all() and unreadable.max() < 0.9  # glossed: the model reads half of each at least
+    queries = evaluate.resolve(evaluate.load_eval_set(Path(__file__).parents[1] / "data" / "eval" / "bundled.yaml"),
+                               bundled_index)
+    before = Searcher(bundled_index, replace(DEFAULT_FUSION, agreement=0.0, readability=0.0))
+    now = Searcher(bundled_index)
+    for query in queries:
+        assert [h.ref.id for h in now.search(query.text)] == [h.ref.id for h in before.search(query.text)], query.text
+    # the readability switch, measured off, does not lose the bundled set either (0.897 both)
+    switched = evaluate.run(Searcher(bundled_index, replace(DEFAULT_FUSION, readability=1.0)), queries, "hybrid")
+    assert switched.summary()["mrr"] >= evaluate.run(now, queries, "hybrid").summary()["mrr"] - 0.01

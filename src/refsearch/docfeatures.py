@@ -2,7 +2,9 @@
 
 `features.npy` in a generation: float32 (count, 2), one row per reference, in row order:
 - unreadable: the share of its own embedded text the English-only encoder cannot read
-  (`text.unreadable_share`); fusion lets lexical evidence stand in for that share;
+  (`text.unreadable_share`); fusion can let lexical evidence stand in for that share
+  (`Fusion.readability`, measured and off by default; kept so that it can be measured again on
+  other judged sets without a rebuild);
 - lists: how many files hold the work (`Reference.lists`); a work several lists include earns a
   small prior.
 

@@ -46,8 +46,8 @@ def unreadable_share(ref: Reference) -> float:
     characters over CJK characters plus Latin/digit words (each is about one word piece), over the
     parts `dense_text` embeds except the glossary's English, which is a few keywords and not what
     the entry says. 0 for English, near 1 for a Chinese entry without a gloss (a gloss, being
-    English, lowers it). Fusion lets lexical evidence stand in for the unread share
-    (fusion.DocumentFacts; docs/benchmarks.md, "Answers, round three")."""
+    English, lowers it). Fusion can let lexical evidence stand in for the unread share
+    (`Fusion.readability`, off by default: docs/benchmarks.md, "Answers, round three")."""
     parts = (ref.title, ref.note, ref.note_en, ref.abstract, *(ref.topic_en or ref.topic))
     text = " ".join(part for part in parts if part)
     unread = len(_unreadable().findall(text))
