@@ -22,6 +22,7 @@ from pathlib import Path
 
 from refsearch import evaluate
 from refsearch.fusion import DEFAULT_FUSION, Fusion, Ranking, fuse
+from refsearch.index import Index
 from refsearch.search import MIN_DEPTH, Searcher
 from refsearch.translate import MODES as TRANSLATIONS
 
@@ -38,6 +39,7 @@ class Collected:
     queries: list[evaluate.Judged]
     ids: list[str]
     pairs: list[tuple[Ranking, Ranking]]  # dense, lexical per query
+    index: Index
 
 
 def collect(path: Path, split: str, beir_split: str, translation: str) -> Collected:
@@ -50,7 +52,7 @@ def collect(path: Path, split: str, beir_split: str, translation: str) -> Collec
     for query in queries:
         dense, lexical = searcher.rankings(query.text, depth)
         pairs.append((dense, lexical.ranking()))
-    return Collected(f"{eval_set.name}/{eval_set.split}", queries, [r.id for r in index], pairs)
+    return Collected(f"{eval_set.name}/{eval_set.split}", queries, [r.id for r in index], pairs, index)
 
 
 def label(fusion: Fusion) -> str:
@@ -69,10 +71,11 @@ def print_report(data: Collected, rows: list[tuple[str, list[list[int]]]]) -> No
     reports = [(name, score(data, name, ranked)) for name, ranked in rows]
     kinds = [k for k in reports[0][1].by_kind() if k != evaluate.ALL_KINDS]
     print(f"\n{data.name}: {len(data.queries)} queries")
-    print(f"{'variant':28} {'nDCG@10':>8} {'MRR':>6} {'hit@3':>6}" + "".join(f" {k[:9]:>9}" for k in kinds))
+    width = max(28, *(len(name) for name, _ in reports))
+    print(f"{'variant':{width}} {'nDCG@10':>8} {'MRR':>6} {'hit@3':>6}" + "".join(f" {k[:9]:>9}" for k in kinds))
     for name, report in reports:
         summary, by_kind = report.summary(), report.by_kind()
-        print(f"{name:28} {summary['ndcg@10']:8.3f} {summary['mrr']:6.3f} {summary['hit@3']:6.3f}"
+        print(f"{name:{width}} {summary['ndcg@10']:8.3f} {summary['mrr']:6.3f} {summary['hit@3']:6.3f}"
               + "".join(f" {by_kind[k]['mrr']:9.3f}" for k in kinds))
 
 
@@ -93,7 +96,7 @@ def main() -> None:
             rows = [("dense only", [d.doc_ids.tolist() for d, _ in data.pairs]),
                     ("lexical only", [l.doc_ids.tolist() for _, l in data.pairs])]
             rows += [(("DEFAULT " if v is DEFAULT_FUSION else "") + label(v),
-                      [[doc for doc, _ in fuse(d, l, v)] for d, l in data.pairs]) for v in variants]
+                      [[doc for doc, _ in fuse(d, l, v, data.index.features)] for d, l in data.pairs]) for v in variants]
             data.name += f" [translation {translation}, {time.perf_counter() - started:.0f} s]"
             print_report(data, rows)
 

@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -94,3 +95,59 @@ def test_a_result_scores_the_same_whether_10_or_100_results_are_asked_for(tmp_pa
         assert len(shallow) >= 5
         for hit in shallow:
             assert deep[hit.ref.id] == pytest.approx(hit.score, abs=1e-6), query
+
+
+class Facts:
+    """Per-document facts as an index stores them (docfeatures.DocumentFeatures), for chosen rows."""
+
+    def __init__(self, unreadable: dict[int, float] | None = None, lists: dict[int, int] | None = None):
+        self.unreadable, self.lists = unreadable or {}, lists or {}
+
+    def of_rows(self, rows):
+        return (np.array([self.unreadable.get(int(r), 0.0) for r in rows]),
+                np.array([float(self.lists.get(int(r), 1)) for r in rows]))
+
+
+DOCUMENT_AWARE = Fusion("convex", 0.6, readability=1.0, agreement=0.02)
+
+
+def test_lexical_evidence_stands_in_for_what_the_encoder_cannot_read():
+    # an English query; entry 2 is Chinese without a gloss: the encoder ranks it second, BM25
+    # (through the query's translation) first with nearly every query word; entry 1 is an English
+    # near-miss the encoder likes
+    dense = ranking([1, 2, 3, 4], [0.70, 0.50, 0.40, 0.30])  # scaled 1, 0.5, 0.25, 0
+    lexical = Ranking(np.array([2, 1]), np.array([9.0, 2.0], dtype=np.float32), ceiling=10.0)
+    assert fuse(dense, lexical, DOCUMENT_AWARE)[0][0] == 1  # without the index's facts
+    assert fuse(dense, lexical, DOCUMENT_AWARE, Facts())[0][0] == 1  # both readable: as before
+    assert fuse(dense, lexical, DOCUMENT_AWARE, Facts({2: 1.0}))[0][0] == 2
+    half = dict(fuse(dense, lexical, DOCUMENT_AWARE, Facts({2: 0.5})))
+    assert half[2] == pytest.approx(0.6 * (0.5 + 0.5 * (0.9 - 0.5)) + 0.4 * 0.9)
+    assert fuse(dense, lexical, replace(DOCUMENT_AWARE, readability=0.0), Facts({2: 1.0}))[0][0] == 1
+
+
+def test_an_unreadable_document_the_encoder_still_found_keeps_its_dense_score():
+    # one-sided: lexical evidence lifts what the model could not read, never lowers what it found
+    dense = ranking([2, 1], [0.70, 0.30])
+    lexical = Ranking(np.array([1, 2]), np.array([5.0, 1.0], dtype=np.float32), ceiling=10.0)
+    plain = dict(fuse(dense, lexical, DOCUMENT_AWARE, Facts()))
+    aware = dict(fuse(dense, lexical, DOCUMENT_AWARE, Facts({2: 1.0})))
+    assert aware[2] == pytest.approx(plain[2]) and aware[1] == pytest.approx(plain[1])
+
+
+def test_a_work_in_several_lists_gets_a_small_prior_per_doubling():
+    dense = ranking([1, 2, 3], [0.5, 0.5, 0.5])
+    lexical = Ranking(np.array([1, 2, 3]), np.array([5.0, 5.0, 5.0], dtype=np.float32), ceiling=10.0)
+    fused = dict(fuse(dense, lexical, DOCUMENT_AWARE, Facts(lists={2: 2, 3: 4})))
+    assert fused[2] - fused[1] == pytest.approx(0.02) and fused[3] - fused[1] == pytest.approx(0.04)
+    assert [doc for doc, _ in fuse(dense, lexical, DOCUMENT_AWARE, Facts(lists={2: 2, 3: 4}))] == [3, 2, 1]
+    # small: a clearly better match in one list still wins over a weaker one in four
+    better = Ranking(np.array([1, 3]), np.array([7.0, 5.0], dtype=np.float32), ceiling=10.0)
+    assert fuse(dense, better, DOCUMENT_AWARE, Facts(lists={3: 4}))[0][0] == 1
+
+
+def test_rrf_and_plain_convex_fusion_ignore_the_documents_facts():
+    dense = ranking([1, 2], [0.70, 0.30])
+    lexical = Ranking(np.array([2, 1]), np.array([6.0, 3.0], dtype=np.float32), ceiling=10.0)
+    facts = Facts({2: 1.0}, {1: 8})
+    for rule in (Fusion("rrf", 0.5), Fusion("convex", 0.6)):
+        assert fuse(dense, lexical, rule, facts) == fuse(dense, lexical, rule)

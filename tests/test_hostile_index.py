@@ -245,6 +245,16 @@ def test_a_lexical_doc_id_out_of_range_is_damage(index_dir):
     assert_refused(index_dir, "lexical index is damaged")
 
 
+@pytest.mark.parametrize("value", [np.nan, 2.0, -1.0], ids=["nan", "share-over-one", "negative"])
+def test_per_reference_features_out_of_range_are_damage(index_dir, value):
+    path = store.current_generation(index_dir) / "features.npy"
+    features = np.load(path)
+    features[:, 0] = value  # read for a query's candidates only, and checked as they are read
+    np.save(path, features)
+    rewrite_manifest(index_dir, lambda m: None)
+    assert_refused(index_dir, "features.npy: damaged")
+
+
 @pytest.mark.parametrize("array", [
     np.zeros((3, 64), dtype=">f4"),  # big-endian
     np.zeros((3, 64), dtype=np.float64),

@@ -22,6 +22,7 @@ import numpy as np
 
 from . import derived_topics, encoders, store, topicmap, trust, vectors
 from .catalog import Catalog, CatalogWriter
+from .docfeatures import FeaturesWriter
 from .fulltext import FullTextWriter
 from .errors import IndexProblem, RefsearchError, SourceError
 from .journal import Journal
@@ -110,7 +111,7 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
         writer = store.GenerationWriter(index_dir)
         try:
             embed = _embedder(encoder_impl, index_dir, encoder_meta, ray)
-            store_meta, count, topics_meta, fulltext_meta = _write_generation(
+            store_meta, count, topics_meta, fulltext_meta, features_meta = _write_generation(
                 writer, plan.references(), encoder_impl, embed, previous, journal, report, progress, plan.count)
             map_meta = topicmap.write(writer.path, vectors.open_store(writer.tmp, store_meta, count,
                                                                       encoder_impl.dimension))
@@ -127,6 +128,7 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
                 "records": RECORDS_SETTINGS,
                 "map": map_meta,
                 "topics": topics_meta,
+                "features": features_meta,
                 **({"fulltext": fulltext_meta} if fulltext_meta else {}),
             }
             manifest["seal"] = _seal(manifest, report)
@@ -217,13 +219,14 @@ Embed = Callable[[Iterable[list[str]]], Iterator[np.ndarray]]  # each chunk's te
 
 def _write_generation(writer: store.GenerationWriter, references: Iterable[Reference], encoder, embed: Embed,
                       previous: store.Generation | None, journal: Journal, report: BuildReport,
-                      progress: Progress | None, total: int) -> tuple[dict, int, dict, dict | None]:
-    """Stream references through embedding into catalog, vectors, lexical and full-text index, chunk
-    by chunk, then derive the topics of pages without any; return the manifest's `vectors` entry,
-    how many references were written, the manifest's `topics` entry and its `fulltext` entry (None:
-    no reference has a full text). Vectors come from the previous generation, else the journal of an
-    unfinished build, else `embed` (and then go into the journal). `embed` may work ahead on later
-    chunks (Ray does), so each chunk waits in `pending` until its vectors come back."""
+                      progress: Progress | None, total: int) -> tuple[dict, int, dict, dict | None, dict]:
+    """Stream references through embedding into catalog, vectors, lexical and full-text index and the
+    per-reference features, chunk by chunk, then derive the topics of pages without any; return the
+    manifest's `vectors` entry, how many references were written, and the manifest's `topics`,
+    `fulltext` (None: no reference has a full text) and `features` entries. Vectors come from the
+    previous generation, else the journal of an unfinished build, else `embed` (and then go into the
+    journal). `embed` may work ahead on later chunks (Ray does), so each chunk waits in `pending`
+    until its vectors come back."""
     from .sources import fulltext_of
 
     old_by_id, old_rows, old_vectors = _previous(previous)
@@ -248,6 +251,7 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
     with contextlib.ExitStack() as unfinished:  # a failure closes the files being written
         catalog = CatalogWriter(writer.path)
         unfinished.callback(catalog.discard)
+        features = FeaturesWriter()
         fulltext = FullTextWriter(writer.tmp, BM25_PARAMS, previous)
         store_writer = vectors.writer(vectors.store_for(total), writer.path, encoder.dimension)
         unfinished.callback(store_writer.discard)
@@ -267,12 +271,14 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
                 fresh.append(old_by_id.get(ref.id) != digest)
                 catalog.add(ref, digest)
                 lexical.add(lexical_fields(ref))
+                features.add(ref)
                 if ref.fulltext:
                     fulltext.add(row, ref.fulltext)
             done += len(chunk)
             if progress:
                 progress(done, total)
         report.removed = sum(1 for ref_id in old_by_id if ref_id not in new_ids)
+        features_meta = features.finish(writer.path)
         meta = store_writer.finish()
         bm25 = lexical.finish()
         derived = _derive_topics(catalog, vectors.open_store(writer.tmp, meta, done, encoder.dimension), bm25,
@@ -283,7 +289,7 @@ def _write_generation(writer: store.GenerationWriter, references: Iterable[Refer
         unfinished.pop_all()
     writer.files.extend(fulltext_files)
     writer.files.extend(bm25.save(writer.tmp))
-    return meta, done, derived_topics.write(writer.path, derived, encoder.dimension), fulltext_meta
+    return meta, done, derived_topics.write(writer.path, derived, encoder.dimension), fulltext_meta, features_meta
 
 
 def _derive_topics(catalog: CatalogWriter, written: vectors.VectorStore, bm25, fresh: np.ndarray,

@@ -85,6 +85,14 @@ class Index:
         return FullText(self.generation, self.catalog.count)
 
     @cached_property
+    def features(self):
+        """Per-reference facts fusion weighs (docfeatures.DocumentFeatures), or None for an index
+        built before them; memory-mapped, a query reads its candidates' rows."""
+        from .docfeatures import DocumentFeatures
+
+        return DocumentFeatures.load(self.generation)
+
+    @cached_property
     def encoder(self) -> encoders.Encoder:
         model = self.manifest["model"]
         encoder = encoders.backend(model["encoder"]).for_query(self.directory, model, self._model_path,

@@ -42,8 +42,8 @@ FORMAT = "refsearch/bm25@2"
 # beyond a few dozen, more terms add postings to scan but hardly change the ranking.
 MAX_QUERY_TERMS = 64
 
-_CJK = HAN + "\u3040-\u30ff\uac00-\ud7af"  # Han, kana, Hangul
-_FIRST_CJK = "\u3040"  # the lowest character in _CJK
+CJK = HAN + "\u3040-\u30ff\uac00-\ud7af"  # Han, kana, Hangul (text.py counts them too)
+_FIRST_CJK = "\u3040"  # the lowest character in CJK
 _WORD = r"[^\W_]+(?:[-_./+][^\W_]+)*"
 _WORD_ONLY = re.compile(_WORD)  # for text without CJK: the tokenizer's word alternative alone
 
@@ -83,7 +83,7 @@ _DIGIT = re.compile(r"[0-9]")
 def _cjk_patterns() -> tuple[re.Pattern, re.Pattern]:
     """A CJK run or a word; a CJK run alone. Compiled on first use: the character classes cost ~4 ms
     to compile, which text without CJK (most English queries) never needs."""
-    return re.compile(rf"(?P<cjk>[{_CJK}]+)|(?P<word>{_WORD})"), re.compile(rf"([{_CJK}]+)")
+    return re.compile(rf"(?P<cjk>[{CJK}]+)|(?P<word>{_WORD})"), re.compile(rf"([{CJK}]+)")
 
 
 @lru_cache(maxsize=1 << 18)

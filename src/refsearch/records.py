@@ -131,6 +131,14 @@ class Reference:
         return tuple(t for t in titles if isinstance(t, str)) if isinstance(titles, list) else ()
 
     @property
+    def lists(self) -> int:
+        """How many files (lists, libraries) hold this work: its own and those of the duplicates
+        merged into it (`also_in`), a file counted once. Independent lists that agree on a work are
+        evidence a reader wants it (fusion's agreement prior, the "in 3 lists" reason)."""
+        own = _file_of(self.source)
+        return 1 + len({_file_of(place) for place in self.also_in} - {own})
+
+    @property
     def handle(self) -> str:
         """The short name a result list shows and `show`/`related` take: its citation key, else its
         id without the page prefix (the full id when that short one is not unique)."""
@@ -140,6 +148,12 @@ class Reference:
 _TUPLE_FIELDS = ("topic", "topic_en", "authors", "tags", "also_in", "fulltext")
 _OMITTED_WHEN_EMPTY = ("also_topics", "fulltext")
 _GENERIC_FILE_NAMES = {"readme", "index", "zotero"}  # zotero.sqlite: a library is its data directory
+
+
+def _file_of(place: str) -> str:
+    """The file of a "file:line" place (the whole text when it names no line)."""
+    file, _, line = place.rpartition(":")
+    return file if file and line.isdigit() else place
 
 
 def doi_of(text: str | None) -> str | None:

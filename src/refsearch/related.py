@@ -113,6 +113,8 @@ def _explain(ref: Reference, other: Reference, sim: float, ref_terms: dict[str, 
     if ref.kind and ref.kind == other.kind and era:
         suggestion.score += KIND_ERA_BONUS
         suggestion.reasons.append(f"also a {ref.kind} of {other.year}")
+    if other.lists > 1:  # shown, not scored: the bundled judgments have no work in two lists to weigh it by
+        suggestion.reasons.append(f"in {other.lists} lists")
     return suggestion
 
 

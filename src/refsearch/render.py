@@ -64,6 +64,7 @@ def hit_json(hit: Hit, explain: bool = False) -> dict[str, Any]:
             "lexical_rank": hit.lexical_rank,
             "lexical_score": None if hit.lexical_score is None else round(hit.lexical_score, 6),
             "matched_terms": hit.matched,
+            "lists": hit.ref.lists,
         }
     return data
 
@@ -326,11 +327,13 @@ def fulltext_snippet(hit: Hit) -> str | None:
 
 
 def explain_text(hit: Hit) -> str:
-    """Why a hit ranks where it does: its dense and lexical ranks and the query terms it matched."""
+    """Why a hit ranks where it does: its dense and lexical ranks, the query terms it matched, and
+    how many lists hold it when several do (fusion's agreement prior)."""
     dense = f"dense #{hit.dense_rank} ({hit.dense_score:.3f})" if hit.dense_rank else "dense: —"
     lexical = f"lexical #{hit.lexical_rank} ({hit.lexical_score:.2f})" if hit.lexical_rank else "lexical: —"
     matched = f"matched: {', '.join(dict.fromkeys(hit.matched))}" if hit.matched else "no term matched"
-    return f"{dense} · {lexical} · {matched}"
+    lists = f" · in {hit.ref.lists} lists" if hit.ref.lists > 1 else ""
+    return f"{dense} · {lexical} · {matched}{lists}"
 
 
 def _bullet(out: Writer, text: str, indent: int) -> None:

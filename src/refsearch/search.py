@@ -193,7 +193,7 @@ class Searcher:
         dense, lexical_hits = self.rankings(query, depth, mode, allowed)
         lexical = lexical_hits.ranking() if lexical_hits else _EMPTY
         if mode == "hybrid":
-            ranked = _exact_title_first(fuse(dense, lexical, self.fusion), query, self.index)
+            ranked = _exact_title_first(fuse(dense, lexical, self.fusion, self.index.features), query, self.index)
         else:
             chosen = dense if mode == "dense" else lexical
             ranked = list(zip(chosen.doc_ids.tolist(), chosen.scores.tolist()))

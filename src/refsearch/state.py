@@ -26,6 +26,7 @@ from . import store, trust
 from .errors import RefsearchError
 from .catalog import RECORDS_FORMAT  # a new one (tag and topic-path facets, names) makes an index stale
 from .lexical import FORMAT as LEXICAL_FORMAT, TOKENIZER
+from .docfeatures import FORMAT as FEATURES_FORMAT
 from .discover import watched_files
 
 BM25_PARAMS = {"k1": 1.2, "b": 0.75}
@@ -69,6 +70,7 @@ class IndexState:
     lexical_changed: bool = False
     records_changed: bool = False  # its sources were read by an older refsearch (catalog.RECORDS_FORMAT)
     map_missing: bool = False  # built before topic maps: a build adds one, reusing the vectors
+    features_changed: bool = False  # no per-reference features of this format (docfeatures.py): a build adds them, reusing the vectors
     unreadable: str | None = None  # why the sources could not be compared (a build would fail on it)
     problems: list[str] = field(default_factory=list)  # what could not be checked
 
@@ -101,6 +103,8 @@ class IndexState:
             reasons.append("its sources were read by another refsearch version")
         if self.map_missing:
             reasons.append("it has no topic map (built by an older refsearch)")
+        if self.features_changed:
+            reasons.append("its per-reference features are missing or from another refsearch version")
         if self.unreadable:
             reasons.append(f"its sources cannot be read ({self.unreadable})")
         return reasons
@@ -134,6 +138,8 @@ def inspect(directory: Path, wanted: Wanted = Wanted(), checksums: bool = False)
     state.lexical_changed = manifest["lexical"] != LEXICAL_SETTINGS
     state.records_changed = manifest.get("records") != RECORDS_SETTINGS
     state.map_missing = "map" not in manifest
+    features = manifest.get("features")
+    state.features_changed = not isinstance(features, dict) or features.get("format") != FEATURES_FORMAT
     model = manifest["model"]
     state.encoder_changed = wanted.encoder is not None and wanted.encoder != model["encoder"]
     if state.detached:

@@ -17,8 +17,11 @@ have no abstracts, so none of the three measured scores moves (docs/benchmarks.m
 from __future__ import annotations
 
 import hashlib
+import re
+from functools import cache
 
 from .glossary import english_for
+from .lexical import CJK
 from .records import Reference, normalised_title
 
 # Lexical field weights scale term frequency (a cheap BM25F): names in titles count double.
@@ -36,6 +39,28 @@ def dense_text(ref: Reference) -> str:
         # no human gloss: give the English-only model the glossary's words for the Chinese terms
         parts.append(" ".join(english_for(" ".join((ref.title, ref.note or "", *topic)))))
     return ". ".join(part.strip().rstrip(".。") for part in parts if part.strip()) + "."
+
+
+def unreadable_share(ref: Reference) -> float:
+    """How much of a reference's own embedded text the English-only encoder cannot read: CJK
+    characters over CJK characters plus Latin/digit words (each is about one word piece), over the
+    parts `dense_text` embeds except the glossary's English, which is a few keywords and not what
+    the entry says. 0 for English, near 1 for a Chinese entry without a gloss (a gloss, being
+    English, lowers it). Fusion can let lexical evidence stand in for the unread share
+    (`Fusion.readability`, off by default: docs/benchmarks.md, "Answers, round three")."""
+    parts = (ref.title, ref.note, ref.note_en, ref.abstract, *(ref.topic_en or ref.topic))
+    text = " ".join(part for part in parts if part)
+    unread = len(_unreadable().findall(text))
+    return unread / max(1, unread + len(_LATIN_WORD.findall(text)))
+
+
+@cache
+def _unreadable() -> re.Pattern:
+    """The CJK class, compiled on first use (~4 ms, which only builds pay)."""
+    return re.compile(f"[{CJK}]")
+
+
+_LATIN_WORD = re.compile(r"[A-Za-z0-9]+")
 
 
 def lexical_fields(ref: Reference) -> list[tuple[str, float]]:
