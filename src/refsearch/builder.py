@@ -297,7 +297,7 @@ def _derive_topics(catalog: CatalogWriter, written: vectors.VectorStore, bm25, f
     """Derived topics for the pages without any (derived_topics.py), from the vectors and records
     just written (let go on return: a failure after this must leave no file of the new generation open)."""
     return derived_topics.derive(catalog.flat_pages(), written.vectors, bm25,
-                                 lambda row: derived_topics.label_text(catalog.written(row)), fresh, kept)
+                                 catalog.written, fresh, kept)
 
 
 def _kept_topics(previous: store.Generation | None, encoder) -> dict:

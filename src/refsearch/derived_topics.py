@@ -48,6 +48,7 @@ import numpy as np
 from .errors import IndexProblem
 from .glossary import han_runs
 from .lexical import BM25Index, query_terms
+from .records import Reference
 
 METHOD = "kmeans-ctfidf@1"
 FILE = "topics.centroids.npy"
@@ -104,17 +105,17 @@ class KeptTopics:
 Vectors = Callable[[np.ndarray], np.ndarray]  # rows -> their vectors
 
 
-def label_text(ref) -> str:
+def label_text(ref: Reference) -> str:
     """The words a reference lends to its topic's label: its title, tags and the start of its note
     (else of its abstract: a paper library's titles can be as bare as "Paper105")."""
     return " ".join((ref.title, *ref.tags, (ref.note or ref.abstract or "")[:LABEL_TEXT_CHARS]))
 
 
 def derive(flat: dict[tuple[str, str], np.ndarray], vectors: Vectors, lexical: BM25Index,
-           text_of: Callable[[int], str], fresh: np.ndarray,
+           reference_of: Callable[[int], Reference], fresh: np.ndarray,
            kept: dict[tuple[str, str], KeptTopics]) -> list[PageTopics]:
-    """Topics for each flat page (`flat`: page -> its rows). `text_of(row)` gives a row's
-    `label_text` (read for the few references near each centre), `fresh` marks the rows added or
+    """Topics for each flat page (`flat`: page -> its rows). `reference_of(row)` reads a row's
+    reference (for the few near each centre that lend their words), `fresh` marks the rows added or
     changed by this build, `kept` the topics a previous generation derived. Vectors are read in
     chunks, and k-means trains on at most TRAINING references: memory stays small at any size."""
     import faiss
@@ -135,7 +136,7 @@ def derive(flat: dict[tuple[str, str], np.ndarray], vectors: Vectors, lexical: B
                 topics = _without_empty(topics)
                 pending.append(topics)
             derived.append(topics)
-        _label(pending, lexical, text_of)
+        _label(pending, lexical, reference_of)
         return derived
     finally:
         faiss.omp_set_num_threads(threads)
@@ -250,8 +251,9 @@ def silhouette(distances: np.ndarray, labels: np.ndarray, k: int) -> float:
 # --- labels --------------------------------------------------------------------------------------
 
 
-def _label(pending: list[PageTopics], lexical: BM25Index, text_of: Callable[[int], str]) -> None:
-    """Label every newly derived topic (all pages at once: one pass over the postings)."""
+def _label(pending: list[PageTopics], lexical: BM25Index, reference_of: Callable[[int], Reference]) -> None:
+    """Label every newly derived topic (all pages at once: one pass over the postings); a topic whose
+    references share no words (a list of game titles) is named after the one nearest its centre."""
     if not pending:
         return
     topic_of = np.full(lexical.n_docs, -1, dtype=np.int64)
@@ -267,9 +269,11 @@ def _label(pending: list[PageTopics], lexical: BM25Index, text_of: Callable[[int
             tokens = [lexical.terms[int(term)].decode("utf-8") for term in candidates[first + local]]
             members = np.flatnonzero(topics.assignment == local)
             nearest = members[np.argsort(-topics.closeness[members], kind="stable")[:NEAREST_TEXTS]]
-            words.append(label_words(tokens, [text_of(int(topics.rows[i])) for i in nearest])
-                         or label_words(tokens, [text_of(int(topics.rows[i])) for i in members[:FALLBACK_TEXTS]],
-                                        least=1))
+            near = [reference_of(int(topics.rows[i])) for i in nearest]
+            words.append(label_words(tokens, [label_text(ref) for ref in near])
+                         or label_words(tokens, [label_text(reference_of(int(topics.rows[i])))
+                                                 for i in members[:FALLBACK_TEXTS]], least=1)
+                         or ([f"like {_short(near[0].title)}"] if near else []))
         topics.labels = _distinct(words, np.bincount(topics.assignment, minlength=len(topics.centroids)))
         first += len(topics.centroids)
 
@@ -367,6 +371,10 @@ def _joined(bigram: str, wanted: set[str], texts: Sequence[str]) -> str:
                 runs[run[start:end]] += 1
                 at = run.find(bigram, at + 1)
     return runs.most_common(1)[0][0] if runs else bigram
+
+
+def _short(title: str, limit: int = 40) -> str:
+    return title if len(title) <= limit else title[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def _digits(token: str) -> bool:
