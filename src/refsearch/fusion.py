@@ -114,7 +114,7 @@ def _rrf(dense: Ranking, lexical: Ranking, fusion: Fusion) -> dict[int, float]:
 
 
 def _convex(dense: Ranking, lexical: Ranking, fusion: Fusion, documents: DocumentFacts | None) -> dict[int, float]:
-    docs = np.union1d(dense.doc_ids, lexical.doc_ids).astype(np.int64)
+    docs = _union(dense.doc_ids, lexical.doc_ids)
     dense_part, lexical_part = np.zeros(len(docs)), np.zeros(len(docs))
     dense_part[np.searchsorted(docs, dense.doc_ids)] = _scaled(dense, fusion.scale)
     lexical_part[np.searchsorted(docs, lexical.doc_ids)] = _scaled(lexical, fusion.scale)
@@ -123,6 +123,13 @@ def _convex(dense: Ranking, lexical: Ranking, fusion: Fusion, documents: Documen
         dense_part, prior = _document_aware(docs, dense_part, lexical_part, fusion, documents)
     scores = fusion.dense_weight * dense_part + (1 - fusion.dense_weight) * lexical_part + prior
     return dict(zip(docs.tolist(), scores.tolist()))
+
+
+def _union(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The sorted distinct rows of both rankings. (np.union1d's np.unique imports numpy.ma on its
+    first call: 8 ms of every cold query.)"""
+    rows = np.sort(np.concatenate((first, second)).astype(np.int64))
+    return rows[np.concatenate(([True], rows[1:] != rows[:-1]))] if len(rows) else rows
 
 
 def _document_aware(docs: np.ndarray, dense_part: np.ndarray, lexical_part: np.ndarray, fusion: Fusion,
