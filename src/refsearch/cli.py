@@ -27,6 +27,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 # is skipped, up to MAX_SKIPPED_PIECES more pieces: a stream without newlines must end too.
 MAX_LINE_BYTES = 4_000_000
 MAX_SKIPPED_PIECES = 16
+BAR_AFTER = 0.5  # seconds of a build before its progress bar shows
 
 
 class Format(str, Enum):
@@ -82,10 +83,16 @@ def _console(stderr: bool = False):
 
 
 def _progress():
-    """A progress callback drawing a bar on stderr while a build indexes references."""
-    state = {}
+    """A progress callback drawing a bar on stderr while a build indexes references, once it has
+    taken BAR_AFTER seconds (an update that takes over nearly every row is done sooner: it draws
+    nothing, and does not import rich)."""
+    import time
+
+    state = {"started": time.monotonic()}
 
     def update(done: int, total: int) -> None:
+        if "bar" not in state and (done >= total or time.monotonic() - state["started"] < BAR_AFTER):
+            return
         if "bar" not in state:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 

@@ -96,7 +96,7 @@ class Reference:
         for key in _TUPLE_FIELDS:
             data[key] = list(data[key])
         data["also_topics"] = [list(path) for path in self.also_topics]
-        for key in _OMITTED_WHEN_EMPTY:  # most sources never fill them: records stay as they were
+        for key in OMITTED_WHEN_EMPTY:  # most sources never fill them: records stay as they were
             if not data[key]:
                 del data[key]
         return data
@@ -138,7 +138,7 @@ class Reference:
 
 
 _TUPLE_FIELDS = ("topic", "topic_en", "authors", "tags", "also_in", "fulltext")
-_OMITTED_WHEN_EMPTY = ("also_topics", "fulltext")
+OMITTED_WHEN_EMPTY = ("also_topics", "fulltext")
 _GENERIC_FILE_NAMES = {"readme", "index", "zotero"}  # zotero.sqlite: a library is its data directory
 
 
