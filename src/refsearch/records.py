@@ -133,7 +133,12 @@ class Reference:
     @property
     def handle(self) -> str:
         """The short name a result list shows and `show`/`related` take: its citation key, else its
-        id without the page prefix (the full id when that short one is not unique)."""
+        id without the page prefix (the full id when that short one is not unique); from one of
+        several libraries searched together (libraries.py), with its library's name first."""
+        library = self.extra.get("library")
+        if isinstance(library, str):
+            own = self.id.partition(":")[2]
+            return f"{library}:{self.cite_key or own.partition('/')[2] or own}"
         return self.cite_key or self.id.partition("/")[2] or self.id
 
 
