@@ -61,7 +61,28 @@ def open(path: Path | str | Sequence[Path | str] | None = None, *, update: bool 
             say(f"warning: index is stale ({state.detail}); answering from it as built (--no-update).")
         else:
             _update(target, state, say, progress)
-    return _opened(target.index, model, trusted=state.trusted, one_query=one_query)
+    try:
+        index = _opened(target.index, model, trusted=state.trusted, one_query=one_query)
+        if one_query and _build_encoder() is not None:
+            index.encoder  # the query's encoder is the session the update opened (encoders/onnx.py)
+        return index
+    finally:
+        _release_build_encoder()
+
+
+def _build_encoder():
+    """The onnx module when it keeps the encoder the last build in this process embedded with."""
+    import sys
+
+    onnx = sys.modules.get("refsearch.encoders.onnx")
+    return onnx if onnx is not None and onnx.build_encoder_kept() else None
+
+
+def _release_build_encoder() -> None:
+    """Let go of the encoder the last build embedded with: no query of this process will use it."""
+    onnx = _build_encoder()
+    if onnx is not None:
+        onnx.release_build_encoder()
 
 
 def _update(target, state, say: Say, progress) -> None:
@@ -97,8 +118,11 @@ def build(sources: Sequence[Path | str] | None = None, index: Path | str | None 
     chosen = [Path(s) for s in sources] if sources else target.sources
     if chosen is None and not (target.index / "CURRENT").exists():
         chosen = target.first  # a default index not built yet: from the configured or bundled list
-    return build_index(chosen, target.index, model=target.model, encoder=target.encoder, force=force,
-                       progress=progress, lock_wait=lock_wait, ray=ray)
+    try:
+        return build_index(chosen, target.index, model=target.model, encoder=target.encoder, force=force,
+                           progress=progress, lock_wait=lock_wait, ray=ray)
+    finally:
+        _release_build_encoder()
 
 
 def status(path: Path | str | None = None, checksums: bool = True):

@@ -214,9 +214,19 @@ class OnnxEncoder:
         return pooled.astype(np.float32, copy=False)
 
 
-# The encoders builds in this process embedded with, by folder: a one-query process that updated its
-# index first (a CLI search on a stale index) asks its query with the session the update opened.
+# The encoder the last build in this process embedded with, by its folder: a one-query process that
+# updated its index first (a CLI search on a stale index) asks its query with the session the update
+# opened. One at most, and let go by `release_build_encoder` (api.py) once no query can use it: a
+# session holds ~100 MB, and a server or a test session builds many times.
 _BUILDING: dict[str, "OnnxEncoder"] = {}
+
+
+def build_encoder_kept() -> bool:
+    return bool(_BUILDING)
+
+
+def release_build_encoder() -> None:
+    _BUILDING.clear()
 
 
 class OnnxBackend(SentenceTransformersModels):
@@ -235,6 +245,7 @@ class OnnxBackend(SentenceTransformersModels):
         source = self.encoder_source(spec)
         name = store.install_encoder(index_dir, source, read_encoder_config(source)["fingerprint"])
         files = {p.name: p.stat().st_size for p in sorted((index_dir / name).iterdir())}
+        _BUILDING.clear()
         encoder = _BUILDING[str(index_dir / name)] = OnnxEncoder(index_dir / name, lazy=True)
         return encoder, {"encoder_dir": name, "encoder_files": files}
 
