@@ -365,7 +365,7 @@ def test_generated_queries_through_the_library(indexed, query, k):
 
 CONFIG_VALUES = {
     "index-number": ("index: 42\n", "'index' must be text"),
-    "index-list": ("index: [1, 2]\n", "'index' must be text"),
+    "index-list": ("index: [1, 2]\n", "'index' must be a path or a list of paths"),
     "index-empty": ("index: ''\n", "'index' is empty"),
     "sources-number": ("sources: 5\n", "'sources' must be a path or a list of paths"),
     "sources-numbers": ("sources: [1, 2]\n", "'sources' must be a path or a list of paths"),

@@ -637,6 +637,8 @@ class Example:
             at = self.draw(st.integers(0, flat.size - 1), "at")
             if flat.dtype.kind == "f":
                 flat[at] = self.draw(st.sampled_from([np.nan, np.inf, -np.inf, 1e38, -1.0, 0.0]), "float")
+            elif flat.dtype.kind == "b":  # an earlier change made it bool: np.iinfo has no bounds for it
+                flat[at] = not flat[at]
             else:
                 info = np.iinfo(flat.dtype)
                 near = st.integers(-2, len(array) + 2)  # just out of range: the likely off-by-one

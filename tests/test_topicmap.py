@@ -76,7 +76,7 @@ def test_a_large_index_gets_principal_components(tmp_path, monkeypatch):
 def test_a_build_stores_the_map_in_the_generation(tmp_path, fake_encoder):
     index_dir = make_project(tmp_path)
     manifest = store.open_generation(index_dir).manifest
-    assert manifest["map"] == {"file": "map.npy", "method": "knn-layout@1"}
+    assert manifest["map"] == {"file": "map.npy", "method": "knn-layout@1", "placed": 0}
     assert manifest["files"]["map.npy"]["size"] > 0
     points = refsearch.open(index_dir).topic_map()
     assert points.shape == (3, 2) and points.dtype == np.float32

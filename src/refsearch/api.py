@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .config import resolve_target
+from .config import configured_set, resolve_target
 from .errors import IndexProblem, RefsearchError, os_error_message
 from .index import Index
 from .state import Wanted, inspect
@@ -22,10 +22,11 @@ Say = Callable[[str], None]
 QUERY_LOCK_WAIT = 2.0
 
 
-def open(path: Path | str | None = None, *, update: bool = True, model: str | None = None,
+def open(path: Path | str | Sequence[Path | str] | None = None, *, update: bool = True, model: str | None = None,
          say: Say | None = None, progress: Callable[[int, int], None] | None = None,
-         one_query: bool = False) -> Index:
-    """The index at `path` (default: the user's default index), ready to search.
+         one_query: bool = False):
+    """The index at `path` (default: the user's default index), ready to search; several paths
+    (or a config naming several) give one `Libraries` answering across them (libraries.py).
 
     A missing default index is built from the configured sources (or the bundled list). An index
     whose sources or model changed is brought up to date first, unless `update` is False (then
@@ -38,6 +39,16 @@ def open(path: Path | str | None = None, *, update: bool = True, model: str | No
     encodes ~0.5 ms slower (servers and batches keep the default).
     """
     say = say or (lambda _message: None)
+    paths = list(path) if isinstance(path, (list, tuple)) else None
+    if paths is None and path is None:
+        paths = [str(p) for p in configured_set()] or None
+    if paths is not None:
+        if len(paths) == 1:
+            return open(paths[0], update=update, model=model, say=say, progress=progress, one_query=one_query)
+        from .libraries import Libraries
+
+        return Libraries([open(p, update=update, model=model, say=say, progress=progress, one_query=one_query)
+                          for p in paths])
     target = resolve_target(path)
     state = inspect(target.index, Wanted(target.sources))
     if state.condition == "missing":
@@ -50,7 +61,28 @@ def open(path: Path | str | None = None, *, update: bool = True, model: str | No
             say(f"warning: index is stale ({state.detail}); answering from it as built (--no-update).")
         else:
             _update(target, state, say, progress)
-    return _opened(target.index, model, trusted=state.trusted, one_query=one_query)
+    try:
+        index = _opened(target.index, model, trusted=state.trusted, one_query=one_query)
+        if one_query and _build_encoder() is not None:
+            index.encoder  # the query's encoder is the session the update opened (encoders/onnx.py)
+        return index
+    finally:
+        _release_build_encoder()
+
+
+def _build_encoder():
+    """The onnx module when it keeps the encoder the last build in this process embedded with."""
+    import sys
+
+    onnx = sys.modules.get("refsearch.encoders.onnx")
+    return onnx if onnx is not None and onnx.build_encoder_kept() else None
+
+
+def _release_build_encoder() -> None:
+    """Let go of the encoder the last build embedded with: no query of this process will use it."""
+    onnx = _build_encoder()
+    if onnx is not None:
+        onnx.release_build_encoder()
 
 
 def _update(target, state, say: Say, progress) -> None:
@@ -86,8 +118,11 @@ def build(sources: Sequence[Path | str] | None = None, index: Path | str | None 
     chosen = [Path(s) for s in sources] if sources else target.sources
     if chosen is None and not (target.index / "CURRENT").exists():
         chosen = target.first  # a default index not built yet: from the configured or bundled list
-    return build_index(chosen, target.index, model=target.model, encoder=target.encoder, force=force,
-                       progress=progress, lock_wait=lock_wait, ray=ray)
+    try:
+        return build_index(chosen, target.index, model=target.model, encoder=target.encoder, force=force,
+                           progress=progress, lock_wait=lock_wait, ray=ray)
+    finally:
+        _release_build_encoder()
 
 
 def status(path: Path | str | None = None, checksums: bool = True):

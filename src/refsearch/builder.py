@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +21,9 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from . import derived_topics, encoders, store, topicmap, trust, vectors
-from .catalog import Catalog, CatalogWriter
-from .docfeatures import FeaturesWriter
+from . import derived_topics, encoders, store, takeover, topicmap, trust, vectors
+from .catalog import CatalogWriter, record_line, with_hash
+from .docfeatures import DocumentFeatures, FeaturesWriter
 from .fulltext import FullTextWriter
 from .errors import IndexProblem, RefsearchError, SourceError
 from .journal import Journal
@@ -95,10 +96,10 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
         encoder_name = encoder or recorded_model.get("encoder") or encoders.DEFAULT_ENCODER
         backend = encoders.backend(encoder_name)
         spec = backend.resolve(model or recorded_model.get("id"))
-        files = scan_sources(roots)
+        files = scan_sources(roots, state.generation.manifest["sources"]["files"] if previous else ())
         from .sources import conflicts_summary, plan_sources, skipped_summary
 
-        plan = plan_sources(roots)
+        plan = plan_sources(roots, previous.reading if previous else None)
         report.skipped, report.warnings = plan.skipped, plan.warnings
         report.merged, report.conflicts = len(plan.duplicates.into), [str(c) for c in plan.duplicates.conflicts]
         report.notes += [line for line in (skipped_summary(plan), conflicts_summary(plan)) if line]
@@ -107,14 +108,19 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
         if starting:
             starting()
         encoder_impl, encoder_meta = backend.for_build(spec, index_dir)
+        if previous:
+            previous.allow_rows(encoder_impl.fingerprint, {"lexical": LEXICAL_SETTINGS, "records": RECORDS_SETTINGS})
         journal = Journal(index_dir, encoder_impl.fingerprint, encoder_impl.dimension)
         writer = store.GenerationWriter(index_dir)
         try:
             embed = _embedder(encoder_impl, index_dir, encoder_meta, ray)
-            store_meta, count, topics_meta, fulltext_meta, features_meta = _write_generation(
-                writer, plan.references(), encoder_impl, embed, previous, journal, report, progress, plan.count)
+            written = _write_generation(writer, plan, encoder_impl, embed, previous, journal, report, progress)
+            store_meta, count = written.vectors, written.count
             map_meta = topicmap.write(writer.path, vectors.open_store(writer.tmp, store_meta, count,
-                                                                      encoder_impl.dimension))
+                                                                      encoder_impl.dimension),
+                                      written.map_kept(previous))
+            takeover.write_reading(writer.path(takeover.READING), writer.path(takeover.RAW),
+                                   _reading(plan, files, roots, written.row_of_position), written.raw_lines.values())
             manifest = {
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "count": count,
@@ -127,9 +133,9 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
                 "lexical": LEXICAL_SETTINGS,
                 "records": RECORDS_SETTINGS,
                 "map": map_meta,
-                "topics": topics_meta,
-                "features": features_meta,
-                **({"fulltext": fulltext_meta} if fulltext_meta else {}),
+                "topics": written.topics,
+                "features": written.features,
+                **({"fulltext": written.fulltext} if written.fulltext else {}),
             }
             manifest["seal"] = _seal(manifest, report)
             writer.publish(manifest)
@@ -193,13 +199,13 @@ def _roots(state: IndexState) -> list[Path]:
     return state.roots
 
 
-def _reusable(generation: store.Generation | None, report: BuildReport) -> store.Generation | None:
-    """The current generation if its vectors may be reused: checksums verified first."""
+def _reusable(generation: store.Generation | None, report: BuildReport) -> takeover.Previous | None:
+    """The current generation if its vectors, rows and reading may be taken over: checksums verified first."""
     if generation is None:
         return None
     try:
         store.verify_checksums(generation)
-        return generation
+        return takeover.Previous(generation)
     except IndexProblem as problem:
         report.notes.append(f"previous index damaged, embedding everything again ({problem})")
         return None
@@ -217,79 +223,160 @@ def _seal(manifest: dict, report: BuildReport) -> str | None:
 Embed = Callable[[Iterable[list[str]]], Iterator[np.ndarray]]  # each chunk's texts -> their vectors, in order
 
 
-def _write_generation(writer: store.GenerationWriter, references: Iterable[Reference], encoder, embed: Embed,
-                      previous: store.Generation | None, journal: Journal, report: BuildReport,
-                      progress: Progress | None, total: int) -> tuple[dict, int, dict, dict | None, dict]:
+@dataclass
+class Written:
+    """What `_write_generation` wrote: the manifest's `vectors`, `topics`, `fulltext` (None: no
+    reference has a full text) and `features` entries, the row count, each row's previous row (-1:
+    not taken over), each unmerged entry's row (by its plan position) and the merged entries as read."""
+
+    vectors: dict
+    count: int
+    topics: dict
+    fulltext: dict | None
+    features: dict
+    old_rows: np.ndarray
+    row_of_position: dict[tuple[int, int], int]
+    raw_lines: dict[tuple[int, int], bytes]
+
+    def map_kept(self, previous: takeover.Previous | None):
+        """What topicmap.write needs to place new rows in the previous map (None: lay it out)."""
+        if previous is None or not previous.rows_reusable or previous.map_points is None:
+            return None
+        return previous.map_points, self.old_rows, previous.manifest.get("map") or {}
+
+
+def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embed,
+                      previous: takeover.Previous | None, journal: Journal, report: BuildReport,
+                      progress: Progress | None) -> Written:
     """Stream references through embedding into catalog, vectors, lexical and full-text index and the
-    per-reference features, chunk by chunk, then derive the topics of pages without any; return the
-    manifest's `vectors` entry, how many references were written, and the manifest's `topics`,
-    `fulltext` (None: no reference has a full text) and `features` entries. Vectors come from the
-    previous generation, else the journal of an unfinished build, else `embed` (and then go into the
-    journal). `embed` may work ahead on later chunks (Ray does), so each chunk waits in `pending`
-    until its vectors come back."""
+    per-reference features, chunk by chunk, then derive the topics of pages without any. A row the
+    previous generation holds unchanged (takeover.py) is taken over whole: its stored line, facets,
+    vector, postings and features. Other vectors come from the previous generation (same content
+    hash), else the journal of an unfinished build, else `embed` (and then go into the journal).
+    `embed` may work ahead on later chunks (Ray does), so each chunk waits in `pending` until its
+    vectors come back."""
     from .sources import fulltext_of
 
-    old_by_id, old_rows, old_vectors = _previous(previous)
+    total = plan.count
+    hash_of_id = previous.hash_of_id if previous else {}
+    old_rows_by_hash = previous.row_of_hash if previous else {}
     lexical = BM25Builder(**BM25_PARAMS)
+    if previous and previous.rows_reusable:
+        lexical.take_over(*previous.lexical)
     new_ids: set[str] = set()
-    pending: deque[tuple[list[Reference], list[str], list[int]]] = deque()
+    pending: deque[tuple[list, list[str], list[int]]] = deque()
     fresh = bytearray()  # per row: added or changed by this build (derived topics' stability rule)
+    old_rows = array("q")
+    row_of_position: dict[tuple[int, int], int] = {}
+
+    def row_of(item) -> tuple[Reference | None, int | None, bytes | None]:
+        """(the reference, None, None) to write anew, or (None, previous row, its record line now,
+        None: as stored) to take over."""
+        if not isinstance(item, Reference):  # an unmerged entry of a file not read again: a previous row
+            return (None, item, None) if previous.rows_reusable else (previous.reading.reference(item), None, None)
+        line = record_line(item) if previous and previous.rows_reusable else None
+        kept = previous.row_of_line(line) if line else None
+        return (item, None, None) if kept is None else (None, kept, line)
 
     def texts_to_embed() -> Iterator[list[str]]:
-        for chunk in _chunks(references, CHUNK):
-            hashes = [content_hash(ref, encoder.fingerprint) for ref in chunk]
-            for ref, digest in zip(chunk, hashes):
-                new_ids.add(ref.id)
-                old = old_by_id.get(ref.id)
+        for chunk in _chunks(plan.items(), CHUNK):
+            rows = [(position, *row_of(item)) for position, item in chunk]
+            hashes = [previous.hashes[kept] if ref is None else content_hash(ref, encoder.fingerprint)
+                      for _, ref, kept, _ in rows]
+            for (_, ref, kept, _), digest in zip(rows, hashes):
+                ref_id = previous.catalog.ids[kept] if ref is None else ref.id
+                new_ids.add(ref_id)
+                old = hash_of_id.get(ref_id)
                 report.added += old is None
                 report.unchanged += old == digest
                 report.changed += old is not None and old != digest
-            missing = [i for i, digest in enumerate(hashes) if digest not in old_rows and digest not in journal.rows]
-            pending.append((chunk, hashes, missing))
-            yield [dense_text(chunk[i]) for i in missing]
+            missing = [i for i, digest in enumerate(hashes) if digest not in old_rows_by_hash and digest not in journal.rows]
+            pending.append((rows, hashes, missing))
+            yield [dense_text(rows[i][1]) for i in missing]
 
     with contextlib.ExitStack() as unfinished:  # a failure closes the files being written
         catalog = CatalogWriter(writer.path)
         unfinished.callback(catalog.discard)
         features = FeaturesWriter()
-        fulltext = FullTextWriter(writer.tmp, BM25_PARAMS, previous)
+        kept_features = DocumentFeatures.load(previous.generation) if previous else None
+        fulltext = FullTextWriter(writer.tmp, BM25_PARAMS, previous.generation if previous else None)
         store_writer = vectors.writer(vectors.store_for(total), writer.path, encoder.dimension)
         unfinished.callback(store_writer.discard)
         done = 0
         for embedded in embed(texts_to_embed()):
-            chunk, hashes, missing = pending.popleft()
+            rows, hashes, missing = pending.popleft()
             if missing:
                 journal.add([hashes[i] for i in missing], embedded)
-            block = np.zeros((len(chunk), encoder.dimension), dtype=np.float32)
-            from_old = [i for i, digest in enumerate(hashes) if digest in old_rows]
-            from_journal = [i for i, digest in enumerate(hashes) if digest not in old_rows]
-            for picked, rows, fetch in ((from_old, old_rows, old_vectors), (from_journal, journal.rows, journal.vectors)):
+            block = np.zeros((len(rows), encoder.dimension), dtype=np.float32)
+            from_old = [i for i, digest in enumerate(hashes) if digest in old_rows_by_hash]
+            from_journal = [i for i, digest in enumerate(hashes) if digest not in old_rows_by_hash]
+            for picked, by_hash, fetch in ((from_old, old_rows_by_hash, previous and previous.vectors),
+                                           (from_journal, journal.rows, journal.vectors)):
                 if picked:
-                    block[picked] = fetch(np.array([rows[hashes[i]] for i in picked]))
+                    block[picked] = fetch(np.array([by_hash[hashes[i]] for i in picked]))
             store_writer.add(block)
-            for row, (ref, digest) in enumerate(zip(chunk, hashes), start=done):
-                fresh.append(old_by_id.get(ref.id) != digest)
-                catalog.add(ref, digest)
-                lexical.add(lexical_fields(ref))
-                features.add(ref)
-                if ref.fulltext:
+            for row, ((position, ref, kept, line), digest) in enumerate(zip(rows, hashes), start=done):
+                if position not in plan.duplicates.absorbs:
+                    row_of_position[position] = row
+                old_rows.append(-1 if kept is None else kept)
+                if kept is None:
+                    fresh.append(hash_of_id.get(ref.id) != digest)
+                    catalog.add(ref, digest)
+                    lexical.add(lexical_fields(ref))
+                    features.add(ref)
+                else:
+                    fresh.append(False)
+                    stored = previous.stored[kept] if line is None else with_hash(line, digest)
+                    catalog.add_line(stored, previous.facts(kept))
+                    lexical.add_kept(kept)
+                    features.add_kept(kept_features, kept, previous.reference)
+                    if b'"fulltext"' in stored:  # its full text's files, read again for the passages
+                        ref = previous.reference(kept)
+                if ref is not None and ref.fulltext:
                     fulltext.add(row, ref.fulltext)
-            done += len(chunk)
+            done += len(rows)
             if progress:
                 progress(done, total)
-        report.removed = sum(1 for ref_id in old_by_id if ref_id not in new_ids)
+        report.removed = sum(1 for ref_id in hash_of_id if ref_id not in new_ids)
         features_meta = features.finish(writer.path)
         meta = store_writer.finish()
         bm25 = lexical.finish()
         derived = _derive_topics(catalog, vectors.open_store(writer.tmp, meta, done, encoder.dimension), bm25,
-                                 np.frombuffer(bytes(fresh), dtype=bool), _kept_topics(previous, encoder))
+                                 np.frombuffer(bytes(fresh), dtype=bool),
+                                 _kept_topics(previous.generation if previous else None, encoder))
         catalog.set_derived(derived)
         catalog.finish()
         fulltext_files, fulltext_meta = fulltext.finish(fulltext_of) or ([], None)
         unfinished.pop_all()
     writer.files.extend(fulltext_files)
     writer.files.extend(bm25.save(writer.tmp))
-    return meta, done, derived_topics.write(writer.path, derived, encoder.dimension), fulltext_meta, features_meta
+    return Written(meta, done, derived_topics.write(writer.path, derived, encoder.dimension), fulltext_meta,
+                   features_meta, np.frombuffer(old_rows, dtype=np.int64), row_of_position, plan.raw_lines)
+
+
+
+def _reading(plan, files: list[dict], roots: Sequence[Path], row_of_position: dict) -> Iterator[dict]:
+    """The reading a generation keeps for the next build (takeover.py): per file read (or passed
+    over), its size and time as scanned, and per entry where its record went (a row, or for a merged
+    entry -(n + 1) for line n of the raw lines, numbered in the order `Written.raw_lines` has them)."""
+    stats = {os.path.normpath(roots[entry["root"]] / entry["path"]): (entry["size"], entry["mtime_ns"]) for entry in files}
+    raw_number = {position: number for number, position in enumerate(plan.raw_lines)}
+    for number, file in enumerate(plan.files):
+        stat = stats.get(os.path.abspath(file.path))
+        if stat is None:
+            continue  # a database (its companions make its state), or a file the scan did not list
+        entries = []
+        for entry, (ref_id, facts, _) in enumerate(file.entries):
+            position = (number, entry)
+            where = row_of_position.get(position) if position not in raw_number else -raw_number[position] - 1
+            entries.append([ref_id, facts, where])
+        yield {"path": os.path.abspath(file.path), "key": file.key, "size": stat[0], "mtime_ns": stat[1],
+               "warnings": file.warnings, "skipped": None, "entries": entries}
+    for path, key, why in plan.skipped_kept:
+        stat = stats.get(os.path.abspath(path))
+        if stat is not None:
+            yield {"path": os.path.abspath(path), "key": key, "size": stat[0], "mtime_ns": stat[1],
+                   "warnings": [], "skipped": why, "entries": []}
 
 
 def _derive_topics(catalog: CatalogWriter, written: vectors.VectorStore, bm25, fresh: np.ndarray,
@@ -329,17 +416,3 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def _previous(previous: store.Generation | None):
-    """From the previous generation: id -> content hash, content hash -> row, and a function
-    reading rows' vectors."""
-    if previous is None:
-        return {}, {}, None
-    manifest = previous.manifest
-    by_id, rows = {}, {}
-    for row, (ref, digest) in enumerate(Catalog(previous).rows_with_hashes()):
-        by_id[ref.id] = digest
-        rows.setdefault(digest, row)
-    old = vectors.open_store(previous.directory, manifest["vectors"], manifest["count"], manifest["model"]["dimension"])
-    return by_id, rows, old.vectors

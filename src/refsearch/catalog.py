@@ -10,7 +10,7 @@ Files (all in the generation directory):
     facets.authors.json   the distinct author names; facets.author_ptr.npy / facets.author_ids.npy give
                           each row's authors (read only when a query filters by author)
     records.names.json    the names people use for a reference besides its id: citation key, DOI and
-                          URL -> row (read only when `show` or `related` is given such a name)
+                          URL -> the rows holding it (read only when `show` or `related` is given such a name)
     facets.tags.json      the distinct tags; facets.tag_ptr.npy / facets.tag_ids.npy each row's tags
     facets.topic_ptr.npy  with facets.topic_ids.npy: every topic path of each row (its topic first, then
                           `also_topics`), as numbers into facets.json's topics (read by topic filters)
@@ -26,14 +26,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import re
 from array import array
 from functools import cached_property
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
 from .errors import IndexProblem
-from .records import Reference, normalised_url
+from .records import OMITTED_WHEN_EMPTY, Reference, normalised_url
 from .store import REBUILD, Generation, naming, open_index_file, read_index_json, write_file
 from .vectors import load_npy, save_npy
 
@@ -50,7 +51,8 @@ FILES = (RECORDS, OFFSETS, IDS, FACETS, FACET_ROWS, AUTHORS, AUTHOR_PTR, AUTHOR_
          TOPIC_PTR, TOPIC_IDS, NAMES)
 # What a build makes of its sources (records, facets, names): a new version makes an older index
 # stale, so it is read again (its vectors reused) instead of missing what the new reading adds.
-RECORDS_FORMAT = 3  # 3: pages without headings get derived topics (facets.json marks them "derived")
+RECORDS_FORMAT = 4  # 3: pages without headings get derived topics (facets.json marks them "derived");
+# 4: the content hash first in each line (a build takes unchanged rows over), names list every row
 NAME_KINDS = ("key", "doi", "url")
 PAGE, TOPIC, KIND, VENUE, YEAR = range(5)
 COLUMNS = 5
@@ -65,6 +67,71 @@ class TopicEntry:
 
 
 DERIVED = "derived"  # the mark of a derived topic in facets.json
+
+
+class RowFacts(NamedTuple):
+    """What the catalog's facets and names take from a reference."""
+
+    id: str
+    page: tuple[str, str]  # (title, key)
+    topic: tuple[tuple[str, ...], tuple[str, ...]]  # (path, English path), as the source gave it
+    kind: str | None
+    venue: str | None
+    year: int
+    authors: tuple[str, ...]
+    tags: tuple[str, ...]
+    also_topics: tuple[tuple[str, ...], ...]
+    names: tuple[tuple[str, str], ...]  # (NAME_KINDS entry, name)
+
+
+def row_facts(ref: Reference) -> RowFacts:
+    key = ref.id.split("/")[0] if "/" in ref.id else ref.page  # ids given by a source need not start with a page key
+    names = tuple((kind, name) for kind, name in (("key", ref.cite_key), ("doi", ref.doi), ("url", normalised_url(ref.url)))
+                  if name)
+    return RowFacts(ref.id, (ref.page, key), (ref.topic, ref.topic_en), ref.kind, ref.venue, ref.year or 0,
+                    tuple(ref.authors), tuple(dict.fromkeys(ref.tags)), tuple(ref.also_topics), names)
+
+
+# A stored line is the record with its content hash first, then its place in the sources:
+# `{"content_hash": "<32 hex>", "source": "file:line", "id": …}`, so a build tells an unchanged record
+# (moved or not: a line inserted above it changes its place only), and its hash, from the bytes
+# alone (`split_hash`, `record_key`).
+HASH_PREFIX = b'{"content_hash": "'
+_HASH_END = len(HASH_PREFIX) + 32
+_HEX = frozenset(b"0123456789abcdef")
+_SOURCE = re.compile(rb'\{"source": "(?:[^"\\]|\\.)*", ')
+
+
+def record_line(ref: Reference) -> bytes:
+    """A reference as the catalog stores it, without its content hash (one JSON object, no newline):
+    what `Reference.to_json` gives, `source` first. Built from the fields directly: `to_json`'s
+    deep copy (dataclasses.asdict) took 100 µs a reference, most of an update's reading."""
+    record = {"source": ref.source}
+    for name in _STORED:
+        value = getattr(ref, name)
+        if value or name not in OMITTED_WHEN_EMPTY:
+            record[name] = value
+    return json.dumps(record, ensure_ascii=False).encode()
+
+
+def record_key(line: bytes) -> bytes | None:
+    """`line` (record_line) without its place in the sources; None for another shape."""
+    found = _SOURCE.match(line)
+    return line[found.end():] if found else None
+
+
+def with_hash(line: bytes, content_hash: str) -> bytes:
+    """The stored line of `line` (record_line) and its content hash, newline included."""
+    return b"%s%s\", %s\n" % (HASH_PREFIX, content_hash.encode(), line[1:])
+
+
+def split_hash(stored: bytes) -> tuple[bytes, str] | None:
+    """(record line, content hash) of a line `with_hash` wrote; None for any other shape (an index
+    written before hashes came first, or damage)."""
+    if (not stored.startswith(HASH_PREFIX) or stored[_HASH_END:_HASH_END + 3] != b'", '
+            or not _HEX.issuperset(stored[len(HASH_PREFIX):_HASH_END])):
+        return None
+    return b"{" + stored[_HASH_END + 3:].rstrip(b"\n"), stored[len(HASH_PREFIX):_HASH_END].decode()
 
 
 class CatalogWriter:
@@ -84,31 +151,32 @@ class CatalogWriter:
         self._kinds: dict[str | None, int] = {}
         self._venues: dict[str | None, int] = {}
         self._authors: dict[str, int] = {}
-        self._name_table: dict[str, dict[str, int]] = {kind: {} for kind in NAME_KINDS}
+        self._name_table: dict[str, dict[str, list[int]]] = {kind: {} for kind in NAME_KINDS}
         self._tags: dict[str, int] = {}
         self._derived: list[tuple[int, str]] = []  # (page, label), numbered after the source's topics
 
     def add(self, ref: Reference, content_hash: str) -> None:
-        record = {key: value for key, value in ref.to_json().items() if key not in NOT_STORED}
-        line = json.dumps({**record, "content_hash": content_hash}, ensure_ascii=False).encode() + b"\n"
+        self.add_line(with_hash(record_line(ref), content_hash), row_facts(ref))
+
+    def add_line(self, line: bytes, facts: "RowFacts") -> None:
+        """A stored line (`with_hash`) with what the facets need of it: a build adds a row it takes
+        over from the previous generation this way, without reading the reference again."""
         with naming(self._records_path):
             self._records.write(line)
         self._offsets.append(self._offsets[-1] + len(line))
-        self._ids.append(ref.id)
-        key = ref.id.split("/")[0] if "/" in ref.id else ref.page  # ids given by a source need not start with a page key
-        page = self._pages.setdefault((ref.page, key), len(self._pages))
-        topic = self._topics.setdefault((page, ref.topic, ref.topic_en), len(self._topics))
-        kind = self._kinds.setdefault(ref.kind, len(self._kinds))
-        venue = self._venues.setdefault(ref.venue, len(self._venues))
-        self._facet_rows.extend((page, topic, kind, venue, ref.year or 0))
-        self._listed("author", (self._authors.setdefault(name, len(self._authors)) for name in ref.authors))
-        self._listed("tag", (self._tags.setdefault(tag, len(self._tags)) for tag in dict.fromkeys(ref.tags)))
+        self._ids.append(facts.id)
+        page = self._pages.setdefault(facts.page, len(self._pages))
+        topic = self._topics.setdefault((page, *facts.topic), len(self._topics))
+        kind = self._kinds.setdefault(facts.kind, len(self._kinds))
+        venue = self._venues.setdefault(facts.venue, len(self._venues))
+        self._facet_rows.extend((page, topic, kind, venue, facts.year))
+        self._listed("author", (self._authors.setdefault(name, len(self._authors)) for name in facts.authors))
+        self._listed("tag", (self._tags.setdefault(tag, len(self._tags)) for tag in facts.tags))
         self._listed("topic", (topic, *(self._topics.setdefault((page, path, ()), len(self._topics))
-                                        for path in ref.also_topics)))
+                                        for path in facts.also_topics)))
         row = len(self._ids) - 1
-        for kind, name in (("key", ref.cite_key), ("doi", ref.doi), ("url", normalised_url(ref.url))):
-            if name:
-                self._name_table[kind].setdefault(name, row)
+        for kind, name in facts.names:
+            self._name_table[kind].setdefault(name, []).append(row)
 
     def _listed(self, name: str, numbers) -> None:
         ptr, ids = self._lists[name]
@@ -235,6 +303,45 @@ class Catalog:
                 data = _json_line(line, self, row)
                 yield self._topic_shown(_reference(data, self, row), row), str(data.get("content_hash", ""))
 
+    def stored_lines(self) -> list[bytes]:
+        """Every stored line, in row order, as bytes (a build compares them with what it reads now)."""
+        with open_index_file(self.generation.path(RECORDS)) as handle:
+            data = handle.read(self._size + 1)
+        if len(data) != self._size:
+            self._damaged(RECORDS, "its size changed")
+        offsets = np.asarray(self._offsets).tolist()
+        return [data[start:end] for start, end in zip(offsets, offsets[1:])]
+
+    def row_facts(self) -> "Callable[[int], RowFacts]":
+        """A row's RowFacts from the facet arrays, for a build taking the row over (all of them
+        checked here once: they come from an untrusted index)."""
+        rows = np.asarray(self._facet_rows)
+        for column in (PAGE, TOPIC, KIND, VENUE):
+            self.facet(column)
+        authors, tags = self.author_names(), self.tag_names()
+        listings = [self._listing(ptr, ids, limit) for ptr, ids, limit in
+                    ((AUTHOR_PTR, AUTHOR_IDS, len(authors)), (TAG_PTR, TAG_IDS, len(tags)),
+                     (TOPIC_PTR, TOPIC_IDS, len(self.topics)))]
+        pointers = [np.searchsorted(owners, np.arange(self.count + 1)).tolist() for owners, _ in listings]
+        numbers = [values.tolist() for _, values in listings]
+        named: dict[int, list[tuple[str, str]]] = {}
+        for kind, table in self._name_table.items():
+            for name, holders in table.items():
+                for row in holders:
+                    named.setdefault(row, []).append((kind, name))
+        ids, topics = self.ids, self.topics
+        source_topics = [((), ()) if topic.derived else (topic.path, topic.path_en) for topic in topics]
+        values = rows.tolist()
+
+        def facts(row: int) -> RowFacts:
+            page, topic, kind, venue, year = values[row]
+            (a0, a1), (t0, t1), (p0, p1) = ((ptr[row], ptr[row + 1]) for ptr in pointers)
+            return RowFacts(ids[row], self.pages[page], source_topics[topic], self.kinds[kind], self.venues[venue],
+                            year, tuple(authors[n] for n in numbers[0][a0:a1]), tuple(tags[n] for n in numbers[1][t0:t1]),
+                            tuple(topics[n].path for n in numbers[2][p0 + 1:p1]), tuple(named.get(row, ())))
+
+        return facts
+
     @cached_property
     def ids(self) -> list[str]:
         ids = self._json(IDS)
@@ -312,19 +419,23 @@ class Catalog:
     def named(self, kind: str, name: str) -> int | None:
         """The row a citation key, DOI or normalised URL names (`kind`: one of NAME_KINDS), or None;
         None too for an index built before names were kept (its callers fall back to titles)."""
-        return self._name_table.get(kind, {}).get(name)
+        rows = self._name_table.get(kind, {}).get(name)
+        return rows[0] if rows else None
 
     @cached_property
-    def _name_table(self) -> dict[str, dict[str, int]]:
+    def _name_table(self) -> dict[str, dict[str, list[int]]]:
+        """kind -> name -> the rows holding it, in row order (an index written before the records
+        format 4 gives each name its first row only)."""
         if NAMES not in self.generation.manifest["files"]:
             return {}
         names = self._json(NAMES)
-        if not isinstance(names, dict) or not all(
-                kind in NAME_KINDS and isinstance(table, dict) and all(
-                    isinstance(name, str) and type(row) is int and 0 <= row < self.count
-                    for name, row in table.items())
-                for kind, table in names.items()):
+        if not isinstance(names, dict) or not all(kind in NAME_KINDS and isinstance(table, dict) for kind, table in names.items()):
             self._damaged(NAMES, "not a table of names and rows")
+        for table in names.values():
+            for name, rows in table.items():
+                rows = table[name] = [rows] if type(rows) is int else rows
+                if not (isinstance(rows, list) and rows and all(type(row) is int and 0 <= row < self.count for row in rows)):
+                    self._damaged(NAMES, "not a table of names and rows")
         return names
 
     def _decode(self, line: bytes, row: int) -> Reference:
@@ -361,6 +472,7 @@ def _json_line(line: bytes, catalog: Catalog, row: int) -> dict:
 
 NOT_STORED = {"topic_source"}  # set when a reference is read (Catalog._topic_shown), never written
 _FIELDS = {field.name: str(field.type) for field in dataclasses.fields(Reference) if field.name not in NOT_STORED}
+_STORED = [name for name in _FIELDS if name != "source"]
 
 
 def _reference(data: dict, catalog: Catalog, row: int) -> Reference:

@@ -27,6 +27,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 # is skipped, up to MAX_SKIPPED_PIECES more pieces: a stream without newlines must end too.
 MAX_LINE_BYTES = 4_000_000
 MAX_SKIPPED_PIECES = 16
+BAR_AFTER = 0.5  # seconds of a build before its progress bar shows
 
 
 class Format(str, Enum):
@@ -82,10 +83,16 @@ def _console(stderr: bool = False):
 
 
 def _progress():
-    """A progress callback drawing a bar on stderr while a build indexes references."""
-    state = {}
+    """A progress callback drawing a bar on stderr while a build indexes references, once it has
+    taken BAR_AFTER seconds (an update that takes over nearly every row is done sooner: it draws
+    nothing, and does not import rich)."""
+    import time
+
+    state = {"started": time.monotonic()}
 
     def update(done: int, total: int) -> None:
+        if "bar" not in state and (done >= total or time.monotonic() - state["started"] < BAR_AFTER):
+            return
         if "bar" not in state:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
@@ -100,9 +107,12 @@ def _progress():
     return update
 
 
-def _open(index: Optional[str], model: Optional[str] = None, update: bool = True, one_query: bool = False):
+def _open(index, model: Optional[str] = None, update: bool = True, one_query: bool = False):
+    """The index (or, for several `--index`, the libraries answering together) a command asks."""
     from . import api
 
+    if isinstance(index, list):
+        index = index[0] if len(index) == 1 else (index or None)
     return api.open(index, update=update, model=model, say=_stderr, progress=_progress(), one_query=one_query)
 
 
@@ -114,6 +124,9 @@ def _print_json(data) -> None:
 
 IndexOption = typer.Option(None, "--index", "-i", help="Index directory (default: the user's default index, "
                                                        "or $REFSEARCH_INDEX, or `index:` in refsearch.yaml).")
+IndexesOption = typer.Option(None, "--index", "-i", help="Index directory (default: the user's default index, or "
+                                                         "$REFSEARCH_INDEX, or `index:` in refsearch.yaml); repeat it "
+                                                         "to answer across several libraries.")
 ModelOption = typer.Option(None, "--model", help="sentence-transformers model name or path (default: all-MiniLM-L6-v2, bundled).")
 JsonOption = typer.Option(False, "--json", help="Print JSON (same as --format json).")
 FormatOption = typer.Option(Format.table, "--format", help="table, json or md.")
@@ -170,7 +183,7 @@ def search(
     query: Optional[str] = typer.Argument(None, help="What to look for, in any words (Chinese or English), any length."),
     k: int = typer.Option(10, "-k", help="How many results."),
     offset: int = typer.Option(0, "--offset", help="Skip this many results (the next window of a long list)."),
-    index: Optional[str] = IndexOption,
+    index: Optional[List[str]] = IndexesOption,
     mode: Mode = typer.Option(Mode.hybrid, "--mode", help="hybrid (default), dense or lexical ranking."),
     topic: Optional[str] = typer.Option(None, "--topic", help="Only references whose topic contains this."),
     kind: Optional[str] = typer.Option(None, "--kind", help="Only this kind (paper, blog, official-doc, book, course…)."),
@@ -320,7 +333,7 @@ OffsetOption = typer.Option(0, "--offset", help="Start the list this far in (the
 
 @app.command()
 @friendly_errors
-def topics(index: Optional[str] = IndexOption, as_json: bool = JsonOption, fmt: Format = FormatOption,
+def topics(index: Optional[List[str]] = IndexesOption, as_json: bool = JsonOption, fmt: Format = FormatOption,
            offset: int = OffsetOption,
            limit: int = typer.Option(TOPICS_SHOWN, "--limit", help="How many topics to list.")):
     """List the topics of the index with their reference counts (derived ones, for pages without
@@ -345,7 +358,7 @@ def topics(index: Optional[str] = IndexOption, as_json: bool = JsonOption, fmt: 
 def show(
     ref_id: str = typer.Argument(..., metavar="REF", help="A reference's id or citation key (as search prints "
                                                           "them), its DOI or URL, or the start of its title."),
-    index: Optional[str] = IndexOption,
+    index: Optional[List[str]] = IndexesOption,
     as_json: bool = JsonOption,
     offset: int = OffsetOption,
     limit: int = typer.Option(SIBLINGS_SHOWN, "--limit", help="How many of the topic's other references to list."),
@@ -385,7 +398,7 @@ def related(
     k: int = typer.Option(5, "-k", help="How many suggestions."),
     diverse: bool = typer.Option(False, "--diverse", help="Spread suggestions across topics (maximal marginal relevance)."),
     offset: int = typer.Option(0, "--offset", help="Skip this many suggestions (the next window)."),
-    index: Optional[str] = IndexOption,
+    index: Optional[List[str]] = IndexesOption,
     as_json: bool = JsonOption,
     fmt: Format = FormatOption,
 ):

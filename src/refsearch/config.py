@@ -48,12 +48,21 @@ def default_index_dir() -> Path:
 
 @dataclass(frozen=True)
 class Config:
-    """The config file's settings (all optional)."""
+    """The config file's settings (all optional). `index` may name several indexes (a list): then
+    commands that search answer across them (libraries.py), and `indexes` holds them."""
 
     model: str | None = None
     index: Path | None = None
     sources: tuple[Path, ...] = ()
     encoder: str | None = None
+    indexes: tuple[Path, ...] = ()
+
+
+def configured_set() -> tuple[Path, ...]:
+    """The indexes the config file names as a set (`index: [a, b]`), unless $REFSEARCH_INDEX names one."""
+    if os.environ.get("REFSEARCH_INDEX"):
+        return ()
+    return load_config().indexes
 
 
 @dataclass(frozen=True)
@@ -120,12 +129,16 @@ def load_config() -> Config:
     sources = [sources] if isinstance(sources, str) else sources
     if not isinstance(sources, list) or not all(isinstance(s, str) and s.strip() for s in sources):
         raise SourceError(path, None, "'sources' must be a path or a list of paths")
-    index = _text(data, "index", path)
+    indexes = data.get("index") if isinstance(data.get("index"), list) else None
+    if indexes is not None and (not indexes or not all(isinstance(i, str) and i.strip() for i in indexes)):
+        raise SourceError(path, None, "'index' must be a path or a list of paths")
+    index = _text({**data, "index": indexes[0] if indexes else data.get("index")}, "index", path)
     return Config(
         model=_text(data, "model", path),
         index=base / _index_path(index) if index is not None else None,
         sources=tuple(base / Path(s).expanduser() for s in sources),
         encoder=_text(data, "encoder", path),
+        indexes=tuple(base / Path(i).expanduser() for i in indexes) if indexes and len(indexes) > 1 else (),
     )
 
 

@@ -48,6 +48,14 @@ class FeaturesWriter:
     def add(self, ref: Reference) -> None:
         self._values.extend(features_of(ref))
 
+    def add_kept(self, previous: "DocumentFeatures | None", row: int, reference: Callable[[int], Reference]) -> None:
+        """A row taken over unchanged from the previous generation (takeover.py): its features are
+        copied (checked as any read is), or computed from its record when that generation had none."""
+        if previous is None:
+            self.add(reference(row))
+        else:
+            self._values.extend(float(value) for value in np.column_stack(previous.of_rows(np.array([row])))[0])
+
     def finish(self, path_of: Callable[[str], Path]) -> dict:
         """Write `features.npy` (`path_of(name)` registers it) and return the manifest's `features` entry."""
         from .vectors import save_npy

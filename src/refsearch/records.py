@@ -96,7 +96,7 @@ class Reference:
         for key in _TUPLE_FIELDS:
             data[key] = list(data[key])
         data["also_topics"] = [list(path) for path in self.also_topics]
-        for key in _OMITTED_WHEN_EMPTY:  # most sources never fill them: records stay as they were
+        for key in OMITTED_WHEN_EMPTY:  # most sources never fill them: records stay as they were
             if not data[key]:
                 del data[key]
         return data
@@ -141,12 +141,17 @@ class Reference:
     @property
     def handle(self) -> str:
         """The short name a result list shows and `show`/`related` take: its citation key, else its
-        id without the page prefix (the full id when that short one is not unique)."""
+        id without the page prefix (the full id when that short one is not unique); from one of
+        several libraries searched together (libraries.py), with its library's name first."""
+        library = self.extra.get("library")
+        if isinstance(library, str):
+            own = self.id.partition(":")[2]
+            return f"{library}:{self.cite_key or own.partition('/')[2] or own}"
         return self.cite_key or self.id.partition("/")[2] or self.id
 
 
 _TUPLE_FIELDS = ("topic", "topic_en", "authors", "tags", "also_in", "fulltext")
-_OMITTED_WHEN_EMPTY = ("also_topics", "fulltext")
+OMITTED_WHEN_EMPTY = ("also_topics", "fulltext")
 _GENERIC_FILE_NAMES = {"readme", "index", "zotero"}  # zotero.sqlite: a library is its data directory
 
 

@@ -45,7 +45,7 @@ def reference_json(ref: Reference) -> dict[str, Any]:
             "note": ref.note,
             "note_en": ref.note_en, "url": ref.url, "year": ref.year, "kind": ref.kind,
             "author": ref.author, "authors": list(ref.authors), "venue": ref.venue, "doi": ref.doi,
-            "tags": list(ref.tags)}
+            "tags": list(ref.tags), **({"library": ref.extra["library"]} if "library" in ref.extra else {})}
 
 
 def _topic_source(ref: Reference) -> str | None:

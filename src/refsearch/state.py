@@ -194,14 +194,19 @@ def resolve_roots(recorded: Sequence[str], index_dir: Path) -> list[Path]:
     return [Path(os.path.normpath(_absolute(index_dir) / root)) for root in recorded]
 
 
-def scan_sources(roots: Sequence[Path]) -> list[dict]:
-    """The manifest's entry for each candidate file: root number, path in the root, size, time, sha256."""
+def scan_sources(roots: Sequence[Path], recorded: Sequence[dict] = ()) -> list[dict]:
+    """The manifest's entry for each candidate file: root number, path in the root, size, time, sha256.
+    A file `recorded` (the current manifest's entries) lists with the same size and time keeps its
+    recorded sha256 instead of being hashed again, as `diff_sources` judges it."""
+    known = {(entry["root"], entry["path"], entry["size"], entry["mtime_ns"]): entry["sha256"] for entry in recorded}
     entries = []
     for root_number, path in _located(roots):
         try:
             info = path.stat()
-            entries.append({"root": root_number, "path": _in_root(path, roots[root_number]),
-                            "size": info.st_size, "mtime_ns": info.st_mtime_ns, "sha256": store.sha256_file(path)})
+            where = _in_root(path, roots[root_number])
+            digest = known.get((root_number, where, info.st_size, info.st_mtime_ns)) or store.sha256_file(path)
+            entries.append({"root": root_number, "path": where, "size": info.st_size, "mtime_ns": info.st_mtime_ns,
+                            "sha256": digest})
         except OSError as error:
             raise RefsearchError(f"{path}: cannot read file: {error.strerror or error}") from None
     return entries

@@ -31,6 +31,11 @@ NEGATIVES = 3  # random pairs pushed apart per neighbour pair, per epoch
 # components only (seconds instead of minutes at build time).
 MAX_LAYOUT = 30_000
 SEED = 20261126
+# An update places a new reference among its nearest kept ones instead of laying the map out again
+# (seconds at a few thousand references); once the references placed since the last layout pass
+# this share of the map, the next build lays it out anew.
+PLACE_NEIGHBOURS = 10
+PLACED_SHARE = 0.1
 
 
 def project(store: VectorStore) -> np.ndarray:
@@ -124,13 +129,39 @@ def _unit_square(points: np.ndarray) -> np.ndarray:
 # --- in an index ---------------------------------------------------------------------------------
 
 
-def write(path_of: Callable[[str], Path], store: VectorStore) -> dict:
+def write(path_of: Callable[[str], Path], store: VectorStore, kept: tuple[np.ndarray, np.ndarray, dict] | None = None) -> dict:
     """Write the map of a generation being built (`path_of(name)` registers its file); return the
-    manifest's `map` entry."""
+    manifest's `map` entry. `kept`: the previous map's points, each row's previous row (-1: new)
+    and the previous `map` entry; the new rows are then placed among the others (`place`) unless
+    the rows placed since the last layout would exceed PLACED_SHARE of the map."""
     from .vectors import save_npy
 
-    save_npy(path_of(FILE), project(store))
-    return {"file": FILE, "method": METHOD if store.count <= MAX_LAYOUT else "pca@1"}
+    placed = place(store, *kept) if kept is not None else None
+    if placed is not None:
+        points, entry = placed
+    else:
+        points, entry = project(store), {"file": FILE, "method": METHOD if store.count <= MAX_LAYOUT else "pca@1", "placed": 0}
+    save_npy(path_of(FILE), points)
+    return entry
+
+
+def place(store: VectorStore, old_points: np.ndarray, old_rows: np.ndarray, entry: dict) -> tuple[np.ndarray, dict] | None:
+    """The previous map with the new rows placed, each at the mean of the points of its PLACE_NEIGHBOURS
+    nearest kept rows (by the store's own search, weighted by similarity), and the manifest entry
+    counting them; None when it should be laid out anew."""
+    new = np.flatnonzero(old_rows < 0)
+    placed = entry.get("placed", 0) if isinstance(entry.get("placed"), int) else 0
+    kept = old_rows >= 0
+    if (store.count < 3 or kept.sum() < PLACE_NEIGHBOURS or placed + len(new) > PLACED_SHARE * store.count
+            or not isinstance(entry.get("method"), str)):
+        return None
+    points = np.empty((store.count, 2), dtype=np.float32)
+    points[kept] = old_points[old_rows[kept]]
+    if len(new):
+        scores, rows = store.search(store.vectors(new), PLACE_NEIGHBOURS, allowed=kept)
+        weights = np.where(rows >= 0, np.maximum(scores, 0.0) + 1e-6, 0.0)
+        points[new] = (weights[:, :, None] * points[np.maximum(rows, 0)]).sum(axis=1) / weights.sum(axis=1, keepdims=True)
+    return points, {"file": FILE, "method": entry["method"], "placed": placed + len(new)}
 
 
 def load(generation) -> np.ndarray:

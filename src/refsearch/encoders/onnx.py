@@ -82,7 +82,7 @@ class OnnxEncoder:
     """Encodes with an exported model; batches are sorted by token length to minimise padding."""
 
     def __init__(self, directory: Path, threads: int | None = None, max_seq_length: int | None = None,
-                 prepack: bool = True):
+                 prepack: bool = True, lazy: bool = False):
         """`max_seq_length` cuts texts shorter than the export's own limit (never longer: the
         position embeddings end there). all-MiniLM-L6-v2 was trained on 128 tokens, but cutting
         SciFact abstracts there cost dense nDCG@10 0.02 to 0.03 (docs/benchmarks.md, "Scale
@@ -90,13 +90,11 @@ class OnnxEncoder:
         `prepack=False` leaves the weights as stored instead of repacking them for the matrix
         kernels: the better bargain for a process that asks one query. int8: the session opens ~10
         ms sooner, each short query encodes ~0.5 ms slower; fp32: open and first encode 58 ms
-        against 78 (docs/benchmarks.md, "Speed: queries")."""
+        against 78 (docs/benchmarks.md, "Speed: queries"). `lazy` creates the session when there is
+        first something to encode (an update that only removes references never does)."""
         directory = Path(directory)
         config = read_encoder_config(directory)
-        import onnxruntime
         from tokenizers import Tokenizer
-
-        from refsearch.store import mapping
 
         self.model_id: str = config["model_id"]
         self.fingerprint: str = config["fingerprint"]
@@ -114,6 +112,23 @@ class OnnxEncoder:
         tokenizer.enable_truncation(max_length=self.max_seq_length)
         self._tokenizer = tokenizer
 
+        self._directory, self._config, self._threads, self._prepack = directory, config, threads, prepack
+        self._session = None
+        if not lazy:
+            self._open()
+
+    @property
+    def opened(self) -> bool:
+        """Whether the session exists (a lazy one: once it had texts to encode)."""
+        return self._session is not None
+
+    def _open(self) -> None:
+        """Create the onnxruntime session (`lazy`: on the first texts to encode)."""
+        import onnxruntime
+
+        from refsearch.store import mapping
+
+        directory, config, threads, prepack = self._directory, self._config, self._threads, self._prepack
         options = onnxruntime.SessionOptions()
         model_file = MODEL_FILE
         # Measured on the default model: EXTENDED creates the session as fast as BASIC and runs
@@ -149,6 +164,8 @@ class OnnxEncoder:
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
         if not texts:
             return out
+        if self._session is None:
+            self._open()
         ids, type_ids = [], []
         for start in range(0, len(texts), TOKENIZE_AT_ONCE):  # Encoding objects keep the cut-off tokens
             for encoding in self._tokenizer.encode_batch(texts[start:start + TOKENIZE_AT_ONCE]):
@@ -197,6 +214,21 @@ class OnnxEncoder:
         return pooled.astype(np.float32, copy=False)
 
 
+# The encoder the last build in this process embedded with, by its folder: a one-query process that
+# updated its index first (a CLI search on a stale index) asks its query with the session the update
+# opened. One at most, and let go by `release_build_encoder` (api.py) once no query can use it: a
+# session holds ~100 MB, and a server or a test session builds many times.
+_BUILDING: dict[str, "OnnxEncoder"] = {}
+
+
+def build_encoder_kept() -> bool:
+    return bool(_BUILDING)
+
+
+def release_build_encoder() -> None:
+    _BUILDING.clear()
+
+
 class OnnxBackend(SentenceTransformersModels):
     """The default: export the model to ONNX once, copy the export into the index, so queries need
     neither torch nor the model's own files."""
@@ -213,7 +245,9 @@ class OnnxBackend(SentenceTransformersModels):
         source = self.encoder_source(spec)
         name = store.install_encoder(index_dir, source, read_encoder_config(source)["fingerprint"])
         files = {p.name: p.stat().st_size for p in sorted((index_dir / name).iterdir())}
-        return OnnxEncoder(index_dir / name), {"encoder_dir": name, "encoder_files": files}
+        _BUILDING.clear()
+        encoder = _BUILDING[str(index_dir / name)] = OnnxEncoder(index_dir / name, lazy=True)
+        return encoder, {"encoder_dir": name, "encoder_files": files}
 
     def for_query(self, index_dir: Path, recorded: dict, model_path: Path | None,
                   one_query: bool = False) -> "OnnxEncoder":
@@ -236,6 +270,9 @@ class OnnxBackend(SentenceTransformersModels):
             path = directory / file
             if not path.is_file() or path.stat().st_size != size:
                 raise IndexProblem(f"{path}: query encoder file is missing or damaged; {REBUILD}.")
+        building = _BUILDING.get(str(directory))
+        if one_query and building is not None and building.opened:
+            return building  # a query right after an update in this process: its session is open already
         # one short text at a time: a thread pool costs more than it saves
         return OnnxEncoder(directory, threads=1, prepack=not one_query)
 

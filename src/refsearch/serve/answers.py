@@ -96,6 +96,13 @@ class Answers:
     def topic_map(self) -> dict[str, Any]:
         return render.map_json(self.index, self.index.topic_map(), self.index.manifest["map"]["method"])
 
+    @_kept
+    def version(self) -> dict[str, Any]:
+        """The generation answering, when it was written (UTC) and how many references it holds."""
+        manifest = self.index.manifest
+        return {"index": str(self.index.directory), "generation": self.generation,
+                "created": manifest.get("created", ""), "references": manifest["count"]}
+
     def status(self) -> dict[str, Any]:
         """Never kept: it reports the sources and files as they are now (sizes checked, not checksums:
         hashing the whole index on every call would make the call cost grow with the library)."""

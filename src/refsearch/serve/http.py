@@ -152,6 +152,8 @@ ENDPOINTS = (
              "topics", _window(TOPICS_SHOWN, "topics")),
     Endpoint("/api/status", "Whether the index matches its sources and model (as `refsearch status --json`).",
              "status"),
+    Endpoint("/api/index", "The version the server answers from: its generation, when it was written and how many "
+                           "references it holds (the page shows when the index last changed).", "version"),
     Endpoint("/api/map", "Every reference as a point on the topic map (2-D, both axes in [0, 1]), in columns.",
              "topic_map"),
 )
@@ -404,7 +406,7 @@ def run(index: str | None, host: str, port: int, say: Say, progress=None, also_a
             f"addressed to {', '.join(hosts)} (more with --allow-host).")
     one_blas_thread()
     bound_logs()
-    live = LiveIndex(index, say, progress)
+    live = LiveIndex(index, say, progress, follow=True)
     server = uvicorn.Server(server_config(create_app(live, say, hosts)))
     address = sock.getsockname()
     shown = f"[{address[0]}]" if sock.family == socket.AF_INET6 else address[0]

@@ -10,6 +10,10 @@ then the new one replaces it. A generation that cannot be opened is reported onc
 keeps answering. A generation is known by its folder and its manifest, not by its folder's name
 alone: an index deleted and built again at the same path starts again at `gen-1`.
 
+A server follows its sources too (`SourceWatcher`): when they change, it rebuilds the index in the
+background, one build at a time, and answers from the current generation until the new one is
+published.
+
 A server reads its generation into memory instead of mapping it (store.read_instead_of_mapping:
 a mapped file truncated in place kills the process with SIGBUS), and before each answer checks
 that the generation's files still have their sizes (a stat each, ~20 µs in all): a file cut short
@@ -22,19 +26,26 @@ import ctypes
 import gc
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
 from .. import store
-from ..errors import RefsearchError
+from ..errors import IndexBusy, RefsearchError
 from .answers import Answers
 
 Say = Callable[[str], None]
 WARM_UP_QUERY = "warm up"
+# How often a server looks at its sources (state.inspect: a stat per file, no parser), and for how
+# long a change must have stood still before it rebuilds: an editor saving twice, a `git pull`
+# writing many files, or a Zotero sync are one update, not several.
+CHECK_SECONDS = 2.0
+SETTLE_SECONDS = 2.0
 
 
 class LiveIndex:
-    def __init__(self, path: Path | str | None, say: Say, progress=None):
+    def __init__(self, path: Path | str | None, say: Say, progress=None, follow: bool = False):
+        """`follow`: watch the index's sources and rebuild it when they change (`SourceWatcher`)."""
         import refsearch
 
         store.read_instead_of_mapping()
@@ -46,6 +57,9 @@ class LiveIndex:
         if store.current_generation(self.directory) != index.generation.directory:
             self._seen = None  # a build published another generation meanwhile: the first request re-opens
         self._answers = _warm(Answers(index))
+        self.watcher = SourceWatcher(self.directory, say) if follow else None
+        if self.watcher:
+            self.watcher.start()
 
     def changed(self) -> bool:
         """Whether CURRENT changed since the current generation was opened (one stat)."""
@@ -84,6 +98,84 @@ class LiveIndex:
         except RefsearchError as problem:
             self._say(f"warning: cannot open the new index ({problem}); still answering from {old}.")
         self._seen = pointer
+
+
+class SourceWatcher(threading.Thread):
+    """Rebuilds the index in the background when its sources change, one build at a time, while
+    the server keeps answering from the current generation; the request after the build published
+    picks the new one up (LiveIndex.answers). Every CHECK_SECONDS it asks `state.inspect` (the
+    freshness check a query makes: stats, no parser); a change is built once the changed files
+    have stood still for SETTLE_SECONDS. An index whose sources cannot be reached, or that another
+    user built, is not followed (detached: state.py). A build that fails (a broken source, the disk
+    full) is said once, and tried again when the sources change again."""
+
+    def __init__(self, directory: Path, say: Say, check: float = CHECK_SECONDS, settle: float = SETTLE_SECONDS):
+        super().__init__(name="refsearch-sources", daemon=True)
+        self.directory, self._say, self._check, self._settle = directory, say, check, settle
+        self._stop = threading.Event()
+        self._pending: tuple | None = None  # what changed, and since when it has stood still
+        self._failed: tuple | None = None  # the change whose build failed (not tried again as it is)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        while not self._stop.wait(self._check):
+            try:
+                self.check()
+            except Exception as error:  # the watcher must outlive anything: the server answers on
+                self._say(f"warning: cannot check the sources of {self.directory} ({type(error).__name__}: {error}).")
+
+    def check(self) -> bool:
+        """Look once; build if a change has settled. True when a build published."""
+        from ..state import inspect
+
+        try:
+            state = inspect(self.directory)
+        except RefsearchError:
+            return False  # a damaged index answers 503 until it is rebuilt by hand (reliability.md)
+        if state.condition != "stale":
+            self._pending = None
+            return False
+        change = _signature(state)
+        if change == self._failed:
+            return False
+        if self._pending is None or self._pending[0] != change:
+            self._pending = (change, time.monotonic())
+            return False
+        if time.monotonic() - self._pending[1] < self._settle:
+            return False
+        return self._build(change, state.detail)
+
+    def _build(self, change: tuple, detail: str) -> bool:
+        import refsearch
+
+        self._say(f"sources changed ({detail}); updating {self.directory} in the background…")
+        try:
+            report = refsearch.build(None, self.directory, lock_wait=0.0)
+        except IndexBusy:
+            return False  # someone else is building it: look again next time
+        except (RefsearchError, OSError) as problem:
+            self._failed = change
+            self._say(f"warning: cannot update {self.directory} ({' '.join(str(problem).split())}); "
+                      "still answering from it as it was.")
+            return False
+        self._pending = self._failed = None
+        self._say(report.summary())
+        return report.rebuilt
+
+
+def _signature(state) -> tuple:
+    """What a stale state found changed, with the changed files' sizes and times (a file still
+    being written changes its signature: the change has not settled)."""
+    files = []
+    for name in (*state.diff.changed, *state.diff.added):
+        try:
+            info = os.stat(name)
+            files.append((name, info.st_size, info.st_mtime_ns))
+        except OSError:
+            files.append((name, -1, -1))
+    return tuple(files), tuple(state.diff.removed), tuple(state.reasons)
 
 
 def _release_freed_memory() -> None:

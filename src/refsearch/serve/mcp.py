@@ -1,7 +1,8 @@
 """`refsearch mcp`: the reading list as tools for an assistant, over the Model Context Protocol (stdio).
 
 Built on the official SDK's `MCPServer` (FastMCP, renamed in mcp 2). The index is opened once at
-start-up and re-opened when a build publishes a new generation (live.py). Each tool returns the JSON
+start-up and re-opened when a build publishes a new generation (live.py; the server starts that build itself when
+the sources change). Each tool returns the JSON
 of the matching CLI command's `--json` as structured content; a bad argument or an unknown id comes
 back as a tool error with the CLI's one-line message. Logs go to stderr: stdout is the protocol.
 
@@ -232,6 +233,6 @@ def run(index: str | None, say: Say) -> None:
     from . import one_blas_thread
 
     one_blas_thread()
-    server = create_server(LiveIndex(index, say))
+    server = create_server(LiveIndex(index, say, follow=True))
     say("MCP server ready on stdio")
     anyio.run(serve_stdio, server)

@@ -19,11 +19,12 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from refsearch.errors import SourceError
 from refsearch.records import Reference, page_key, page_keys
 from refsearch.sources.common import MAX_FILE_BYTES, MAX_LINE_CHARS, SourceWarning, check_reference
-from refsearch.sources.dedupe import DuplicatePlan
+from refsearch.sources.dedupe import DuplicatePlan, plan_facts
 from refsearch.sources.tidy import tidy
 from refsearch.discover import SUFFIXES, all_files, format_of
 
@@ -56,11 +57,41 @@ _BOOKMARKS = re.compile(r"<!DOCTYPE\s+NETSCAPE-Bookmark-file|<DT>\s*<(?:A|H3)\b"
 
 
 @dataclass
+class Recalled:
+    """What the last build kept of a file that has not changed since (builder.py), so it is not read
+    again: per entry its id, its plan facts (dedupe.plan_facts) and where that build put its record
+    (opaque here: a `Recall` reads it back); the warnings its reading gave, or why it was skipped."""
+
+    entries: list[tuple[str, list, int]]  # `where` >= 0: a row holding the entry as read; < 0: one merged then
+    warnings: list[str] = field(default_factory=list)
+    skipped: str | None = None
+
+
+class Recall(Protocol):
+    """The last build's reading of the sources (builder.py keeps it in each generation)."""
+
+    def recall(self, path: Path, key: str) -> Recalled | None:
+        """What was read from `path` under page key `key`, if the file is unchanged since."""
+        ...
+
+    def reference(self, where: int) -> Reference:
+        """An entry's reference, read back and checked (the index is untrusted)."""
+        ...
+
+    def raw_line(self, where: int) -> bytes:
+        """An entry's reference as a record line (catalog.record_line), before any merge."""
+        ...
+
+
+@dataclass
 class _File:
     path: Path
     key: str  # its page key, unique among the files read together (records.page_keys)
-    references: list[Reference] | None  # None: JSON Lines, streamed again when the plan is read
+    references: list[Reference] | None  # None: JSON Lines, streamed again, or a file not read again
     reserved: set[str] = field(default_factory=set)  # JSON Lines: the ids the file gives
+    entries: list[tuple[str, list, int]] = field(default_factory=list)  # (id, plan facts, where): see Recalled
+    recalled: bool = False  # not read again: `entries` say where the last build put each one
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -75,19 +106,48 @@ class SourcePlan:
     duplicates: DuplicatePlan = field(default_factory=DuplicatePlan)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    recall: Recall | None = None
+    skipped_kept: list[tuple[Path, str, str]] = field(default_factory=list)  # (path, page key, why): files read and passed over
+    raw_lines: dict[tuple[int, int], bytes] = field(default_factory=dict)  # merged entries as read, filled by `items`
 
     def references(self) -> Iterator[Reference]:
         """Every reference, files in sorted order, entries in file order, duplicates merged."""
-        return self.duplicates.merge(self._positioned())
+        for _, item in self.items():
+            yield item if isinstance(item, Reference) else self.recall.reference(item)
 
-    def _positioned(self) -> Iterator[tuple[tuple[int, int], Reference]]:
+    def items(self) -> Iterator[tuple[tuple[int, int], Reference | int]]:
+        """(position, reference) in the order of `references`; for an entry of a file not read
+        again and merged with nothing, where the last build put it (an int, see Recalled) instead
+        of the reference. The entries merged (both sides) are kept as read in `raw_lines`."""
+        return self.duplicates.merge(self._positioned(), with_positions=True)
+
+    def _positioned(self) -> Iterator[tuple[tuple[int, int], Reference | int]]:
+        from refsearch.catalog import record_line
+
         seen: dict[str, str] = {}
+        merged = self.duplicates.into.keys() | self.duplicates.absorbs.keys()
         for number, file in enumerate(self.files):
+            if file.recalled:
+                for entry, (ref_id, facts, where) in enumerate(file.entries):
+                    position = (number, entry)
+                    if position not in self.duplicates.into:
+                        _check_id_at(ref_id, facts[3], seen)
+                    if position in merged:
+                        self.raw_lines[position] = self.recall.raw_line(where)
+                    if position in merged or where < 0:  # merged now, or then (its row held the merge)
+                        yield position, self.recall.reference(where)
+                    else:
+                        yield position, where
+                continue
             refs = file.references if file.references is not None else (
                 ref for _, ref in _stream_jsonl(file.path, file.reserved, key=file.key))
             for entry, ref in enumerate(refs):
                 if (number, entry) not in self.duplicates.into:
                     _check_id(ref, seen)
+                if file.references is None:  # JSON Lines: made-up ids are final in this reading
+                    file.entries[entry] = (ref.id, *file.entries[entry][1:])
+                if (number, entry) in merged:
+                    self.raw_lines[number, entry] = record_line(ref)
                 yield (number, entry), ref
 
 
@@ -100,11 +160,13 @@ class SourceRead:
     warnings: list[str] = field(default_factory=list)
 
 
-def plan_sources(paths: Sequence[Path]) -> SourcePlan:
+def plan_sources(paths: Sequence[Path], recall: Recall | None = None) -> SourcePlan:
     """Read every file under `paths` once: every entry is checked (a file it recognises but cannot
     read raises SourceError with file and line), duplicates are planned (dedupe.py), and only JSON
-    Lines files, which can hold whole libraries, are not kept in memory."""
-    plan = SourcePlan()
+    Lines files, which can hold whole libraries, are not kept in memory. A file `recall` knows
+    unchanged is not read: what the last build kept of it is planned instead (a library that
+    changed in one file is read in that file only)."""
+    plan = SourcePlan(recall=recall)
     seen: dict[str, str] = {}
     files = all_files(paths)
     keys = page_keys(path for path in files if format_of(path))
@@ -114,21 +176,38 @@ def plan_sources(paths: Sequence[Path]) -> SourcePlan:
             plan.skipped.append((path, _unknown_reason(path)))
             continue
         number, entries, reason = len(plan.files), 0, "no entries found in it"
-        if fmt == "jsonl":
+        recalled = recall.recall(path, keys[path]) if recall is not None and fmt not in _DATABASE_FORMATS else None
+        if recalled is not None:
+            file = _File(path, keys[path], None, entries=recalled.entries, recalled=True, warnings=recalled.warnings)
+            plan.warnings.extend(recalled.warnings)
+            entries, reason = len(recalled.entries), recalled.skipped or reason
+            for entry, (ref_id, facts, _) in enumerate(recalled.entries):
+                if not plan.duplicates.add_facts((number, entry), facts):
+                    _check_id_at(ref_id, facts[3], seen)
+        elif fmt == "jsonl":
             file = _File(path, keys[path], None)
-            for entries, (given, ref) in enumerate(_stream_jsonl(path, skipped=plan.warnings, key=file.key), start=1):
+            for entries, (given, ref) in enumerate(_stream_jsonl(path, skipped=file.warnings, key=file.key), start=1):
                 if given is not None:
                     file.reserved.add(given)
-                if not plan.duplicates.add((number, entries - 1), ref) and given is not None:
+                facts = plan_facts(ref)
+                file.entries.append((ref.id, facts, -1))
+                if not plan.duplicates.add_facts((number, entries - 1), facts) and given is not None:
                     _check_id(ref, seen)  # made-up ids are final only in the second reading: checked there
+            plan.warnings.extend(file.warnings)
         else:
+            before = len(plan.warnings)
             found, why = _read(path, fmt, plan.warnings, keys[path])
             file, entries, reason = _File(path, keys[path], found), len(found), why or reason
             for entry, ref in enumerate(found):
-                if not plan.duplicates.add((number, entry), ref):
+                facts = plan_facts(ref)
+                file.entries.append((ref.id, facts, -1))
+                if not plan.duplicates.add_facts((number, entry), facts):
                     _check_id(ref, seen)
+            file.warnings = plan.warnings[before:]
         if not entries:
             plan.skipped.append((path, reason))
+            if fmt not in _DATABASE_FORMATS:
+                plan.skipped_kept.append((path, keys[path], reason))
             continue
         plan.count += entries
         plan.files.append(file)
@@ -316,12 +395,16 @@ def _decode(path: Path, data: bytes) -> str:
 
 def _check_id(ref: Reference, seen: dict[str, str]) -> None:
     """Remember where `ref`'s id was first seen; a second reference with it is an error naming both."""
-    first = seen.setdefault(ref.id, ref.source)
-    if first != ref.source:
-        path, _, line = ref.source.rpartition(":")
+    _check_id_at(ref.id, ref.source, seen)
+
+
+def _check_id_at(ref_id: str, source: str, seen: dict[str, str]) -> None:
+    first = seen.setdefault(ref_id, source)
+    if first != source:
+        path, _, line = source.rpartition(":")
         raise SourceError(
-            path or ref.source,
+            path or source,
             int(line) if line.isdigit() else None,
-            f"duplicate id {ref.id!r} (also at {first}); give one of them an explicit id, "
+            f"duplicate id {ref_id!r} (also at {first}); give one of them an explicit id, "
             "a different title, or a different page key / file name",
         )

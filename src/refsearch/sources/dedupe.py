@@ -83,8 +83,13 @@ class DuplicatePlan:
 
     def add(self, position: Position, ref: Reference) -> bool:
         """Plan `ref`; True if it is a duplicate that will merge into an earlier reference."""
-        keys = work_keys(ref)
-        work = _Work(normalised_title(ref.title), ref.title, ref.source, _first_author(ref))
+        return self.add_facts(position, plan_facts(ref))
+
+    def add_facts(self, position: Position, facts: list) -> bool:
+        """`add`, from what `plan_facts` kept of a reference (a build keeps them for files it does
+        not read again: builder.py)."""
+        keys, title, shown, source, first_author = facts
+        work = _Work(title, shown, source, first_author)
         survivor, conflict = None, None
         for key in keys:
             strong = key.partition(":")[0] in _STRONG
@@ -104,12 +109,14 @@ class DuplicatePlan:
                 owners.append(position)
         if conflict is not None:  # one pair per reference, with the first work it was told apart from
             known = self._works[conflict[0]]
-            self.conflicts.append(Conflict(conflict[1], known.source, ref.source, known.shown, ref.title))
+            self.conflicts.append(Conflict(conflict[1], known.source, source, known.shown, shown))
         return False
 
-    def merge(self, positioned: Iterable[tuple[Position, Reference]]) -> Iterator[Reference]:
-        """The references with duplicates folded in; a survivor is held back until its last duplicate
-        has been read (so it comes out there, not at its own place)."""
+    def merge(self, positioned: Iterable[tuple[Position, Reference]], with_positions: bool = False) -> Iterator:
+        """The references with duplicates folded in (with `with_positions`, each with its position:
+        a merged one's is its survivor's); a survivor is held back until its last duplicate has been
+        read (so it comes out there, not at its own place). What is merged with nothing passes
+        through as it came (a build passes some entries by where they are, not as references)."""
         held: dict[Position, Reference] = {}
         waiting = dict(self.absorbs)
         for position, ref in positioned:
@@ -118,11 +125,25 @@ class DuplicatePlan:
                 held[survivor] = absorb(held[survivor], ref)
                 waiting[survivor] -= 1
                 if not waiting[survivor]:
-                    yield held.pop(survivor)
+                    merged = held.pop(survivor)
+                    yield (survivor, merged) if with_positions else merged
             elif position in waiting:
                 held[position] = ref
             else:
-                yield ref
+                yield (position, ref) if with_positions else ref
+
+
+def plan_facts(ref: Reference) -> list:
+    """What planning needs of a reference, as plain JSON: its work keys, normalised title, title as
+    written, place and first author's family name."""
+    return [work_keys(ref), normalised_title(ref.title), ref.title, ref.source, _first_author(ref)]
+
+
+def plan_facts_valid(facts: object) -> bool:
+    """Whether `facts` (read back from an index, which is untrusted) has `plan_facts`'s shape."""
+    return (isinstance(facts, list) and len(facts) == 5 and isinstance(facts[0], list)
+            and all(isinstance(key, str) for key in facts[0]) and all(isinstance(v, str) for v in facts[1:4])
+            and (facts[4] is None or isinstance(facts[4], str)))
 
 
 def work_keys(ref: Reference) -> list[str]:

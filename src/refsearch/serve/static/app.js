@@ -4,11 +4,12 @@
 "use strict";
 
 const DEBOUNCE_MS = 150;
+const INDEX_CHECK_MS = 10000;  // how often the page asks which version of the index answers
 const FILTERS = ["topic", "kind", "year", "collection", "tag"];
 const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
 
 const $ = (id) => document.getElementById(id);
-const state = { map: null, hits: [], cursor: -1, hover: -1, pending: null, timer: null, includeWeak: false };
+const state = { map: null, hits: [], cursor: -1, hover: -1, pending: null, timer: null, includeWeak: false, version: null };
 const LABELLED_GROUPS = 12;  // the largest groups get their name on the map and a line in the legend
 // Debounce-to-results times (ms) of the searches so far: read by the browser tests.
 window.refsearchTimings = [];
@@ -199,6 +200,24 @@ async function loadMap() {
   } catch (error) {
     $("map-note").textContent = clean(error.message);
   }
+}
+
+// --- when the index last changed -----------------------------------------------------------------
+// The server rebuilds its index when the sources change; the page says when it last did, and
+// draws the map again when a new version answers.
+
+async function watchIndex() {
+  try {
+    const data = await api("/api/index");
+    const when = new Date(data.created);
+    $("changed").textContent = `index changed ${isNaN(when) ? clean(data.created) : when.toLocaleString()} · ` +
+      `${data.references.toLocaleString()} references`;
+    if (state.version && state.version !== data.created + data.generation) loadMap();
+    state.version = data.created + data.generation;
+  } catch (error) {
+    $("changed").textContent = clean(error.message);
+  }
+  setTimeout(watchIndex, INDEX_CHECK_MS);
 }
 
 function fillFilters(data) {
@@ -396,6 +415,7 @@ function start() {
   });
   bindMap();
   loadMap();
+  watchIndex();
   if ($("q").value) runSearch();
 }
 

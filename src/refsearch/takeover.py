@@ -1,0 +1,225 @@
+"""What a build takes over from the current generation, so that an update costs what changed.
+
+Two things are kept from one build to the next:
+
+- *its reading of the sources* (`records.reading.json` in each generation): per source file, the
+  size and time it had, the page key it was read under, and per entry its id, what duplicate
+  planning needs (dedupe.plan_facts) and where its record went: a row of the generation, or, for
+  an entry merged with another (either side), a line of `records.raw.jsonl` (the entry as read,
+  before the merge). A file whose size and time are unchanged is not read again (`Reading`,
+  sources.Recall): its entries are planned from these facts, so merging stays global across all
+  files while only the changed ones are parsed.
+- *its rows*: a record whose stored line is byte for byte the one the build would write keeps
+  its vector, facets, names, BM25 postings (lexical.BM25Builder.add_kept) and point on the map
+  (topicmap.write places only the new ones) without being read, embedded or tokenized again.
+
+Rows are taken over only when the generation was written with this refsearch's records and
+lexical formats and its vectors come from the same encoder; the reading only when refsearch's own
+code is the same (`reader_digest`: a changed parser must read everything again). `--force` takes
+nothing over. Everything read here comes from an index directory, which is untrusted: the reading
+is checked entry by entry and ignored whole when anything is off (the build then reads every file),
+and every reference taken from it is checked as a query checks the records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from . import store, vectors
+from .catalog import RECORDS, Catalog, _json_line, _reference, record_key, split_hash
+from .errors import IndexProblem
+from .lexical import BM25Index
+from .records import Reference
+from .sources.dedupe import plan_facts_valid
+
+READING, RAW = "records.reading.json", "records.raw.jsonl"
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def reader_digest() -> str:
+    """Which refsearch read the sources: the size and time of every module of the package (a stat
+    each, ~0.1 ms), so a reading is reused only by the code that made it."""
+    digest = hashlib.sha256()
+    for folder in (_PACKAGE, _PACKAGE / "sources"):
+        for path in sorted(folder.glob("*.py")):
+            info = path.stat()
+            digest.update(f"{path.name}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
+    return digest.hexdigest()[:32]
+
+
+class Previous:
+    """The current generation, opened for a build to take over from (its checksums verified)."""
+
+    def __init__(self, generation: store.Generation):
+        self.generation = generation
+        self.manifest = generation.manifest
+        self.catalog = Catalog(generation)
+
+    # --- rows --------------------------------------------------------------------------------------
+
+    @cached_property
+    def stored(self) -> list[bytes]:
+        """Every stored line, in row order."""
+        return self.catalog.stored_lines()
+
+    @cached_property
+    def _lines(self) -> tuple[dict[bytes, int], list[str]]:
+        """(record line without its hash and place -> first row, each row's content hash)."""
+        by_key: dict[bytes, int] = {}
+        hashes = []
+        for row, stored in enumerate(self.stored):
+            split = split_hash(stored)
+            key = record_key(split[0]) if split else None
+            if key is None:  # written before hashes came first: read the hash, take nothing over
+                hashes.append(str(_json_line(stored, self.catalog, row).get("content_hash", "")))
+                continue
+            by_key.setdefault(key, row)
+            hashes.append(split[1])
+        return by_key, hashes
+
+    @property
+    def hashes(self) -> list[str]:
+        return self._lines[1]
+
+    @cached_property
+    def row_of_hash(self) -> dict[str, int]:
+        rows: dict[str, int] = {}
+        for row, digest in enumerate(self.hashes):
+            rows.setdefault(digest, row)
+        return rows
+
+    @cached_property
+    def hash_of_id(self) -> dict[str, str]:
+        return dict(zip(self.catalog.ids, self.hashes))
+
+    def reference(self, row: int) -> Reference:
+        """A row's reference as stored (not as a query shows it: no derived topic), checked."""
+        stored = self.stored[row]
+        return _reference(_json_line(stored, self.catalog, row), self.catalog, row)
+
+    def row_of_line(self, line: bytes) -> int | None:
+        """The row whose stored record is `line` (catalog.record_line) but for its place in the
+        sources, if rows may be taken over."""
+        return self._lines[0].get(record_key(line)) if self.rows_reusable else None
+
+    @cached_property
+    def vectors(self):
+        manifest = self.manifest
+        return vectors.open_store(self.generation.directory, manifest["vectors"], manifest["count"],
+                                  manifest["model"]["dimension"]).vectors
+
+    @cached_property
+    def facts(self):
+        """A row's catalog.RowFacts."""
+        return self.catalog.row_facts()
+
+    @cached_property
+    def lexical(self) -> tuple[BM25Index, np.ndarray]:
+        """The BM25 index and its documents' lengths."""
+        index = BM25Index.load(self.generation.directory)
+        if index.n_docs != self.catalog.count:
+            raise IndexProblem(f"{self.generation.directory}: lexical index and records disagree; {store.REBUILD}.")
+        return index, BM25Index.load_lengths(self.generation.directory, index.n_docs)
+
+    @cached_property
+    def map_points(self) -> np.ndarray | None:
+        """The previous map's points, or None (built before maps, or damaged)."""
+        from . import topicmap
+
+        try:
+            return np.asarray(topicmap.load(self.generation))
+        except IndexProblem:
+            return None
+
+    rows_reusable = False  # set by `allow_rows`
+
+    def allow_rows(self, vectors_fingerprint: str, settings: dict) -> None:
+        """Rows may be taken over when the generation's vectors are this encoder's and it was
+        written in this refsearch's formats (`settings`: the manifest's `lexical` and `records`)."""
+        manifest = self.manifest
+        self.rows_reusable = (manifest["model"]["vectors_fingerprint"] == vectors_fingerprint
+                              and all(manifest.get(key) == value for key, value in settings.items())
+                              and "lexical.lengths.npy" in manifest["files"])
+
+    # --- the reading -------------------------------------------------------------------------------
+
+    @cached_property
+    def reading(self) -> "Reading | None":
+        if READING not in self.manifest["files"] or RAW not in self.manifest["files"]:
+            return None
+        try:
+            return Reading(self)
+        except (IndexProblem, ValueError, TypeError, KeyError):
+            return None  # an unreadable reading is no reason to fail the build: read every file
+
+
+class Reading:
+    """The previous build's reading of the sources (sources.Recall)."""
+
+    def __init__(self, previous: Previous):
+        generation = previous.generation
+        data = store.read_index_json(generation.path(READING))
+        raw = store.read_index_file(generation.path(RAW)).split(b"\n")[:-1]
+        count = previous.catalog.count
+        if not isinstance(data, dict) or data.get("reader") != reader_digest() or not isinstance(data.get("files"), list):
+            raise ValueError("another reader")
+        self._files: dict[str, dict] = {}
+        for file in data["files"]:
+            if not (isinstance(file, dict) and all(isinstance(file.get(k), str) for k in ("path", "key"))
+                    and all(type(file.get(k)) is int for k in ("size", "mtime_ns"))
+                    and isinstance(file.get("warnings"), list) and all(isinstance(w, str) for w in file["warnings"])
+                    and (file.get("skipped") is None or isinstance(file["skipped"], str))
+                    and isinstance(file.get("entries"), list)):
+                raise ValueError("not a file's reading")
+            for entry in file["entries"]:
+                if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
+                        and plan_facts_valid(entry[1]) and type(entry[2]) is int and -len(raw) <= entry[2] < count):
+                    raise ValueError("not an entry's reading")
+            self._files[file["path"]] = file
+        self._previous = previous
+        self._raw = raw
+
+    def recall(self, path: Path, key: str):
+        from .sources import Recalled
+
+        file = self._files.get(os.path.abspath(path))
+        if file is None or file["key"] != key:
+            return None
+        try:
+            info = os.stat(path)
+        except OSError:
+            return None
+        if (info.st_size, info.st_mtime_ns) != (file["size"], file["mtime_ns"]):
+            return None
+        return Recalled([tuple(entry) for entry in file["entries"]], list(file["warnings"]), file["skipped"])
+
+    def raw_line(self, where: int) -> bytes:
+        if where < 0:
+            return self._raw[-where - 1]
+        split = split_hash(self._previous.stored[where])
+        if split is None:
+            raise IndexProblem(f"{self._previous.generation.path(RECORDS)}: damaged (row {where} is not a stored "
+                               f"record); {store.REBUILD}.")
+        return split[0]
+
+    def reference(self, where: int) -> Reference:
+        if where >= 0:
+            return self._previous.reference(where)
+        catalog = self._previous.catalog
+        return _reference(_json_line(self.raw_line(where), catalog, where), catalog, where)
+
+
+def write_reading(path: Path, raw_path: Path, files: Iterable[dict], raw_lines: Iterable[bytes]) -> None:
+    """Write a generation's reading (`files`: dicts as `Reading` reads them) and its raw lines."""
+    with store.naming(raw_path), open(raw_path, "wb") as handle:
+        for line in raw_lines:
+            handle.write(line + b"\n")
+    store.write_file(path, json.dumps({"reader": reader_digest(), "files": list(files)}, ensure_ascii=False).encode())
+

@@ -1,0 +1,191 @@
+"""Updates that cost what changed (takeover.py): a file whose size and time are unchanged is not
+read again, an unchanged row is taken over whole, the map places new rows; and the result is the
+index a build from scratch would write."""
+
+import json
+
+import numpy as np
+import pytest
+
+import refsearch
+from refsearch import store
+from refsearch.catalog import Catalog
+from refsearch.lexical import BM25Index
+
+A = """# Serving
+## Model servers
+- [KServe](https://kserve.io) - Kubernetes model serving
+- [Triton](https://triton.io) - GPU inference server
+## GPUs
+- [MIG](https://nvidia.com/mig) - GPU 切片调度
+- [vLLM](https://vllm.ai) - paged attention for LLM serving
+"""
+B = """# Reading
+- [Triton Inference Server](https://triton.io) - NVIDIA's server, again
+- [Ray](https://ray.io) - distributed Python
+- [Dask](https://dask.org) - parallel arrays
+"""
+C = "".join(json.dumps({"title": title, "note": note, "year": 2020 + n}) + "\n"
+            for n, (title, note) in enumerate([("Feature stores", "online and offline features"),
+                                                ("Drift detection", "monitoring data drift"),
+                                                ("Model registry", "versions of models")]))
+
+
+@pytest.fixture
+def library(tmp_path):
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    for name, text in (("a.md", A), ("b.md", B), ("c.jsonl", C)):
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def parsed(monkeypatch):
+    """The files the parsers read, by name."""
+    from refsearch import sources
+
+    read = []
+    original = sources._read
+
+    def counting(path, *args):
+        read.append(path.name)
+        return original(path, *args)
+
+    monkeypatch.setattr(sources, "_read", counting)
+    return read
+
+
+def same_as_from_scratch(index_dir, folder, tmp_path):
+    """The updated index holds what a build from scratch of the same sources holds."""
+    fresh = tmp_path / "fresh"
+    refsearch.build([folder], fresh, force=True)
+    updated, scratch = (store.open_generation(d) for d in (index_dir, fresh))
+    a, b = Catalog(updated), Catalog(scratch)
+    assert [r.to_json() for r in a] == [r.to_json() for r in b]
+    assert a.ids == b.ids and a.pages == b.pages and a.topics == b.topics and a.kinds == b.kinds
+    assert np.array_equal(np.asarray(a._facet_rows), np.asarray(b._facet_rows))
+    assert a._name_table == b._name_table
+    assert a.author_names() == b.author_names() and a.tag_names() == b.tag_names()
+    for name in ("facets.tag_ptr.npy", "facets.topic_ids.npy", "vectors.npy", "features.npy"):
+        assert np.array_equal(np.load(updated.path(name)), np.load(scratch.path(name))), name
+    x, y = BM25Index.load(updated.directory), BM25Index.load(scratch.directory)
+    assert bytes(x.terms._blob) == bytes(y.terms._blob)
+    assert np.array_equal(x.term_ptr, y.term_ptr) and np.array_equal(x.doc_ids, y.doc_ids)
+    assert np.allclose(x.weights, y.weights, rtol=1e-5) and np.allclose(x.idf, y.idf)
+    for query in ("GPU serving", "drift", "分布式 Python"):
+        got = [(h.ref.id, round(h.score, 4)) for h in refsearch.open(index_dir).search(query)]
+        assert got == [(h.ref.id, round(h.score, 4)) for h in refsearch.open(fresh).search(query)]
+
+
+def test_an_added_entry_reads_one_file_and_takes_every_other_row_over(tmp_path, library, fake_encoder, parsed):
+    index_dir = tmp_path / "idx"
+    refsearch.build([library], index_dir)
+    before = Catalog(store.open_generation(index_dir))
+    parsed.clear()
+    fake_encoder.encoded.clear()
+    text = A.replace("- [Triton]", "- [Seldon](https://seldon.io) - inference graphs\n- [Triton]")
+    (library / "a.md").write_text(text, encoding="utf-8")
+    report = refsearch.build(None, index_dir)
+    assert (report.added, report.unchanged, report.removed) == (1, 9, 0)
+    assert parsed == ["a.md"]  # b.md is not read again, nor is the JSON Lines file streamed
+    assert fake_encoder.encoded == [fake_encoder.encoded[0]] and "Seldon" in fake_encoder.encoded[0]
+    after = Catalog(store.open_generation(index_dir))
+    moved = after.reference(after.row_of["a/triton"])
+    assert moved.source.endswith("a.md:5")  # a line above it: its place is new, its row taken over
+    assert before.reference(before.row_of["a/triton"]).source.endswith("a.md:4")
+    same_as_from_scratch(index_dir, library, tmp_path)
+
+
+def test_merges_across_files_follow_an_edit_to_one_of_them(tmp_path, library, fake_encoder, parsed):
+    index_dir = tmp_path / "idx"
+    refsearch.build([library], index_dir)
+    merged = refsearch.open(index_dir).get("a/triton")
+    assert len(merged.also_in) == 1 and merged.also_in[0].startswith(str(library / "b.md"))
+    (library / "b.md").write_text(B.replace("- [Triton Inference Server](https://triton.io) - NVIDIA's server, again\n", ""),
+                                  encoding="utf-8")
+    parsed.clear()
+    report = refsearch.build(None, index_dir)
+    assert parsed == ["b.md"] and report.changed == 1  # the merged note lost b.md's words
+    assert refsearch.open(index_dir).get("a/triton").also_in == ()
+    same_as_from_scratch(index_dir, library, tmp_path)
+    (library / "b.md").write_text(B + "- [KServe docs](https://kserve.io) - the same link\n", encoding="utf-8")
+    refsearch.build(None, index_dir)
+    assert refsearch.open(index_dir).get("a/kserve").also_in
+    same_as_from_scratch(index_dir, library, tmp_path / "again")
+
+
+def test_removing_entries_keeps_names_that_others_share(tmp_path, fake_encoder):
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    (folder / "a.bib").write_text("@article{smith2020, title = {Streams}, year = 2020}\n", encoding="utf-8")
+    (folder / "b.bib").write_text("@article{smith2020, title = {Tables}, year = 2020}\n", encoding="utf-8")
+    index_dir = tmp_path / "idx"
+    refsearch.build([folder], index_dir)
+    assert refsearch.open(index_dir).resolve("smith2020").title == "Streams"
+    (folder / "a.bib").write_text("@article{jones2021, title = {Queues}, year = 2021}\n", encoding="utf-8")
+    refsearch.build(None, index_dir)
+    assert refsearch.open(index_dir).resolve("smith2020").title == "Tables"
+    same_as_from_scratch(index_dir, folder, tmp_path)
+
+
+def test_the_map_places_a_new_reference_and_keeps_the_others(tmp_path, fake_encoder):
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    lines = [f"- [Tool {n}](https://example.org/{n}) - {word} tooling" for n, word in
+             enumerate(["serving", "training", "drift", "features", "registry"] * 8)]
+    (folder / "list.md").write_text("# Tools\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    index_dir = tmp_path / "idx"
+    refsearch.build([folder], index_dir)
+    index = refsearch.open(index_dir)
+    before = dict(zip(index.catalog.ids, index.topic_map().tolist()))
+    (folder / "list.md").write_text("# Tools\n" + "\n".join(lines + ["- [New](https://example.org/new) - drift alarms"]) + "\n",
+                                    encoding="utf-8")
+    refsearch.build(None, index_dir)
+    index = refsearch.open(index_dir)
+    after = dict(zip(index.catalog.ids, index.topic_map().tolist()))
+    assert {key: after[key] for key in before} == before
+    assert 0 <= min(after["list/new"]) and max(after["list/new"]) <= 1
+    assert index.manifest["map"]["placed"] == 1
+    for n in range(5):  # past a tenth of the map placed, it is laid out anew
+        (folder / "list.md").write_text("# Tools\n" + "\n".join(lines + [f"- [More {n}](https://example.org/m{n}) - x"])
+                                        + "\n", encoding="utf-8")
+        refsearch.build(None, index_dir)
+    assert refsearch.open(index_dir).manifest["map"]["placed"] < 5
+
+
+@pytest.mark.parametrize("damage", ["not-json", "row-out-of-range", "bad-facts", "other-reader"])
+def test_a_damaged_reading_is_ignored_and_every_file_read(tmp_path, library, fake_encoder, parsed, damage):
+    index_dir = tmp_path / "idx"
+    refsearch.build([library], index_dir)
+    generation = store.current_generation(index_dir)
+    path = generation / "records.reading.json"
+    reading = json.loads(path.read_text("utf-8"))
+    if damage == "not-json":
+        text = "{"
+    else:
+        entry = reading["files"][0]["entries"][0]
+        if damage == "row-out-of-range":
+            entry[2] = 10_000
+        elif damage == "bad-facts":
+            entry[1] = [["doi:x"], 5, None, None, None]
+        else:
+            reading["reader"] = "0" * 32
+        text = json.dumps(reading)
+    path.write_text(text, encoding="utf-8")
+    manifest = json.loads((generation / "manifest.json").read_text("utf-8"))
+    manifest["files"]["records.reading.json"] = {"size": path.stat().st_size, "sha256": store.sha256_file(path)}
+    store.write_atomic(generation / "manifest.json", json.dumps(manifest).encode())
+    (library / "b.md").write_text(B + "- [Spark](https://spark.apache.org) - big data\n", encoding="utf-8")
+    parsed.clear()
+    report = refsearch.build(None, index_dir)
+    assert sorted(parsed) == ["a.md", "b.md"] and report.added == 1
+    same_as_from_scratch(index_dir, library, tmp_path)
+
+
+def test_force_reads_everything_again(tmp_path, library, fake_encoder, parsed):
+    index_dir = tmp_path / "idx"
+    refsearch.build([library], index_dir)
+    parsed.clear()
+    refsearch.build(None, index_dir, force=True)
+    assert sorted(parsed) == ["a.md", "b.md"]
