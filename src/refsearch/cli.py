@@ -34,6 +34,19 @@ class Format(str, Enum):
     table = "table"
     json = "json"
     md = "md"
+    bibtex = "bibtex"
+    ris = "ris"
+    csl_json = "csl-json"
+
+
+EXPORTS = (Format.bibtex, Format.ris, Format.csl_json)  # for a reference manager (export.py)
+
+
+def _export(refs, fmt: Format) -> None:
+    """References as a file for a reference manager (BibTeX, RIS, CSL-JSON), on stdout."""
+    from .export import export
+
+    print(export(refs, fmt.value), end="")
 
 
 class Mode(str, Enum):
@@ -129,7 +142,8 @@ IndexesOption = typer.Option(None, "--index", "-i", help="Index directory (defau
                                                          "to answer across several libraries.")
 ModelOption = typer.Option(None, "--model", help="sentence-transformers model name or path (default: all-MiniLM-L6-v2, bundled).")
 JsonOption = typer.Option(False, "--json", help="Print JSON (same as --format json).")
-FormatOption = typer.Option(Format.table, "--format", help="table, json or md.")
+FormatOption = typer.Option(Format.table, "--format", help="table (a list), json, md (a Markdown list), or for a "
+                                                           "reference manager bibtex, ris or csl-json.")
 
 
 class _OptionalValueCommand(TyperCommand):
@@ -238,6 +252,8 @@ def search(
 
     if fmt is Format.json:
         _print_json(render.results_json(query, hits, explain, ctx, see_also, weak_cut, offset, next_offset))
+    elif fmt in EXPORTS:
+        _export((h.ref for h in hits), fmt)
     elif fmt is Format.md:
         print(render.markdown_list((h.ref for h in hits), heading=f"Further reading: {query[:200]}"), end="")
         if see_also:
@@ -342,6 +358,8 @@ def topics(index: Optional[List[str]] = IndexesOption, as_json: bool = JsonOptio
     from .paging import validate_window
 
     offset, limit = validate_window(offset, limit)
+    if fmt in EXPORTS:
+        raise RefsearchError(f"--format {fmt.value} writes references: use it with search, related or show.")
     idx = _open(index)
     found = idx.topics()
     fmt = Format.json if as_json else fmt
@@ -360,6 +378,8 @@ def show(
                                                           "them), its DOI or URL, or the start of its title."),
     index: Optional[List[str]] = IndexesOption,
     as_json: bool = JsonOption,
+    fmt: Format = typer.Option(Format.table, "--format", help="table (every field), json, or for a reference "
+                                                               "manager bibtex, ris or csl-json (the reference alone)."),
     offset: int = OffsetOption,
     limit: int = typer.Option(SIBLINGS_SHOWN, "--limit", help="How many of the topic's other references to list."),
 ):
@@ -370,8 +390,11 @@ def show(
     offset, limit = validate_window(offset, limit)
     idx = _open(index)
     ref = idx.resolve(ref_id)
+    if fmt in EXPORTS:
+        _export([ref], fmt)
+        return
     siblings = idx.siblings(ref, offset, limit)
-    if as_json:
+    if as_json or fmt is Format.json:
         _print_json(render.show_json(ref, siblings))
     else:
         render.print_reference(render.Writer(), ref, siblings)
@@ -413,6 +436,8 @@ def related(
     fmt = Format.json if as_json else fmt
     if fmt is Format.json:
         _print_json(render.related_json(anchor, suggestions, offset, next_offset))
+    elif fmt in EXPORTS:
+        _export((s.ref for s in suggestions), fmt)
     elif fmt is Format.md:
         print(render.markdown_list((s.ref for s in suggestions), heading=f"Further reading after {anchor.title}",
                                    reasons=["; ".join(s.reasons) for s in suggestions]), end="")
