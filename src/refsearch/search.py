@@ -146,7 +146,7 @@ def _nothing_passes(name: str, value, catalog: Catalog) -> str:
     close = [word for word in by_word if word.startswith(wanted)][:5]
     close += difflib.get_close_matches(wanted, list(by_word), n=5, cutoff=0.75) if len(by_word) <= 100_000 else []
     close = list(dict.fromkeys(by_word[word] for word in close))[:5]
-    hint = f"; close: {', '.join(close)}" if close else (f"; `refsearch topics` lists them" if name == "topic" else "")
+    hint = f"; close: {', '.join(close)}" if close else ("; `refsearch topics` lists them" if name == "topic" else "")
     return f"no {name} {value!r}{hint}." if name in ("tag", "collection") else f"no {name} contains {value!r}{hint}."
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator
 
 from refsearch.records import Reference, normalised_title, normalised_url

@@ -1,19 +1,19 @@
 """The last step of reading any source: text a reader can show, the user's words apart from the database's.
 
 Every parser hands its references through `tidy`, so one rule holds for every format:
-- display text: HTML, JATS and MathML tags (`<i>`, `<jats:p>`, `<mml:mi>`) become their text (the
-  tags exporters write; entities decoded by the standard library's html.unescape), LaTeX markup outside BibTeX (```quotes''`, `\\emph{}`)
-  goes through pylatexenc as BibTeX's does, soft hyphens and zero-width spaces go, as do GitHub's
-  `:star:` shortcodes and `[TOC]` markers. The raw value of a field that changed stays in
-  `extra["raw"]`, so nothing a source said is lost;
-- an export's note loses what databases and reference managers wrote into it (boilerplate.py); that goes
-  to `extra["database_notes"]`, with what is useful mined from it (a citation key, PubMed and arXiv
-  ids, a DOI, author keywords as tags); an abstract loses "Not Available" and a closing rights line;
+- display text: the HTML, JATS and MathML tags exporters write (`<i>`, `<jats:p>`, `<mml:mi>`)
+  become their text and entities are decoded (the standard library's html.unescape); LaTeX markup
+  outside BibTeX (```quotes''`, `\\emph{}`) goes through pylatexenc as BibTeX's does; soft hyphens
+  and zero-width spaces go, as do GitHub's `:star:` shortcodes and `[TOC]` markers. The raw value of
+  a field that changed stays in `extra["raw"]`, so nothing a source said is lost;
+- an export's note loses what databases and reference managers wrote into it (boilerplate.py): that
+  goes to `extra["database_notes"]`, with what is useful mined from it (a citation key, PubMed and
+  arXiv ids, a DOI, author keywords as tags); an abstract loses "Not Available" and a closing
+  rights line;
 - kinds are read through the vocabulary's synonyms (records.kind_name).
 The patterns are gated by cheap character tests, so plain text (nearly all of it) costs a few
 membership checks.
 """
-
 from __future__ import annotations
 
 import dataclasses
