@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import refsearch
-from refsearch import derived_topics, store
+from refsearch import atomic, derived_topics, store
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "formats" / "bibtex" / "zotero_bbt_real_user_files"
 DEFAULT = ["papers3_library_3725_issue1296.bib", "large_7k_undefined_macros_issue1436.bib",
@@ -67,7 +67,7 @@ def main() -> None:
             manifest = json.loads(path.read_text("utf-8"))
             del manifest["topics"]
             manifest["records"] = {"format": 2}  # as the refsearch before derived topics wrote it
-            store.write_atomic(path, json.dumps(manifest).encode())
+            atomic.publish_file(path, json.dumps(manifest).encode())
             seconds = timed_build(source, index, spent)
             print(f"  update that adds them (nothing embedded): {seconds:.1f} s, deriving {sum(spent):.2f} s "
                   f"({sum(spent) / seconds:.1%})")

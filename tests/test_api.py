@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 import refsearch
-from refsearch import store
+from refsearch import state, store
 from refsearch.cli import app
 from refsearch.errors import RefsearchError
 
@@ -72,7 +72,7 @@ def test_a_query_updates_a_stale_index_first(project):
 def test_an_index_from_an_older_lexical_format_updates_itself(project, monkeypatch):
     """After an upgrade that changes the lexical index's tokenizer or file format, a query rebuilds
     the lexical index (reusing every vector) instead of failing with "written by another version"."""
-    from refsearch import builder, lexical, state
+    from refsearch import builder, lexical
 
     assert state.LEXICAL_SETTINGS["format"] == lexical.FORMAT  # the format is part of what is compared
     newer = {**state.LEXICAL_SETTINGS, "format": lexical.FORMAT + "-next"}
@@ -89,8 +89,9 @@ def test_an_index_from_an_older_lexical_format_updates_itself(project, monkeypat
 def test_freshness_is_decided_by_stat_before_hashing(project, monkeypatch):
     source = project / "refs" / "infra.md"
     hashed = []
-    real = store.sha256_file
-    monkeypatch.setattr(store, "sha256_file", lambda path: hashed.append(Path(path).name) or real(path))
+    for module, name in ((state, "sha256_file"), (store, "sha256_index_file")):  # the sources, the index's own files
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda path, real=real: hashed.append(Path(path).name) or real(path))
     refsearch.open(project / "index").search("gpu")
     assert hashed == []  # nothing changed: no file is hashed, the index's own files neither
     os.utime(source, ns=(source.stat().st_atime_ns, source.stat().st_mtime_ns + 10**9))

@@ -432,11 +432,11 @@ def test_a_model_folder_that_is_not_a_usable_model_is_named(indexed, tmp_path, k
 def test_a_big_folder_as_model_is_refused_fast_without_hashing(indexed, tmp_path, monkeypatch):
     """`--model /usr` (no model files in it) and a folder holding a config.json among thousands of
     files are refused from their listing: nothing in them is hashed."""
-    from refsearch import store
+    from refsearch import files
     from refsearch.encoders import models
 
     hashed = []
-    monkeypatch.setattr(models, "sha256_file", lambda path: hashed.append(path) or store.sha256_file(path))
+    monkeypatch.setattr(models, "sha256_file", lambda path: hashed.append(path) or files.sha256_file(path))
     big = tmp_path / "home-like"
     (big / "photos").mkdir(parents=True)
     (big / "config.json").write_text("{}", encoding="utf-8")

@@ -25,7 +25,7 @@ import pytest
 from typer.testing import CliRunner
 
 import refsearch
-from refsearch import store
+from refsearch import files, store
 from refsearch.cli import app
 from refsearch.errors import IndexProblem
 from refsearch.index import Index
@@ -174,7 +174,7 @@ def test_concurrent_builds_wait_for_each_other(real_index_a, tmp_path):
     src, index_dir = copy_real_index(real_index_a, tmp_path)
     write_version(tmp_path / "src-b", "B")
     logs = [tmp_path / "first.err", tmp_path / "second.err"]
-    with store.build_lock(index_dir):  # both builds start while a third holds the lock
+    with files.build_lock(index_dir):  # both builds start while a third holds the lock
         processes = []
         for source, log in zip((src, tmp_path / "src-b"), logs):
             with open(log, "w") as handle:
@@ -199,14 +199,14 @@ def _interrupt_in_lexical(monkeypatch, fake_encoder):
 
 
 def _disk_full_on_current(monkeypatch, fake_encoder):
-    real = store.write_atomic
+    real = store.publish_file
 
-    def write_atomic(path, data):
+    def publish_file(path, data):
         if path.name == "CURRENT":
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         real(path, data)
 
-    monkeypatch.setattr(store, "write_atomic", write_atomic)
+    monkeypatch.setattr(store, "publish_file", publish_file)
 
 
 def _raise(error):
@@ -298,7 +298,7 @@ def test_an_export_leaves_a_live_exporters_staging_alone(stand_in_export):
     onnx.mkdir(parents=True)
     live = onnx / f".{spec.fingerprint}-l1ve"
     done = []
-    with store.build_lock(onnx):  # the live exporter, staging
+    with files.build_lock(onnx):  # the live exporter, staging
         live.mkdir()
         waiting = threading.Thread(target=lambda: done.append(export.export_onnx(spec, cache)))
         waiting.start()

@@ -12,7 +12,7 @@ import pytest
 
 import refsearch
 from flat import THEMES, built_flat_library, flat_index, flat_library, write_jsonl  # noqa: F401 (fixtures)
-from refsearch import derived_topics, store
+from refsearch import atomic, derived_topics, store
 from refsearch.catalog import Catalog
 from refsearch.errors import IndexProblem
 from refsearch.lexical import tokenize
@@ -113,7 +113,7 @@ def test_an_index_built_before_derived_topics_gets_them_without_embedding_again(
     manifest = json.loads(path.read_text("utf-8"))
     del manifest["topics"]
     manifest["records"] = {"format": 2}  # as the refsearch before derived topics wrote it
-    store.write_atomic(path, json.dumps(manifest).encode())
+    atomic.publish_file(path, json.dumps(manifest).encode())
     status = refsearch.status(library / "idx")
     assert status.state.condition == "stale" and "read by another refsearch version" in status.state.detail
     embedded = len(fake_encoder.encoded)
@@ -133,7 +133,7 @@ def test_kept_topics_that_do_not_hold_together_are_derived_again(library, change
     path = store.current_generation(library / "idx") / "manifest.json"
     manifest = json.loads(path.read_text("utf-8"))
     change(manifest["topics"]["pages"][0])
-    store.write_atomic(path, json.dumps(manifest).encode())
+    atomic.publish_file(path, json.dumps(manifest).encode())
     generation = store.open_generation(library / "idx")
     assert derived_topics.kept_topics(generation, 64) == {}
     write_jsonl(library / "refs" / "lib.jsonl", flat_library() + [{"id": "lib/x", "title": "oven crust"}])

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import refsearch
-from refsearch import store
+from refsearch import atomic, store
 from refsearch.cli import app
 from refsearch.docfeatures import FILE, DocumentFeatures
 
@@ -63,7 +63,7 @@ def test_an_index_built_before_features_answers_and_gets_them_without_embedding_
     path = store.current_generation(index_dir) / "manifest.json"
     manifest = json.loads(path.read_text("utf-8"))
     del manifest["features"]
-    store.write_atomic(path, json.dumps(manifest).encode())
+    atomic.publish_file(path, json.dumps(manifest).encode())
     old = refsearch.open(index_dir, update=False)
     assert old.features is None and old.search("model serving")  # fusion without them
     state = refsearch.status(index_dir).state

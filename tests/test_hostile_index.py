@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import refsearch
-from refsearch import store
+from refsearch import files, store
 from refsearch.cli import app
 from refsearch.errors import IndexProblem, RefsearchError
 from flat import flat_library, write_jsonl
@@ -662,14 +662,14 @@ class Example:
             manifest = json.loads(path.read_bytes())
         except ValueError:
             return
-        files = manifest.get("files") if isinstance(manifest, dict) else None
-        if not isinstance(files, dict):
+        listed = manifest.get("files") if isinstance(manifest, dict) else None
+        if not isinstance(listed, dict):
             return
-        for name, entry in files.items():
-            file = self.generation / name if store.plain_name(name) else None
+        for name, entry in listed.items():
+            file = self.generation / name if files.plain_name(name) else None
             if isinstance(entry, dict) and file is not None and file.is_file() and not file.is_symlink():
                 entry["size"] = file.stat().st_size
-                entry["sha256"] = store.sha256_file(file)
+                entry["sha256"] = files.sha256_file(file)
         path.write_text(json.dumps(manifest), "utf-8")
 
 

@@ -21,7 +21,7 @@ import pytest
 
 import refsearch
 from conftest import BUNDLED
-from refsearch import errors, store, trust
+from refsearch import errors, files, store, trust
 from refsearch.cedict_convert import SHIPPED_TABLES, convert
 from refsearch.encoders.models import DEFAULT_MODEL_ID
 from refsearch.encoders.onnx import MODEL_FILE, TOKENIZER_FILE, WEIGHTS_FILE, read_encoder_config
@@ -85,7 +85,7 @@ def test_the_shipped_cedict_tables_were_made_from_the_installed_cc_cedict():
 
     manifest = json.loads((SHIPPED_TABLES / "manifest.json").read_text("utf-8"))
     source = source_path()
-    assert (manifest["source_size"], manifest["source_sha256"]) == (source.stat().st_size, store.sha256_file(source))
+    assert (manifest["source_size"], manifest["source_sha256"]) == (source.stat().st_size, files.sha256_file(source))
     assert "CC BY-SA 4.0" in manifest["licence"] and "Attribution-ShareAlike 4.0" in (SHIPPED_TABLES / "NOTICE").read_text()
 
 
@@ -101,7 +101,7 @@ def test_a_first_build_copies_the_shipped_tables_of_the_same_source_only(tmp_pat
     other.write_text("\n".join(REAL_LINES) + "\n", encoding="utf-8")
     convert(other, tmp_path / "other")
     manifest = json.loads((tmp_path / "other" / "manifest.json").read_text("utf-8"))
-    assert manifest["source_sha256"] == store.sha256_file(other) and manifest["headwords"] < 20
+    assert manifest["source_sha256"] == files.sha256_file(other) and manifest["headwords"] < 20
     assert not (tmp_path / "other" / "NOTICE").exists()
 
 

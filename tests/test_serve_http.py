@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 import refsearch
-from refsearch import store
+from refsearch import atomic, store
 from refsearch.cli import app
 from serving import FAKE_CLI, PAGE, make_project, subprocess_env
 
@@ -163,7 +163,7 @@ def test_a_half_written_generation_is_never_served(served, index):
     (index / "gen-7" / "records.jsonl").write_text('{"id": "x/half", "title": "Half"}\n', encoding="utf-8")
     (index / ".tmp-gen-abc").mkdir()
     assert served.get("/api/show/infra/mig").status_code == 200
-    store.write_atomic(index / "CURRENT", b"gen-7")
+    atomic.publish_file(index / "CURRENT", b"gen-7")
     for _ in range(3):
         response = served.get("/api/search?query=gpu&k=3&include_weak=true")
         assert response.status_code == 200 and {r["id"] for r in response.json()["results"]} == {
@@ -176,7 +176,7 @@ def test_an_index_without_a_map_says_how_to_get_one(index):
     path = store.current_generation(index) / "manifest.json"
     manifest = json.loads(path.read_text("utf-8"))
     del manifest["map"]
-    store.write_atomic(path, json.dumps(manifest).encode())
+    atomic.publish_file(path, json.dumps(manifest).encode())
     shutil.rmtree(index.parent / "refs")
     client = TestClient(http.create_app(LiveIndex(index, print), print), base_url=LOOPBACK)
     response = client.get("/api/map")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import refsearch
-from refsearch import store, topicmap
+from refsearch import atomic, store, topicmap
 from refsearch.errors import IndexProblem
 from refsearch.vectors import FlatStore
 from serving import make_project
@@ -87,7 +87,7 @@ def test_an_index_built_before_maps_gets_one_without_embedding_again(tmp_path, f
     path = store.current_generation(index_dir) / "manifest.json"
     manifest = json.loads(path.read_text("utf-8"))
     del manifest["map"]
-    store.write_atomic(path, json.dumps(manifest).encode())
+    atomic.publish_file(path, json.dumps(manifest).encode())
     with pytest.raises(IndexProblem, match="built before topic maps; `refsearch build --index"):
         refsearch.open(index_dir, update=False).topic_map()
     state = refsearch.status(index_dir).state

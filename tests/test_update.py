@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import refsearch
-from refsearch import store
+from refsearch import atomic, files, store
 from refsearch.catalog import Catalog
 from refsearch.lexical import BM25Index
 
@@ -174,8 +174,8 @@ def test_a_damaged_reading_is_ignored_and_every_file_read(tmp_path, library, fak
         text = json.dumps(reading)
     path.write_text(text, encoding="utf-8")
     manifest = json.loads((generation / "manifest.json").read_text("utf-8"))
-    manifest["files"]["records.reading.json"] = {"size": path.stat().st_size, "sha256": store.sha256_file(path)}
-    store.write_atomic(generation / "manifest.json", json.dumps(manifest).encode())
+    manifest["files"]["records.reading.json"] = {"size": path.stat().st_size, "sha256": files.sha256_file(path)}
+    atomic.publish_file(generation / "manifest.json", json.dumps(manifest).encode())
     (library / "b.md").write_text(B + "- [Spark](https://spark.apache.org) - big data\n", encoding="utf-8")
     parsed.clear()
     report = refsearch.build(None, index_dir)

@@ -26,6 +26,7 @@ from .catalog import CatalogWriter, record_line, with_hash
 from .docfeatures import DocumentFeatures, FeaturesWriter
 from .fulltext import FullTextWriter
 from .errors import IndexProblem, RefsearchError, SourceError
+from .files import build_lock
 from .journal import Journal
 from .journal import discard_all as discard_journals
 from .lexical import BM25Builder
@@ -82,7 +83,7 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
     index_dir = Path(os.path.abspath(Path(index_dir).expanduser()))
     report = BuildReport(index=index_dir)
     wanted = Wanted(tuple(Path(p) for p in sources) if sources is not None else None, model, encoder)
-    with store.build_lock(index_dir, wait=lock_wait):
+    with build_lock(index_dir, wait=lock_wait):
         state = _current_state(index_dir, wanted, report)
         if state.condition == "fresh" and not force:
             discard_journals(index_dir)  # what dead builds left, even when nothing changed

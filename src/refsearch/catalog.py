@@ -35,7 +35,9 @@ import numpy as np
 
 from .errors import IndexProblem
 from .records import OMITTED_WHEN_EMPTY, Reference, normalised_url
-from .store import REBUILD, Generation, naming, open_index_file, read_index_json, write_file
+from .atomic import naming, write_file
+from .files import REBUILD, open_index_file, read_index_json
+from .store import Generation
 from .vectors import load_npy, save_npy
 
 RECORDS = "records.jsonl"

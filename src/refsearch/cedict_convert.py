@@ -15,17 +15,16 @@ installation copies them, when the installed file is the one they came from, ins
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .cedict import COMPUTING, TABLES_FORMAT
 from .glossary import HAN
-from .store import fsync_path, sha256_file
+from .atomic import publish_folder, staging
+from .files import sha256_file
 
 _LINE = re.compile(r"^(\S+) (\S+) \[[^\]]*\] /(.*)/\s*$")
 _HAN = re.compile(f"[{HAN}]")
@@ -41,28 +40,19 @@ SHIPPED_TABLES = Path(__file__).with_name("cedict_tables")
 
 
 def convert(source: Path, directory: Path, shipped: Path | None = SHIPPED_TABLES) -> None:
-    """Write the tables for `source` into `directory` atomically (a temporary sibling, then rename):
-    copied from `shipped` when those were converted from the same file, converted otherwise."""
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tmp-cedict-", dir=directory.parent))
-    try:
+    """Write the tables for `source` into `directory` atomically (atomic.py: a staging sibling, then
+    a rename; another process's finished conversion wins): copied from `shipped` when those were
+    converted from the same file, converted otherwise."""
+    with staging(directory.parent, ".tmp-cedict-") as folder:
         about = {"source": source.name, "source_size": source.stat().st_size, "source_sha256": sha256_file(source)}
-        if not (shipped and _copy_converted(shipped, about, staging)):
+        if not (shipped and _copy_converted(shipped, about, folder)):
             with open(source, encoding="utf-8") as handle:
-                write_tables(parse_cedict(handle), staging, about)
-        try:
-            os.replace(staging, directory)
-        except OSError:
-            if not (directory / "manifest.json").is_file():
-                raise
-            shutil.rmtree(staging)  # another process finished the same conversion first
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+                write_tables(parse_cedict(handle), folder, about)
+        publish_folder(folder, directory, complete=lambda found: (found / "manifest.json").is_file())
 
 
-def _copy_converted(shipped: Path, about: dict, staging: Path) -> bool:
-    """Copy the tables in `shipped` into `staging` if they were converted from the source `about`
+def _copy_converted(shipped: Path, about: dict, folder: Path) -> bool:
+    """Copy the tables in `shipped` into `folder` if they were converted from the source `about`
     describes (its manifest, holding that, is copied last, as write_tables writes it last)."""
     try:
         manifest = json.loads((shipped / "manifest.json").read_text("utf-8"))
@@ -73,8 +63,7 @@ def _copy_converted(shipped: Path, about: dict, staging: Path) -> bool:
             and all(manifest.get(key) == value for key, value in about.items())):
         return False
     for name in [*names, "manifest.json"]:
-        shutil.copyfile(shipped / name, staging / name)
-        fsync_path(staging / name)
+        shutil.copyfile(shipped / name, folder / name)
     return True
 
 
@@ -137,9 +126,6 @@ def write_tables(senses: dict[str, list[str]], directory: Path, about: dict) -> 
     _write_table({k: list(dict.fromkeys(v)) for k, v in ranked.items()}, directory, "en", "words.txt")
     manifest = {"format": TABLES_FORMAT, **about, "headwords": len(senses), "reverse_keys": len(ranked),
                 "longest": longest, "licence": "CC-CEDICT, CC BY-SA 4.0 (https://cc-cedict.org/)"}
-    for name in sorted(p.name for p in directory.iterdir()):
-        with open(directory / name, "rb") as handle:
-            os.fsync(handle.fileno())
     (directory / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), "utf-8")
 
 

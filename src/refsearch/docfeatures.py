@@ -24,7 +24,8 @@ import numpy as np
 
 from .errors import IndexProblem
 from .records import Reference
-from .store import REBUILD, Generation
+from .files import REBUILD
+from .store import Generation
 
 FILE = "features.npy"
 FORMAT = "refsearch/doc-features@1"  # a new one makes an older index stale (its update reuses every vector)

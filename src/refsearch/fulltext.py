@@ -30,7 +30,9 @@ import numpy as np
 
 from .errors import IndexProblem
 from .lexical import BM25Builder, BM25Index, QueryTerm
-from .store import REBUILD, Generation, naming, open_index_file, read_index_json, sha256_file, write_file
+from .atomic import naming, write_file
+from .files import REBUILD, open_index_file, read_index_json, sha256_file
+from .store import Generation
 from .text import passages
 from .vectors import load_npy, save_npy
 

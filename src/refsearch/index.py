@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import encoders, store, vectors
+from .files import REBUILD
 from .catalog import Catalog
 from .errors import IndexProblem, UnknownReference
 from .fusion import DEFAULT_FUSION, Fusion
@@ -31,7 +32,7 @@ class Index:
         self.catalog = Catalog(generation)
         self.lexical = BM25Index.load(generation.directory)
         if self.lexical.n_docs != self.catalog.count:
-            raise IndexProblem(f"{generation.directory}: lexical index and records disagree; {store.REBUILD}.")
+            raise IndexProblem(f"{generation.directory}: lexical index and records disagree; {REBUILD}.")
         self._model_path = model_path
         self._fusion = fusion
         self._one_query = one_query
@@ -98,7 +99,7 @@ class Index:
         encoder = encoders.backend(model["encoder"]).for_query(self.directory, model, self._model_path,
                                                                one_query=self._one_query)
         if encoder.dimension != model["dimension"]:
-            raise IndexProblem(f"{self.directory}: the query encoder and the vectors disagree; {store.REBUILD}.")
+            raise IndexProblem(f"{self.directory}: the query encoder and the vectors disagree; {REBUILD}.")
         return encoder
 
     # --- what callers ask of an index ----------------------------------------------------------

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import IndexProblem
-from .store import naming, open_index_file, remove
+from .atomic import naming
+from .files import open_index_file, remove
 
 _HASH = re.compile(rb"[0-9a-f]{32}")
 

@@ -196,7 +196,7 @@ class Terms:
         return self._found[wanted]
 
     def save(self, directory: Path, prefix: str = "lexical") -> list[str]:
-        from .store import write_file
+        from .atomic import write_file
         from .vectors import save_npy
 
         write_file(directory / f"{prefix}.terms.bin", bytes(self._blob))
@@ -311,7 +311,7 @@ class BM25Index:
         """Write the index as `<prefix>.*` files (the references' is "lexical", the full text's "fulltext.lexical")."""
         meta = {"format": FORMAT, "tokenizer": TOKENIZER, "n_docs": self.n_docs, "terms": len(self.terms),
                 "params": self.params}
-        from .store import write_file
+        from .atomic import write_file
         from .vectors import save_npy
 
         write_file(directory / f"{prefix}.json", json.dumps(meta, ensure_ascii=False).encode())
@@ -330,7 +330,7 @@ class BM25Index:
     @classmethod
     def load(cls, directory: Path, prefix: str = "lexical") -> "BM25Index":
         """Load and check the index; the postings are memory-mapped, not read."""
-        from .store import mapped_bytes, open_index_file, read_index_json
+        from .files import mapped_bytes, open_index_file, read_index_json
         from .vectors import load_npy
 
         damaged = f"{directory}: lexical index is damaged or inconsistent; run `refsearch build --force`."

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import store, trust
+from .files import sha256_file
 from .errors import RefsearchError
 from .catalog import RECORDS_FORMAT  # a new one (tag and topic-path facets, names) makes an index stale
 from .lexical import FORMAT as LEXICAL_FORMAT, TOKENIZER
@@ -204,7 +205,7 @@ def scan_sources(roots: Sequence[Path], recorded: Sequence[dict] = ()) -> list[d
         try:
             info = path.stat()
             where = _in_root(path, roots[root_number])
-            digest = known.get((root_number, where, info.st_size, info.st_mtime_ns)) or store.sha256_file(path)
+            digest = known.get((root_number, where, info.st_size, info.st_mtime_ns)) or sha256_file(path)
             entries.append({"root": root_number, "path": where, "size": info.st_size, "mtime_ns": info.st_mtime_ns,
                             "sha256": digest})
         except OSError as error:
@@ -222,7 +223,7 @@ def diff_sources(recorded: list[dict], roots: Sequence[Path]) -> SourceDiff:
         try:
             info = path.stat()
             if (info.st_size, info.st_mtime_ns) != (entry["size"], entry["mtime_ns"]) and (
-                    info.st_size != entry["size"] or store.sha256_file(path) != entry["sha256"]):
+                    info.st_size != entry["size"] or sha256_file(path) != entry["sha256"]):
                 diff.changed.append(str(path))
         except OSError as error:
             raise RefsearchError(f"{path}: cannot read file: {error.strerror or error}") from None

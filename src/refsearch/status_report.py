@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import store
+from .files import plain_name
 from .catalog import Catalog
 from .errors import IndexProblem, RefsearchError
 from .state import IndexState, inspect
@@ -72,7 +73,7 @@ def _sizes(generation: store.Generation) -> dict[str, int]:
         part = next((name for name, prefix in PARTS if path.name.startswith(prefix)), "manifest")
         sizes[part] += path.lstat().st_size
     encoder = generation.manifest["model"].get("encoder_dir")
-    sizes["encoder"] = _directory_size(generation.index_dir / encoder) if store.plain_name(encoder) else 0
+    sizes["encoder"] = _directory_size(generation.index_dir / encoder) if plain_name(encoder) else 0
     older = [g for g in store.generations(generation.index_dir) if g != generation.directory]
     sizes["older_generations"] = sum(_directory_size(g) for g in older)
     sizes["total"] = sum(sizes.values())

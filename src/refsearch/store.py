@@ -1,4 +1,4 @@
-"""The index directory: immutable generations, an atomic pointer to the current one, a build lock.
+"""The index directory: immutable generations, an atomic pointer to the current one.
 
 Layout of `DIR`:
     CURRENT                 name of the live generation (replaced atomically)
@@ -7,232 +7,40 @@ Layout of `DIR`:
     gen-<n>/vectors.*       the dense vectors (vectors.py)
     gen-<n>/lexical.*       the BM25 index and its vocabulary (lexical.py)
     encoder-<fingerprint>/  the ONNX query encoder, shared by generations
-    .lock                   held by a build
+    .lock                   held by a build (files.build_lock)
 
-A build writes a whole new generation in a temporary directory, fsyncs it, renames it into place
-and only then swaps CURRENT, so a reader sees either the old index or the new one, never a mix,
-whenever a build dies. Generations older than the previous one are removed by the next build.
+A build writes a whole new generation in a staging folder and publishes it (atomic.py) before it
+swaps CURRENT, so a reader sees either the old index or the new one, never a mix, whenever a build
+dies. Generations older than the previous one are removed by the next build.
 
 An index directory may come from someone else, so everything read from it is checked: names in
-the manifest must be plain file names, sizes must match, and every file of the index is opened
-through `open_index_file`, which refuses a symbolic link (to anywhere), a FIFO or a device in its
-place: a crafted index can make refsearch neither read elsewhere nor wait.
-Opening an index for a query checks sizes only (a stat per file: it catches truncation, the damage
-copies and full disks cause); the sha256 of every file is checked by `status` and by a build before
-it reuses vectors, because hashing on every query would make query cost grow with the index.
+the manifest must be plain file names, sizes must match, and every file is opened through
+`files.open_index_file`. Opening an index for a query checks sizes only (a stat per file: it
+catches truncation, the damage copies and full disks cause); the sha256 of every file is checked
+by `status` and by a build before it reuses vectors, because hashing on every query would make
+query cost grow with the index.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import functools
-import hashlib
 import json
 import os
 import re
 import shutil
 import stat
-import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
 
-from .errors import IndexBusy, IndexProblem, IndexReadOnly, RefsearchError
+from .atomic import naming, publish_file, publish_folder, staging, write_file
+from .errors import IndexProblem, RefsearchError
+from .files import REBUILD, plain_name, read_index_file, remove, sha256_file, sha256_index_file
 
 SCHEMA_VERSION = 2
 INDEX_FORMAT = "refsearch/index"
-REBUILD = "run `refsearch build --force`"
 MAX_MANIFEST_BYTES = 64 << 20
 GENERATION_NAME = re.compile(r"gen-[0-9]{1,9}")  # what a generation folder is called
-_MAPPING = True  # see read_instead_of_mapping
-
-
-def read_instead_of_mapping() -> None:
-    """Read index files into memory from now on instead of mapping them (the servers call it once).
-
-    A query maps its arrays so that it reads only the pages it needs. A long-running server cannot:
-    a mapped file truncated in place (`cp` or `rsync --inplace` over the served index) kills the
-    process with SIGBUS at its next read of a page that is gone, and no check before the read closes
-    that window while searches run. Read into memory, a file cut short while it is read is an
-    IndexProblem, and one cut later changes nothing the server holds (the size check per request,
-    `check_sizes`, then answers 503 until the index is rebuilt)."""
-    global _MAPPING
-    _MAPPING = False
-
-
-def mapping() -> bool:
-    """Whether index files are mapped (a query) or read into memory (a server)."""
-    return _MAPPING
-
-
-def mapped_bytes(handle: BinaryIO, path: Path) -> Any:
-    """The whole of an open index file: a read-only map, or its bytes when files are read."""
-    import mmap
-
-    if _MAPPING:
-        return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-    return read_exactly(handle, path, os.fstat(handle.fileno()).st_size)
-
-
-def read_exactly(handle: BinaryIO, path: Path, size: int) -> bytes:
-    """`size` bytes from where `handle` is; IndexProblem when the file ends sooner (cut short while read)."""
-    try:
-        data = handle.read(size)
-    except OSError as error:
-        raise IndexProblem(f"{path}: unreadable ({error.strerror or error}); {REBUILD}.") from None
-    if len(data) != size:
-        raise IndexProblem(f"{path}: index file is truncated or damaged (it ended while it was read); {REBUILD}.")
-    return data
-
-
-def sha256_file(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return _sha256(handle)
-
-
-def _sha256(handle: BinaryIO) -> str:
-    digest = hashlib.sha256()
-    for block in iter(lambda: handle.read(1 << 20), b""):
-        digest.update(block)
-    return digest.hexdigest()
-
-
-@contextlib.contextmanager
-def naming(path: Path) -> Iterator[None]:
-    """An OSError raised inside names `path` when it names no file: a failed write() or fsync()
-    says only "No space left on device" or "Input/output error", not where."""
-    try:
-        yield
-    except OSError as error:
-        if error.filename is None:
-            error.filename = str(path)
-        raise
-
-
-def fsync_path(path: Path) -> None:
-    with naming(path):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def write_file(path: Path, data: bytes) -> None:
-    """A new file of a generation being written (fsynced when the generation is published)."""
-    with naming(path):
-        path.write_bytes(data)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same directory, fsync, rename, fsync the directory. Errors name `path`."""
-    with naming(path):
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-    fsync_path(path.parent)
-
-
-def plain_name(name: object) -> bool:
-    """A file name inside the index directory: a damaged or crafted manifest must not point elsewhere,
-    nor put a line break or a terminal control in a message (every name refsearch writes is printable)."""
-    return (isinstance(name, str) and name.isprintable() and bool(name) and "/" not in name and "\\" not in name
-            and name not in (".", ".."))
-
-
-@contextlib.contextmanager
-def build_lock(directory: Path, wait: float | None = None, say: Callable[[str], None] | None = None,
-               activity: str = "build") -> Iterator[None]:
-    """One build at a time per index (or one `activity` at a time per folder: ONNX exports share it).
-    `wait` None waits as long as it takes (saying so); a number bounds the wait in seconds (a query
-    that wants to update a stale index) and then raises IndexBusy. A folder that cannot be written
-    here (read-only medium) raises IndexReadOnly."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            raise IndexProblem(f"{directory / '.lock'}: is a symbolic link; remove it.") from None
-        if error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-            raise IndexReadOnly(f"{directory}: cannot write here ({error.strerror}).") from None
-        raise
-    try:
-        _acquire(fd, directory, wait, say or (lambda message: print(f"refsearch: {message}", file=sys.stderr)), activity)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
-
-
-def _acquire(fd: int, directory: Path, wait: float | None, say: Callable[[str], None], activity: str) -> None:
-    deadline = None if wait is None else time.monotonic() + wait
-    announced = False
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except OSError as error:
-            if error.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-        if deadline is not None and time.monotonic() >= deadline:
-            raise IndexBusy(f"{directory}: another build is running on this index.")
-        if deadline is None and not announced:
-            say(f"waiting for another {activity} of {directory} to finish…")
-            announced = True
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            return
-        time.sleep(0.05)
-
-
-def open_index_file(path: Path) -> BinaryIO:
-    """A file of the index, for reading: a regular file at that very path, or IndexProblem.
-
-    The one way index files are opened. O_NOFOLLOW refuses a link in the file's place, O_NONBLOCK
-    keeps a FIFO from blocking the open, and the check on the open descriptor (not on the path, which
-    could change in between) refuses FIFOs, devices and folders.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise IndexProblem(f"{path}: index file is missing; {REBUILD}.") from None
-    except OSError as error:
-        why = "a symbolic link, not an index file" if error.errno == errno.ELOOP else f"unreadable ({error.strerror})"
-        raise IndexProblem(f"{path}: {why}; {REBUILD}.") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise IndexProblem(f"{path}: not a regular file (a link, a folder or a device); {REBUILD}.")
-    return os.fdopen(fd, "rb")
-
-
-def read_index_file(path: Path, limit: int | None = None) -> bytes:
-    """The bytes of an index file (at most `limit` + 1 of them); IndexProblem when it cannot be read."""
-    with open_index_file(path) as handle:
-        try:
-            return handle.read(-1 if limit is None else limit + 1)
-        except OSError as error:
-            raise IndexProblem(f"{path}: unreadable ({error.strerror or error}); {REBUILD}.") from None
-
-
-def read_index_json(path: Path) -> Any:
-    """A JSON file of the index, parsed; IndexProblem naming it when it is not JSON."""
-    try:
-        return json.loads(read_index_file(path))
-    except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
-        raise IndexProblem(f"{path}: damaged ({error}); {REBUILD}.") from None
 
 
 def current_generation(directory: Path) -> Path | None:
@@ -351,16 +159,8 @@ def _verify_file(path: Path, expected: dict, checksum: bool) -> None:
         raise IndexProblem(f"{path}: not a regular file (a link or a folder); {REBUILD}.")
     if info.st_size != expected["size"]:
         raise IndexProblem(f"{path}: index file is truncated or damaged ({info.st_size} bytes, expected {expected['size']}); {REBUILD}.")
-    if checksum and _sha256_index_file(path) != expected["sha256"]:
+    if checksum and sha256_index_file(path) != expected["sha256"]:
         raise IndexProblem(f"{path}: index file is corrupted (checksum mismatch); {REBUILD}.")
-
-
-def _sha256_index_file(path: Path) -> str:
-    with open_index_file(path) as handle:
-        try:
-            return _sha256(handle)
-        except OSError as error:
-            raise IndexProblem(f"{path}: unreadable ({error.strerror or error}); {REBUILD}.") from None
 
 
 def verify_checksums(generation: Generation) -> None:
@@ -369,11 +169,12 @@ def verify_checksums(generation: Generation) -> None:
 
 
 class GenerationWriter:
-    """Collects the files of a new generation in a temp directory and publishes them atomically."""
+    """Collects the files of a new generation in a staging folder and publishes them atomically."""
 
     def __init__(self, directory: Path):
         self.index_dir = directory
-        self.tmp = Path(tempfile.mkdtemp(dir=directory, prefix=".tmp-gen-"))
+        self._staging = contextlib.ExitStack()
+        self.tmp = self._staging.enter_context(staging(directory, ".tmp-gen-"))
         self.files: list[str] = []
 
     def path(self, name: str) -> Path:
@@ -381,21 +182,18 @@ class GenerationWriter:
         return self.tmp / name
 
     def publish(self, manifest: dict) -> Path:
-        files = {}
-        for name in self.files:
-            fsync_path(self.tmp / name)
-            files[name] = {"size": (self.tmp / name).stat().st_size, "sha256": sha256_file(self.tmp / name)}
+        files = {name: {"size": (self.tmp / name).stat().st_size, "sha256": sha256_file(self.tmp / name)}
+                 for name in self.files}
         manifest = {"format": INDEX_FORMAT, "schema_version": SCHEMA_VERSION, **manifest, "files": files}
-        write_atomic(self.tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1).encode())
-        fsync_path(self.tmp)
+        write_file(self.tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1).encode())
         final = self.index_dir / f"gen-{_next_number(self.index_dir)}"
-        os.rename(self.tmp, final)
-        fsync_path(self.index_dir)
-        write_atomic(self.index_dir / "CURRENT", final.name.encode())
+        publish_folder(self.tmp, final)
+        publish_file(self.index_dir / "CURRENT", final.name.encode())
+        self._staging.close()
         return final
 
     def discard(self) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        self._staging.close()
 
 
 def _generation_names(directory: Path) -> list[Path]:
@@ -436,30 +234,19 @@ def collect_garbage(directory: Path) -> None:
             remove(encoder)
 
 
-def remove(path: Path) -> None:
-    """A file, a link (not what it points to) or a whole folder; quietly, whatever is left of it."""
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
 def install_encoder(directory: Path, exported: Path, fingerprint: str) -> str:
     """Copy the exported ONNX encoder into the index (once), so the index answers on its own."""
     name = f"encoder-{fingerprint}"
     target = directory / name
-    if target.is_dir() and not target.is_symlink():
+    if _folder(target):
         return name
-    tmp = Path(tempfile.mkdtemp(dir=directory, prefix=".tmp-encoder-"))
-    try:
+    with staging(directory, ".tmp-encoder-") as folder:
         for item in exported.iterdir():
-            with naming(tmp / item.name):
-                shutil.copyfile(item, tmp / item.name)
-            fsync_path(tmp / item.name)
-        fsync_path(tmp)
-        os.rename(tmp, target)
-        fsync_path(directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            with naming(folder / item.name):
+                shutil.copyfile(item, folder / item.name)
+        publish_folder(folder, target, complete=_folder)
     return name
+
+
+def _folder(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()

@@ -33,6 +33,8 @@ from typing import Iterable
 import numpy as np
 
 from . import store, vectors
+from .atomic import naming, write_file
+from .files import REBUILD, read_index_file, read_index_json
 from .catalog import RECORDS, Catalog, _json_line, _reference, record_key, split_hash
 from .errors import IndexProblem
 from .lexical import BM25Index
@@ -125,7 +127,7 @@ class Previous:
         """The BM25 index and its documents' lengths."""
         index = BM25Index.load(self.generation.directory)
         if index.n_docs != self.catalog.count:
-            raise IndexProblem(f"{self.generation.directory}: lexical index and records disagree; {store.REBUILD}.")
+            raise IndexProblem(f"{self.generation.directory}: lexical index and records disagree; {REBUILD}.")
         return index, BM25Index.load_lengths(self.generation.directory, index.n_docs)
 
     @cached_property
@@ -165,8 +167,8 @@ class Reading:
 
     def __init__(self, previous: Previous):
         generation = previous.generation
-        data = store.read_index_json(generation.path(READING))
-        raw = store.read_index_file(generation.path(RAW)).split(b"\n")[:-1]
+        data = read_index_json(generation.path(READING))
+        raw = read_index_file(generation.path(RAW)).split(b"\n")[:-1]
         count = previous.catalog.count
         if not isinstance(data, dict) or data.get("reader") != reader_digest() or not isinstance(data.get("files"), list):
             raise ValueError("another reader")
@@ -206,7 +208,7 @@ class Reading:
         split = split_hash(self._previous.stored[where])
         if split is None:
             raise IndexProblem(f"{self._previous.generation.path(RECORDS)}: damaged (row {where} is not a stored "
-                               f"record); {store.REBUILD}.")
+                               f"record); {REBUILD}.")
         return split[0]
 
     def reference(self, where: int) -> Reference:
@@ -218,8 +220,8 @@ class Reading:
 
 def write_reading(path: Path, raw_path: Path, files: Iterable[dict], raw_lines: Iterable[bytes]) -> None:
     """Write a generation's reading (`files`: dicts as `Reading` reads them) and its raw lines."""
-    with store.naming(raw_path), open(raw_path, "wb") as handle:
+    with naming(raw_path), open(raw_path, "wb") as handle:
         for line in raw_lines:
             handle.write(line + b"\n")
-    store.write_file(path, json.dumps({"reader": reader_digest(), "files": list(files)}, ensure_ascii=False).encode())
+    write_file(path, json.dumps({"reader": reader_digest(), "files": list(files)}, ensure_ascii=False).encode())
 

@@ -15,10 +15,9 @@ import contextlib
 import hashlib
 import hmac
 import json
-import os
 import secrets
-import tempfile
 
+from .atomic import publish_file
 from .config import data_dir
 
 KEY_FILE = "index-key"
@@ -48,15 +47,6 @@ def _key(create: bool) -> bytes | None:
     if not create:
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{KEY_FILE}.")  # created 0600
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secrets.token_bytes(32))
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileExistsError):  # another build published its key first: use that
-            os.link(tmp, path)  # publishes the whole key at once, never a half-written one
-    finally:
-        os.unlink(tmp)
+    publish_file(path, secrets.token_bytes(32), replace=False)  # created 0600; another build's key, first, wins
     with open(path, "rb") as handle:
         return handle.read(64)

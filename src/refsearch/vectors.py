@@ -21,9 +21,10 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from . import store
+from . import files
 from .errors import IndexProblem, RefsearchError
-from .store import REBUILD
+from .atomic import naming
+from .files import REBUILD
 
 # Below this many vectors exact search is the better choice: at 25,000 one query takes ~1.5-4 ms
 # warm, at 50,000 ~6-12 ms, at 184,000 ~27 ms and a cold query maps 280 MB (bench_ann.py threshold).
@@ -65,7 +66,7 @@ class NpyAppender:
 
     def __init__(self, path: Path, dtype: str, width: int):
         self.path, self.dtype, self.width, self.rows = path, np.dtype(dtype), width, 0
-        with store.naming(path):
+        with naming(path):
             self._handle = open(path, "wb")
             try:
                 self._header()
@@ -81,13 +82,13 @@ class NpyAppender:
 
     def add(self, block: np.ndarray) -> None:
         block = np.ascontiguousarray(block, dtype=self.dtype).reshape(-1, self.width)
-        with store.naming(self.path):
+        with naming(self.path):
             self._handle.seek(0, os.SEEK_END)
             self._handle.write(block.tobytes())
         self.rows += len(block)
 
     def close(self) -> None:
-        with store.naming(self.path):
+        with naming(self.path):
             self._header()
             self._handle.flush()
             os.fsync(self._handle.fileno())
@@ -101,7 +102,7 @@ class NpyAppender:
 
 def save_npy(path: Path, array: np.ndarray) -> None:
     """A whole array as a new `.npy` file of a generation being written (errors name it)."""
-    with store.naming(path):
+    with naming(path):
         np.save(path, array, allow_pickle=False)
 
 
@@ -109,11 +110,11 @@ def load_npy(path: Path, dtype: str, shape: tuple[int | None, ...]) -> np.ndarra
     """A read-only memory map of a `.npy` of exactly this dtype and shape (None: any length), or
     IndexProblem.
 
-    The header is read from the file opened by `store.open_index_file` and checked before anything is
+    The header is read from the file opened by `files.open_index_file` and checked before anything is
     mapped, and the file must hold exactly the bytes the header describes: another dtype (objects,
     which would need pickle, or another byte order), or a header that lies about the shape, is damage.
     """
-    with store.open_index_file(path) as handle:
+    with files.open_index_file(path) as handle:
         try:
             version = np.lib.format.read_magic(handle)
             if version not in ((1, 0), (2, 0)):
@@ -132,8 +133,8 @@ def load_npy(path: Path, dtype: str, shape: tuple[int | None, ...]) -> np.ndarra
         if nbytes == 0:
             return np.zeros(found, dtype=found_dtype)
         order = "F" if fortran_order else "C"
-        if not store.mapping():  # a server: read into memory (store.read_instead_of_mapping)
-            data = store.read_exactly(handle, path, nbytes)
+        if not files.mapping():  # a server: read into memory (files.read_instead_of_mapping)
+            data = files.read_exactly(handle, path, nbytes)
             return np.frombuffer(data, dtype=found_dtype).reshape(found, order=order)
         return np.memmap(handle, dtype=found_dtype, mode="r", offset=offset, shape=found, order=order)
 
@@ -199,7 +200,7 @@ class IvfStore:
         faiss.omp_set_num_threads(1)  # one query: threads only wait on each other (350 ms vs 22 ms, loaded)
         path = directory / self.FILE
         try:
-            mapped = faiss.IO_FLAG_MMAP_IFC if store.mapping() else 0  # a server reads it into memory
+            mapped = faiss.IO_FLAG_MMAP_IFC if files.mapping() else 0  # a server reads it into memory
             index = faiss.read_index(str(path), mapped | faiss.IO_FLAG_READ_ONLY)
             ivf = faiss.extract_index_ivf(index)
         except RuntimeError as error:
@@ -242,12 +243,12 @@ class IvfWriter:
     def __init__(self, path: Path, dimension: int):
         self.path, self.dimension, self.rows = path, dimension, 0
         self._spool = path.with_name(path.name + ".spool")
-        with store.naming(self._spool):
+        with naming(self._spool):
             self._handle = open(self._spool, "wb")
 
     def add(self, vectors: np.ndarray) -> None:
         block = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dimension)
-        with store.naming(self._spool):
+        with naming(self._spool):
             self._handle.write(block.tobytes())
         self.rows += len(block)
 
@@ -258,7 +259,7 @@ class IvfWriter:
     def finish(self) -> dict:
         import faiss
 
-        with store.naming(self._spool):
+        with naming(self._spool):
             self._handle.close()
         nlist = max(1, 2 ** round(np.log2(max(2.5 * np.sqrt(self.rows), 1))))
         while nlist > 1 and nlist * 39 > self.rows:  # k-means wants 39 training vectors per list

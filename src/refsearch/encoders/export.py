@@ -10,10 +10,6 @@ from __future__ import annotations
 import inspect
 import io
 import json
-import os
-import shutil
-import tempfile
-import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +25,8 @@ from refsearch.encoders.onnx import (
     read_encoder_config,
 )
 from refsearch.config import cache_root
-from refsearch.store import build_lock, fsync_path, remove
+from refsearch.atomic import publish_folder, staging
+from refsearch.files import build_lock, remove
 from refsearch.errors import IndexProblem, RefsearchError, require_extra
 
 SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
@@ -66,8 +63,8 @@ def export_onnx(spec: ModelSpec, cache_dir: Path | None = None) -> Path:
 
 def write_encoder_dir(target: Path, fingerprint: str, write: Callable[[Path], None]) -> Path:
     """Return `target` (a folder of the cache's onnx folder); unless it already holds a sound encoder
-    of `fingerprint`, `write` one into a staging folder beside it first and rename that into place,
-    so readers never see half of it.
+    of `fingerprint`, `write` one into a staging folder beside it first and publish that (atomic.py:
+    a concurrent writer's sound copy wins), so readers never see half of it.
 
     Writers into one cache take turns, each holding a lock on the onnx folder for as long as its
     staging folder (`.<name>-*`, up to 90 MB) lives. So the hidden folders found under the lock are
@@ -84,12 +81,9 @@ def write_encoder_dir(target: Path, fingerprint: str, write: Callable[[Path], No
         for leftover in root.glob(".*"):
             if leftover.name != ".lock":
                 remove(leftover)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=root))
-        try:
-            write(staging)
-            _publish(staging, target, fingerprint)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        with staging(root, f".{target.name}-") as folder:
+            write(folder)
+            publish_folder(folder, target, complete=lambda found: _is_sound(found, fingerprint))
     return target
 
 
@@ -221,8 +215,6 @@ def _export(spec: ModelSpec, pipeline: Pipeline, out: Path) -> None:
         "file_sizes": files,
     }
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
-    for name in [*files, CONFIG_FILE]:
-        fsync_path(out / name)
 
 
 def _query_tokenizer(tokenizer, do_lower_case: bool, max_seq_length: int):
@@ -283,24 +275,3 @@ def _is_sound(directory: Path, fingerprint: str) -> bool:
         return read_encoder_config(directory)["fingerprint"] == fingerprint
     except IndexProblem:
         return False
-
-
-def _publish(staging: Path, target: Path, fingerprint: str) -> None:
-    """Rename the finished encoder into place; a concurrent writer's sound copy wins ties."""
-    fsync_path(staging)
-    for _ in range(3):
-        try:
-            os.rename(staging, target)  # atomic; fails if target exists and is not empty
-            fsync_path(target.parent)
-            return
-        except OSError:
-            if _is_sound(target, fingerprint):
-                return
-            stale = target.with_name(f".{target.name}-stale-{uuid.uuid4().hex}")
-            try:
-                os.rename(target, stale)
-            except FileNotFoundError:
-                continue
-            shutil.rmtree(stale, ignore_errors=True)
-    raise RefsearchError(f"Could not move the ONNX encoder into {target}; check the cache folder.")
-

@@ -16,7 +16,8 @@ from pathlib import Path
 from refsearch.config import cache_root
 from refsearch.encoders import ModelSpec
 from refsearch.errors import RefsearchError, require_extra
-from refsearch.store import sha256_file, write_atomic
+from refsearch.atomic import publish_file
+from refsearch.files import sha256_file
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_NAMES = {None, "all-MiniLM-L6-v2", DEFAULT_MODEL_ID}
@@ -118,7 +119,7 @@ class _DigestCache:
         if self._changed and not any(exc_info):
             with contextlib.suppress(OSError):  # an unwritable cache only costs re-hashing next time
                 self._path.parent.mkdir(parents=True, exist_ok=True)
-                write_atomic(self._path, json.dumps(self._entries).encode())
+                publish_file(self._path, json.dumps(self._entries).encode())
 
 
 def _spec(model_id: str, path: Path) -> ModelSpec:

@@ -50,7 +50,7 @@ _REQUIRED_KEYS = {
 
 def read_encoder_config(directory: Path) -> dict:
     """Load and check encoder.json and the files it lists (by size, so truncation is caught)."""
-    from refsearch.store import plain_name, read_index_file
+    from refsearch.files import plain_name, read_index_file
 
     try:
         config = json.loads(read_index_file(directory / CONFIG_FILE))
@@ -126,7 +126,7 @@ class OnnxEncoder:
         """Create the onnxruntime session (`lazy`: on the first texts to encode)."""
         import onnxruntime
 
-        from refsearch.store import mapping
+        from refsearch.files import mapping
 
         directory, config, threads, prepack = self._directory, self._config, self._threads, self._prepack
         options = onnxruntime.SessionOptions()
@@ -251,7 +251,7 @@ class OnnxBackend(SentenceTransformersModels):
 
     def for_query(self, index_dir: Path, recorded: dict, model_path: Path | None,
                   one_query: bool = False) -> "OnnxEncoder":
-        from refsearch.store import REBUILD, plain_name
+        from refsearch.files import REBUILD, plain_name
 
         name, files = recorded.get("encoder_dir"), recorded.get("encoder_files")
         if not (isinstance(name, str) and plain_name(name) and isinstance(files, dict)
@@ -278,11 +278,11 @@ class OnnxBackend(SentenceTransformersModels):
 
 
 def _in_memory(directory: Path, model_file: str, options) -> tuple[bytes, np.ndarray]:
-    """The graph and its weights read into memory, for a server (store.read_instead_of_mapping):
+    """The graph and its weights read into memory, for a server (files.read_instead_of_mapping):
     onnxruntime maps a model's external weights file, and the fp32 model reads from that map on
     every query, so truncating `model.onnx.data` under a server killed it with SIGBUS. Weights
     handed over as an in-memory file are not mapped (the int8 model's are repacked either way)."""
-    from refsearch.store import open_index_file, read_exactly
+    from refsearch.files import open_index_file, read_exactly
 
     weights_file = model_file + ".data"
     files = {}

@@ -14,7 +14,7 @@ A server follows its sources too (`SourceWatcher`): when they change, it rebuild
 background, one build at a time, and answers from the current generation until the new one is
 published.
 
-A server reads its generation into memory instead of mapping it (store.read_instead_of_mapping:
+A server reads its generation into memory instead of mapping it (files.read_instead_of_mapping:
 a mapped file truncated in place kills the process with SIGBUS), and before each answer checks
 that the generation's files still have their sizes (a stat each, ~20 µs in all): a file cut short
 or removed under the server gives 503 with the CLI's message until the index is built again.
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import store
+from ..files import read_instead_of_mapping
 from ..errors import IndexBusy, RefsearchError
 from .answers import Answers
 
@@ -48,7 +49,7 @@ class LiveIndex:
         """`follow`: watch the index's sources and rebuild it when they change (`SourceWatcher`)."""
         import refsearch
 
-        store.read_instead_of_mapping()
+        read_instead_of_mapping()
         self._say = say
         self._lock = threading.Lock()
         index = refsearch.open(path, say=say, progress=progress)  # builds or updates it, as a CLI search would
