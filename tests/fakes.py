@@ -8,7 +8,7 @@ import hashlib
 import numpy as np
 
 from refsearch.encoders import ModelSpec
-from refsearch.lexical import tokenize
+from refsearch.tokenizer import tokenize
 
 DIMENSION = 64
 

@@ -15,7 +15,7 @@ from flat import THEMES, built_flat_library, flat_index, flat_library, write_jso
 from refsearch import atomic, derived_topics, store
 from refsearch.catalog import Catalog
 from refsearch.errors import IndexProblem
-from refsearch.lexical import tokenize
+from refsearch.tokenizer import tokenize
 from refsearch.topics import colour_groups
 
 CHINESE = {

@@ -1,7 +1,8 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from refsearch.lexical import BM25Index, query_terms, tokenize
+from refsearch.lexical import BM25Index
+from refsearch.tokenizer import query_terms, tokenize
 
 
 def test_chinese_two_character_words_match_inside_longer_runs():
@@ -96,7 +97,7 @@ def test_text_without_cjk_takes_the_short_path_to_the_same_tokens(text):
     pattern would (a change here would silently split indexes and queries apart)."""
     import unicodedata
 
-    from refsearch.lexical import _mixed_pieces, _pieces
+    from refsearch.tokenizer import _mixed_pieces, _pieces
 
     normalized = unicodedata.normalize("NFKC", text)
     assert list(_pieces(text)) == list(_mixed_pieces(normalized))

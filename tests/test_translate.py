@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from refsearch import cedict, cedict_convert, translate
-from refsearch.lexical import BM25Index, QueryTerm
+from refsearch.lexical import BM25Index
+from refsearch.tokenizer import QueryTerm
 
 # real entries; the 谷歌 variant line and the 王 surname sense must be dropped
 REAL_LINES = """\

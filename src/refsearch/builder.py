@@ -29,9 +29,9 @@ from .errors import IndexProblem, RefsearchError, SourceError
 from .files import build_lock
 from .journal import Journal
 from .journal import discard_all as discard_journals
-from .lexical import BM25Builder
+from .lexical import BM25_PARAMS, LEXICAL_SETTINGS, BM25Builder
 from .records import Reference
-from .state import (BM25_PARAMS, LEXICAL_SETTINGS, RECORDS_SETTINGS, IndexState, Wanted, inspect, record_roots,
+from .state import (RECORDS_SETTINGS, IndexState, Wanted, inspect, record_roots,
                     resolve_roots,
                     scan_sources, sealed_facts)
 from .text import content_hash, dense_text, lexical_fields

@@ -101,7 +101,7 @@ def clean_sense(sense: str) -> str:
 
 def reverse_keys(sense: str) -> list[str]:
     """The reverse-table key of a sense: its lexical tokens when it is one or two words long."""
-    from .lexical import tokenize
+    from .tokenizer import tokenize
 
     words = _SENSE_WORDS.findall(sense.lstrip(COMPUTING))
     if words[:1] == ["to"]:

@@ -47,7 +47,8 @@ import numpy as np
 
 from .errors import IndexProblem
 from .glossary import han_runs
-from .lexical import BM25Index, query_terms
+from .lexical import BM25Index
+from .tokenizer import query_terms
 from .records import Reference
 
 METHOD = "kmeans-ctfidf@1"

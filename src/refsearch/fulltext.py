@@ -29,7 +29,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .errors import IndexProblem
-from .lexical import BM25Builder, BM25Index, QueryTerm
+from .lexical import BM25Builder, BM25Index
+from .tokenizer import QueryTerm
 from .atomic import naming, write_file
 from .files import REBUILD, open_index_file, read_index_json, sha256_file
 from .store import Generation

@@ -17,7 +17,7 @@ import numpy as np
 from typing import TYPE_CHECKING
 
 from .errors import AmbiguousReference, RefsearchError, UnknownReference
-from .lexical import query_terms
+from .tokenizer import query_terms
 from .records import Reference, doi_of, normalised_url
 
 if TYPE_CHECKING:

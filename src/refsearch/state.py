@@ -26,14 +26,10 @@ from . import store, trust
 from .files import sha256_file
 from .errors import RefsearchError
 from .catalog import RECORDS_FORMAT  # a new one (tag and topic-path facets, names) makes an index stale
-from .lexical import FORMAT as LEXICAL_FORMAT, TOKENIZER
+from .lexical import LEXICAL_SETTINGS
 from .docfeatures import FORMAT as FEATURES_FORMAT
 from .discover import watched_files
 
-BM25_PARAMS = {"k1": 1.2, "b": 0.75}
-# what the lexical index was written with: a new tokenizer or file format makes an index stale (its
-# update re-uses every vector), rather than unreadable
-LEXICAL_SETTINGS = {**BM25_PARAMS, "tokenizer": TOKENIZER, "format": LEXICAL_FORMAT}
 RECORDS_SETTINGS = {"format": RECORDS_FORMAT}
 
 

@@ -21,7 +21,7 @@ import re
 from functools import cache
 
 from .glossary import english_for
-from .lexical import CJK
+from .tokenizer import CJK
 from .records import Reference, normalised_title
 
 # Lexical field weights scale term frequency (a cheap BM25F): names in titles count double.

@@ -30,7 +30,7 @@ from typing import Protocol
 
 from .cedict import COMPUTING, DictionaryMissing, Tables, load_tables
 from .glossary import glossary_entries, han_runs, translate_query
-from .lexical import QueryTerm, query_terms, tokenize
+from .tokenizer import QueryTerm, query_terms, tokenize
 
 MODES = ("selective", "all", "off")
 # Only the start of a long query is translated: the encoder reads its first 256 word pieces anyway,
