@@ -142,7 +142,7 @@ def variants(args, dirs, scifact: Path, texts: list[str], short: list[str]) -> N
 
 
 def sessions(args, dirs) -> None:
-    from refsearch.encoders.onnx import MODEL_FILE
+    from refsearch.encoders.folder import MODEL_FILE
 
     print(f"\nsession creation in a fresh process (median of {args.repeat}; onnxruntime already imported): wall, CPU")
     with tempfile.TemporaryDirectory() as scratch:

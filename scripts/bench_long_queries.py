@@ -27,7 +27,8 @@ def main() -> None:
 
     from refsearch.encoders.export import export_onnx
     from refsearch.encoders.models import resolve_model
-    from refsearch.encoders.onnx import TOKENIZER_FILE, OnnxEncoder, read_encoder_config
+    from refsearch.encoders.folder import TOKENIZER_FILE, read_encoder_config
+    from refsearch.encoders.onnx import OnnxEncoder
 
     directory = export_onnx(resolve_model(None))
     encoder = OnnxEncoder(directory)

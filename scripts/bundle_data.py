@@ -33,7 +33,7 @@ from refsearch.cedict import source_path
 from refsearch.cedict_convert import SHIPPED_TABLES, convert
 from refsearch.encoders.export import export_onnx
 from refsearch.encoders.models import resolve_model
-from refsearch.encoders.onnx import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, WEIGHTS_FILE, read_encoder_config
+from refsearch.encoders.folder import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, WEIGHTS_FILE, read_encoder_config
 from refsearch.encoders.quantize import BUNDLED_ENCODER, quantize_encoder
 
 ENCODER_FILES = (MODEL_FILE, WEIGHTS_FILE, TOKENIZER_FILE)

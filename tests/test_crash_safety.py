@@ -253,7 +253,7 @@ def stand_in_export(tmp_path, monkeypatch):
     """export_onnx with its slow part (torch tracing) replaced by writing a small sound encoder
     folder; returns (spec, cache folder, list of exports run)."""
     from refsearch.encoders import ModelSpec, export
-    from refsearch.encoders.onnx import CONFIG_FILE, FORMAT
+    from refsearch.encoders.folder import CONFIG_FILE, FORMAT
 
     runs = []
 

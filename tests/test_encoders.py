@@ -15,7 +15,8 @@ import pytest
 import refsearch
 from refsearch.encoders.export import export_onnx, read_pipeline
 from refsearch.encoders.models import DEFAULT_MODEL_ID, model_fingerprint, resolve_model
-from refsearch.encoders.onnx import MODEL_FILE, WEIGHTS_FILE, OnnxEncoder
+from refsearch.encoders.folder import MODEL_FILE, WEIGHTS_FILE
+from refsearch.encoders.onnx import OnnxEncoder
 from refsearch.errors import IndexProblem, RefsearchError
 
 SRC = Path(refsearch.__file__).resolve().parents[1]

@@ -324,7 +324,8 @@ def test_lexical_weights_that_are_not_numbers_are_damage(index_dir, array):
 def test_a_query_encoder_outside_the_index_is_not_read(index_dir, tmp_path, where):
     """The ONNX encoder's files are opened by tokenizers and onnxruntime, which follow links: the
     folder and every file in it must be the index's own (checked before onnxruntime is imported)."""
-    from refsearch.encoders.onnx import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, OnnxBackend
+    from refsearch.encoders.folder import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE
+    from refsearch.encoders.onnx import OnnxBackend
 
     outside = tmp_path / "someone-elses-encoder"
     outside.mkdir()
@@ -830,7 +831,7 @@ def test_onnx_weights_named_outside_the_encoder_folder_are_refused(bundled_index
     a place outside the encoder folder (1.32 does; pyproject allows older versions, hence this test)."""
     import onnx
 
-    from refsearch.encoders.onnx import CONFIG_FILE, MODEL_FILE, OPTIMIZED_FILE, WEIGHTS_FILE
+    from refsearch.encoders.folder import CONFIG_FILE, MODEL_FILE, OPTIMIZED_FILE, WEIGHTS_FILE
 
     copy = tmp_path / "idx"
     shutil.copytree(bundled_index.directory, copy, copy_function=os.link)  # files are replaced, never changed

@@ -24,7 +24,7 @@ from conftest import BUNDLED
 from refsearch import errors, files, store, trust
 from refsearch.cedict_convert import SHIPPED_TABLES, convert
 from refsearch.encoders.models import DEFAULT_MODEL_ID
-from refsearch.encoders.onnx import MODEL_FILE, TOKENIZER_FILE, WEIGHTS_FILE, read_encoder_config
+from refsearch.encoders.folder import MODEL_FILE, TOKENIZER_FILE, WEIGHTS_FILE, read_encoder_config
 from refsearch.encoders.quantize import BUNDLED_ENCODER, INT8_SUFFIX, Int8Backend, bundled_spec
 from refsearch.state import sealed_facts
 from test_bad_input import assert_clean_failure, assert_still_answers, indexed, invoke  # noqa: F401 (fixture)

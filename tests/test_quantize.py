@@ -10,7 +10,8 @@ from test_encoders import varied_texts
 
 from refsearch.encoders.export import export_onnx
 from refsearch.encoders.models import resolve_model
-from refsearch.encoders.onnx import CONFIG_FILE, WEIGHTS_FILE, OnnxEncoder
+from refsearch.encoders.folder import CONFIG_FILE, WEIGHTS_FILE
+from refsearch.encoders.onnx import OnnxEncoder
 from refsearch.encoders.quantize import INT8_SUFFIX, quantize_encoder
 from refsearch.errors import RefsearchError
 
@@ -86,7 +87,7 @@ def test_int8_encoder_builds_an_index_that_answers(tmp_path):
 
     import refsearch
     from conftest import BUNDLED
-    from refsearch.encoders.onnx import OPTIMIZED_FILE
+    from refsearch.encoders.folder import OPTIMIZED_FILE
 
     refsearch.build([BUNDLED], tmp_path / "idx", encoder="onnx-int8")
     index = refsearch.open(tmp_path / "idx")

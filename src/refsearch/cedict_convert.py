@@ -2,7 +2,7 @@
 
 Cleaning keeps what helps retrieval: cross-references ("variant of", "see"), surnames, classifier
 lists, pronunciation notes and parenthesised remarks are dropped; "(computing)" senses are marked
-with a leading "*" (cedict.COMPUTING) so sense selection can prefer them. The reverse table keys a
+with a leading "*" (cedict_format.COMPUTING) so sense selection can prefer them. The reverse table keys a
 sense of one or two words, as lexical tokens, to the Chinese words (two or more characters) that
 have it, ordered by how early the sense comes in the entry.
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cedict import COMPUTING, TABLES_FORMAT
+from .cedict_format import COMPUTING, TABLES_FORMAT
 from .glossary import HAN
 from .atomic import publish_folder, staging
 from .files import sha256_file

@@ -16,7 +16,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from refsearch.encoders.onnx import read_encoder_config
+from refsearch.encoders.folder import read_encoder_config
 from refsearch.errors import RefsearchError
 
 # Chunks sent to Ray as one dataset: enough texts to keep every actor busy between the pauses

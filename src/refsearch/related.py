@@ -21,7 +21,7 @@ from .tokenizer import query_terms
 from .records import Reference, doi_of, normalised_url
 
 if TYPE_CHECKING:
-    from .index import Index
+    from .opened import OpenedIndex
 
 POOL = 50
 TOPIC_BONUS = 0.10
@@ -42,7 +42,7 @@ class Suggestion:
     shared_terms: list[str] = field(default_factory=list)
 
 
-def resolve_reference(index: Index, text: str) -> Reference:
+def resolve_reference(index: OpenedIndex, text: str) -> Reference:
     """The reference a user means by `text`: its id, citation key, DOI, URL or short id (the id
     without its page), else the one title equal to it, starting with it, or containing it (case,
     spaces and punctuation ignored), tried in that order; no match, or several at the first tier
@@ -75,7 +75,7 @@ def resolve_reference(index: Index, text: str) -> Reference:
                            f"`refsearch search {text!r}` finds by meaning.")
 
 
-def related(index: Index, ref: Reference, k: int = 5, diverse: bool = False,
+def related(index: OpenedIndex, ref: Reference, k: int = 5, diverse: bool = False,
             other_topics: bool = False) -> list[Suggestion]:
     row = index.row(ref.id)
     anchor = index.vectors.vectors(np.array([row]))
@@ -118,7 +118,7 @@ def _explain(ref: Reference, other: Reference, sim: float, ref_terms: dict[str, 
     return suggestion
 
 
-def _distinctive_terms(index: Index, ref: Reference) -> dict[str, str]:
+def _distinctive_terms(index: OpenedIndex, ref: Reference) -> dict[str, str]:
     """Rare tokens of the title and annotation -> the word as written (for display)."""
     limit = min(10, max(2, int(DISTINCTIVE_DF * len(index))))
     terms: dict[str, str] = {}
@@ -131,7 +131,7 @@ def _distinctive_terms(index: Index, ref: Reference) -> dict[str, str]:
     return terms
 
 
-def _mmr(index: Index, pool: list[Suggestion], k: int) -> list[Suggestion]:
+def _mmr(index: OpenedIndex, pool: list[Suggestion], k: int) -> list[Suggestion]:
     """Greedy maximal marginal relevance on the embedding similarity between suggestions."""
     if not pool:
         return pool

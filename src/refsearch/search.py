@@ -16,7 +16,7 @@ from .records import Reference, kind_name, normalised_title
 from .translate import translate
 
 if TYPE_CHECKING:
-    from .index import Index
+    from .opened import OpenedIndex
 
 MODES = ("hybrid", "dense", "lexical")
 # Long enough for a pasted paper or chapter; the encoder reads the first max_seq_length tokens of
@@ -177,7 +177,7 @@ def validate_k(k: int) -> int:
 class Searcher:
     """Ranks an index's references for queries; `Index.search` is the public way in."""
 
-    def __init__(self, index: Index, fusion: Fusion = DEFAULT_FUSION, translation: str = "selective"):
+    def __init__(self, index: OpenedIndex, fusion: Fusion = DEFAULT_FUSION, translation: str = "selective"):
         self.index = index
         self.fusion = fusion
         self.translation = translation  # translate.MODES; "all" and "off" exist for measurement
@@ -265,7 +265,7 @@ def shown_hits(hits: list[Hit], offset: int, k: int, keep_weak: bool = False) ->
     return window, cut, offset + len(window) if more else None
 
 
-def _exact_title_first(ranked: list[tuple[int, float]], query: str, index: Index) -> list[tuple[int, float]]:
+def _exact_title_first(ranked: list[tuple[int, float]], query: str, index: OpenedIndex) -> list[tuple[int, float]]:
     """A query that is a reference's title (case, accents and punctuation aside) asks for that
     reference: the first of the top TITLE_WINDOW whose title, or a title it was merged from, equals
     the query comes first, at the best score. ("The Law and Society Reader" ranked "The Law and

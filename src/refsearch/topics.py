@@ -13,7 +13,7 @@ from .catalog import TOPIC
 from .records import Reference
 
 if TYPE_CHECKING:
-    from .index import Index
+    from .opened import OpenedIndex
 
 # The map colours a page by the first heading level at which its largest group holds at most this
 # share of the page's references: a list whose every entry sits under one heading ("资源列表")
@@ -55,7 +55,7 @@ class Siblings:
         return len(self.refs)
 
 
-def topics(index: Index) -> list[Topic]:
+def topics(index: OpenedIndex) -> list[Topic]:
     """Topics in reading order (first appearance; a page's derived topics largest first), each with
     its references (a reference filed under several topics, a Zotero item in several collections,
     is listed under each)."""
@@ -69,7 +69,7 @@ def topics(index: Index) -> list[Topic]:
     return found
 
 
-def siblings(index: Index, ref: Reference, offset: int = 0, limit: int | None = None) -> Siblings:
+def siblings(index: OpenedIndex, ref: Reference, offset: int = 0, limit: int | None = None) -> Siblings:
     """The references under `ref`'s topic, nearest to it in meaning first, from `offset` on (at most
     `limit`): only those are read."""
     column = index.catalog.facet(TOPIC)

@@ -28,7 +28,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .cedict import COMPUTING, DictionaryMissing, Tables, load_tables
+from .cedict import DictionaryMissing, Tables, load_tables
+from .cedict_format import COMPUTING
 from .glossary import glossary_entries, han_runs, translate_query
 from .tokenizer import QueryTerm, query_terms, tokenize
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from refsearch.encoders.models import ModelSpec
-from refsearch.encoders.onnx import (
+from refsearch.encoders.folder import (
     CONFIG_FILE,
     FORMAT,
     MODEL_FILE,

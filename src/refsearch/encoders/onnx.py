@@ -1,7 +1,8 @@
 """The query-path encoder: tokenizers + onnxruntime + numpy, never torch.
 
-It reads a directory written by `refsearch.encoders.export.export_onnx`. Anything wrong with that
-directory is an `IndexProblem`, because rebuilding (which re-exports) is the fix.
+It reads an encoder folder (folder.py) written by `refsearch.encoders.export.export_onnx` or the
+int8 quantiser. Anything wrong with that folder is an `IndexProblem`, because rebuilding (which
+re-exports) is the fix.
 
 onnxruntime (1.29+) records telemetry (a device id and an event database under
 `~/.cache/Microsoft`, fsynced on every session) unless `ORT_DISABLE_TELEMETRY=1` is set before it
@@ -10,7 +11,6 @@ is first imported; an offline tool sets it, here, before that import.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from pathlib import Path
@@ -19,60 +19,12 @@ from typing import Sequence
 import numpy as np
 
 from refsearch.encoders import ModelSpec
+from refsearch.encoders.folder import (CONFIG_FILE, MODEL_FILE, OPTIMIZED_FILE, TOKENIZER_FILE, damaged_encoder,
+                                      read_encoder_config)
 from refsearch.encoders.models import SentenceTransformersModels
 from refsearch.errors import IndexProblem
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-
-FORMAT = "refsearch/onnx-encoder@1"
-CONFIG_FILE = "encoder.json"
-MODEL_FILE = "model.onnx"
-# Weights live next to the graph as ONNX external data: onnxruntime maps them instead of parsing
-# them out of a 90 MB protobuf, which cuts session creation from ~140 ms to ~50 ms.
-WEIGHTS_FILE = "model.onnx.data"
-TOKENIZER_FILE = "tokenizer.json"
-# The graph as onnxruntime optimises it, saved once (int8 encoders): loading it with optimisation off
-# creates a query's session in ~40 ms of CPU instead of ~90 (docs/benchmarks.md). It holds
-# onnxruntime's own fused operators, so it is used only by the onnxruntime version that wrote it.
-OPTIMIZED_FILE = "model.opt.onnx"
-POOLINGS = ("mean", "cls", "max", "mean_sqrt_len", "lasttoken")
-_REQUIRED_KEYS = {
-    "model_id": str,
-    "fingerprint": str,
-    "dimension": int,
-    "max_seq_length": int,
-    "pooling": str,
-    "normalize": bool,
-    "input_names": list,
-    "file_sizes": dict,
-}
-
-
-def read_encoder_config(directory: Path) -> dict:
-    """Load and check encoder.json and the files it lists (by size, so truncation is caught)."""
-    from refsearch.files import plain_name, read_index_file
-
-    try:
-        config = json.loads(read_index_file(directory / CONFIG_FILE))
-    except (IndexProblem, ValueError) as exc:
-        raise _damaged(directory, f"cannot read {CONFIG_FILE}: {exc}") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise _damaged(directory, f"{CONFIG_FILE} is not in the {FORMAT} format")
-    for key, kind in _REQUIRED_KEYS.items():
-        if not isinstance(config.get(key), kind):
-            raise _damaged(directory, f"{CONFIG_FILE} has no valid {key!r}")
-    if config["pooling"] not in POOLINGS:
-        raise _damaged(directory, f"unknown pooling {config['pooling']!r}")
-    for name, size in config["file_sizes"].items():
-        if not plain_name(name):
-            raise _damaged(directory, f"{CONFIG_FILE} names {name!r}, not a file beside it")
-        path = directory / name
-        if not path.is_file():
-            raise _damaged(directory, f"{name} is missing")
-        if path.stat().st_size != size:
-            raise _damaged(directory, f"{name} has {path.stat().st_size} bytes, expected {size}")
-    return config
-
 
 BATCH_TOKENS = 1024  # padded tokens per onnxruntime run (see OnnxEncoder.encode)
 TOKENIZE_AT_ONCE = 256
@@ -105,7 +57,7 @@ class OnnxEncoder:
         try:
             tokenizer = Tokenizer.from_file(str(directory / TOKENIZER_FILE))
         except Exception as exc:  # tokenizers raises a bare Exception for malformed JSON
-            raise _damaged(directory, f"cannot load {TOKENIZER_FILE}: {exc}") from None
+            raise damaged_encoder(directory, f"cannot load {TOKENIZER_FILE}: {exc}") from None
         self._pad_id = (tokenizer.padding or {}).get("pad_id", 0)
         tokenizer.no_padding()  # padded per batch in _feeds, after sorting by length
         self.max_seq_length: int = min(config["max_seq_length"], max_seq_length or config["max_seq_length"])
@@ -150,10 +102,10 @@ class OnnxEncoder:
         try:
             self._session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime's errors (InvalidProtobuf, Fail, ...) share no base
-            raise _damaged(directory, f"onnxruntime cannot load {model_file}: {exc}") from None
+            raise damaged_encoder(directory, f"onnxruntime cannot load {model_file}: {exc}") from None
         session_inputs = [i.name for i in self._session.get_inputs()]
         if sorted(session_inputs) != sorted(self._input_names):
-            raise _damaged(directory, f"{MODEL_FILE} takes {session_inputs}, not {self._input_names}")
+            raise damaged_encoder(directory, f"{MODEL_FILE} takes {session_inputs}, not {self._input_names}")
 
     def encode(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
         """Vectors of `texts`, in order. A batch holds at most `batch_size` texts and at most
@@ -306,10 +258,3 @@ def save_optimized(directory: Path) -> str:
     options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
     onnxruntime.InferenceSession(str(directory / MODEL_FILE), options, providers=["CPUExecutionProvider"])
     return onnxruntime.__version__
-
-
-def _damaged(directory: Path, why: str) -> IndexProblem:
-    return IndexProblem(
-        f"The ONNX encoder in {directory} is damaged or incomplete ({why}). "
-        "Run `refsearch build --force` to rebuild it."
-    )

@@ -32,8 +32,8 @@ import numpy as np
 from refsearch.config import cache_root
 from refsearch.encoders import ModelSpec
 from refsearch.encoders.models import DEFAULT_MODEL_ID, DEFAULT_NAMES
-from refsearch.encoders.onnx import (CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, OnnxBackend, OnnxEncoder,
-                                     read_encoder_config, save_optimized)
+from refsearch.encoders.folder import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, read_encoder_config
+from refsearch.encoders.onnx import OnnxBackend, OnnxEncoder, save_optimized
 from refsearch.errors import IndexProblem, RefsearchError, require_extra
 
 INT8_SUFFIX = "-int8"
