@@ -183,6 +183,18 @@ def test_the_default_index_lives_in_the_data_dir_and_config_sources_feed_it(tmp_
     assert (tmp_path / "data" / "index" / "CURRENT").is_file() and not list(elsewhere.iterdir())
 
 
+def test_the_encoder_is_the_flag_then_the_config_then_the_index_s_own_then_the_default(tmp_path, monkeypatch):
+    from refsearch.config import build_encoder, resolve_target
+    from refsearch.encoders import DEFAULT_ENCODER
+
+    (tmp_path / "refsearch.yaml").write_text("encoder: onnx\n", encoding="utf-8")
+    monkeypatch.setenv("REFSEARCH_CONFIG", str(tmp_path / "refsearch.yaml"))
+    assert resolve_target(tmp_path, encoder="torch").encoder == "torch"
+    asked = resolve_target(tmp_path).encoder
+    assert asked == "onnx" and build_encoder(asked, "onnx-int8") == "onnx"
+    assert build_encoder(None, "torch") == "torch" and build_encoder(None, None) == DEFAULT_ENCODER
+
+
 def test_empty_index_option_is_refused(fake_encoder):
     result = runner.invoke(app, ["search", "gpu", "--index", ""])
     assert result.exit_code == 1 and "--index is empty" in result.stderr

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import derived_topics, encoders, store, takeover, topicmap, trust, vectors
 from .catalog import CatalogWriter, record_line, with_hash
+from .config import build_encoder
 from .docfeatures import DocumentFeatures, FeaturesWriter
 from .fulltext import FullTextWriter
 from .errors import IndexProblem, RefsearchError, SourceError
@@ -94,7 +95,7 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
         roots = _roots(state)
         previous = None if force else _reusable(state.generation, report)
         recorded_model = state.generation.manifest["model"] if state.generation and state.trusted else {}
-        encoder_name = encoder or recorded_model.get("encoder") or encoders.DEFAULT_ENCODER
+        encoder_name = build_encoder(encoder, recorded_model.get("encoder"))
         backend = encoders.backend(encoder_name)
         spec = backend.resolve(model or recorded_model.get("id"))
         files = scan_sources(roots, state.generation.manifest["sources"]["files"] if previous else ())

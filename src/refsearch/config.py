@@ -11,6 +11,9 @@
   default. An index is updated from the sources it was built from, unless the config names
   `sources` for the default (or the config's) index; a default index that does not exist yet is
   built from those, else from the bundled list.
+- Precedence for the encoder: `--encoder`, then the config's `encoder` (`resolve_target` puts the
+  one asked for in `Target.encoder`), then the one the index was built with, then
+  `encoders.DEFAULT_ENCODER` (`build_encoder`, which a build asks).
 """
 
 from __future__ import annotations
@@ -90,6 +93,14 @@ def resolve_target(index: Path | str | None = None, model: str | None = None,
     if config.index is not None:
         return Target(config.index, config.sources or None, config.sources or None, model, encoder)
     return Target(default_index_dir(), config.sources or None, config.sources or (BUNDLED_SOURCES,), model, encoder)
+
+
+def build_encoder(asked: str | None, recorded: str | None) -> str:
+    """The encoder a build embeds with: the one asked for (`Target.encoder`), else the one the index
+    was built with (`recorded`: an update keeps it), else the default."""
+    from .encoders import DEFAULT_ENCODER
+
+    return asked or recorded or DEFAULT_ENCODER
 
 
 def _index_path(value: Path | str) -> Path:
