@@ -6,7 +6,8 @@ Layout of `DIR`:
     gen-<n>/records.*       the references (catalog.py)
     gen-<n>/vectors.*       the dense vectors (vectors.py)
     gen-<n>/lexical.*       the BM25 index and its vocabulary (lexical.py)
-    encoder-<fingerprint>/  the ONNX query encoder, shared by generations
+    encoder-<fingerprint>/  the ONNX query encoder, shared by generations (and, hard-linked, by
+                            indexes of the same model: encoders/sharing.py)
     .lock                   held by a build
 
 A build writes a whole new generation in a temporary directory, fsyncs it, renames it into place
@@ -443,23 +444,3 @@ def remove(path: Path) -> None:
     else:
         path.unlink(missing_ok=True)
 
-
-def install_encoder(directory: Path, exported: Path, fingerprint: str) -> str:
-    """Copy the exported ONNX encoder into the index (once), so the index answers on its own."""
-    name = f"encoder-{fingerprint}"
-    target = directory / name
-    if target.is_dir() and not target.is_symlink():
-        return name
-    tmp = Path(tempfile.mkdtemp(dir=directory, prefix=".tmp-encoder-"))
-    try:
-        for item in exported.iterdir():
-            with naming(tmp / item.name):
-                shutil.copyfile(item, tmp / item.name)
-            fsync_path(tmp / item.name)
-        fsync_path(tmp)
-        os.rename(tmp, target)
-        fsync_path(directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return name

@@ -29,6 +29,7 @@ from refsearch.encoders.onnx import (
     read_encoder_config,
 )
 from refsearch.config import cache_root
+from refsearch.encoders.sharing import DIGESTS, file_digests
 from refsearch.store import build_lock, fsync_path, remove
 from refsearch.errors import IndexProblem, RefsearchError, require_extra
 
@@ -219,6 +220,7 @@ def _export(spec: ModelSpec, pipeline: Pipeline, out: Path) -> None:
         "normalize": pipeline.normalize,
         "input_names": input_names,
         "file_sizes": files,
+        DIGESTS: file_digests(out, files),
     }
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     for name in [*files, CONFIG_FILE]:
