@@ -19,8 +19,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import stat
 import shutil
+import stat
 import tempfile
 import uuid
 from pathlib import Path
@@ -106,11 +106,11 @@ def _link_copies(target: Path, source: Path, recorded: dict[str, str]) -> None:
     for name, digest in recorded.items():
         ours, theirs = target / name, source / name
         try:
-            mine, cached = os.lstat(ours), os.stat(theirs)
+            mine, shared = os.lstat(ours), os.stat(theirs)
         except OSError:
             continue
-        if (not stat.S_ISREG(mine.st_mode) or (mine.st_dev, mine.st_size) != (cached.st_dev, cached.st_size)
-                or mine.st_ino == cached.st_ino or _index_file_digest(ours) != digest or sha256_file(theirs) != digest):
+        if (not stat.S_ISREG(mine.st_mode) or (mine.st_dev, mine.st_size) != (shared.st_dev, shared.st_size)
+                or mine.st_ino == shared.st_ino or _index_file_digest(ours) != digest or sha256_file(theirs) != digest):
             continue
         link = target.parent / f".tmp-link-{uuid.uuid4().hex}"  # removed by the build's garbage collection if left
         try:
