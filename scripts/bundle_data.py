@@ -44,6 +44,7 @@ def make_encoder(target: Path, work: Path) -> list[str]:
     quantized = quantize_encoder(export_onnx(resolve_model(None), cache_dir=work))
     config = read_encoder_config(quantized)
     config.pop("optimized_by")
+    config.pop("file_sha256")  # of the optimised graph too: a build records them again
     config["file_sizes"] = {name: config["file_sizes"][name] for name in ENCODER_FILES}
     for name in ENCODER_FILES:
         shutil.copyfile(quantized / name, target / name)

@@ -435,16 +435,19 @@ def test_a_really_full_disk_names_the_file_and_keeps_the_old_generation(small_di
 
 
 def test_a_full_disk_while_copying_the_query_encoder_names_where_it_was_going(small_disk, tmp_path):
-    """The encoder (90 MB) is copied from the cache into the index: shutil names the source, but
-    the full disk is the destination's; the message names both."""
+    """The encoder (90 MB) is copied from the cache into an index on another file system (no link
+    can be made there): shutil names the source, but the full disk is the destination's; the
+    message names both."""
+    from refsearch.encoders.sharing import install_encoder
     from refsearch.errors import os_error_message
+    from test_encoder_sharing import write_stand_in
 
     exported = tmp_path / "export"
     exported.mkdir()
-    (exported / "model.onnx.data").write_bytes(b"\0" * 512 * 1024)
+    write_stand_in(exported, {"model.onnx.data": b"\0" * 512 * 1024})
     (small_disk / "idx").mkdir()
     with pytest.raises(OSError) as raised:
-        store.install_encoder(small_disk / "idx", exported, "f1e2d3c4b5a69788")
+        install_encoder(small_disk / "idx", lambda: exported)
     message = os_error_message(raised.value)
     assert f"{exported / 'model.onnx.data'} -> {small_disk / 'idx'}/.tmp-encoder-" in message, message
     assert message.endswith("/model.onnx.data: No space left on device"), message

@@ -6,7 +6,8 @@ Layout of `DIR`:
     gen-<n>/records.*       the references (catalog.py)
     gen-<n>/vectors.*       the dense vectors (vectors.py)
     gen-<n>/lexical.*       the BM25 index and its vocabulary (lexical.py)
-    encoder-<fingerprint>/  the ONNX query encoder, shared by generations
+    encoder-<fingerprint>/  the ONNX query encoder, shared by generations (and, hard-linked, by
+                            indexes of the same model: encoders/sharing.py)
     .lock                   held by a build (files.build_lock)
 
 A build writes a whole new generation in a staging folder and publishes it (atomic.py) before it
@@ -28,12 +29,11 @@ import functools
 import json
 import os
 import re
-import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import naming, publish_file, publish_folder, staging, write_file
+from .atomic import publish_file, publish_folder, staging, write_file
 from .errors import IndexProblem, RefsearchError
 from .files import REBUILD, plain_name, read_index_file, remove, sha256_file, sha256_index_file
 
@@ -234,19 +234,3 @@ def collect_garbage(directory: Path) -> None:
             remove(encoder)
 
 
-def install_encoder(directory: Path, exported: Path, fingerprint: str) -> str:
-    """Copy the exported ONNX encoder into the index (once), so the index answers on its own."""
-    name = f"encoder-{fingerprint}"
-    target = directory / name
-    if _folder(target):
-        return name
-    with staging(directory, ".tmp-encoder-") as folder:
-        for item in exported.iterdir():
-            with naming(folder / item.name):
-                shutil.copyfile(item, folder / item.name)
-        publish_folder(folder, target, complete=_folder)
-    return name
-
-
-def _folder(path: Path) -> bool:
-    return path.is_dir() and not path.is_symlink()

@@ -27,6 +27,7 @@ from refsearch.encoders.folder import (
 from refsearch.config import cache_root
 from refsearch.atomic import publish_folder, staging
 from refsearch.files import build_lock, remove
+from refsearch.encoders.sharing import DIGESTS, file_digests
 from refsearch.errors import IndexProblem, RefsearchError, require_extra
 
 SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
@@ -213,6 +214,7 @@ def _export(spec: ModelSpec, pipeline: Pipeline, out: Path) -> None:
         "normalize": pipeline.normalize,
         "input_names": input_names,
         "file_sizes": files,
+        DIGESTS: file_digests(out, files),
     }
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 

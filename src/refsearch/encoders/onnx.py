@@ -182,20 +182,19 @@ def release_build_encoder() -> None:
 
 
 class OnnxBackend(SentenceTransformersModels):
-    """The default: export the model to ONNX once, copy the export into the index, so queries need
-    neither torch nor the model's own files."""
+    """The default: export the model to ONNX once, link the export into the index (sharing.py), so
+    queries need neither torch nor the model's own files."""
 
     def encoder_source(self, spec: ModelSpec) -> Path:
-        """The encoder directory a build copies into the index (exported once per model, cached)."""
+        """The encoder directory a build links into the index (exported once per model, cached)."""
         from refsearch.encoders.export import export_onnx
 
         return export_onnx(spec)
 
     def for_build(self, spec: ModelSpec, index_dir: Path) -> tuple["OnnxEncoder", dict]:
-        from refsearch import store
+        from refsearch.encoders.sharing import install_encoder
 
-        source = self.encoder_source(spec)
-        name = store.install_encoder(index_dir, source, read_encoder_config(source)["fingerprint"])
+        name = install_encoder(index_dir, lambda: self.encoder_source(spec))
         files = {p.name: p.stat().st_size for p in sorted((index_dir / name).iterdir())}
         _BUILDING.clear()
         encoder = _BUILDING[str(index_dir / name)] = OnnxEncoder(index_dir / name, lazy=True)

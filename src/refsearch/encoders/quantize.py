@@ -34,6 +34,7 @@ from refsearch.encoders import ModelSpec
 from refsearch.encoders.models import DEFAULT_MODEL_ID, DEFAULT_NAMES
 from refsearch.encoders.folder import CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, read_encoder_config
 from refsearch.encoders.onnx import OnnxBackend, OnnxEncoder, save_optimized
+from refsearch.encoders.sharing import DIGESTS, file_digests
 from refsearch.errors import IndexProblem, RefsearchError, require_extra
 
 INT8_SUFFIX = "-int8"
@@ -125,10 +126,10 @@ def _quantize(exported: Path, config: dict, fingerprint: str, out: Path) -> None
 
 def finish_encoder_dir(out: Path, config: dict) -> None:
     """Save onnxruntime's optimised graph of `out`'s model beside it, then its encoder.json (`config`
-    with every file's size and the onnxruntime version that optimised); publishing the folder fsyncs them."""
+    with every file's size and sha256 and the onnxruntime version that optimised); publishing the folder fsyncs them."""
     optimized_by = save_optimized(out)
     files = {path.name: path.stat().st_size for path in sorted(out.iterdir()) if path.name != CONFIG_FILE}
-    finished = {**config, "file_sizes": files, "optimized_by": optimized_by}
+    finished = {**config, "file_sizes": files, DIGESTS: file_digests(out, files), "optimized_by": optimized_by}
     (out / CONFIG_FILE).write_text(json.dumps(finished, indent=2) + "\n", encoding="utf-8")
 
 
