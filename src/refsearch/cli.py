@@ -19,8 +19,9 @@ from typer.core import TyperCommand
 from .errors import RefsearchError, os_error_message
 from .paging import SIBLINGS_SHOWN, TOPICS_SHOWN
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                  help="Search annotated reading lists (Chinese and English), offline.")
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                  help="Search annotated reading lists (Chinese and English), offline. "
+                       "Tab completion for your shell: refsearch --install-completion.")
 
 # A --batch line or a --file query is read in bounded pieces: `--batch /dev/zero` must not grow
 # without bound. The limit is the query limit in UTF-8's worst case. The rest of an over-long line
@@ -53,6 +54,20 @@ class Mode(str, Enum):
     hybrid = "hybrid"
     dense = "dense"
     lexical = "lexical"
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from . import __version__
+
+        print(f"refsearch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                          help="Print refsearch's version and exit.")) -> None:
+    pass  # the options of `refsearch` itself, before any command
 
 
 def _stderr(message: str) -> None:
