@@ -56,6 +56,9 @@ class BuildReport:
     merged: int = 0  # entries that were the same work as another (dedupe.py) and merged into it
     conflicts: list[str] = field(default_factory=list)  # pairs that share an identifier but not a title
 
+    def __repr__(self) -> str:
+        return f"BuildReport({self.summary()!r})"
+
     def summary(self) -> str:
         counts = f"{self.added} added / {self.changed} changed / {self.removed} removed / {self.unchanged} unchanged"
         verb = "built" if self.rebuilt else "up to date"

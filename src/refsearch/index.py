@@ -44,6 +44,9 @@ class Index:
             raise IndexProblem(f"{directory}: no index here; run `refsearch build SOURCES --index {directory}`.")
         return cls(generation, model_path)
 
+    def __repr__(self) -> str:
+        return f"Index({str(self.directory)!r}, {self.generation.directory.name}, {len(self)} references)"
+
     def __len__(self) -> int:
         return self.catalog.count
 
