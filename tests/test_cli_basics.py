@@ -30,3 +30,10 @@ def test_the_help_offers_the_version_and_shell_completion():
 def test_completion_completes_commands_and_choices():
     complete = {"_REFSEARCH_COMPLETE": "complete_bash", "COMP_CWORD": "1", "COMP_WORDS": "refsearch se"}
     assert runner.invoke(app, [], env=complete, prog_name="refsearch").stdout.split() == ["search", "serve"]
+
+
+def test_build_help_names_the_default_encoder_the_code_uses():
+    from refsearch.encoders import DEFAULT_ENCODER
+
+    text = " ".join(runner.invoke(app, ["build", "--help"]).stdout.split())
+    assert f"{DEFAULT_ENCODER} (default:" in text and "onnx (default" not in text

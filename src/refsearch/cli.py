@@ -16,6 +16,7 @@ from typing import List, Optional
 import typer
 from typer.core import TyperCommand
 
+from . import encoders
 from .errors import RefsearchError, os_error_message
 from .paging import SIBLINGS_SHOWN, TOPICS_SHOWN
 
@@ -180,8 +181,8 @@ def build(
                    "default: the configured or bundled sources, or with --index the sources that index was built from."),
     index: Optional[str] = IndexOption,
     model: Optional[str] = ModelOption,
-    encoder: str = typer.Option(None, "--encoder", help="onnx (default: fast, torch-free queries), onnx-int8 "
-                                                        "(twice the speed, for large libraries) or torch."),
+    encoder: str = typer.Option(None, "--encoder", help=f"{encoders.choices_text()}; an update keeps the "
+                                                        "encoder the index was built with."),
     force: bool = typer.Option(False, "--force", help="Rebuild everything, ignoring the current index."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="List the files skipped, the entries passed over "
                                                                 "and the entries that share an id but not a title."),
