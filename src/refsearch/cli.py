@@ -505,14 +505,12 @@ def evaluate_command(
 ):
     """Measure nDCG@10, MRR, Recall@5/10/100 and hit@3 on judged queries, per query kind; list the misses."""
     from . import evaluate, render
-    from .search import Searcher
 
     eval_set = evaluate.load_eval_set(queries, split)
     idx = evaluate.open_index(eval_set, index, say=_stderr, progress=_progress())
     judged = evaluate.resolve(eval_set, idx)
-    searcher = Searcher(idx)
     modes = [m.value for m in Mode] if compare else [mode.value]
-    reports = [evaluate.run(searcher, judged, m) for m in modes]
+    reports = [evaluate.run(idx, judged, m) for m in modes]
     if as_json:
         _print_json(render.eval_json(eval_set, reports))
         return

@@ -189,6 +189,9 @@ class Searcher:
         self.fusion = fusion
         self.translation = translation  # translate.MODES; "all" and "off" exist for measurement
 
+    def __len__(self) -> int:
+        return len(self.index)  # how many references it ranks (evaluate.Ranker)
+
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: Filters | None = None) -> list[Hit]:
         if mode not in MODES:
             raise RefsearchError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}.")
