@@ -78,12 +78,22 @@ def _stderr(message: str) -> None:
 
 
 def friendly_errors(command):
-    """Print RefsearchError (and OS errors on user paths) as one line and exit 1; REFSEARCH_DEBUG=1 re-raises."""
+    """Print RefsearchError (and OS errors on user paths) as one line and exit 1, Ctrl-C as one line
+    and exit 130 (as shells report SIGINT); REFSEARCH_DEBUG=1 re-raises."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            try:
+                return command(*args, **kwargs)
+            finally:
+                _stop_bars()  # before any message, and so the terminal gets its cursor back
+        except (KeyboardInterrupt, ImportError) as stop:
+            interrupt = _interrupt_behind(stop)
+            if interrupt is None or os.environ.get("REFSEARCH_DEBUG") == "1":
+                raise
+            _say_interrupted(interrupt)
+            raise typer.Exit(130) from None
         except BrokenPipeError:
             # the reader went away (`refsearch search … | head`): stop quietly, as other tools do
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -95,6 +105,23 @@ def friendly_errors(command):
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _say_interrupted(interrupt: KeyboardInterrupt) -> None:
+    """One line: a build's interrupt says whether the index changed (errors.BuildInterrupted).
+    Printed as it is, importing nothing: the interrupt may have cut an import short (numpy's
+    cannot be tried again)."""
+    print(f"refsearch: {str(interrupt) or 'interrupted'}", file=sys.stderr)
+
+
+def _interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C that `error` is, or that caused it: a C extension interrupted while it loads
+    (numpy, onnxruntime) raises an ImportError instead."""
+    for _ in range(8):
+        if error is None or isinstance(error, KeyboardInterrupt):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _message(error: Exception) -> str:
@@ -109,6 +136,14 @@ def _console(stderr: bool = False):
     from rich.console import Console
 
     return Console(stderr=stderr, soft_wrap=False)
+
+
+_BARS: list = []  # the progress bars on screen
+
+
+def _stop_bars() -> None:
+    while _BARS:
+        _BARS.pop().stop()
 
 
 def _progress():
@@ -128,9 +163,11 @@ def _progress():
             bar = Progress("indexing", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                            console=_console(stderr=True), transient=True)
             bar.start()
+            _BARS.append(bar)
             state["bar"], state["task"] = bar, bar.add_task("index", total=total)
         state["bar"].update(state["task"], completed=done)
         if done >= total:
+            _BARS.remove(state["bar"])
             state.pop("bar").stop()
 
     return update
@@ -518,7 +555,13 @@ def evaluate_command(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except (KeyboardInterrupt, ImportError) as stop:  # Ctrl-C while typer makes the commands, before one runs
+        if _interrupt_behind(stop) is None or os.environ.get("REFSEARCH_DEBUG") == "1":
+            raise
+        _say_interrupted(KeyboardInterrupt())
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from refsearch.errors import RefsearchError
 
@@ -33,10 +33,13 @@ class Encoder(Protocol):
     fingerprint: str
     dimension: int
 
-    def encode(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size: int = 16,
+               encoded: Callable[[int], None] | None = None) -> np.ndarray:
         """Return an (n, dimension) float32 array, one row per text, in input order.
 
         16 per batch was the fastest size measured for both implementations (docs/benchmarks.md).
+        `encoded` is told how many texts are done, as batches finish: a build's progress bar
+        moves with the work, not once per chunk of 2,048.
         """
         ...
 
