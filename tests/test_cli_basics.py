@@ -37,3 +37,24 @@ def test_build_help_names_the_default_encoder_the_code_uses():
 
     text = " ".join(runner.invoke(app, ["build", "--help"]).stdout.split())
     assert f"{DEFAULT_ENCODER} (default:" in text and "onnx (default" not in text
+
+
+def test_format_table_prints_a_table_and_text_is_the_default(tmp_path, fake_encoder):
+    from serving import make_project
+
+    index = str(make_project(tmp_path))
+    for command in (["search", "GPU slicing"], ["related", "infra/mig"], ["show", "infra/mig"]):
+        table = runner.invoke(app, [*command, "--format", "table", "--index", index])
+        assert table.exit_code == 0, table.output
+        assert "│ MIG" in table.stdout or "MIG" in table.stdout.splitlines()[0], table.stdout
+        assert "│" in table.stdout  # drawn as a table
+        text = runner.invoke(app, [*command, "--format", "text", "--index", index]).stdout
+        assert text == runner.invoke(app, [*command, "--index", index]).stdout and "│" not in text
+    rows = runner.invoke(app, ["search", "GPU slicing", "--format", "table", "--index", index]).stdout
+    assert [line.split("│")[1].strip() for line in rows.splitlines() if line.startswith("│ 1 ")] == ["1"]
+
+
+def test_a_format_a_command_cannot_write_is_refused_before_the_index_is_opened(tmp_path):
+    result = runner.invoke(app, ["topics", "--format", "ris", "--index", str(tmp_path / "no-index")])
+    assert result.exit_code == 1
+    assert "--format ris writes references: use it with search, related or show." in result.stderr

@@ -33,6 +33,7 @@ BAR_AFTER = 0.5  # seconds of a build before its progress bar shows
 
 
 class Format(str, Enum):
+    text = "text"
     table = "table"
     json = "json"
     md = "md"
@@ -44,11 +45,26 @@ class Format(str, Enum):
 EXPORTS = (Format.bibtex, Format.ris, Format.csl_json)  # for a reference manager (export.py)
 
 
-def _export(refs, fmt: Format) -> None:
-    """References as a file for a reference manager (BibTeX, RIS, CSL-JSON), on stdout."""
-    from .export import export
+class Output:
+    """The one place a command's output format is decided: `--json` is `--format json`; the
+    formats for a reference manager are written by export.py from the command's references; every
+    other format by the writer the command gives for it. Made before the index is opened, so a
+    format the command cannot write is refused at once."""
 
-    print(export(refs, fmt.value), end="")
+    def __init__(self, fmt: Format, as_json: bool, exports: bool = True):
+        self.format = Format.json if as_json else fmt
+        if self.format in EXPORTS and not exports:
+            raise RefsearchError(f"--format {self.format.value} writes references: use it with search, related or show.")
+
+    def write(self, writers: dict, references=None) -> None:
+        """`writers`: format -> a function printing the answer in it; `references`: a function
+        giving the references the export formats write."""
+        if self.format in EXPORTS:
+            from .export import export
+
+            print(export(references(), self.format.value), end="")
+        else:
+            writers[self.format]()
 
 
 class Mode(str, Enum):
@@ -195,8 +211,9 @@ IndexesOption = typer.Option(None, "--index", "-i", help="Index directory (defau
                                                          "to answer across several libraries.")
 ModelOption = typer.Option(None, "--model", help="sentence-transformers model name or path (default: all-MiniLM-L6-v2, bundled).")
 JsonOption = typer.Option(False, "--json", help="Print JSON (same as --format json).")
-FormatOption = typer.Option(Format.table, "--format", help="table (a list), json, md (a Markdown list), or for a "
-                                                           "reference manager bibtex, ris or csl-json.")
+FormatOption = typer.Option(Format.text, "--format", help="text (the default, to read), table (one reference a row), "
+                                                          "json, md (Markdown, to paste), or for a reference manager "
+                                                          "bibtex, ris or csl-json.")
 
 
 class _OptionalValueCommand(TyperCommand):
@@ -280,6 +297,7 @@ def search(
     from .paging import validate_ranked
     from .search import Filters
 
+    output = Output(fmt, as_json)
     validate_ranked(offset, k)
     given = [name for name, value in (("QUERY", query), ("--file", query_file), ("--batch", batch)) if value is not None]
     if len(given) != 1:
@@ -300,25 +318,28 @@ def search(
                                              offset, k, show_all)
     ctx = {hit.ref.id: idx.siblings(hit.ref, limit=CONTEXT_SHOWN) for hit in hits} if context else None
     see_also = idx.related(hits[0].ref, k=3, other_topics=True) if also and hits else ([] if also else None)
-    fmt = Format.json if as_json else fmt
     from . import render
 
-    if fmt is Format.json:
-        _print_json(render.results_json(query, hits, explain, ctx, see_also, weak_cut, offset, next_offset))
-    elif fmt in EXPORTS:
-        _export((h.ref for h in hits), fmt)
-    elif fmt is Format.md:
+    def markdown() -> None:
         print(render.markdown_list((h.ref for h in hits), heading=f"Further reading: {query[:200]}"), end="")
         if see_also:
             print("\n" + render.markdown_list((s.ref for s in see_also), heading=f"See also (after {hits[0].ref.title})",
                                               reasons=["; ".join(s.reasons) for s in see_also]), end="")
-    else:
+
+    def text() -> None:
         out = render.Writer()
         render.print_hits(out, query, hits, explain, weak_cut)
         if see_also:
             render.print_see_also(out, hits[0].ref, see_also)
         if ctx:
             render.print_context(out, hits, ctx)
+
+    output.write({Format.json: lambda: _print_json(render.results_json(query, hits, explain, ctx, see_also, weak_cut,
+                                                                       offset, next_offset)),
+                  Format.md: markdown, Format.text: text,
+                  Format.table: lambda: render.print_hits_table(_console(), query, hits, explain, weak_cut, see_also,
+                                                                ctx)},
+                 lambda: [h.ref for h in hits])
 
 
 def _read_query_file(path: Path) -> str:
@@ -410,18 +431,16 @@ def topics(index: Optional[List[str]] = IndexesOption, as_json: bool = JsonOptio
     from . import render
     from .paging import validate_window
 
+    output = Output(fmt, as_json, exports=False)
     offset, limit = validate_window(offset, limit)
-    if fmt in EXPORTS:
-        raise RefsearchError(f"--format {fmt.value} writes references: use it with search, related or show.")
     idx = _open(index)
     found = idx.topics()
-    fmt = Format.json if as_json else fmt
-    if fmt is Format.json:
-        _print_json(render.topics_json(found, offset, limit))
-    elif fmt is Format.md:
-        print(render.topics_markdown(idx, found, offset, limit), end="")
-    else:
+    def table() -> None:  # an overview of topics reads best as a table, so text is one too
         render.print_topics(_console(), found, offset, limit)
+
+    output.write({Format.json: lambda: _print_json(render.topics_json(found, offset, limit)),
+                  Format.md: lambda: print(render.topics_markdown(idx, found, offset, limit), end=""),
+                  Format.text: table, Format.table: table})
 
 
 @app.command()
@@ -431,8 +450,7 @@ def show(
                                                           "them), its DOI or URL, or the start of its title."),
     index: Optional[List[str]] = IndexesOption,
     as_json: bool = JsonOption,
-    fmt: Format = typer.Option(Format.table, "--format", help="table (every field), json, or for a reference "
-                                                               "manager bibtex, ris or csl-json (the reference alone)."),
+    fmt: Format = FormatOption,
     offset: int = OffsetOption,
     limit: int = typer.Option(SIBLINGS_SHOWN, "--limit", help="How many of the topic's other references to list."),
 ):
@@ -440,17 +458,16 @@ def show(
     from . import render
     from .paging import validate_window
 
+    output = Output(fmt, as_json)
     offset, limit = validate_window(offset, limit)
     idx = _open(index)
     ref = idx.resolve(ref_id)
-    if fmt in EXPORTS:
-        _export([ref], fmt)
-        return
     siblings = idx.siblings(ref, offset, limit)
-    if as_json or fmt is Format.json:
-        _print_json(render.show_json(ref, siblings))
-    else:
-        render.print_reference(render.Writer(), ref, siblings)
+    output.write({Format.json: lambda: _print_json(render.show_json(ref, siblings)),
+                  Format.md: lambda: print(render.markdown_list([ref]), end=""),
+                  Format.text: lambda: render.print_reference(render.Writer(), ref, siblings),
+                  Format.table: lambda: render.print_reference_table(_console(), ref, siblings)},
+                 lambda: [ref])
 
 
 @app.command()
@@ -459,11 +476,10 @@ def status(index: Optional[str] = IndexOption, as_json: bool = JsonOption):
     """Say whether the index matches its sources and model, and what it holds on disk."""
     from . import api, render
 
+    output = Output(Format.text, as_json)
     found = api.status(index)
-    if as_json:
-        _print_json(render.status_json(found))
-    else:
-        render.print_status(_console(), found)
+    output.write({Format.json: lambda: _print_json(render.status_json(found)),
+                  Format.text: lambda: render.print_status(_console(), found)})
 
 
 @app.command()
@@ -482,20 +498,19 @@ def related(
     from . import render
     from .paging import after, validate_ranked
 
+    output = Output(fmt, as_json)
     validate_ranked(offset, k)
     idx = _open(index)
     anchor = idx.resolve(ref)
     suggestions, next_offset = after(idx.related(anchor, k=offset + k, diverse=diverse), offset, k)
-    fmt = Format.json if as_json else fmt
-    if fmt is Format.json:
-        _print_json(render.related_json(anchor, suggestions, offset, next_offset))
-    elif fmt in EXPORTS:
-        _export((s.ref for s in suggestions), fmt)
-    elif fmt is Format.md:
-        print(render.markdown_list((s.ref for s in suggestions), heading=f"Further reading after {anchor.title}",
-                                   reasons=["; ".join(s.reasons) for s in suggestions]), end="")
-    else:
-        render.print_related(render.Writer(), anchor, suggestions, offset)
+    output.write({Format.json: lambda: _print_json(render.related_json(anchor, suggestions, offset, next_offset)),
+                  Format.md: lambda: print(render.markdown_list((s.ref for s in suggestions),
+                                                                heading=f"Further reading after {anchor.title}",
+                                                                reasons=["; ".join(s.reasons) for s in suggestions]),
+                                           end=""),
+                  Format.text: lambda: render.print_related(render.Writer(), anchor, suggestions, offset),
+                  Format.table: lambda: render.print_related_table(_console(), anchor, suggestions, offset)},
+                 lambda: [s.ref for s in suggestions])
 
 
 @app.command()
@@ -548,10 +563,9 @@ def evaluate_command(
     judged = evaluate.resolve(eval_set, idx)
     modes = [m.value for m in Mode] if compare else [mode.value]
     reports = [evaluate.run(idx, judged, m) for m in modes]
-    if as_json:
-        _print_json(render.eval_json(eval_set, reports))
-        return
-    render.print_eval(_console(), eval_set, reports, lambda ref_id: idx.get(ref_id).title)
+    Output(Format.text, as_json).write({
+        Format.json: lambda: _print_json(render.eval_json(eval_set, reports)),
+        Format.text: lambda: render.print_eval(_console(), eval_set, reports, lambda ref_id: idx.get(ref_id).title)})
 
 
 def main() -> None:
