@@ -435,6 +435,7 @@ def topics(index: Optional[List[str]] = IndexesOption, as_json: bool = JsonOptio
     offset, limit = validate_window(offset, limit)
     idx = _open(index)
     found = idx.topics()
+
     def table() -> None:  # an overview of topics reads best as a table, so text is one too
         render.print_topics(_console(), found, offset, limit)
 
