@@ -21,7 +21,7 @@ class FakeEncoder:
     def __init__(self):
         self.encoded: list[str] = []
 
-    def encode(self, texts, batch_size: int = 32) -> np.ndarray:
+    def encode(self, texts, batch_size: int = 32, encoded=None) -> np.ndarray:
         self.encoded.extend(texts)
         vectors = np.zeros((len(texts), DIMENSION), dtype=np.float32)
         for row, text in enumerate(texts):

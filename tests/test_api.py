@@ -61,6 +61,21 @@ def test_status_through_the_api(project):
     assert status.stale == 1
 
 
+def test_the_public_types_print_in_one_short_line(project):
+    """A repr names the thing (id, title, topic, condition) in one line; the fields in full are an
+    attribute or a `to_json()` away, and a status is not its whole manifest."""
+    index = refsearch.open(project / "index")
+    hit = index.search("GPU slicing", k=1)[0]
+    shown = [index, hit, index.related(hit.ref, k=1)[0], index.topics()[0], refsearch.status(project / "index"),
+             refsearch.build(None, project / "index"), refsearch.Filters(kind="paper")]
+    assert all(len(repr(thing)) < 200 and "\n" not in repr(thing) for thing in shown), shown
+    assert repr(hit) == f"Hit(rank=1, score={hit.score:.3f}, ref=Reference('infra/mig', 'MIG'))"
+    assert repr(index.topics()[0]) == "Topic('Infra reading › Serving', 2 references)"
+    assert repr(refsearch.status(project / "index")) == f"Status({str(project / 'index')!r}, fresh, gen-1, 3 references)"
+    assert repr(refsearch.Filters(kind="paper")) == "Filters(kind='paper')"
+    assert repr(refsearch.Reference("p/x", "t" * 100, "p")) == f"Reference('p/x', '{'t' * 59}…')"
+
+
 def test_a_query_updates_a_stale_index_first(project):
     (project / "refs" / "infra.md").write_text(PAGE + "- [Ray](https://ray.io) - distributed Python\n", encoding="utf-8")
     said = []

@@ -34,6 +34,27 @@ def test_build_then_rebuild_nothing_changed(tmp_path, page, fake_encoder):
     assert (again.unchanged, again.rebuilt) == (3, False)
 
 
+def test_progress_moves_as_the_encoder_finishes_batches(tmp_path, fake_encoder, monkeypatch):
+    """Not once per chunk of 2,048: a bar that jumps by 2,048 has no rate to give an ETA from."""
+    from refsearch import builder
+
+    encode = fake_encoder.encode
+
+    def in_batches_of_two(texts, batch_size=32, encoded=None):
+        for done in range(2, len(texts) + 2, 2):
+            encoded(min(done, len(texts)))
+        return encode(texts)
+
+    monkeypatch.setattr(fake_encoder, "encode", in_batches_of_two)
+    monkeypatch.setattr(builder, "CHUNK", 4)
+    (tmp_path / "refs").mkdir()
+    (tmp_path / "refs" / "page.md").write_text("# P\n" + "".join(f"- [T{n}](https://t{n}.org) - note {n}\n"
+                                                                for n in range(7)), encoding="utf-8")
+    seen = []
+    refsearch.build([tmp_path / "refs"], tmp_path / "idx", progress=lambda done, total: seen.append((done, total)))
+    assert [done for done, _ in seen] == [2, 4, 4, 6, 7, 7] and {total for _, total in seen} == {7}
+
+
 def test_incremental_build_embeds_only_changed(tmp_path, page, fake_encoder):
     refsearch.build([page.parent], tmp_path / "idx")
     fake_encoder.encoded.clear()

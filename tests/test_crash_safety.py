@@ -661,7 +661,7 @@ from fakes import FakeBackend, FakeEncoder
 from refsearch import encoders
 slow = FakeEncoder()
 real_encode = slow.encode
-slow.encode = lambda texts, batch_size=32: (print("embedding", flush=True), time.sleep(60), real_encode(texts))[-1]
+slow.encode = lambda texts, batch_size=32, encoded=None: (print("embedding", flush=True), time.sleep(60), real_encode(texts))[-1]
 encoders.register("fake", FakeBackend(slow))
 from refsearch.cli import main
 main()
@@ -768,3 +768,31 @@ def test_a_copied_index_on_a_read_only_medium_answers_quietly(tmp_path, fake_enc
     result = runner.invoke(app, ["search", "zebrafish genes", "--json", "--index", str(index_dir)])
     assert result.exit_code == 0 and result.stderr == "", result.output
     assert json.loads(result.stdout)["results"][0]["title"] == "Zebrafish genome atlas"
+
+
+# --- issue 29: Ctrl-C says what it left -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("where, changed", [(BM25Builder, False), (store, True)], ids=["before publishing", "after"])
+def test_ctrl_c_says_whether_the_index_changed(tmp_path, fake_encoder, monkeypatch, where, changed):
+    """Before CURRENT is swapped the index is as it was; after it (removing what old generations
+    left), the new one is complete: the one line says which, and the exit is 130 as for SIGINT."""
+    write_version(tmp_path / "src", "A")
+    refsearch.build([tmp_path / "src"], tmp_path / "idx")
+    current = (tmp_path / "idx" / "CURRENT").read_text()
+    write_version(tmp_path / "src", "B")
+    monkeypatch.setattr(where, "finish" if where is BM25Builder else "collect_garbage", _raise(KeyboardInterrupt()))
+    result = CliRunner().invoke(app, ["build", str(tmp_path / "src"), "--index", str(tmp_path / "idx")])
+    assert result.exit_code == 130
+    said = "interrupted after the update was published; the index is complete" if changed \
+        else "interrupted; the index is unchanged"
+    assert result.stderr == f"refsearch: {said}\n"
+    assert ((tmp_path / "idx" / "CURRENT").read_text() != current) == changed
+
+
+def test_ctrl_c_during_a_query_says_interrupted(tmp_path, fake_encoder, monkeypatch):
+    write_version(tmp_path / "src", "A")
+    refsearch.build([tmp_path / "src"], tmp_path / "idx")
+    monkeypatch.setattr(Index, "search", _raise(KeyboardInterrupt()))
+    result = CliRunner().invoke(app, ["search", "anything", "--index", str(tmp_path / "idx")])
+    assert (result.exit_code, result.stderr) == (130, "refsearch: interrupted\n")

@@ -24,7 +24,7 @@ def test_a_build_that_dies_resumes_without_embedding_again(tmp_path, fake_encode
     monkeypatch.setattr(builder, "CHUNK", 3)
     real_encode, calls = fake_encoder.encode, []
 
-    def dies_on_the_third_chunk(texts, batch_size=32):
+    def dies_on_the_third_chunk(texts, batch_size=32, encoded=None):
         calls.append(len(texts))
         if len(calls) == 3:
             raise KeyboardInterrupt  # as if killed while embedding the third chunk
@@ -65,7 +65,7 @@ import refsearch
 from refsearch import builder, encoders
 
 class Slow(FakeEncoder):
-    def encode(self, texts, batch_size=32):
+    def encode(self, texts, batch_size=32, encoded=None):
         time.sleep(0.3)  # long enough for the parent to kill it between chunks
         with open(sys.argv[4], "a") as log:
             log.write(f"{len(texts)}\\n")

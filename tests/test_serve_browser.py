@@ -217,3 +217,12 @@ def test_a_flat_library_shows_its_derived_topics_and_weak_matches_behind_a_butto
         assert page.locator("#results .card").count() > strong and page.locator(".weak-note").count() == 0
         assert "weak match" in page.locator("#results .card.weak .weak-label").first.inner_text()
         assert page.problems == []
+
+
+def test_the_api_docs_show_code_as_code_not_backticks(page, tmp_path, fake_encoder):
+    with running_server(make_project(tmp_path)) as url:
+        page.goto(url + "/api/docs")
+        page.wait_for_selector("#endpoints section")
+        assert "`" not in page.locator("#endpoints").inner_text()
+        assert "refsearch search --json" in page.locator("#endpoints code").all_inner_texts()
+        assert page.problems == []

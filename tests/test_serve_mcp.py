@@ -148,7 +148,8 @@ def test_the_server_answers_every_malformed_line_and_survives_a_truncated_index(
         return json.loads(server.stdout.readline())
 
     try:
-        assert "result" in ask(json.dumps(INITIALIZE).encode())
+        assert ask(json.dumps(INITIALIZE).encode())["result"]["serverInfo"] == {"name": "refsearch",
+                                                                                "version": refsearch.__version__}
         server.stdin.write(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n')
         for line, answer_to, code in RAW_LINES:
             answer = ask(line)

@@ -62,6 +62,10 @@ def printing_commands(index_dir: Path, queries: Path, evil: str) -> dict[str, li
     return {
         "search": ["search", query, "--context", "--related", "--explain"],
         "search-md": ["search", query, "--format", "md", "--related"],
+        "search-table": ["search", query, "--format", "table", "--context", "--related", "--explain"],
+        "related-table": ["related", evil, "--format", "table"],
+        "show-table": ["show", evil, "--format", "table"],
+        "show-md": ["show", evil, "--format", "md"],
         "related": ["related", evil],
         "related-md": ["related", evil, "--format", "md"],
         "topics": ["topics"],
@@ -74,7 +78,8 @@ def printing_commands(index_dir: Path, queries: Path, evil: str) -> dict[str, li
 
 
 @pytest.mark.parametrize("command", ["search", "search-md", "related", "related-md", "topics", "topics-md",
-                                     "show", "status", "eval", "error"])
+                                     "show", "status", "eval", "error", "search-table", "related-table", "show-table",
+                                     "show-md"])
 def test_control_characters_never_reach_the_terminal(hostile_data, command):
     index_dir, queries, evil = hostile_data
     args = printing_commands(index_dir, queries, evil)[command]

@@ -26,7 +26,7 @@ from .catalog import CatalogWriter, record_line, with_hash
 from .config import build_encoder
 from .docfeatures import DocumentFeatures, FeaturesWriter
 from .fulltext import FullTextWriter
-from .errors import IndexProblem, RefsearchError, SourceError
+from .errors import BuildInterrupted, IndexProblem, RefsearchError, SourceError
 from .files import build_lock
 from .journal import Journal
 from .journal import discard_all as discard_journals
@@ -58,6 +58,9 @@ class BuildReport:
     merged: int = 0  # entries that were the same work as another (dedupe.py) and merged into it
     conflicts: list[str] = field(default_factory=list)  # pairs that share an identifier but not a title
 
+    def __repr__(self) -> str:
+        return f"BuildReport({self.summary()!r})"
+
     def summary(self) -> str:
         counts = f"{self.added} added / {self.changed} changed / {self.removed} removed / {self.unchanged} unchanged"
         verb = "built" if self.rebuilt else "up to date"
@@ -77,11 +80,29 @@ def build_index(sources: Sequence[Path] | None, index_dir: Path, model: str | No
     `lock_wait` bounds how long to wait for another build of the same index (None: as long as it
     takes); `ray` embeds on a Ray cluster (see `_embedder`); `starting` is called once the lock is
     held, the sources are read and there is something to do (so a build that cannot start says only
-    why); see BuildReport for what changed.
+    why); see BuildReport for what changed. Ctrl-C raises BuildInterrupted, which says whether
+    the index changed (it did only if CURRENT names another generation than before).
     """
+    index_dir = Path(os.path.abspath(Path(index_dir).expanduser()))
+    live = _live_generation(index_dir)
+    try:
+        return _build_index(sources, index_dir, model, encoder, force, progress, lock_wait, ray, starting)
+    except KeyboardInterrupt as interrupt:
+        raise BuildInterrupted(index_dir, changed=_live_generation(index_dir) != live) from interrupt
+
+
+def _live_generation(index_dir: Path) -> str | None:
+    """The generation CURRENT names (None: none, or not readable)."""
+    try:
+        generation = store.current_generation(index_dir)
+    except (IndexProblem, OSError):
+        return None
+    return generation.name if generation else None
+
+
+def _build_index(sources, index_dir: Path, model, encoder, force, progress, lock_wait, ray, starting) -> BuildReport:
     started = time.perf_counter()
     _prepare_dictionary()
-    index_dir = Path(os.path.abspath(Path(index_dir).expanduser()))
     report = BuildReport(index=index_dir)
     wanted = Wanted(tuple(Path(p) for p in sources) if sources is not None else None, model, encoder)
     with build_lock(index_dir, wait=lock_wait):
@@ -222,7 +243,8 @@ def _seal(manifest: dict, report: BuildReport) -> str | None:
         return None
 
 
-Embed = Callable[[Iterable[list[str]]], Iterator[np.ndarray]]  # each chunk's texts -> their vectors, in order
+# (each chunk's texts, told how many of the chunk being embedded are done) -> their vectors, in order
+Embed = Callable[[Iterable[list[str]], Callable[[int], None]], Iterator[np.ndarray]]
 
 
 @dataclass
@@ -305,7 +327,12 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
         store_writer = vectors.writer(vectors.store_for(total), writer.path, encoder.dimension)
         unfinished.callback(store_writer.discard)
         done = 0
-        for embedded in embed(texts_to_embed()):
+
+        def encoded(count: int) -> None:  # texts of the chunk after `done` rows: the bar moves as batches finish
+            if progress:
+                progress(min(done + count, total), total)
+
+        for embedded in embed(texts_to_embed(), encoded):
             rows, hashes, missing = pending.popleft()
             if missing:
                 journal.add([hashes[i] for i in missing], embedded)
@@ -400,13 +427,13 @@ def _embedder(encoder, index_dir: Path, encoder_meta: dict, ray: str | None) -> 
     """The local encoder, or the Ray Data stage (`ray`: a cluster's address, "auto", or "local" to
     start one here) running the same ONNX encoder that the index keeps for its queries."""
     if ray is None:
-        return lambda chunks: (encoder.encode(texts) for texts in chunks)
+        return lambda chunks, encoded: (encoder.encode(texts, encoded=encoded) for texts in chunks)
     if "encoder_dir" not in encoder_meta:
         raise RefsearchError("--ray runs the ONNX encoders (onnx, onnx-int8), not this one.")
     from .distributed import embed_chunks_on_ray
 
     address = None if ray == "local" else ray
-    return lambda chunks: embed_chunks_on_ray(chunks, index_dir / encoder_meta["encoder_dir"], address)
+    return lambda chunks, _encoded: embed_chunks_on_ray(chunks, index_dir / encoder_meta["encoder_dir"], address)
 
 
 def _chunks(items: Iterable, size: int) -> Iterator[list]:

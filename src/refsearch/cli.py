@@ -16,11 +16,13 @@ from typing import List, Optional
 import typer
 from typer.core import TyperCommand
 
+from . import encoders
 from .errors import RefsearchError, os_error_message
 from .paging import SIBLINGS_SHOWN, TOPICS_SHOWN
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                  help="Search annotated reading lists (Chinese and English), offline.")
+app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
+                  help="Search annotated reading lists (Chinese and English), offline. "
+                       "Tab completion for your shell: refsearch --install-completion.")
 
 # A --batch line or a --file query is read in bounded pieces: `--batch /dev/zero` must not grow
 # without bound. The limit is the query limit in UTF-8's worst case. The rest of an over-long line
@@ -31,6 +33,7 @@ BAR_AFTER = 0.5  # seconds of a build before its progress bar shows
 
 
 class Format(str, Enum):
+    text = "text"
     table = "table"
     json = "json"
     md = "md"
@@ -42,17 +45,46 @@ class Format(str, Enum):
 EXPORTS = (Format.bibtex, Format.ris, Format.csl_json)  # for a reference manager (export.py)
 
 
-def _export(refs, fmt: Format) -> None:
-    """References as a file for a reference manager (BibTeX, RIS, CSL-JSON), on stdout."""
-    from .export import export
+class Output:
+    """The one place a command's output format is decided: `--json` is `--format json`; the
+    formats for a reference manager are written by export.py from the command's references; every
+    other format by the writer the command gives for it. Made before the index is opened, so a
+    format the command cannot write is refused at once."""
 
-    print(export(refs, fmt.value), end="")
+    def __init__(self, fmt: Format, as_json: bool, exports: bool = True):
+        self.format = Format.json if as_json else fmt
+        if self.format in EXPORTS and not exports:
+            raise RefsearchError(f"--format {self.format.value} writes references: use it with search, related or show.")
+
+    def write(self, writers: dict, references=None) -> None:
+        """`writers`: format -> a function printing the answer in it; `references`: a function
+        giving the references the export formats write."""
+        if self.format in EXPORTS:
+            from .export import export
+
+            print(export(references(), self.format.value), end="")
+        else:
+            writers[self.format]()
 
 
 class Mode(str, Enum):
     hybrid = "hybrid"
     dense = "dense"
     lexical = "lexical"
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        from . import __version__
+
+        print(f"refsearch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                          help="Print refsearch's version and exit.")) -> None:
+    pass  # the options of `refsearch` itself, before any command
 
 
 def _stderr(message: str) -> None:
@@ -62,12 +94,22 @@ def _stderr(message: str) -> None:
 
 
 def friendly_errors(command):
-    """Print RefsearchError (and OS errors on user paths) as one line and exit 1; REFSEARCH_DEBUG=1 re-raises."""
+    """Print RefsearchError (and OS errors on user paths) as one line and exit 1, Ctrl-C as one line
+    and exit 130 (as shells report SIGINT); REFSEARCH_DEBUG=1 re-raises."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            try:
+                return command(*args, **kwargs)
+            finally:
+                _stop_bars()  # before any message, and so the terminal gets its cursor back
+        except (KeyboardInterrupt, ImportError) as stop:
+            interrupt = _interrupt_behind(stop)
+            if interrupt is None or os.environ.get("REFSEARCH_DEBUG") == "1":
+                raise
+            _say_interrupted(interrupt)
+            raise typer.Exit(130) from None
         except BrokenPipeError:
             # the reader went away (`refsearch search … | head`): stop quietly, as other tools do
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -79,6 +121,23 @@ def friendly_errors(command):
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _say_interrupted(interrupt: KeyboardInterrupt) -> None:
+    """One line: a build's interrupt says whether the index changed (errors.BuildInterrupted).
+    Printed as it is, importing nothing: the interrupt may have cut an import short (numpy's
+    cannot be tried again)."""
+    print(f"refsearch: {str(interrupt) or 'interrupted'}", file=sys.stderr)
+
+
+def _interrupt_behind(error: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C that `error` is, or that caused it: a C extension interrupted while it loads
+    (numpy, onnxruntime) raises an ImportError instead."""
+    for _ in range(8):
+        if error is None or isinstance(error, KeyboardInterrupt):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _message(error: Exception) -> str:
@@ -93,6 +152,14 @@ def _console(stderr: bool = False):
     from rich.console import Console
 
     return Console(stderr=stderr, soft_wrap=False)
+
+
+_BARS: list = []  # the progress bars on screen
+
+
+def _stop_bars() -> None:
+    while _BARS:
+        _BARS.pop().stop()
 
 
 def _progress():
@@ -112,9 +179,11 @@ def _progress():
             bar = Progress("indexing", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                            console=_console(stderr=True), transient=True)
             bar.start()
+            _BARS.append(bar)
             state["bar"], state["task"] = bar, bar.add_task("index", total=total)
         state["bar"].update(state["task"], completed=done)
         if done >= total:
+            _BARS.remove(state["bar"])
             state.pop("bar").stop()
 
     return update
@@ -142,8 +211,9 @@ IndexesOption = typer.Option(None, "--index", "-i", help="Index directory (defau
                                                          "to answer across several libraries.")
 ModelOption = typer.Option(None, "--model", help="sentence-transformers model name or path (default: all-MiniLM-L6-v2, bundled).")
 JsonOption = typer.Option(False, "--json", help="Print JSON (same as --format json).")
-FormatOption = typer.Option(Format.table, "--format", help="table (a list), json, md (a Markdown list), or for a "
-                                                           "reference manager bibtex, ris or csl-json.")
+FormatOption = typer.Option(Format.text, "--format", help="text (the default, to read), table (one reference a row), "
+                                                          "json, md (Markdown, to paste), or for a reference manager "
+                                                          "bibtex, ris or csl-json.")
 
 
 class _OptionalValueCommand(TyperCommand):
@@ -165,8 +235,8 @@ def build(
                    "default: the configured or bundled sources, or with --index the sources that index was built from."),
     index: Optional[str] = IndexOption,
     model: Optional[str] = ModelOption,
-    encoder: str = typer.Option(None, "--encoder", help="onnx (default: fast, torch-free queries), onnx-int8 "
-                                                        "(twice the speed, for large libraries) or torch."),
+    encoder: str = typer.Option(None, "--encoder", help=f"{encoders.choices_text()}; an update keeps the "
+                                                        "encoder the index was built with."),
     force: bool = typer.Option(False, "--force", help="Rebuild everything, ignoring the current index."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="List the files skipped, the entries passed over "
                                                                 "and the entries that share an id but not a title."),
@@ -227,6 +297,7 @@ def search(
     from .paging import validate_ranked
     from .search import Filters
 
+    output = Output(fmt, as_json)
     validate_ranked(offset, k)
     given = [name for name, value in (("QUERY", query), ("--file", query_file), ("--batch", batch)) if value is not None]
     if len(given) != 1:
@@ -247,25 +318,28 @@ def search(
                                              offset, k, show_all)
     ctx = {hit.ref.id: idx.siblings(hit.ref, limit=CONTEXT_SHOWN) for hit in hits} if context else None
     see_also = idx.related(hits[0].ref, k=3, other_topics=True) if also and hits else ([] if also else None)
-    fmt = Format.json if as_json else fmt
     from . import render
 
-    if fmt is Format.json:
-        _print_json(render.results_json(query, hits, explain, ctx, see_also, weak_cut, offset, next_offset))
-    elif fmt in EXPORTS:
-        _export((h.ref for h in hits), fmt)
-    elif fmt is Format.md:
+    def markdown() -> None:
         print(render.markdown_list((h.ref for h in hits), heading=f"Further reading: {query[:200]}"), end="")
         if see_also:
             print("\n" + render.markdown_list((s.ref for s in see_also), heading=f"See also (after {hits[0].ref.title})",
                                               reasons=["; ".join(s.reasons) for s in see_also]), end="")
-    else:
+
+    def text() -> None:
         out = render.Writer()
         render.print_hits(out, query, hits, explain, weak_cut)
         if see_also:
             render.print_see_also(out, hits[0].ref, see_also)
         if ctx:
             render.print_context(out, hits, ctx)
+
+    output.write({Format.json: lambda: _print_json(render.results_json(query, hits, explain, ctx, see_also, weak_cut,
+                                                                       offset, next_offset)),
+                  Format.md: markdown, Format.text: text,
+                  Format.table: lambda: render.print_hits_table(_console(), query, hits, explain, weak_cut, see_also,
+                                                                ctx)},
+                 lambda: [h.ref for h in hits])
 
 
 def _read_query_file(path: Path) -> str:
@@ -357,18 +431,17 @@ def topics(index: Optional[List[str]] = IndexesOption, as_json: bool = JsonOptio
     from . import render
     from .paging import validate_window
 
+    output = Output(fmt, as_json, exports=False)
     offset, limit = validate_window(offset, limit)
-    if fmt in EXPORTS:
-        raise RefsearchError(f"--format {fmt.value} writes references: use it with search, related or show.")
     idx = _open(index)
     found = idx.topics()
-    fmt = Format.json if as_json else fmt
-    if fmt is Format.json:
-        _print_json(render.topics_json(found, offset, limit))
-    elif fmt is Format.md:
-        print(render.topics_markdown(idx, found, offset, limit), end="")
-    else:
+
+    def table() -> None:  # an overview of topics reads best as a table, so text is one too
         render.print_topics(_console(), found, offset, limit)
+
+    output.write({Format.json: lambda: _print_json(render.topics_json(found, offset, limit)),
+                  Format.md: lambda: print(render.topics_markdown(idx, found, offset, limit), end=""),
+                  Format.text: table, Format.table: table})
 
 
 @app.command()
@@ -378,8 +451,7 @@ def show(
                                                           "them), its DOI or URL, or the start of its title."),
     index: Optional[List[str]] = IndexesOption,
     as_json: bool = JsonOption,
-    fmt: Format = typer.Option(Format.table, "--format", help="table (every field), json, or for a reference "
-                                                               "manager bibtex, ris or csl-json (the reference alone)."),
+    fmt: Format = FormatOption,
     offset: int = OffsetOption,
     limit: int = typer.Option(SIBLINGS_SHOWN, "--limit", help="How many of the topic's other references to list."),
 ):
@@ -387,17 +459,16 @@ def show(
     from . import render
     from .paging import validate_window
 
+    output = Output(fmt, as_json)
     offset, limit = validate_window(offset, limit)
     idx = _open(index)
     ref = idx.resolve(ref_id)
-    if fmt in EXPORTS:
-        _export([ref], fmt)
-        return
     siblings = idx.siblings(ref, offset, limit)
-    if as_json or fmt is Format.json:
-        _print_json(render.show_json(ref, siblings))
-    else:
-        render.print_reference(render.Writer(), ref, siblings)
+    output.write({Format.json: lambda: _print_json(render.show_json(ref, siblings)),
+                  Format.md: lambda: print(render.markdown_list([ref]), end=""),
+                  Format.text: lambda: render.print_reference(render.Writer(), ref, siblings),
+                  Format.table: lambda: render.print_reference_table(_console(), ref, siblings)},
+                 lambda: [ref])
 
 
 @app.command()
@@ -406,11 +477,10 @@ def status(index: Optional[str] = IndexOption, as_json: bool = JsonOption):
     """Say whether the index matches its sources and model, and what it holds on disk."""
     from . import api, render
 
+    output = Output(Format.text, as_json)
     found = api.status(index)
-    if as_json:
-        _print_json(render.status_json(found))
-    else:
-        render.print_status(_console(), found)
+    output.write({Format.json: lambda: _print_json(render.status_json(found)),
+                  Format.text: lambda: render.print_status(_console(), found)})
 
 
 @app.command()
@@ -429,20 +499,19 @@ def related(
     from . import render
     from .paging import after, validate_ranked
 
+    output = Output(fmt, as_json)
     validate_ranked(offset, k)
     idx = _open(index)
     anchor = idx.resolve(ref)
     suggestions, next_offset = after(idx.related(anchor, k=offset + k, diverse=diverse), offset, k)
-    fmt = Format.json if as_json else fmt
-    if fmt is Format.json:
-        _print_json(render.related_json(anchor, suggestions, offset, next_offset))
-    elif fmt in EXPORTS:
-        _export((s.ref for s in suggestions), fmt)
-    elif fmt is Format.md:
-        print(render.markdown_list((s.ref for s in suggestions), heading=f"Further reading after {anchor.title}",
-                                   reasons=["; ".join(s.reasons) for s in suggestions]), end="")
-    else:
-        render.print_related(render.Writer(), anchor, suggestions, offset)
+    output.write({Format.json: lambda: _print_json(render.related_json(anchor, suggestions, offset, next_offset)),
+                  Format.md: lambda: print(render.markdown_list((s.ref for s in suggestions),
+                                                                heading=f"Further reading after {anchor.title}",
+                                                                reasons=["; ".join(s.reasons) for s in suggestions]),
+                                           end=""),
+                  Format.text: lambda: render.print_related(render.Writer(), anchor, suggestions, offset),
+                  Format.table: lambda: render.print_related_table(_console(), anchor, suggestions, offset)},
+                 lambda: [s.ref for s in suggestions])
 
 
 @app.command()
@@ -489,22 +558,25 @@ def evaluate_command(
 ):
     """Measure nDCG@10, MRR, Recall@5/10/100 and hit@3 on judged queries, per query kind; list the misses."""
     from . import evaluate, render
-    from .search import Searcher
 
     eval_set = evaluate.load_eval_set(queries, split)
     idx = evaluate.open_index(eval_set, index, say=_stderr, progress=_progress())
     judged = evaluate.resolve(eval_set, idx)
-    searcher = Searcher(idx)
     modes = [m.value for m in Mode] if compare else [mode.value]
-    reports = [evaluate.run(searcher, judged, m) for m in modes]
-    if as_json:
-        _print_json(render.eval_json(eval_set, reports))
-        return
-    render.print_eval(_console(), eval_set, reports, lambda ref_id: idx.get(ref_id).title)
+    reports = [evaluate.run(idx, judged, m) for m in modes]
+    Output(Format.text, as_json).write({
+        Format.json: lambda: _print_json(render.eval_json(eval_set, reports)),
+        Format.text: lambda: render.print_eval(_console(), eval_set, reports, lambda ref_id: idx.get(ref_id).title)})
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except (KeyboardInterrupt, ImportError) as stop:  # Ctrl-C while typer makes the commands, before one runs
+        if _interrupt_behind(stop) is None or os.environ.get("REFSEARCH_DEBUG") == "1":
+            raise
+        _say_interrupted(KeyboardInterrupt())
+        sys.exit(130)
 
 
 if __name__ == "__main__":

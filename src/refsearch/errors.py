@@ -52,6 +52,18 @@ class IndexReadOnly(RefsearchError):
     """The index cannot be written here (read-only medium, or not ours to write)."""
 
 
+class BuildInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a build, saying whether the index changed: a build publishes its generation by
+    one atomic swap of CURRENT, so before that swap the index is as it was (what was embedded waits
+    in the journal for the next build), and after it the new generation is complete. A
+    KeyboardInterrupt still, so callers that stop on Ctrl-C keep stopping."""
+
+    def __init__(self, index: Path, changed: bool):
+        self.index, self.changed = index, changed
+        super().__init__("interrupted after the update was published; the index is complete" if changed
+                         else "interrupted; the index is unchanged")
+
+
 def require_extra(extra: str, *modules: str, why: str = "this command") -> None:
     """Refuse with the install command when an optional extra is missing (instead of an ImportError
     from deep inside a command); `why` names what needs it."""

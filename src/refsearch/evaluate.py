@@ -18,12 +18,12 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Protocol, Sequence
 
 from .errors import RefsearchError, SourceError
 from .index import Index
 from .records import Reference, page_key
-from .search import Filters, Searcher
+from .search import Filters
 
 QUERIES_FORMAT = "refsearch/queries@1"
 DEPTH = 100
@@ -142,9 +142,18 @@ def resolve(eval_set: EvalSet, index: Index) -> list[Judged]:
     return [Judged(q.qid, q.text, _resolve_grades(q.relevant, index), q.kind) for q in eval_set.queries]
 
 
-def run(searcher: Searcher, queries: Sequence[Judged], mode: str) -> EvalReport:
-    k = min(DEPTH, len(searcher.index))
-    rankings = [[hit.ref.id for hit in searcher.search(q.text, k=k, mode=mode, filters=Filters())] for q in queries]
+class Ranker(Protocol):
+    """What an eval measures: an `Index`, searched as users search it (`refsearch eval`), or a
+    `search.Searcher` with other settings (the tuning scripts)."""
+
+    def search(self, query: str, k: int, mode: str, filters: Filters) -> list: ...
+
+    def __len__(self) -> int: ...
+
+
+def run(ranker: Ranker, queries: Sequence[Judged], mode: str) -> EvalReport:
+    k = min(DEPTH, len(ranker))
+    rankings = [[hit.ref.id for hit in ranker.search(q.text, k=k, mode=mode, filters=Filters())] for q in queries]
     return score(mode, queries, rankings)
 
 

@@ -16,6 +16,9 @@ from .records import Reference
 class Index(OpenedIndex):
     """An opened index and the questions it answers (the public `refsearch.Index`)."""
 
+    def __repr__(self) -> str:
+        return f"Index({str(self.directory)!r}, {self.generation.directory.name}, {len(self)} references)"
+
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filters=None) -> list:
         """The `k` best references for `query` (any length, Chinese or English) as `Hit`s, best
         first. `mode`: "hybrid" (default), "dense" or "lexical"; `filters`: a `Filters`."""

@@ -38,6 +38,9 @@ class Libraries:
         self.names = library_names([index.directory for index in indexes])
         self.directory = self.indexes[0].directory
 
+    def __repr__(self) -> str:
+        return f"Libraries({self.indexes!r})"
+
     def __len__(self) -> int:
         return sum(len(index) for index in self.indexes)
 

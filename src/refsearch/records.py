@@ -86,6 +86,10 @@ class Reference:
     fulltext: tuple[str, ...] = ()
     topic_source: str | None = None
 
+    def __repr__(self) -> str:
+        year = f", {self.year}" if self.year else ""
+        return f"Reference({self.id!r}, {short_text(self.title)!r}{year})"
+
     @property
     def author(self) -> str | None:
         """The authors as one string, for callers written before `authors` existed."""
@@ -148,6 +152,12 @@ class Reference:
             own = self.id.partition(":")[2]
             return f"{library}:{self.cite_key or own.partition('/')[2] or own}"
         return self.cite_key or self.id.partition("/")[2] or self.id
+
+
+def short_text(text: str, limit: int = 60) -> str:
+    """`text` cut to `limit` characters: the reprs of the public types name things, a title or a
+    topic, on one line; the fields in full are a `to_json()` or an attribute away."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 _TUPLE_FIELDS = ("topic", "topic_en", "authors", "tags", "also_in", "fulltext")

@@ -41,6 +41,9 @@ class Suggestion:
     reasons: list[str] = field(default_factory=list)
     shared_terms: list[str] = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        return f"Suggestion(score={self.score:.3f}, ref={self.ref!r}, reasons={self.reasons!r})"
+
 
 def resolve_reference(index: OpenedIndex, text: str) -> Reference:
     """The reference a user means by `text`: its id, citation key, DOI, URL or short id (the id

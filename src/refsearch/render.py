@@ -389,21 +389,8 @@ def print_reference(out: Writer, ref: Reference, siblings) -> None:
     topic's other references, nearest first (`siblings`), and how to page through the rest."""
     out.block(clean(ref.title), 0, "bold")
     out.line(out.style(clean(ref.id if ref.handle == ref.id else f"{ref.handle} · {ref.id}"), "dim"))
-    extra = {key: _SUMMED.get(key, lambda v: v)(value) for key, value in ref.extra.items() if key != "annotations"}
-    for label, value in (("topic", ref.breadcrumb + ("  (derived topic)" if ref.topic_source else "")),
-                         *(("also under", " › ".join(path)) for path in ref.also_topics),
-                         ("topic (en)", " › ".join(ref.topic_en)),
-                         ("year", ref.year), ("kind", ref.kind), ("authors", "; ".join(ref.authors)),
-                         ("venue", ref.venue), ("doi", ref.doi), ("url", ref.url), ("note", ref.note),
-                         ("note (en)", ref.note_en), ("abstract", ref.abstract), ("tags", ", ".join(ref.tags)),
-                         ("source", ref.source), ("also in", ", ".join(ref.also_in)),
-                         ("full text", ", ".join(ref.fulltext)),
-                         *((key, json.dumps(value, ensure_ascii=False)) for key, value in extra.items())):
-        if value:
-            text = str(value)
-            if len(text) > SHOW_CHARS:
-                text = text[:SHOW_CHARS].rsplit(" ", 1)[0] + f" … ({len(text) - SHOW_CHARS:,} more characters: --json)"
-            out.block(clean(text), 14, lead=out.style(clean(f"  {label:>10}: "), "bold"))  # extra keys are data
+    for label, text in _fields(ref):
+        out.block(clean(text), 14, lead=out.style(clean(f"  {label:>10}: "), "bold"))  # extra keys are data
     annotations = ref.extra.get("annotations")
     if isinstance(annotations, list) and annotations:
         out.line()
@@ -420,6 +407,27 @@ def print_reference(out: Writer, ref: Reference, siblings) -> None:
         for other in siblings:
             _listed(out, other, 4)
         _more(out, siblings, ref, 2)
+
+
+def _fields(ref: Reference) -> list[tuple[str, str]]:
+    """(label, text) of each field a reference has, long ones cut at SHOW_CHARS."""
+    extra = {key: _SUMMED.get(key, lambda v: v)(value) for key, value in ref.extra.items() if key != "annotations"}
+    fields = []
+    for label, value in (("topic", ref.breadcrumb + ("  (derived topic)" if ref.topic_source else "")),
+                         *(("also under", " › ".join(path)) for path in ref.also_topics),
+                         ("topic (en)", " › ".join(ref.topic_en)),
+                         ("year", ref.year), ("kind", ref.kind), ("authors", "; ".join(ref.authors)),
+                         ("venue", ref.venue), ("doi", ref.doi), ("url", ref.url), ("note", ref.note),
+                         ("note (en)", ref.note_en), ("abstract", ref.abstract), ("tags", ", ".join(ref.tags)),
+                         ("source", ref.source), ("also in", ", ".join(ref.also_in)),
+                         ("full text", ", ".join(ref.fulltext)),
+                         *((key, json.dumps(value, ensure_ascii=False)) for key, value in extra.items())):
+        if value:
+            text = str(value)
+            if len(text) > SHOW_CHARS:
+                text = text[:SHOW_CHARS].rsplit(" ", 1)[0] + f" … ({len(text) - SHOW_CHARS:,} more characters: --json)"
+            fields.append((label, text))
+    return fields
 
 
 def annotation_line(annotation: object) -> str:
@@ -457,6 +465,63 @@ def _table(title: str, caption: str | None = None, **options):
     from rich.table import Table
 
     return Table(title=_text(title), caption=_text(caption) if caption else None, **options)
+
+
+def print_rows(console, title: str, refs: Sequence[Reference], first: int = 1, last: tuple[str, Sequence[str]] = (),
+               caption: str | None = None) -> None:
+    """References one to a row (`--format table`): rank, title, year, kind, topic, the name `show`
+    takes, and a `last` column (its name and values: score, reasons)."""
+    table = _table(title, caption)
+    for column in ("#", "title", "year", "kind", "topic", "name", *last[:1]):  # a name is never cut: `show` takes it
+        table.add_column(column, justify="right" if column in ("#", "year") else "left",
+                         overflow="fold" if column == "name" else "ellipsis")
+    for number, ref in enumerate(refs):
+        table.add_row(str(first + number), _text(ref.title, "bold"), str(ref.year or ""), _text(ref.kind or ""),
+                      _text(" › ".join(ref.topic) or ref.page, "green"), _text(ref.handle, "dim"),
+                      *([_text(last[1][number])] if last else []))
+    console.print(table)
+
+
+def print_hits_table(console, query: str, hits: Sequence[Hit], explain: bool = False, weak_cut: int = 0,
+                     see_also: Sequence = (), context: dict | None = None) -> None:
+    """`search --format table`: the hits as rows (with `explain`, why each ranks where it does), the
+    "see also" suggestions and each hit's topic neighbours (`context`) as tables of their own."""
+    cut = f"{weak_cut} weak match(es) left out (far below the best for this query); --all shows them" if weak_cut else None
+    if not hits:
+        cut = "No references match." + (f" ({cut})" if cut else "")
+    why = [explain_text(hit) if explain else f"{hit.score:.2f}" + (" weak" if hit.weak else "") for hit in hits]
+    print_rows(console, f"refsearch: {' '.join(clean(query).split())[:200]}", [hit.ref for hit in hits],
+               hits[0].rank if hits else 1, ("why" if explain else "score", why), cut)
+    if see_also:
+        print_rows(console, f"See also, after {hits[0].ref.title}", [s.ref for s in see_also],
+                   last=("why", ["; ".join(s.reasons) for s in see_also]))
+    shown = set()
+    for hit in hits if context else ():
+        siblings, key = context[hit.ref.id], (hit.ref.page, hit.ref.topic)
+        if key not in shown and len(siblings):
+            shown.add(key)
+            more = more_text(siblings.total, siblings.offset, len(siblings), f"refsearch show {_quoted(hit.ref.id)}")
+            print_rows(console, f"{hit.ref.breadcrumb}: {siblings.total} other reference(s)", list(siblings), caption=more)
+
+
+def print_related_table(console, anchor: Reference, suggestions, offset: int = 0) -> None:
+    print_rows(console, f"After: {anchor.title}", [s.ref for s in suggestions], offset + 1,
+               ("why", ["; ".join(s.reasons) for s in suggestions]))
+
+
+def print_reference_table(console, ref: Reference, siblings) -> None:
+    """`show --format table`: the reference's fields as a two-column table, then the window of its
+    topic's other references as rows."""
+    table = _table(ref.title, show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for label, text in (("name", ref.handle if ref.handle == ref.id else f"{ref.handle} · {ref.id}"), *_fields(ref)):
+        table.add_row(_text(label), _text(text))
+    console.print(table)
+    if len(siblings):
+        more = more_text(siblings.total, siblings.offset, len(siblings), f"refsearch show {_quoted(ref.id)}")
+        print_rows(console, f"Same topic: {siblings.total} other reference(s), nearest first", list(siblings),
+                   siblings.offset + 1, caption=more)
 
 
 def print_topics(console, topics, offset: int, limit: int) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,6 +43,9 @@ class Hit:
     passage: str | None = None  # the full-text passage that matched best (refsearch.fulltext), if any
     strength: float = 1.0  # (score - background) / (best score - background): 1 for the best hit
 
+    def __repr__(self) -> str:
+        return f"Hit(rank={self.rank}, score={self.score:.3f}, ref={self.ref!r}{', weak' if self.weak else ''})"
+
     @property
     def weak(self) -> bool:
         """Far below the best hit, relative to this query's own scores (WEAK_STRENGTH)."""
@@ -61,6 +64,10 @@ class Filters:
     venue: str | None = None  # substring of the venue
     collection: str | None = None  # a collection (or heading) by name or path ("AI", "Computer Science/AI"), with its sub-collections
     tag: str | None = None  # a whole tag (case-insensitive)
+
+    def __repr__(self) -> str:
+        given = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if getattr(self, f.name) is not None)
+        return f"Filters({given})"
 
     @staticmethod
     def parse_years(text: str) -> tuple[int, int]:
@@ -181,6 +188,9 @@ class Searcher:
         self.index = index
         self.fusion = fusion
         self.translation = translation  # translate.MODES; "all" and "off" exist for measurement
+
+    def __len__(self) -> int:
+        return len(self.index)  # how many references it ranks (evaluate.Ranker)
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: Filters | None = None) -> list[Hit]:
         if mode not in MODES:

@@ -32,6 +32,14 @@ class Status:
     problems: list[str] = field(default_factory=list)  # why something could not be checked
     sizes: dict[str, int] = field(default_factory=dict)  # part -> bytes on disk
 
+    def __repr__(self) -> str:
+        state = self.state
+        counts = ", ".join(f"{name}={value}" for name, value in (("stale", self.stale), ("orphaned", self.orphaned))
+                           if value)
+        problems = f", {len(self.problems)} problems" if self.problems else ""
+        return (f"Status({str(state.directory)!r}, {state.condition}, {state.generation.directory.name}, "
+                f"{self.manifest['count']} references{', ' + counts if counts else ''}{problems})")
+
     @property
     def manifest(self) -> dict:
         return self.state.generation.manifest

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 import numpy as np
 
 from .catalog import TOPIC
-from .records import Reference
+from .records import Reference, short_text
 
 if TYPE_CHECKING:
     from .opened import OpenedIndex
@@ -28,6 +28,10 @@ class Topic:
     path_en: tuple[str, ...]
     ref_ids: tuple[str, ...]
     derived: bool = False
+
+    def __repr__(self) -> str:
+        derived = ", derived" if self.derived else ""
+        return f"Topic({short_text(self.breadcrumb, 80)!r}, {len(self.ref_ids)} references{derived})"
 
     @property
     def breadcrumb(self) -> str:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from refsearch.errors import RefsearchError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # int8 by default: SciFact nDCG@10 within 0.004 of fp32 (the allowance was 0.01), builds embed about
 # twice as many documents a second, a cold query creates its session in half the time, and the
@@ -32,10 +33,13 @@ class Encoder(Protocol):
     fingerprint: str
     dimension: int
 
-    def encode(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size: int = 16,
+               encoded: Callable[[int], None] | None = None) -> np.ndarray:
         """Return an (n, dimension) float32 array, one row per text, in input order.
 
         16 per batch was the fastest size measured for both implementations (docs/benchmarks.md).
+        `encoded` is told how many texts are done, as batches finish: a build's progress bar
+        moves with the work, not once per chunk of 2,048.
         """
         ...
 
@@ -77,6 +81,18 @@ _BACKENDS: dict[str, Backend | str] = {
     "onnx-int8": "refsearch.encoders.quantize:Int8Backend",
     "torch": "refsearch.encoders.sbert:TorchBackend",
 }
+_SUMMARIES = {  # what `build --help` says of each
+    "onnx-int8": "int8 ONNX, no torch needed",
+    "onnx": "fp32 ONNX, needs the torch extra",
+    "torch": "sentence-transformers, needs the torch extra",
+}
+
+
+def choices_text() -> str:
+    """The built-in encoders, the default first, in words for `build --help`."""
+    named = [f"{name} ({'default: ' if name == DEFAULT_ENCODER else ''}{_SUMMARIES[name]})"
+             for name in sorted(_SUMMARIES, key=lambda name: name != DEFAULT_ENCODER)]
+    return f"{', '.join(named[:-1])} or {named[-1]}"
 
 
 def register(name: str, backend: Backend) -> None:

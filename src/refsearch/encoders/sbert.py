@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -49,13 +49,17 @@ class SentenceTransformerEncoder:
             raise RefsearchError(f"{spec.path}: sentence-transformers cannot load this model "
                                  f"({type(error).__name__}: {str(error)[:200]}).") from error
 
-    def encode(self, texts: Sequence[str], batch_size: int = 16) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size: int = 16,
+               encoded: Callable[[int], None] | None = None) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
         # encode() sorts by length internally and returns rows in input order; the model's own
-        # Normalize module (if any) decides normalisation.
+        # Normalize module (if any) decides normalisation. It reports no progress of its own, so
+        # `encoded` hears of the texts once they are all done.
         embeddings = self._model.encode(
             texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
         )
+        if encoded:
+            encoded(len(texts))
         return np.asarray(embeddings, dtype=np.float32)

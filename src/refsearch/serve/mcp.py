@@ -48,7 +48,9 @@ INSTRUCTIONS = (
 
 
 def create_server(live: LiveIndex) -> MCPServer:
-    server = MCPServer("refsearch", instructions=INSTRUCTIONS, log_level="WARNING")
+    from .. import __version__
+
+    server = MCPServer("refsearch", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
     read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
     def answer(call: Callable[[Answers], dict]) -> dict[str, Any]:

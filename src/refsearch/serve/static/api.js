@@ -8,6 +8,12 @@ function el(tag, text, ...children) {
   return node;
 }
 
+// The spec's prose marks code as Markdown does (`refsearch search --json`): those spans become
+// <code> elements, built as text like everything else.
+function prose(tag, text) {
+  return el(tag, "", ...(text || "").split("`").map((part, i) => (i % 2 ? el("code", part) : part)));
+}
+
 function example(path, operation) {
   const query = operation.parameters.filter((p) => p.in === "query" && p.required)
     .map((p) => `${p.name}=${p.name === "query" ? "GPU%20slicing" : p.name === "ref" ? "vllm" : "…"}`).join("&");
@@ -19,7 +25,7 @@ async function render() {
   const sections = [];
   for (const [path, methods] of Object.entries(spec.paths)) {
     for (const [method, operation] of Object.entries(methods)) {
-      const section = el("section", "", el("h2", `${method.toUpperCase()} ${path}`), el("p", operation.summary));
+      const section = el("section", "", el("h2", `${method.toUpperCase()} ${path}`), prose("p", operation.summary));
       section.className = "card";
       const body = operation.requestBody?.content["application/json"].schema;
       const params = operation.parameters.length ? operation.parameters
@@ -29,7 +35,7 @@ async function render() {
         const rows = params.map((p) => el("tr", "", el("td", p.name + (p.required ? " *" : "")),
           el("td", `${p.in}, ${p.schema.type}` + (p.schema.default !== undefined ? ` = ${p.schema.default}` : "")
                    + (p.schema.enum ? ` (${p.schema.enum.join(", ")})` : "")),
-          el("td", p.description || "")));
+          prose("td", p.description)));
         section.append(el("table", "", el("tr", "", el("th", "name"), el("th", "where, type"), el("th", "meaning")), ...rows));
       }
       if (method === "get") {
