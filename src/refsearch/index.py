@@ -16,6 +16,7 @@ from .catalog import Catalog
 from .errors import IndexProblem, UnknownReference
 from .fusion import DEFAULT_FUSION, Fusion
 from .lexical import BM25Index
+from .params import API, RELATED, SHOW, check
 from .records import Reference
 
 
@@ -112,6 +113,7 @@ class Index:
         """What to read after `ref` (a Reference or any name `resolve` takes), as `Suggestion`s with reasons."""
         from .related import related
 
+        check(RELATED, {"k": k}, API)
         anchor = ref if isinstance(ref, Reference) else self.resolve(ref)
         return related(self, anchor, k=k, diverse=diverse, other_topics=other_topics)
 
@@ -141,6 +143,7 @@ class Index:
         most `limit` from `offset` on, with the total."""
         from .topics import siblings
 
+        check(SHOW, {"offset": offset, "limit": limit}, API)
         return siblings(self, ref, offset, limit)
 
     @cached_property
