@@ -37,6 +37,18 @@ FIVE = PAGE.replace("""      - {title: MIG,""", """      - {title: Gandiva, url:
       - {title: MIG,""")
 
 
+# A second library, for several answering as one
+READING = """format: refsearch/references@1
+page: Reading
+key: reading
+topics:
+  - name: GPUs
+    references:
+      - {title: Salus, url: "https://example.org/salus", year: 2020, kind: paper, note: fine-grained GPU sharing}
+      - {title: Ray, url: "https://ray.io", year: 2018, kind: official-doc, note: distributed Python}
+"""
+
+
 def exported_refs(fmt: str, text: str) -> list[tuple[str, str, str]]:
     """(title, url, annotation) of each reference in an exported file, read back by its own reader."""
     import bibtexparser

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import refsearch
 from refsearch import store
 from refsearch.cli import app
-from serving import FAKE_CLI, FIVE, PAGE, exported_refs, make_project, subprocess_env
+from serving import FAKE_CLI, FIVE, PAGE, READING, exported_refs, make_project, subprocess_env
 
 pytest.importorskip("starlette", reason="needs the serve extra: pip install 'refsearch[serve]'")
 from starlette.testclient import TestClient  # noqa: E402
@@ -269,10 +269,10 @@ def test_listening_beyond_loopback_warns_and_a_taken_port_is_one_line(index, mon
 
     monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets: sockets[0].close())
     said: list[str] = []
-    http.run(str(index), "0.0.0.0", 0, said.append)
+    http.run([str(index)], "0.0.0.0", 0, said.append)
     assert said[0].startswith("warning: listening on 0.0.0.0, not loopback") and "serving" in said[-1]
     said.clear()
-    http.run(str(index), "127.0.0.1", 0, said.append)
+    http.run([str(index)], "127.0.0.1", 0, said.append)
     assert not any("warning" in line for line in said)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -325,3 +325,28 @@ def test_results_come_back_out_for_a_reference_manager(tmp_path, fake_encoder, f
     assert shown == [("MIG", "https://nvidia.com/mig", "GPU 切片调度。\nGPU slicing and scheduling.")]
     again = client.get(f"/api/search?query=GPU&k=5&include_weak=true&format={fmt}")  # a kept answer, same file
     assert again.text == found.text and again.headers["content-type"] == found.headers["content-type"]
+
+
+# --- issue 29 part 5: `serve --index A --index B` answers across several libraries -------------------
+
+def test_several_indexes_answer_as_one(tmp_path, fake_encoder):
+    from refsearch.serve.live import live_index
+
+    work, reading = make_project(tmp_path / "work"), make_project(tmp_path / "reading", READING)
+    client = TestClient(http.create_app(live_index([str(work), str(reading)], print), print), base_url=LOOPBACK)
+    found = client.get("/api/search?query=GPU&k=5&include_weak=true").json()["results"]
+    assert {r["library"] for r in found} == {"work/index", "reading/index"}
+    assert all(r["id"].startswith(r["library"] + ":") for r in found)
+    salus = next(r for r in found if r["title"] == "Salus")
+    assert client.get(f"/api/show/{salus['id']}").json()["title"] == "Salus"
+    assert client.get("/api/related", params={"ref": salus["id"], "k": 3}).json()["related"]
+    assert client.get("/api/index").json()["references"] == 5 and client.get("/api/map").status_code == 400
+    exported = client.get("/api/search?query=GPU&k=5&include_weak=true&format=ris")
+    assert [title for title, _, _ in exported_refs("ris", exported.text)] == [r["title"] for r in found]
+    (tmp_path / "reading" / "refs" / "infra.yaml").write_text(READING + "      - {title: Gavel, url: "
+                                                              "\"https://example.org/gavel\", note: GPU scheduling}\n")
+    refsearch.build(None, reading)  # one library rebuilt: picked up without a restart
+    titles = [r["title"] for r in client.get("/api/search?query=GPU&k=10&include_weak=true").json()["results"]]
+    assert "Gavel" in titles and client.get("/api/index").json()["references"] == 6
+    with pytest.raises(refsearch.RefsearchError, match="the same index is named twice"):
+        live_index([str(work), str(work)], print)

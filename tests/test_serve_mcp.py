@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import refsearch
 from refsearch.cli import app
-from serving import FAKE_CLI, FIVE, exported_refs, make_project, subprocess_env
+from serving import FAKE_CLI, FIVE, READING, exported_refs, make_project, subprocess_env
 
 pytest.importorskip("mcp", reason="needs the mcp extra: pip install 'refsearch[mcp]'")
 
@@ -102,6 +102,21 @@ def test_results_come_back_out_for_a_reference_manager(tmp_path, fake_encoder):
     assert messages[0].endswith(": k must be between 1 and 1000, not 0.")  # the SDK says which tool first
     assert 'year "2023-2020": the range is empty' in messages[1]
     assert "format must be one of json, bibtex, ris, csl-json, not 'endnote'" in messages[2]
+
+
+def test_several_indexes_answer_as_one(tmp_path, fake_encoder):
+    """`refsearch mcp --index A --index B`: one ranking across them, each result naming its library,
+    whose ids `show` takes back."""
+    work, reading = make_project(tmp_path / "work"), make_project(tmp_path / "reading", READING)
+
+    async def talk(client):
+        found = (await client.call_tool("search", {"query": "GPU", "k": 5, "include_weak": True})).structured_content
+        salus = next(r for r in found["results"] if r["title"] == "Salus")
+        return found, (await client.call_tool("show", {"id": salus["id"]})).structured_content
+
+    found, shown = asyncio.run(session(["-c", FAKE_CLI, "mcp", "--index", str(work), "--index", str(reading)], talk))
+    assert {r["library"] for r in found["results"]} == {"work/index", "reading/index"}
+    assert shown["title"] == "Salus" and shown["library"] == "reading/index"
 
 
 def test_a_missing_index_is_one_line_on_stderr(tmp_path, fake_encoder):

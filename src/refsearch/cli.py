@@ -434,7 +434,7 @@ def related(
 @app.command()
 @friendly_errors
 def serve(
-    index: Optional[str] = IndexOption,
+    index: Optional[List[str]] = IndexesOption,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: loopback only; anything "
                                                          "else is reachable by others and warns)."),
     port: int = typer.Option(8000, "--port", help="Port to listen on (0: any free port)."),
@@ -442,7 +442,8 @@ def serve(
                                                                     "requests addressed to this name (a DNS name, a "
                                                                     "proxy's); repeat for more."),
 ):
-    """Serve the JSON API (/api/search, /api/related, …, docs at /api/docs) and the search page with its topic map."""
+    """Serve the JSON API (/api/search, /api/related, …, docs at /api/docs) and the search page with its topic map
+    (several --index: one ranking across them, each result naming its library)."""
     from .errors import require_extra
 
     require_extra("serve", "starlette", "uvicorn", "httptools")
@@ -453,8 +454,9 @@ def serve(
 
 @app.command()
 @friendly_errors
-def mcp(index: Optional[str] = IndexOption):
-    """Answer an assistant over the Model Context Protocol on stdio (tools: search, related, show, topics)."""
+def mcp(index: Optional[List[str]] = IndexesOption):
+    """Answer an assistant over the Model Context Protocol on stdio (tools: search, related, show, topics;
+    several --index: one ranking across them, each result naming its library)."""
     from .errors import require_extra
 
     require_extra("mcp", "mcp")

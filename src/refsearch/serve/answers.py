@@ -24,6 +24,7 @@ from typing import Any
 
 from .. import render
 from ..index import Index
+from ..errors import RefsearchError
 from ..export import MEDIA_TYPES, export
 from ..paging import after, fit
 from ..params import API, RELATED, SEARCH, SHOW, TOPICS, arguments
@@ -63,8 +64,13 @@ class Answers:
         self.kept_bytes = 0
 
     @property
+    def _indexes(self) -> list[Index]:
+        """The indexes answering: one, or each of several libraries answering as one (libraries.py)."""
+        return getattr(self.index, "indexes", [self.index])
+
+    @property
     def generation(self) -> str:
-        return self.index.generation.directory.name
+        return "+".join(index.generation.directory.name for index in self._indexes)
 
     def peek(self, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
         """The kept answer of `name(**params)`, or None (nothing is computed)."""
@@ -107,21 +113,26 @@ class Answers:
 
     @_kept
     def topic_map(self) -> dict[str, Any]:
+        if len(self._indexes) > 1:  # each library's map is laid out on its own: they do not share a plane
+            raise RefsearchError("the topic map shows one library at a time; serve it alone (--index DIR) to see it.")
         return render.map_json(self.index, self.index.topic_map(), self.index.manifest["map"]["method"])
 
     @_kept
     def version(self) -> dict[str, Any]:
-        """The generation answering, when it was written (UTC) and how many references it holds."""
-        manifest = self.index.manifest
-        return {"index": str(self.index.directory), "generation": self.generation,
-                "created": manifest.get("created", ""), "references": manifest["count"]}
+        """The generation answering, when it was written (UTC) and how many references it holds (for
+        several libraries: their generations joined by "+", the latest time, the sum)."""
+        indexes = self._indexes
+        return {"index": ", ".join(str(index.directory) for index in indexes), "generation": self.generation,
+                "created": max(index.manifest.get("created", "") for index in indexes),
+                "references": sum(index.manifest["count"] for index in indexes)}
 
     def status(self) -> dict[str, Any]:
         """Never kept: it reports the sources and files as they are now (sizes checked, not checksums:
         hashing the whole index on every call would make the call cost grow with the library)."""
         import refsearch
 
-        return render.status_json(refsearch.status(self.index.directory, checksums=False))
+        found = [render.status_json(refsearch.status(index.directory, checksums=False)) for index in self._indexes]
+        return found[0] if len(found) == 1 else {"libraries": found}
 
     def _recall(self, key: tuple) -> dict[str, Any] | None:
         with self._lock:

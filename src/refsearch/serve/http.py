@@ -32,7 +32,7 @@ from typing import Any, Sequence
 
 from .. import params
 from ..errors import IndexProblem, RefsearchError, UnknownReference
-from .live import LiveIndex, Say
+from .live import LiveIndex, LiveLibraries, Say, live_index
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = params.MAX_QUERY_BYTES + 65536  # the longest query in UTF-8's worst case, and the other fields
@@ -96,7 +96,7 @@ def parse(endpoint: Endpoint, given: dict[str, Any]) -> dict[str, Any]:
     return params.check(endpoint.params, values, params.HTTP)
 
 
-def create_app(live: LiveIndex, say: Say, allowed_hosts: Sequence[str] = LOOPBACK_NAMES):
+def create_app(live: LiveIndex | LiveLibraries, say: Say, allowed_hosts: Sequence[str] = LOOPBACK_NAMES):
     """The ASGI application over `live`, answering only requests addressed (Host) to `allowed_hosts`."""
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
@@ -316,8 +316,10 @@ def server_config(app):
                           http=GuardedProtocol, timeout_keep_alive=KEEP_ALIVE_SECONDS, backlog=BACKLOG)
 
 
-def run(index: str | None, host: str, port: int, say: Say, progress=None, also_allowed: Sequence[str] = ()) -> None:
-    """Serve until interrupted; says the address once it answers."""
+def run(indexes: Sequence[str] | None, host: str, port: int, say: Say, progress=None,
+        also_allowed: Sequence[str] = ()) -> None:
+    """Serve `indexes` (one, or several answering as one; None: the default) until interrupted;
+    says the address once it answers."""
     import uvicorn
 
     from . import one_blas_thread
@@ -332,9 +334,9 @@ def run(index: str | None, host: str, port: int, say: Say, progress=None, also_a
             f"addressed to {', '.join(hosts)} (more with --allow-host).")
     one_blas_thread()
     bound_logs()
-    live = LiveIndex(index, say, progress, follow=True)
+    live = live_index(indexes, say, progress, follow=True)
     server = uvicorn.Server(server_config(create_app(live, say, hosts)))
     address = sock.getsockname()
     shown = f"[{address[0]}]" if sock.family == socket.AF_INET6 else address[0]
-    say(f"serving {live.directory} on http://{shown}:{address[1]}/ (API docs: /api/docs); Ctrl-C stops")
+    say(f"serving {', '.join(map(str, live.directories))} on http://{shown}:{address[1]}/ (API docs: /api/docs); Ctrl-C stops")
     server.run(sockets=[sock])

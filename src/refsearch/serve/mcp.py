@@ -34,7 +34,7 @@ from pydantic import Field
 from .. import params
 from ..errors import RefsearchError
 from ..sources.common import encodable, reading_problem
-from .live import LiveIndex, Say
+from .live import LiveIndex, LiveLibraries, Say, live_index
 
 INSTRUCTIONS = (
     "refsearch searches the user's own annotated reading list: papers, official docs, blog posts, books and "
@@ -72,7 +72,7 @@ TOOLS = {
 }
 
 
-def create_server(live: LiveIndex) -> MCPServer:
+def create_server(live: LiveIndex | LiveLibraries) -> MCPServer:
     server = MCPServer("refsearch", instructions=INSTRUCTIONS, log_level="WARNING")
     read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
@@ -204,11 +204,12 @@ async def serve_stdio(server: MCPServer) -> None:
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
 
-def run(index: str | None, say: Say) -> None:
-    """Serve over stdin/stdout until the client closes them."""
+def run(indexes: list[str] | None, say: Say) -> None:
+    """Serve `indexes` (one, or several answering as one; None: the default) over stdin/stdout
+    until the client closes them."""
     from . import one_blas_thread
 
     one_blas_thread()
-    server = create_server(LiveIndex(index, say, follow=True))
+    server = create_server(live_index(indexes, say, follow=True))
     say("MCP server ready on stdio")
     anyio.run(serve_stdio, server)
