@@ -16,9 +16,10 @@ import re
 from collections.abc import Iterable
 
 from .errors import RefsearchError
+from .params import EXPORTS
 from .records import Reference
 
-FORMATS = ("bibtex", "ris", "csl-json")
+FORMATS = EXPORTS  # declared with the parameters that take them (params.py)
 MEDIA_TYPES = {"bibtex": "application/x-bibtex; charset=utf-8", "ris": "application/x-research-info-systems; charset=utf-8",
                "csl-json": "application/vnd.citationstyles.csl+json"}  # what the HTTP API sends each as
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from .errors import InvalidParameter
-from .export import FORMATS as EXPORTS
 
 MODES = ("hybrid", "dense", "lexical")
 # Long enough for a pasted paper or chapter; the encoder reads the first max_seq_length tokens of
@@ -32,7 +31,8 @@ MAX_DIGITS = 12  # a whole number given as text
 YEARS = (1, 9999)  # an open range ("2014-") runs to an end of these; 0 is "no year" in the catalog
 SIBLINGS_SHOWN = 10  # `show`: the other references of its topic, per window
 TOPICS_SHOWN = 50  # `topics`: per window
-FORMATS = ("json", *EXPORTS)  # what the servers answer in: their JSON, or a file for a reference manager
+EXPORTS = ("bibtex", "ris", "csl-json")  # files for a reference manager (export.py writes them)
+FORMATS = ("json", *EXPORTS)  # what the servers answer in: their JSON, or one of those files
 
 
 @dataclass(frozen=True)

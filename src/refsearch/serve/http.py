@@ -227,7 +227,6 @@ def _with_headers(app):
 def openapi() -> dict[str, Any]:
     """The OpenAPI 3.1 document of `ENDPOINTS`."""
     from .. import __version__
-    from ..export import FORMATS as EXPORTS
     from ..export import MEDIA_TYPES
 
     error = {"description": "One line saying what is wrong and what to do.",
@@ -238,7 +237,7 @@ def openapi() -> dict[str, Any]:
                        "required": p.required or p.name == endpoint.in_path, "description": p.help,
                        "schema": params.schema(p)} for p in endpoint.params]
         files = {MEDIA_TYPES[fmt].partition(";")[0]: {"schema": {"type": "string"}}
-                 for fmt in EXPORTS if params.FORMAT in endpoint.params}
+                 for fmt in params.EXPORTS if params.FORMAT in endpoint.params}
         operation = {"summary": endpoint.summary, "parameters": parameters,
                      "responses": {"200": {"description": "The answer, in the fields of the CLI's --json; with "
                                                           "format=bibtex, ris or csl-json, that file.",
