@@ -14,7 +14,8 @@ from pathlib import Path
 
 import refsearch
 from refsearch import evaluate
-from refsearch.search import MODES, Searcher
+from refsearch.params import MODES
+from refsearch.search import Searcher
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ refsearch command in a subprocess that registers that encoder first."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
@@ -28,6 +29,39 @@ topics:
       - {title: MIG, url: "https://nvidia.com/mig", year: 2020, kind: official-doc, note: GPU 切片调度。,
          note_en: GPU slicing and scheduling.}
 """
+
+# PAGE with six references: five results to export and one more
+FIVE = PAGE.replace("""      - {title: MIG,""", """      - {title: Gandiva, url: "https://example.org/gandiva", year: 2018, kind: paper, note: GPU 集群调度}
+      - {title: Tiresias, url: "https://example.org/tiresias", year: 2019, kind: paper, note: GPU cluster scheduler}
+      - {title: Salus, url: "https://example.org/salus", year: 2020, kind: paper, note: fine-grained GPU sharing}
+      - {title: MIG,""")
+
+
+# A second library, for several answering as one
+READING = """format: refsearch/references@1
+page: Reading
+key: reading
+topics:
+  - name: GPUs
+    references:
+      - {title: Salus, url: "https://example.org/salus", year: 2020, kind: paper, note: fine-grained GPU sharing}
+      - {title: Ray, url: "https://ray.io", year: 2018, kind: official-doc, note: distributed Python}
+"""
+
+
+def exported_refs(fmt: str, text: str) -> list[tuple[str, str, str]]:
+    """(title, url, annotation) of each reference in an exported file, read back by its own reader."""
+    import bibtexparser
+    import rispy
+
+    if fmt == "bibtex":
+        library = bibtexparser.parse_string(text)
+        assert not library.failed_blocks
+        return [(e["title"], e["url"], e["note"]) for e in library.entries]
+    if fmt == "ris":
+        return [(r["title"], r["urls"][0], "\n".join(r["notes"])) for r in rispy.loads(text)]
+    return [(item["title"], item["URL"], item["note"]) for item in json.loads(text)]
+
 
 # Runs the CLI after registering the fake encoder (a subprocess does not see the test's registration).
 FAKE_CLI = ("import sys; from refsearch import encoders; from fakes import FakeBackend, FakeEncoder; "

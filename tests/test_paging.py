@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import refsearch
-from refsearch import paging
+from refsearch import paging, params
 from refsearch.cli import app
 from refsearch.errors import RefsearchError
 from refsearch.search import shown_hits
@@ -37,7 +37,7 @@ def test_show_lists_a_window_of_its_topic_and_how_to_page(library):
     ref = index.get("lib/bread-3")
     total = index.siblings(ref).total
     shown = invoke("show", "lib/bread-3", "--index", library)
-    assert shown.count("  • ") == paging.SIBLINGS_SHOWN and f"1-10 of {total}, nearest first" in shown
+    assert shown.count("  • ") == params.SIBLINGS_SHOWN and f"1-10 of {total}, nearest first" in shown
     assert f"… {total - 10} more: refsearch show lib/bread-3 --offset 10" in shown
     following = invoke("show", "lib/bread-3", "--offset", "10", "--limit", "5", "--index", library)
     assert following.count("  • ") == 5 and f"11-15 of {total}" in following

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import refsearch
 from refsearch import atomic, store
 from refsearch.cli import app
-from serving import FAKE_CLI, PAGE, make_project, subprocess_env
+from serving import FAKE_CLI, FIVE, PAGE, READING, exported_refs, make_project, subprocess_env
 
 pytest.importorskip("starlette", reason="needs the serve extra: pip install 'refsearch[serve]'")
 from starlette.testclient import TestClient  # noqa: E402
@@ -75,29 +75,34 @@ def test_a_long_query_is_posted(served):
 
 
 @pytest.mark.parametrize("method, url, body, status, message", [
-    ("GET", "/api/search?query=", None, 400, "QUERY is empty"),
+    ("GET", "/api/search?query=", None, 400, "query= is empty"),
     ("GET", "/api/search", None, 400, "'query' is missing; /api/search takes query, k, mode"),
     ("GET", "/api/search?q=gpu", None, 400, "unknown parameter 'q'"),
     ("GET", "/api/search?query=gpu&k=0", None, 400, "between 1 and 1000, not 0"),
     ("GET", "/api/search?query=gpu&k=1001", None, 400, "between 1 and 1000, not 1001"),
-    ("GET", "/api/search?query=gpu&k=ten", None, 400, "k must be a whole number, not 'ten'"),
+    ("GET", "/api/search?query=gpu&k=ten", None, 400, "k= must be a whole number, not 'ten'"),
     ("GET", "/api/search?query=gpu&mode=fuzzy", None, 400, "must be one of hybrid, dense, lexical"),
-    ("GET", "/api/search?query=gpu&year=2023-2020", None, 400, "the range is empty"),
-    ("GET", "/api/related?ref=infra/mig&diverse=maybe", None, 400, "diverse must be true or false"),
-    ("GET", "/api/related?ref=", None, 400, "REF is empty"),
+    ("GET", "/api/search?query=gpu&year=2023-2020", None, 400, "year=2023-2020: the range is empty"),
+    ("GET", "/api/search?query=gpu&year=20x", None, 400, "year=20x: give a year (2021) or a range"),
+    ("GET", "/api/search?query=gpu&offset=995&k=10", None, 400, "offset= plus k= must be at most 1000"),
+    ("GET", "/api/show/infra/mig?limit=0", None, 400, "limit= must be between 1 and 1000, not 0"),
+    ("GET", "/api/topics?offset=-1", None, 400, "offset= must be 0 or more, not -1"),
+    ("GET", "/api/search?query=gpu&format=endnote", None, 400, "format= must be one of json, bibtex, ris, csl-json"),
+    ("GET", "/api/related?ref=infra/mig&diverse=maybe", None, 400, "diverse= must be true or false"),
+    ("GET", "/api/related?ref=", None, 400, "ref= is empty"),
     ("GET", "/api/related?ref=nothing-like-it", None, 404, "no reference matches 'nothing-like-it'"),
     ("GET", "/api/show/infra/nothing", None, 404, "no reference matches 'infra/nothing'"),
     ("GET", "/api/nowhere", None, 404, "Not Found"),
     ("POST", "/api/topics", b"{}", 405, "Method Not Allowed"),
     ("POST", "/api/search", b"{not json", 400, "the body is not JSON"),
     ("POST", "/api/search", b"[1, 2]", 400, "must be a JSON object"),
-    ("POST", "/api/search", b'{"query": "gpu", "k": true}', 400, "k must be a whole number, not True"),
-    ("POST", "/api/search", b'{"query": ["gpu"]}', 400, "query must be text"),
+    ("POST", "/api/search", b'{"query": "gpu", "k": true}', 400, "k= must be a whole number, not True"),
+    ("POST", "/api/search", b'{"query": ["gpu"]}', 400, "query= must be text"),
     ("POST", "/api/search", json.dumps({"query": "x" * 1_000_001}).encode(), 400, "the limit is 1,000,000"),
     # issue 24: ASCII whole numbers only (str.isdigit() took `²` and `--5`, then int() failed: a 500)
-    ("GET", "/api/search?query=gpu&k=--5", None, 400, "k must be a whole number, not '--5'"),
-    ("GET", "/api/search?query=gpu&k=%C2%B2", None, 400, "k must be a whole number, not '²'"),
-    ("GET", "/api/search?query=gpu&k=" + "9" * 5000, None, 400, "k must be a whole number of at most 12 digits"),
+    ("GET", "/api/search?query=gpu&k=--5", None, 400, "k= must be a whole number, not '--5'"),
+    ("GET", "/api/search?query=gpu&k=%C2%B2", None, 400, "k= must be a whole number, not '²'"),
+    ("GET", "/api/search?query=gpu&k=" + "9" * 5000, None, 400, "k= must be a whole number of at most 12 digits"),
     ("GET", "/api/related?ref=infra/mig&k=-5", None, 400, "between 1 and 1000, not -5"),
     ("POST", "/api/search", b'{"query": "gpu", "k": ' + b"9" * 5000 + b"}", 400, "the body is not JSON"),
 ])
@@ -106,6 +111,7 @@ def test_bad_requests_get_one_line(served, method, url, body, status, message):
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert message in error and "\n" not in error and "Traceback" not in error
+    assert not re.search(r"(^| )(--?[a-z]|QUERY|REF)", error), error  # the API's words, not the CLI's
 
 
 def test_an_over_long_body_is_refused_before_it_is_read(served, monkeypatch):
@@ -248,11 +254,14 @@ def test_openapi_documents_every_endpoint(served):
     assert set(spec["paths"]) == {endpoint.path for endpoint in http.ENDPOINTS}
     search = spec["paths"]["/api/search"]
     assert [p["name"] for p in search["get"]["parameters"]] == ["query", "k", "mode", "topic", "kind", "year", "page",
-                                                                "author", "venue", "collection", "tag", "offset", "include_weak"]
+                                                                "author", "venue", "collection", "tag", "offset", "include_weak",
+                                                                "format"]
     assert search["get"]["parameters"][2]["schema"]["enum"] == ["hybrid", "dense", "lexical"]
     assert search["get"]["parameters"][1]["schema"] == {"type": "integer", "default": 10, "minimum": 1, "maximum": 1000}
     assert search["post"]["requestBody"]["content"]["application/json"]["schema"]["required"] == ["query"]
     assert spec["paths"]["/api/show/{id}"]["get"]["parameters"][0]["in"] == "path"
+    assert "application/x-bibtex" in search["get"]["responses"]["200"]["content"]
+    assert "application/x-bibtex" not in spec["paths"]["/api/topics"]["get"]["responses"]["200"]["content"]
 
 
 def test_listening_beyond_loopback_warns_and_a_taken_port_is_one_line(index, monkeypatch):
@@ -260,10 +269,10 @@ def test_listening_beyond_loopback_warns_and_a_taken_port_is_one_line(index, mon
 
     monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets: sockets[0].close())
     said: list[str] = []
-    http.run(str(index), "0.0.0.0", 0, said.append)
+    http.run([str(index)], "0.0.0.0", 0, said.append)
     assert said[0].startswith("warning: listening on 0.0.0.0, not loopback") and "serving" in said[-1]
     said.clear()
-    http.run(str(index), "127.0.0.1", 0, said.append)
+    http.run([str(index)], "127.0.0.1", 0, said.append)
     assert not any("warning" in line for line in said)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -295,3 +304,49 @@ def test_serve_reports_a_missing_extra(monkeypatch, index):
     monkeypatch.setattr(errors, "find_spec", lambda name: None if name == "uvicorn" else real(name))
     result = runner.invoke(app, ["serve", "--index", str(index)])
     assert result.exit_code == 1 and "needs uvicorn: pip install 'refsearch[serve]'" in result.stderr
+
+
+# --- issue 26 part 4 over HTTP: results back out for a reference manager ---------------------------
+
+@pytest.mark.parametrize("fmt, media", [("bibtex", "application/x-bibtex"), ("ris", "application/x-research-info-systems"),
+                                        ("csl-json", "application/vnd.citationstyles.csl+json")])
+def test_results_come_back_out_for_a_reference_manager(tmp_path, fake_encoder, fmt, media):
+    index = make_project(tmp_path, FIVE)
+    client = TestClient(http.create_app(LiveIndex(index, print), print), base_url=LOOPBACK)
+    found = client.get(f"/api/search?query=GPU&k=5&include_weak=true&format={fmt}")
+    assert found.status_code == 200 and found.headers["content-type"].startswith(media), found.text
+    refs = exported_refs(fmt, found.text)
+    titles = [r["title"] for r in client.get("/api/search?query=GPU&k=5&include_weak=true").json()["results"]]
+    assert [title for title, _, _ in refs] == titles and len(refs) == 5
+    assert all(url.startswith("https://") and note for _, url, note in refs)
+    related = client.get("/api/related", params={"ref": "infra/mig", "k": 5, "format": fmt})
+    assert len(exported_refs(fmt, related.text)) == 5 and related.headers["content-type"].startswith(media)
+    shown = exported_refs(fmt, client.get(f"/api/show/infra/mig?format={fmt}").text)
+    assert shown == [("MIG", "https://nvidia.com/mig", "GPU 切片调度。\nGPU slicing and scheduling.")]
+    again = client.get(f"/api/search?query=GPU&k=5&include_weak=true&format={fmt}")  # a kept answer, same file
+    assert again.text == found.text and again.headers["content-type"] == found.headers["content-type"]
+
+
+# --- issue 29 part 5: `serve --index A --index B` answers across several libraries -------------------
+
+def test_several_indexes_answer_as_one(tmp_path, fake_encoder):
+    from refsearch.serve.live import live_index
+
+    work, reading = make_project(tmp_path / "work"), make_project(tmp_path / "reading", READING)
+    client = TestClient(http.create_app(live_index([str(work), str(reading)], print), print), base_url=LOOPBACK)
+    found = client.get("/api/search?query=GPU&k=5&include_weak=true").json()["results"]
+    assert {r["library"] for r in found} == {"work/index", "reading/index"}
+    assert all(r["id"].startswith(r["library"] + ":") for r in found)
+    salus = next(r for r in found if r["title"] == "Salus")
+    assert client.get(f"/api/show/{salus['id']}").json()["title"] == "Salus"
+    assert client.get("/api/related", params={"ref": salus["id"], "k": 3}).json()["related"]
+    assert client.get("/api/index").json()["references"] == 5 and client.get("/api/map").status_code == 400
+    exported = client.get("/api/search?query=GPU&k=5&include_weak=true&format=ris")
+    assert [title for title, _, _ in exported_refs("ris", exported.text)] == [r["title"] for r in found]
+    (tmp_path / "reading" / "refs" / "infra.yaml").write_text(READING + "      - {title: Gavel, url: "
+                                                              "\"https://example.org/gavel\", note: GPU scheduling}\n")
+    refsearch.build(None, reading)  # one library rebuilt: picked up without a restart
+    titles = [r["title"] for r in client.get("/api/search?query=GPU&k=10&include_weak=true").json()["results"]]
+    assert "Gavel" in titles and client.get("/api/index").json()["references"] == 6
+    with pytest.raises(refsearch.RefsearchError, match="the same index is named twice"):
+        live_index([str(work), str(work)], print)

@@ -191,7 +191,7 @@ def test_the_served_index_survives_what_the_pass_did_to_it(index):
             connection.close()
 
         status, answer = _get(url + "/api/search?query=gpu&k=--5")
-        assert status == 400 and answer == {"error": "k must be a whole number, not '--5'."}
+        assert status == 400 and answer == {"error": "k= must be a whole number, not '--5'."}
 
         with open(refsearch.open(index).generation.path("vectors.npy"), "r+b") as handle:
             handle.truncate(100)

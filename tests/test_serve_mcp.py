@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import refsearch
 from refsearch.cli import app
-from serving import FAKE_CLI, make_project, subprocess_env
+from serving import FAKE_CLI, FIVE, READING, exported_refs, make_project, subprocess_env
 
 pytest.importorskip("mcp", reason="needs the mcp extra: pip install 'refsearch[mcp]'")
 
@@ -55,9 +55,10 @@ def test_tools_answer_with_the_cli_fields(tmp_path, fake_encoder):
     for tool in tools.values():
         assert len(tool.description) > 80 and tool.annotations.read_only_hint
     assert set(tools["search"].input_schema["properties"]) == {"query", "k", "mode", "topic", "kind", "year", "page",
-                                                               "author", "venue", "collection", "tag", "offset", "include_weak"}
+                                                               "author", "venue", "collection", "tag", "offset", "include_weak",
+                                                               "format"}
     assert tools["search"].input_schema["required"] == ["query"]
-    assert set(tools["related"].input_schema["properties"]) == {"ref", "k", "diverse", "offset"}
+    assert set(tools["related"].input_schema["properties"]) == {"ref", "k", "diverse", "offset", "format"}
 
     assert calls["search"].structured_content == cli_json("search", "GPU slicing", "-k", "2", "--index", index)
     assert calls["search"].structured_content["results"][0]["id"] == "infra/mig"
@@ -70,6 +71,52 @@ def test_tools_answer_with_the_cli_fields(tmp_path, fake_encoder):
         assert calls[name].is_error and len(calls[name].content[0].text.splitlines()) == 1
     assert "no reference matches 'infra/nothing'" in calls["unknown"].content[0].text
     assert "give a year (2021) or a range" in calls["bad year"].content[0].text
+
+
+def test_results_come_back_out_for_a_reference_manager(tmp_path, fake_encoder):
+    """Issue 26 part 4 over MCP: `format` bibtex, ris or csl-json answers that file's text, which its
+    own reader parses: five results, each with title, url and annotation; a bad argument names the field."""
+    index = str(make_project(tmp_path, FIVE))
+
+    async def talk(client):
+        found = {}
+        for fmt in ("bibtex", "ris", "csl-json"):
+            found[fmt] = [await client.call_tool("search", {"query": "GPU", "k": 5, "include_weak": True, "format": fmt}),
+                          await client.call_tool("related", {"ref": "infra/mig", "k": 5, "format": fmt}),
+                          await client.call_tool("show", {"id": "infra/mig", "format": fmt})]
+        found["json"] = await client.call_tool("search", {"query": "GPU", "k": 5, "include_weak": True})
+        found["bad"] = [await client.call_tool("search", {"query": "GPU", "k": 0}),
+                        await client.call_tool("search", {"query": "GPU", "year": "2023-2020"}),
+                        await client.call_tool("show", {"id": "infra/mig", "format": "endnote"})]
+        return found
+
+    found = asyncio.run(session(["-c", FAKE_CLI, "mcp", "--index", index], talk))
+    titles = [r["title"] for r in found["json"].structured_content["results"]]
+    for fmt in ("bibtex", "ris", "csl-json"):
+        searched, related, shown = (exported_refs(fmt, call.content[0].text) for call in found[fmt])
+        assert [title for title, _, _ in searched] == titles and len(searched) == 5, fmt
+        assert all(url.startswith("https://") and note for _, url, note in searched + related), fmt
+        assert len(related) == 5 and [title for title, _, _ in shown] == ["MIG"], fmt
+    messages = [call.content[0].text for call in found["bad"]]
+    assert all(call.is_error for call in found["bad"])
+    assert messages[0].endswith(": k must be between 1 and 1000, not 0.")  # the SDK says which tool first
+    assert 'year "2023-2020": the range is empty' in messages[1]
+    assert "format must be one of json, bibtex, ris, csl-json, not 'endnote'" in messages[2]
+
+
+def test_several_indexes_answer_as_one(tmp_path, fake_encoder):
+    """`refsearch mcp --index A --index B`: one ranking across them, each result naming its library,
+    whose ids `show` takes back."""
+    work, reading = make_project(tmp_path / "work"), make_project(tmp_path / "reading", READING)
+
+    async def talk(client):
+        found = (await client.call_tool("search", {"query": "GPU", "k": 5, "include_weak": True})).structured_content
+        salus = next(r for r in found["results"] if r["title"] == "Salus")
+        return found, (await client.call_tool("show", {"id": salus["id"]})).structured_content
+
+    found, shown = asyncio.run(session(["-c", FAKE_CLI, "mcp", "--index", str(work), "--index", str(reading)], talk))
+    assert {r["library"] for r in found["results"]} == {"work/index", "reading/index"}
+    assert shown["title"] == "Salus" and shown["library"] == "reading/index"
 
 
 def test_a_missing_index_is_one_line_on_stderr(tmp_path, fake_encoder):

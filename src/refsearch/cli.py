@@ -18,7 +18,7 @@ from typer.core import TyperCommand
 
 from . import encoders
 from .errors import RefsearchError, os_error_message
-from .paging import SIBLINGS_SHOWN, TOPICS_SHOWN
+from .params import CLI, MAX_QUERY_BYTES, MODES, RELATED, SEARCH, SHOW, TOPICS, check, checked, named, option
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                   help="Search annotated reading lists (Chinese and English), offline. "
@@ -27,7 +27,7 @@ app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
 # A --batch line or a --file query is read in bounded pieces: `--batch /dev/zero` must not grow
 # without bound. The limit is the query limit in UTF-8's worst case. The rest of an over-long line
 # is skipped, up to MAX_SKIPPED_PIECES more pieces: a stream without newlines must end too.
-MAX_LINE_BYTES = 4_000_000
+MAX_LINE_BYTES = MAX_QUERY_BYTES
 MAX_SKIPPED_PIECES = 16
 BAR_AFTER = 0.5  # seconds of a build before its progress bar shows
 
@@ -65,12 +65,6 @@ class Output:
             print(export(references(), self.format.value), end="")
         else:
             writers[self.format]()
-
-
-class Mode(str, Enum):
-    hybrid = "hybrid"
-    dense = "dense"
-    lexical = "lexical"
 
 
 def _print_version(asked: bool) -> None:
@@ -264,24 +258,22 @@ def build(
 @app.command()
 @friendly_errors
 def search(
-    query: Optional[str] = typer.Argument(None, help="What to look for, in any words (Chinese or English), any length."),
-    k: int = typer.Option(10, "-k", help="How many results."),
-    offset: int = typer.Option(0, "--offset", help="Skip this many results (the next window of a long list)."),
+    query: Optional[str] = option(SEARCH, "query", None),
+    k: int = option(SEARCH, "k"),
+    offset: int = option(SEARCH, "offset"),
     index: Optional[List[str]] = IndexesOption,
-    mode: Mode = typer.Option(Mode.hybrid, "--mode", help="hybrid (default), dense or lexical ranking."),
-    topic: Optional[str] = typer.Option(None, "--topic", help="Only references whose topic contains this."),
-    kind: Optional[str] = typer.Option(None, "--kind", help="Only this kind (paper, blog, official-doc, book, course…)."),
-    year: Optional[str] = typer.Option(None, "--year", help="A year (2021) or a range (2020-2023)."),
-    page: Optional[str] = typer.Option(None, "--page", help="Only references from pages whose title or key contains this."),
-    author: Optional[str] = typer.Option(None, "--author", help="Only references with an author whose name contains this."),
-    venue: Optional[str] = typer.Option(None, "--venue", help="Only references whose venue (journal, conference) contains this."),
-    collection: Optional[str] = typer.Option(None, "--collection", help="Only references in this collection (Zotero) "
-                                             "or under this heading, by name or path (\"Physics/Space\"), with its sub-collections."),
-    tag: Optional[str] = typer.Option(None, "--tag", help="Only references with this tag (the whole tag)."),
+    mode: str = option(SEARCH, "mode"),
+    topic: Optional[str] = option(SEARCH, "topic"),
+    kind: Optional[str] = option(SEARCH, "kind"),
+    year: Optional[str] = option(SEARCH, "year"),
+    page: Optional[str] = option(SEARCH, "page"),
+    author: Optional[str] = option(SEARCH, "author"),
+    venue: Optional[str] = option(SEARCH, "venue"),
+    collection: Optional[str] = option(SEARCH, "collection"),
+    tag: Optional[str] = option(SEARCH, "tag"),
     context: bool = typer.Option(False, "--context", help="Also list a few other references under each hit's topic, "
                                                           "nearest first (`show ID` lists them all, a page at a time)."),
-    show_all: bool = typer.Option(False, "--all", help="Also show weak matches: results far below the best for this "
-                                                       "query, which are left out by default."),
+    show_all: bool = option(SEARCH, "include_weak"),
     explain: bool = typer.Option(False, "--explain", help="Show dense and lexical ranks and the matched terms."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (same as --format json)."),
     fmt: Format = FormatOption,
@@ -294,27 +286,28 @@ def search(
     model: Optional[str] = ModelOption,
 ):
     """Find the references that answer QUERY."""
-    from .paging import validate_ranked
     from .search import Filters
 
     output = Output(fmt, as_json)
-    validate_ranked(offset, k)
+    checked_values = check(SEARCH, {"k": k, "offset": offset, "mode": mode, "year": year}, CLI)
     given = [name for name, value in (("QUERY", query), ("--file", query_file), ("--batch", batch)) if value is not None]
     if len(given) != 1:
         raise RefsearchError("give a QUERY, --file PATH or --batch FILE." if not given else
                              f"give only one of QUERY, --file and --batch, not {' and '.join(given)}.")
-    filters = Filters(topic=topic, kind=kind, years=Filters.parse_years(year) if year else None, page=page,
-                      author=author, venue=venue, collection=collection, tag=tag)
+    filters = Filters(topic=topic, kind=kind, years=checked_values.get("year"), page=page, author=author, venue=venue,
+                      collection=collection, tag=tag)
     if query_file is not None:
         query = _read_query_file(query_file)
+    if batch is None:
+        query = checked(named(SEARCH, "query"), query, CLI)
     idx = _open(index, model, update=not no_update, one_query=batch is None)
     if batch is not None:
-        _search_batch(idx, batch, k, mode.value, filters, explain, strict, show_all)
+        _search_batch(idx, batch, k, mode, filters, explain, strict, show_all)
         return
     from .paging import CONTEXT_SHOWN
     from .search import shown_hits
 
-    hits, weak_cut, next_offset = shown_hits(idx.search(query, k=offset + k, mode=mode.value, filters=filters),
+    hits, weak_cut, next_offset = shown_hits(idx.search(query, k=offset + k, mode=mode, filters=filters),
                                              offset, k, show_all)
     ctx = {hit.ref.id: idx.siblings(hit.ref, limit=CONTEXT_SHOWN) for hit in hits} if context else None
     see_also = idx.related(hits[0].ref, k=3, other_topics=True) if also and hits else ([] if also else None)
@@ -404,6 +397,7 @@ def _search_batch(idx, batch: Path, k: int, mode: str, filters, explain: bool, s
                 raise query
             if not query.strip():
                 continue
+            query = checked(named(SEARCH, "query"), query, CLI)
             hits, weak_cut, next_offset = shown_hits(idx.search(query, k=k, mode=mode, filters=filters), 0, k, show_all)
             result = results_json(query, hits, explain, weak_cut=weak_cut, next_offset=next_offset)
         except RefsearchError as error:
@@ -418,21 +412,16 @@ def _search_batch(idx, batch: Path, k: int, mode: str, filters, explain: bool, s
         _stderr(f"warning: {message}")
 
 
-OffsetOption = typer.Option(0, "--offset", help="Start the list this far in (the line under a list gives the next offset).")
-
-
 @app.command()
 @friendly_errors
 def topics(index: Optional[List[str]] = IndexesOption, as_json: bool = JsonOption, fmt: Format = FormatOption,
-           offset: int = OffsetOption,
-           limit: int = typer.Option(TOPICS_SHOWN, "--limit", help="How many topics to list.")):
+           offset: int = option(TOPICS, "offset"), limit: int = option(TOPICS, "limit")):
     """List the topics of the index with their reference counts (derived ones, for pages without
     headings, marked *), a window at a time."""
     from . import render
-    from .paging import validate_window
 
     output = Output(fmt, as_json, exports=False)
-    offset, limit = validate_window(offset, limit)
+    check(TOPICS, {"offset": offset, "limit": limit}, CLI)
     idx = _open(index)
     found = idx.topics()
 
@@ -447,20 +436,18 @@ def topics(index: Optional[List[str]] = IndexesOption, as_json: bool = JsonOptio
 @app.command()
 @friendly_errors
 def show(
-    ref_id: str = typer.Argument(..., metavar="REF", help="A reference's id or citation key (as search prints "
-                                                          "them), its DOI or URL, or the start of its title."),
+    ref_id: str = option(SHOW, "id"),
     index: Optional[List[str]] = IndexesOption,
     as_json: bool = JsonOption,
     fmt: Format = FormatOption,
-    offset: int = OffsetOption,
-    limit: int = typer.Option(SIBLINGS_SHOWN, "--limit", help="How many of the topic's other references to list."),
+    offset: int = option(SHOW, "offset"),
+    limit: int = option(SHOW, "limit"),
 ):
     """Print one reference, with the other references of its topic, nearest first, a window at a time."""
     from . import render
-    from .paging import validate_window
 
     output = Output(fmt, as_json)
-    offset, limit = validate_window(offset, limit)
+    check(SHOW, {"id": ref_id, "offset": offset, "limit": limit}, CLI)
     idx = _open(index)
     ref = idx.resolve(ref_id)
     siblings = idx.siblings(ref, offset, limit)
@@ -486,21 +473,20 @@ def status(index: Optional[str] = IndexOption, as_json: bool = JsonOption):
 @app.command()
 @friendly_errors
 def related(
-    ref: str = typer.Argument(..., metavar="REF", help="A reference's id or citation key, its DOI or URL, or (part "
-                                                       "of) its title (\"vllm\", \"flash attention\")."),
-    k: int = typer.Option(5, "-k", help="How many suggestions."),
-    diverse: bool = typer.Option(False, "--diverse", help="Spread suggestions across topics (maximal marginal relevance)."),
-    offset: int = typer.Option(0, "--offset", help="Skip this many suggestions (the next window)."),
+    ref: str = option(RELATED, "ref"),
+    k: int = option(RELATED, "k"),
+    diverse: bool = option(RELATED, "diverse"),
+    offset: int = option(RELATED, "offset"),
     index: Optional[List[str]] = IndexesOption,
     as_json: bool = JsonOption,
     fmt: Format = FormatOption,
 ):
     """Suggest what to read next after REF, with the reasons."""
     from . import render
-    from .paging import after, validate_ranked
+    from .paging import after
 
     output = Output(fmt, as_json)
-    validate_ranked(offset, k)
+    check(RELATED, {"ref": ref, "k": k, "offset": offset}, CLI)
     idx = _open(index)
     anchor = idx.resolve(ref)
     suggestions, next_offset = after(idx.related(anchor, k=offset + k, diverse=diverse), offset, k)
@@ -517,7 +503,7 @@ def related(
 @app.command()
 @friendly_errors
 def serve(
-    index: Optional[str] = IndexOption,
+    index: Optional[List[str]] = IndexesOption,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (default: loopback only; anything "
                                                          "else is reachable by others and warns)."),
     port: int = typer.Option(8000, "--port", help="Port to listen on (0: any free port)."),
@@ -525,7 +511,8 @@ def serve(
                                                                     "requests addressed to this name (a DNS name, a "
                                                                     "proxy's); repeat for more."),
 ):
-    """Serve the JSON API (/api/search, /api/related, …, docs at /api/docs) and the search page with its topic map."""
+    """Serve the JSON API (/api/search, /api/related, …, docs at /api/docs) and the search page with its topic map
+    (several --index: one ranking across them, each result naming its library)."""
     from .errors import require_extra
 
     require_extra("serve", "starlette", "uvicorn", "httptools")
@@ -536,8 +523,9 @@ def serve(
 
 @app.command()
 @friendly_errors
-def mcp(index: Optional[str] = IndexOption):
-    """Answer an assistant over the Model Context Protocol on stdio (tools: search, related, show, topics)."""
+def mcp(index: Optional[List[str]] = IndexesOption):
+    """Answer an assistant over the Model Context Protocol on stdio (tools: search, related, show, topics;
+    several --index: one ranking across them, each result naming its library)."""
     from .errors import require_extra
 
     require_extra("mcp", "mcp")
@@ -551,7 +539,7 @@ def mcp(index: Optional[str] = IndexOption):
 def evaluate_command(
     queries: Path = typer.Argument(..., help="Queries YAML (data/eval/*.yaml) or a BEIR folder."),
     index: Optional[str] = IndexOption,
-    mode: Mode = typer.Option(Mode.hybrid, "--mode", help="Ranking to evaluate."),
+    mode: str = option(SEARCH, "mode", help="Ranking to evaluate: hybrid (default), dense or lexical."),
     compare: bool = typer.Option(False, "--compare", help="Evaluate hybrid, dense and lexical side by side."),
     split: Optional[str] = typer.Option(None, "--split", help="Queries file: tune, report or all (default); BEIR folder: the qrels file (default test)."),
     as_json: bool = JsonOption,
@@ -559,10 +547,11 @@ def evaluate_command(
     """Measure nDCG@10, MRR, Recall@5/10/100 and hit@3 on judged queries, per query kind; list the misses."""
     from . import evaluate, render
 
+    check(SEARCH, {"mode": mode}, CLI)
     eval_set = evaluate.load_eval_set(queries, split)
     idx = evaluate.open_index(eval_set, index, say=_stderr, progress=_progress())
     judged = evaluate.resolve(eval_set, idx)
-    modes = [m.value for m in Mode] if compare else [mode.value]
+    modes = list(MODES) if compare else [mode]
     reports = [evaluate.run(idx, judged, m) for m in modes]
     Output(Format.text, as_json).write({
         Format.json: lambda: _print_json(render.eval_json(eval_set, reports)),

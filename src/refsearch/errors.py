@@ -32,6 +32,11 @@ class UnknownReference(RefsearchError):
     """No reference has this id (or matches this title); the servers answer it with 404."""
 
 
+class InvalidParameter(RefsearchError):
+    """A query parameter out of its bounds or of the wrong type (params.py); the message names it
+    as the caller wrote it (`-k`, `k=`, `k`)."""
+
+
 class AmbiguousReference(RefsearchError):
     """A name (a title's start, say) that several references answer to; the message lists them."""
 

@@ -16,9 +16,12 @@ import re
 from collections.abc import Iterable
 
 from .errors import RefsearchError
+from .params import EXPORTS
 from .records import Reference
 
-FORMATS = ("bibtex", "ris", "csl-json")
+FORMATS = EXPORTS  # declared with the parameters that take them (params.py)
+MEDIA_TYPES = {"bibtex": "application/x-bibtex; charset=utf-8", "ris": "application/x-research-info-systems; charset=utf-8",
+               "csl-json": "application/vnd.citationstyles.csl+json"}  # what the HTTP API sends each as
 
 # our kind -> (BibTeX type, RIS type, CSL type)
 _TYPES = {
@@ -106,9 +109,15 @@ def _ris(refs: list[Reference]) -> str:
                   "authors": list(ref.authors), "year": str(ref.year) if ref.year else None,
                   "secondary_title": ref.venue, "doi": ref.doi, "urls": [ref.url] if ref.url else [],
                   "abstract": ref.abstract, "keywords": list(ref.tags),
-                  "notes": [note] if (note := _annotation(ref)) else []}
+                  "notes": _ris_notes(ref)}
         records.append({name: value for name, value in record.items() if value})
     return rispy.dumps(records, implementation=Writer).lstrip("\n")
+
+
+def _ris_notes(ref: Reference) -> list[str]:
+    """The note and its gloss as N1 fields of one line each: a RIS field ends at its line's end, so
+    a reader kept only a note's first line (and no gloss)."""
+    return [" ".join(text.split()) for text in (ref.note, ref.note_en) if text and text.strip()]
 
 
 def _csl(ref: Reference) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from .opened import OpenedIndex
+from .params import API, RELATED, SHOW, check
 from .records import Reference
 
 
@@ -28,6 +29,7 @@ class Index(OpenedIndex):
         """What to read after `ref` (a Reference or any name `resolve` takes), as `Suggestion`s with reasons."""
         from .related import related
 
+        check(RELATED, {"k": k}, API)
         anchor = ref if isinstance(ref, Reference) else self.resolve(ref)
         return related(self, anchor, k=k, diverse=diverse, other_topics=other_topics)
 
@@ -57,6 +59,7 @@ class Index(OpenedIndex):
         most `limit` from `offset` on, with the total."""
         from .topics import siblings
 
+        check(SHOW, {"offset": offset, "limit": limit}, API)
         return siblings(self, ref, offset, limit)
 
     @cached_property

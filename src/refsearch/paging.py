@@ -14,39 +14,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .errors import RefsearchError
 
-SIBLINGS_SHOWN = 10  # `show`: the other references of its topic, per window
 CONTEXT_SHOWN = 3  # `search --context`: the other references of each hit's topic
-TOPICS_SHOWN = 50  # `topics`: per window
 TOPIC_REFS_SHOWN = 20  # `topics --format md`: references listed under each topic
-MAX_LIMIT = 1000  # the most items a caller may ask for in one window (as search.MAX_K)
 ANSWER_CHARS = 25_000  # a server's answer (MCP, HTTP), as JSON: a few percent of an assistant's context
 FIELD_CHARS = 4_000  # a text field of a reference in a server's answer (an abstract is rarely longer)
 LIST_ITEMS = 20  # authors, tags, places found: items of a list field in a server's answer
-
-
-def validate_window(offset: int, limit: int, flag: str = "--") -> tuple[int, int]:
-    """`offset` and `limit` checked, with messages naming them as the caller does (`flag`: "--" for
-    the CLI's options, "" for the servers' parameters)."""
-    if not 1 <= limit <= MAX_LIMIT:
-        raise RefsearchError(f"{flag}limit must be between 1 and {MAX_LIMIT}, not {limit}.")
-    return validate_offset(offset, flag), limit
-
-
-def validate_offset(offset: int, flag: str = "--") -> int:
-    if offset < 0:
-        raise RefsearchError(f"{flag}offset must be 0 or more, not {offset}.")
-    return offset
-
-
-def validate_ranked(offset: int, k: int, flag: str = "--") -> tuple[int, int]:
-    """A window of a ranking (search, related): `k` items after `offset`, within MAX_LIMIT in all."""
-    if not 1 <= k <= MAX_LIMIT:
-        raise RefsearchError(f"-k must be between 1 and {MAX_LIMIT}, not {k}.")
-    if validate_offset(offset, flag) + k > MAX_LIMIT:
-        raise RefsearchError(f"{flag}offset plus -k must be at most {MAX_LIMIT}: a ranking holds that many at most.")
-    return offset, k
 
 
 def after(found: list, offset: int, k: int) -> tuple[list, int | None]:

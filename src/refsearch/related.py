@@ -16,7 +16,8 @@ import numpy as np
 
 from typing import TYPE_CHECKING
 
-from .errors import AmbiguousReference, RefsearchError, UnknownReference
+from .errors import AmbiguousReference, UnknownReference
+from .params import API, RELATED, checked, named
 from .tokenizer import query_terms
 from .records import Reference, doi_of, normalised_url
 
@@ -52,9 +53,7 @@ def resolve_reference(index: OpenedIndex, text: str) -> Reference:
     that has any, is an error listing the candidates."""
     if text in index:
         return index.get(text)
-    name = text.strip()
-    if not name:
-        raise RefsearchError("REF is empty; give an id, a citation key, a DOI, a URL or the start of a title.")
+    name = checked(named(RELATED, "ref"), text, API).strip()
     for kind, key in (("key", name), ("doi", doi_of(name)), ("url", normalised_url(name))):
         if key and (row := index.catalog.named(kind, key)) is not None:
             return index.reference(row)

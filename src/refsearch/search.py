@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .catalog import KIND, PAGE, VENUE, YEAR, Catalog
-from .errors import NoMatch, RefsearchError
+from .errors import NoMatch
 from .fusion import DEFAULT_FUSION, SCALE_DEPTH, Fusion, Ranking, fuse
 from .lexical import LexicalHits
+from .params import API, SEARCH, check, checked, named
 from .records import Reference, kind_name, normalised_title
 from .translate import translate
 
 if TYPE_CHECKING:
     from .opened import OpenedIndex
 
-MODES = ("hybrid", "dense", "lexical")
-# Long enough for a pasted paper or chapter; the encoder reads the first max_seq_length tokens of
-# it and BM25 its most informative terms (lexical.MAX_QUERY_TERMS). docs/benchmarks.md, "Long queries".
-MAX_QUERY_CHARS = 1_000_000
-MAX_K = 1000
 MIN_DEPTH = SCALE_DEPTH  # candidates each ranker hands to fusion (at least the ones it scales by)
 TITLE_WINDOW = 10  # how far down a reference whose title is the query is brought to the top
 # A hit is a weak match when it stands above the query's background (the SCALE_DEPTH-th candidate's
@@ -52,13 +48,17 @@ class Hit:
         return self.strength < WEAK_STRENGTH
 
 
+_QUERY = named(SEARCH, "query")
+_YEARS = replace(named(SEARCH, "year"), name="years")  # as Filters names it
+
+
 @dataclass(frozen=True)
 class Filters:
     """Restrict results; every filter given must match (case-insensitive)."""
 
     topic: str | None = None  # substring of any topic element or its English gloss
     kind: str | None = None  # one of the kind's '/'-separated parts ("blog" matches "blog/course")
-    years: tuple[int, int] | None = None  # inclusive range
+    years: tuple[int, int] | None = None  # inclusive range (a year, or text such as "2020-2023", is taken too)
     page: str | None = None  # substring of the page title or of the id's page key
     author: str | None = None  # substring of any author's name
     venue: str | None = None  # substring of the venue
@@ -69,15 +69,10 @@ class Filters:
         given = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if getattr(self, f.name) is not None)
         return f"Filters({given})"
 
-    @staticmethod
-    def parse_years(text: str) -> tuple[int, int]:
-        match = re.fullmatch(r"\s*(\d{4})\s*(?:-\s*(\d{4})\s*)?", text)
-        if not match:
-            raise RefsearchError(f"--year {text!r}: give a year (2021) or a range (2020-2023).")
-        low, high = int(match.group(1)), int(match.group(2) or match.group(1))
-        if low > high:
-            raise RefsearchError(f"--year {text!r}: the range is empty (start after end).")
-        return low, high
+    def __post_init__(self):
+        """`years` as the CLI and the servers take it too: 2021, "2020-2023", "2020-", (2020, 2023)."""
+        if self.years is not None:
+            object.__setattr__(self, "years", checked(_YEARS, self.years, API))
 
     def active(self) -> bool:
         return any(value is not None for value in (self.topic, self.kind, self.years, self.page, self.author, self.venue,
@@ -162,25 +157,6 @@ def _holds_run(path: list[str], names: list[str]) -> bool:
     return bool(names) and any(path[start:start + len(names)] == names for start in range(len(path) - len(names) + 1))
 
 
-def validate_query(query: str) -> str:
-    if not query or not query.strip():
-        raise RefsearchError("QUERY is empty; give some words to search for.")
-    try:
-        query.encode("utf-8")
-    except UnicodeEncodeError:
-        raise RefsearchError("QUERY is not valid UTF-8 text; check the terminal's encoding.") from None
-    if len(query) > MAX_QUERY_CHARS:
-        raise RefsearchError(f"QUERY is {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,} "
-                             "(search with its most telling part).")
-    return query.strip()
-
-
-def validate_k(k: int) -> int:
-    if not 1 <= k <= MAX_K:
-        raise RefsearchError(f"-k must be between 1 and {MAX_K}, not {k}.")
-    return k
-
-
 class Searcher:
     """Ranks an index's references for queries; `Index.search` is the public way in."""
 
@@ -193,9 +169,8 @@ class Searcher:
         return len(self.index)  # how many references it ranks (evaluate.Ranker)
 
     def search(self, query: str, k: int = 10, mode: str = "hybrid", filters: Filters | None = None) -> list[Hit]:
-        if mode not in MODES:
-            raise RefsearchError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}.")
-        query, k = validate_query(query), validate_k(k)
+        query = checked(_QUERY, query, API)
+        check(SEARCH, {"k": k, "mode": mode}, API)
         allowed = (filters or Filters()).mask(self.index.catalog)
         if allowed is not None and not allowed.any():
             return []

@@ -1,8 +1,10 @@
 """What the servers answer, from one opened index: render.py's JSON shapes (the fields of the CLI's
-`--json`), with inputs checked as the CLI checks them (the same limits, the same one-line messages).
+`--json`), with inputs checked as the CLI checks them (params.py: the same limits and message templates).
 
 Every answer fits an assistant's context: lists come a window at a time (`offset`, `limit`) and the
 whole answer within paging.ANSWER_CHARS characters (paging.fit), saying where the next window starts.
+The parameters, their defaults and bounds are params.py's; `format` other than json answers
+{"format", "media_type", "text"}: the references as a file for a reference manager (export.py).
 
 Answers are kept per generation in an LRU bounded in bytes (their JSON and their parameters): a page
 searching as the user types asks for the same prefixes again (backspace, the back button), and an
@@ -22,12 +24,21 @@ from typing import Any
 
 from .. import render
 from ..index import Index
-from ..paging import SIBLINGS_SHOWN, TOPICS_SHOWN, after, fit, validate_ranked, validate_window
+from ..errors import RefsearchError
+from ..export import MEDIA_TYPES, export
+from ..paging import after, fit
+from ..params import API, RELATED, SEARCH, SHOW, TOPICS, arguments
 from ..search import Filters, shown_hits
 
 # 16 MB of JSON: 1,600 to 5,000 answers of k=10 (3-10 kB each), held in ~2.8 times that as Python objects
 KEPT_BYTES = 16 << 20
 KEPT_LARGEST = KEPT_BYTES // 16  # a bigger answer (and its query) is computed again when asked again
+FILTERS = ("topic", "kind", "page", "author", "venue", "collection", "tag")  # search's parameters that are Filters'
+
+
+def exported(refs, fmt: str) -> dict[str, Any]:
+    """References as a file for a reference manager (export.py): its text, and what HTTP sends it as."""
+    return {"format": fmt, "media_type": MEDIA_TYPES[fmt], "text": export(refs, fmt)}
 
 
 def _kept(method):
@@ -53,62 +64,75 @@ class Answers:
         self.kept_bytes = 0
 
     @property
+    def _indexes(self) -> list[Index]:
+        """The indexes answering: one, or each of several libraries answering as one (libraries.py)."""
+        return getattr(self.index, "indexes", [self.index])
+
+    @property
     def generation(self) -> str:
-        return self.index.generation.directory.name
+        return "+".join(index.generation.directory.name for index in self._indexes)
 
     def peek(self, name: str, params: dict[str, Any]) -> dict[str, Any] | None:
         """The kept answer of `name(**params)`, or None (nothing is computed)."""
         return self._recall((name, tuple(sorted(params.items()))))
 
     @_kept
-    def search(self, query: str, k: int = 10, mode: str = "hybrid", topic: str | None = None,
-               kind: str | None = None, year: str | None = None, page: str | None = None,
-               author: str | None = None, venue: str | None = None, collection: str | None = None,
-               tag: str | None = None, offset: int = 0, include_weak: bool = False) -> dict[str, Any]:
+    def search(self, **given) -> dict[str, Any]:
         """Results `offset` to `offset + k` (weak matches left out unless `include_weak`)."""
-        filters = Filters(topic=topic, kind=kind, years=Filters.parse_years(year) if year else None, page=page,
-                          author=author, venue=venue, collection=collection, tag=tag)
-        validate_ranked(offset, k, flag="")
-        hits, weak_cut, next_offset = shown_hits(self.index.search(query, k=offset + k, mode=mode, filters=filters),
-                                                 offset, k, include_weak)
-        return fit(render.results_json(query, hits, weak_cut=weak_cut, offset=offset, next_offset=next_offset),
+        v = arguments(SEARCH, given, API)
+        filters = Filters(**{name: v[name] for name in FILTERS}, years=v["year"])
+        hits, weak_cut, next_offset = shown_hits(self.index.search(v["query"], k=v["offset"] + v["k"], mode=v["mode"],
+                                                                   filters=filters), v["offset"], v["k"], v["include_weak"])
+        if v["format"] != "json":
+            return exported((hit.ref for hit in hits), v["format"])
+        return fit(render.results_json(v["query"], hits, weak_cut=weak_cut, offset=v["offset"], next_offset=next_offset),
                    "results")
 
     @_kept
-    def related(self, ref: str, k: int = 5, diverse: bool = False, offset: int = 0) -> dict[str, Any]:
-        validate_ranked(offset, k, flag="")
-        anchor = self.index.resolve(ref)
-        found, next_offset = after(self.index.related(anchor, k=offset + k, diverse=diverse), offset, k)
-        return fit(render.related_json(anchor, found, offset, next_offset), "related")
+    def related(self, **given) -> dict[str, Any]:
+        v = arguments(RELATED, given, API)
+        anchor = self.index.resolve(v["ref"])
+        found, next_offset = after(self.index.related(anchor, k=v["offset"] + v["k"], diverse=v["diverse"]),
+                                   v["offset"], v["k"])
+        if v["format"] != "json":
+            return exported((s.ref for s in found), v["format"])
+        return fit(render.related_json(anchor, found, v["offset"], next_offset), "related")
 
     @_kept
-    def show(self, id: str, offset: int = 0, limit: int = SIBLINGS_SHOWN) -> dict[str, Any]:
-        offset, limit = validate_window(offset, limit, flag="")
-        ref = self.index.resolve(id)
-        return fit(render.show_json(ref, self.index.siblings(ref, offset, limit)), "context", "context_page")
+    def show(self, **given) -> dict[str, Any]:
+        v = arguments(SHOW, given, API)
+        ref = self.index.resolve(v["id"])
+        if v["format"] != "json":
+            return exported([ref], v["format"])
+        return fit(render.show_json(ref, self.index.siblings(ref, v["offset"], v["limit"])), "context", "context_page")
 
     @_kept
-    def topics(self, offset: int = 0, limit: int = TOPICS_SHOWN) -> dict[str, Any]:
-        offset, limit = validate_window(offset, limit, flag="")
-        return fit(render.topics_json(self.index.topics(), offset, limit), "topics")
+    def topics(self, **given) -> dict[str, Any]:
+        v = arguments(TOPICS, given, API)
+        return fit(render.topics_json(self.index.topics(), v["offset"], v["limit"]), "topics")
 
     @_kept
     def topic_map(self) -> dict[str, Any]:
+        if len(self._indexes) > 1:  # each library's map is laid out on its own: they do not share a plane
+            raise RefsearchError("the topic map shows one library at a time; serve it alone (--index DIR) to see it.")
         return render.map_json(self.index, self.index.topic_map(), self.index.manifest["map"]["method"])
 
     @_kept
     def version(self) -> dict[str, Any]:
-        """The generation answering, when it was written (UTC) and how many references it holds."""
-        manifest = self.index.manifest
-        return {"index": str(self.index.directory), "generation": self.generation,
-                "created": manifest.get("created", ""), "references": manifest["count"]}
+        """The generation answering, when it was written (UTC) and how many references it holds (for
+        several libraries: their generations joined by "+", the latest time, the sum)."""
+        indexes = self._indexes
+        return {"index": ", ".join(str(index.directory) for index in indexes), "generation": self.generation,
+                "created": max(index.manifest.get("created", "") for index in indexes),
+                "references": sum(index.manifest["count"] for index in indexes)}
 
     def status(self) -> dict[str, Any]:
         """Never kept: it reports the sources and files as they are now (sizes checked, not checksums:
         hashing the whole index on every call would make the call cost grow with the library)."""
         import refsearch
 
-        return render.status_json(refsearch.status(self.index.directory, checksums=False))
+        found = [render.status_json(refsearch.status(index.directory, checksums=False)) for index in self._indexes]
+        return found[0] if len(found) == 1 else {"libraries": found}
 
     def _recall(self, key: tuple) -> dict[str, Any] | None:
         with self._lock:

@@ -1,9 +1,10 @@
 """`refsearch serve`: the JSON API (Starlette on uvicorn) and the search page, on loopback by default.
 
-Every endpoint is declared once in `ENDPOINTS` (path, parameters, what it answers); that one table
-parses and checks the request, answers through `Answers` (render.py's JSON, the CLI's fields) and
-writes the OpenAPI document, so the docs cannot drift from the code. Errors are JSON
-`{"error": "one line"}`: 400 for bad input (the CLI's messages), 404 for an unknown id or path, 408 for
+Every endpoint is declared once in `ENDPOINTS` (path, its parameters from params.py, what it
+answers); that one table parses and checks the request, answers through `Answers` (render.py's JSON,
+the CLI's fields; or with `format=bibtex|ris|csl-json` that file, export.py) and writes the OpenAPI
+document, so the docs cannot drift from the code. Errors are JSON `{"error": "one line"}`: 400 for
+bad input (params.py's messages, naming the parameter as a URL does: `year=`), 404 for an unknown id or path, 408 for
 a body too slow to arrive, 413 for a body over the limit, 415 for a body that is not `application/json`, 503 when the index itself is damaged or missing a part, 500 with no detail
 otherwise (the traceback goes to the server's log, never into a response).
 
@@ -21,7 +22,6 @@ import asyncio
 import contextlib
 import ipaddress
 import json
-import re
 import socket
 import time
 import traceback
@@ -30,17 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from .. import params
 from ..errors import IndexProblem, RefsearchError, UnknownReference
-from ..paging import MAX_LIMIT, SIBLINGS_SHOWN, TOPICS_SHOWN
-from ..search import MAX_K, MAX_QUERY_CHARS, MODES
-from .live import LiveIndex, Say
+from .live import LiveIndex, LiveLibraries, Say, live_index
 
 STATIC = Path(__file__).resolve().parent / "static"
-MAX_BODY_BYTES = 4 * MAX_QUERY_CHARS + 65536  # the longest query in UTF-8's worst case, and the other fields
+MAX_BODY_BYTES = params.MAX_QUERY_BYTES + 65536  # the longest query in UTF-8's worst case, and the other fields
 BODY_SECONDS = 60.0  # to receive a body (4 MB at 0.5 Mbit/s); limits.py bounds the headers
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 KEEP_ALIVE_SECONDS = 5  # an idle connection after an answer (uvicorn's default, said here)
-_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]+")
 # Searches run on this many threads: the query encoder and numpy use every core for one search
 # already, and more threads only fight over them (measured: 32 threads answer 5x slower than 2).
 SEARCH_THREADS = 2
@@ -53,103 +51,24 @@ SECURITY_HEADERS = [
 
 
 @dataclass(frozen=True)
-class Param:
-    name: str
-    kind: type  # str, int or bool
-    description: str
-    default: Any = None
-    required: bool = False
-    choices: tuple[str, ...] = ()
-    bounds: tuple[int, int] | None = None  # for documentation; `Answers` checks them with the CLI's message
-
-    def parse(self, raw: Any) -> Any:
-        """A query-string value (text) or a JSON body value, checked against the declared kind."""
-        if self.kind is int:  # ASCII digits only: str.isdigit() takes `²`, which int() refuses
-            if isinstance(raw, str) and _WHOLE_NUMBER.fullmatch(raw.strip()):
-                if len(raw.strip()) > 12:
-                    raise RefsearchError(f"{self.name} must be a whole number of at most 12 digits, not {_shown(raw)}.")
-                return int(raw)
-            if isinstance(raw, int) and not isinstance(raw, bool):
-                return raw
-            raise RefsearchError(f"{self.name} must be a whole number, not {_shown(raw)}.")
-        if self.kind is bool:
-            if isinstance(raw, bool):
-                return raw
-            if isinstance(raw, str) and raw.lower() in ("true", "false", "1", "0"):
-                return raw.lower() in ("true", "1")
-            raise RefsearchError(f"{self.name} must be true or false, not {_shown(raw)}.")
-        if not isinstance(raw, str):
-            raise RefsearchError(f"{self.name} must be text, not {_shown(raw)}.")
-        return raw
-
-    def schema(self) -> dict[str, Any]:
-        schema: dict[str, Any] = {"type": {int: "integer", bool: "boolean", str: "string"}[self.kind]}
-        if self.default is not None:
-            schema["default"] = self.default
-        if self.choices:
-            schema["enum"] = list(self.choices)
-        if self.bounds:
-            schema["minimum"], schema["maximum"] = self.bounds
-        return schema
-
-
-@dataclass(frozen=True)
 class Endpoint:
     path: str
     summary: str
     answer: str  # the `Answers` method that answers it (called with the parameters as keywords)
-    params: tuple[Param, ...] = ()
+    params: tuple[params.Param, ...] = ()
     post: bool = False  # also takes the parameters as a JSON body (for queries too long for a URL)
     in_path: str | None = None  # a parameter that is the path's last part
 
 
-def _param_k(default: int, what: str) -> Param:
-    return Param("k", int, f"How many {what} (1-{MAX_K}).", default, bounds=(1, MAX_K))
-
-
-SEARCH = (
-    Param("query", str, "What to look for, in any words, Chinese or English, any length "
-                        f"(up to {MAX_QUERY_CHARS:,} characters; POST a JSON body for long ones).", required=True),
-    _param_k(10, "results"),
-    Param("mode", str, "Ranking: hybrid (dense + lexical, fused), dense or lexical.", "hybrid", choices=MODES),
-    Param("topic", str, "Only references whose topic (or its English gloss) contains this."),
-    Param("kind", str, "Only this kind: paper, blog, official-doc, book, course, repo, …"),
-    Param("year", str, "A year (2021) or an inclusive range (2020-2023)."),
-    Param("page", str, "Only references from pages whose title or key contains this."),
-    Param("author", str, "Only references with an author whose name contains this."),
-    Param("venue", str, "Only references whose venue (journal, conference) contains this."),
-    Param("collection", str, "Only references in this collection (Zotero) or under this heading, by name or "
-                             "path (Physics/Space), with its sub-collections."),
-    Param("tag", str, "Only references with this tag (the whole tag, any case)."),
-    Param("offset", int, "Skip this many results (the previous answer's page.next_offset).", 0, bounds=(0, MAX_K)),
-    Param("include_weak", bool, "Also return weak matches (far below the best; left out by default, counted in "
-                                "weak_cut).", False),
-)
-
-
-def _window(default: int, what: str) -> tuple[Param, Param]:
-    return (Param("offset", int, f"Skip this many {what} (the previous answer's next_offset).", 0,
-                  bounds=(0, 10**9)),
-            Param("limit", int, f"How many {what} to list (1-{MAX_LIMIT}).", default, bounds=(1, MAX_LIMIT)))
-
 ENDPOINTS = (
     Endpoint("/api/search", "Find the references that answer a query (as `refsearch search --json`).",
-             "search", SEARCH, post=True),
+             "search", params.SEARCH, post=True),
     Endpoint("/api/related", "What to read after a reference, with the reasons (as `refsearch related --json`).",
-             "related",
-             (Param("ref", str, "A reference's id or citation key (from a search), its DOI or URL, or part of its "
-                                "title.", required=True),
-              _param_k(5, "suggestions"),
-              Param("diverse", bool, "Spread the suggestions across topics.", False),
-              Param("offset", int, "Skip this many suggestions (the previous answer's page.next_offset).", 0,
-                    bounds=(0, MAX_K)))),
+             "related", params.RELATED),
     Endpoint("/api/show/{id}", "One reference, with a window of the others under its topic, nearest first "
-                               "(as `refsearch show --json`).",
-             "show", (Param("id", str, "A reference's id or citation key, its DOI or URL, or the start of its title.",
-                            required=True),
-                      *_window(SIBLINGS_SHOWN, "of the topic's other references")), in_path="id"),
+                               "(as `refsearch show --json`).", "show", params.SHOW, in_path="id"),
     Endpoint("/api/topics", "A window of the topics: names and reference counts (as `refsearch topics --json`).",
-             "topics", _window(TOPICS_SHOWN, "topics")),
+             "topics", params.TOPICS),
     Endpoint("/api/status", "Whether the index matches its sources and model (as `refsearch status --json`).",
              "status"),
     Endpoint("/api/index", "The version the server answers from: its generation, when it was written and how many "
@@ -160,8 +79,8 @@ ENDPOINTS = (
 
 
 def parse(endpoint: Endpoint, given: dict[str, Any]) -> dict[str, Any]:
-    """The endpoint's keyword arguments from the request's values; unknown names are refused so a
-    typo (`q=` for `query=`) is not silently ignored."""
+    """The endpoint's keyword arguments from the request's values, checked (params.py, in this
+    API's words: `k=`); unknown names are refused so a typo (`q=` for `query=`) is not silently ignored."""
     known = {param.name: param for param in endpoint.params}
     unknown = sorted(set(given) - set(known))
     if unknown:
@@ -173,11 +92,11 @@ def parse(endpoint: Endpoint, given: dict[str, Any]) -> dict[str, Any]:
         if raw is None and param.required:
             raise RefsearchError(f"{param.name!r} is missing; {endpoint.path} takes {', '.join(known)}.")
         if raw is not None and (raw != "" or param.required):  # an empty optional field is left out
-            values[param.name] = param.parse(raw)
-    return values
+            values[param.name] = raw
+    return params.check(endpoint.params, values, params.HTTP)
 
 
-def create_app(live: LiveIndex, say: Say, allowed_hosts: Sequence[str] = LOOPBACK_NAMES):
+def create_app(live: LiveIndex | LiveLibraries, say: Say, allowed_hosts: Sequence[str] = LOOPBACK_NAMES):
     """The ASGI application over `live`, answering only requests addressed (Host) to `allowed_hosts`."""
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
@@ -193,7 +112,7 @@ def create_app(live: LiveIndex, say: Say, allowed_hosts: Sequence[str] = LOOPBAC
         waited = time.perf_counter() - started
         try:
             answer = getattr(live.answers(), endpoint.answer)(**values)
-            return _json(answer, started, waited)
+            return _answer(answer, values, started, waited)
         except UnknownReference as error:
             return _error(404, error)
         except IndexProblem as error:
@@ -224,7 +143,7 @@ def create_app(live: LiveIndex, say: Say, allowed_hosts: Sequence[str] = LOOPBAC
             except IndexProblem as error:  # a file of the generation cut short or removed under the server
                 return _error(503, error)
             if kept is not None:  # answered before: no need to leave the event loop
-                return _json(kept, started)
+                return _answer(kept, values, started)
             return await asyncio.get_running_loop().run_in_executor(workers, respond, endpoint, values, started)
 
         path = endpoint.path.replace(f"{{{endpoint.in_path}}}", f"{{{endpoint.in_path}:path}}") if endpoint.in_path else endpoint.path
@@ -270,12 +189,14 @@ def create_app(live: LiveIndex, say: Say, allowed_hosts: Sequence[str] = LOOPBAC
     return _with_headers(app)
 
 
-def _json(answer: dict[str, Any], started: float, waited: float = 0.0):
-    """The answer as JSON, with the server's time in a `Server-Timing` header (browsers' devtools show
-    it): `wait` for a search thread, `app` from the parsed request to the encoded answer, waits included."""
-    from starlette.responses import JSONResponse
+def _answer(answer: dict[str, Any], values: dict[str, Any], started: float, waited: float = 0.0):
+    """The answer as JSON, or for `format=bibtex|ris|csl-json` as that file's text and media type,
+    with the server's time in a `Server-Timing` header (browsers' devtools show it): `wait` for a
+    search thread, `app` from the parsed request to the encoded answer, waits included."""
+    from starlette.responses import JSONResponse, Response
 
-    response = JSONResponse(answer)
+    exported = values.get("format", "json") != "json"
+    response = Response(answer["text"], media_type=answer["media_type"]) if exported else JSONResponse(answer)
     response.headers["server-timing"] = f"wait;dur={waited * 1000:.2f}, app;dur={(time.perf_counter() - started) * 1000:.2f}"
     return response
 
@@ -306,22 +227,26 @@ def _with_headers(app):
 def openapi() -> dict[str, Any]:
     """The OpenAPI 3.1 document of `ENDPOINTS`."""
     from .. import __version__
+    from ..export import MEDIA_TYPES
 
     error = {"description": "One line saying what is wrong and what to do.",
              "content": {"application/json": {"schema": {"type": "object", "properties": {"error": {"type": "string"}}}}}}
     paths: dict[str, Any] = {}
     for endpoint in ENDPOINTS:
         parameters = [{"name": p.name, "in": "path" if p.name == endpoint.in_path else "query",
-                       "required": p.required or p.name == endpoint.in_path, "description": p.description,
-                       "schema": p.schema()} for p in endpoint.params]
+                       "required": p.required or p.name == endpoint.in_path, "description": p.help,
+                       "schema": params.schema(p)} for p in endpoint.params]
+        files = {MEDIA_TYPES[fmt].partition(";")[0]: {"schema": {"type": "string"}}
+                 for fmt in params.EXPORTS if params.FORMAT in endpoint.params}
         operation = {"summary": endpoint.summary, "parameters": parameters,
-                     "responses": {"200": {"description": "The answer, in the fields of the CLI's --json.",
-                                           "content": {"application/json": {"schema": {"type": "object"}}}},
+                     "responses": {"200": {"description": "The answer, in the fields of the CLI's --json; with "
+                                                          "format=bibtex, ris or csl-json, that file.",
+                                           "content": {"application/json": {"schema": {"type": "object"}}, **files}},
                                    "400": error, "404": error, "503": error}}
         paths[endpoint.path] = {"get": operation}
         if endpoint.post:
             body = {"type": "object", "required": [p.name for p in endpoint.params if p.required],
-                    "properties": {p.name: {**p.schema(), "description": p.description} for p in endpoint.params}}
+                    "properties": {p.name: {**params.schema(p), "description": p.help} for p in endpoint.params}}
             paths[endpoint.path]["post"] = {**operation, "parameters": [], "summary": endpoint.summary + " Long queries.",
                                             "requestBody": {"content": {"application/json": {"schema": body}}},
                                             "responses": {**operation["responses"], "413": error}}
@@ -390,8 +315,10 @@ def server_config(app):
                           http=GuardedProtocol, timeout_keep_alive=KEEP_ALIVE_SECONDS, backlog=BACKLOG)
 
 
-def run(index: str | None, host: str, port: int, say: Say, progress=None, also_allowed: Sequence[str] = ()) -> None:
-    """Serve until interrupted; says the address once it answers."""
+def run(indexes: Sequence[str] | None, host: str, port: int, say: Say, progress=None,
+        also_allowed: Sequence[str] = ()) -> None:
+    """Serve `indexes` (one, or several answering as one; None: the default) until interrupted;
+    says the address once it answers."""
     import uvicorn
 
     from . import one_blas_thread
@@ -406,13 +333,9 @@ def run(index: str | None, host: str, port: int, say: Say, progress=None, also_a
             f"addressed to {', '.join(hosts)} (more with --allow-host).")
     one_blas_thread()
     bound_logs()
-    live = LiveIndex(index, say, progress, follow=True)
+    live = live_index(indexes, say, progress, follow=True)
     server = uvicorn.Server(server_config(create_app(live, say, hosts)))
     address = sock.getsockname()
     shown = f"[{address[0]}]" if sock.family == socket.AF_INET6 else address[0]
-    say(f"serving {live.directory} on http://{shown}:{address[1]}/ (API docs: /api/docs); Ctrl-C stops")
+    say(f"serving {', '.join(map(str, live.directories))} on http://{shown}:{address[1]}/ (API docs: /api/docs); Ctrl-C stops")
     server.run(sockets=[sock])
-
-
-def _shown(value: Any) -> str:
-    return repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "…"

@@ -12,7 +12,8 @@ alone: an index deleted and built again at the same path starts again at `gen-1`
 
 A server follows its sources too (`SourceWatcher`): when they change, it rebuilds the index in the
 background, one build at a time, and answers from the current generation until the new one is
-published.
+published. Several indexes (`--index A --index B`) are each followed so (`LiveLibraries`), and
+answer as one `Libraries`.
 
 A server reads its generation into memory instead of mapping it (files.read_instead_of_mapping:
 a mapped file truncated in place kills the process with SIGBUS), and before each answer checks
@@ -28,7 +29,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from .. import store
 from ..files import read_instead_of_mapping
@@ -42,6 +43,17 @@ WARM_UP_QUERY = "warm up"
 # writing many files, or a Zotero sync are one update, not several.
 CHECK_SECONDS = 2.0
 SETTLE_SECONDS = 2.0
+
+
+def live_index(paths: Sequence[Path | str] | None, say: Say, progress=None, follow: bool = False):
+    """What a server answers from: one index (`LiveIndex`), or several as one (`LiveLibraries`:
+    `--index A --index B`, or `index:` listing several in refsearch.yaml)."""
+    from ..config import configured_set
+
+    paths = list(paths or []) or [str(path) for path in configured_set()]
+    if len(paths) > 1:
+        return LiveLibraries(paths, say, progress, follow)
+    return LiveIndex(paths[0] if paths else None, say, progress, follow)
 
 
 class LiveIndex:
@@ -61,6 +73,10 @@ class LiveIndex:
         self.watcher = SourceWatcher(self.directory, say) if follow else None
         if self.watcher:
             self.watcher.start()
+
+    @property
+    def directories(self) -> list[Path]:
+        return [self.directory]
 
     def changed(self) -> bool:
         """Whether CURRENT changed since the current generation was opened (one stat)."""
@@ -99,6 +115,35 @@ class LiveIndex:
         except RefsearchError as problem:
             self._say(f"warning: cannot open the new index ({problem}); still answering from {old}.")
         self._seen = pointer
+
+
+class LiveLibraries:
+    """Several indexes answering as one (libraries.py): each opened, followed and re-opened as a
+    `LiveIndex` of its own; their answers are those of one `Libraries` over their current
+    generations, made again when any of them opens a new one."""
+
+    def __init__(self, paths: Sequence[Path | str], say: Say, progress=None, follow: bool = False):
+        self.members = [LiveIndex(path, say, progress, follow) for path in paths]
+        self._lock = threading.Lock()
+        self._answers: Answers | None = None
+        self._made_of: list[Answers] = []
+        self.answers()  # the libraries checked now (the same index named twice), not at the first request
+
+    @property
+    def directories(self) -> list[Path]:
+        return [member.directory for member in self.members]
+
+    def changed(self) -> bool:
+        return any(member.changed() for member in self.members)
+
+    def answers(self) -> Answers:
+        from ..libraries import Libraries
+
+        parts = [member.answers() for member in self.members]
+        with self._lock:
+            if self._answers is None or any(now is not then for now, then in zip(parts, self._made_of)):
+                self._answers, self._made_of = Answers(Libraries([part.index for part in parts])), parts
+            return self._answers
 
 
 class SourceWatcher(threading.Thread):

@@ -2,9 +2,10 @@
 
 Built on the official SDK's `MCPServer` (FastMCP, renamed in mcp 2). The index is opened once at
 start-up and re-opened when a build publishes a new generation (live.py; the server starts that build itself when
-the sources change). Each tool returns the JSON
-of the matching CLI command's `--json` as structured content; a bad argument or an unknown id comes
-back as a tool error with the CLI's one-line message. Logs go to stderr: stdout is the protocol.
+the sources change). Each tool's parameters are params.py's (the CLI's and the HTTP API's), and it
+returns the JSON of the matching CLI command's `--json` as structured content, or with `format`
+bibtex, ris or csl-json that file's text (export.py); a bad argument or an unknown id comes back as
+a tool error with params.py's one-line message, naming the field. Logs go to stderr: stdout is the protocol.
 
 Every line the client sends is checked as JSON-RPC 2.0 before the SDK reads it (`check_line`): the
 SDK drops a line it cannot read without a word, so a client that sent garbage, a truncated line,
@@ -12,13 +13,14 @@ SDK drops a line it cannot read without a word, so a client that sent garbage, a
 forever. Such a line now gets its JSON-RPC error (parse error, invalid request, invalid params),
 except a notification, which is dropped as the spec says.
 
-No `from __future__ import annotations` here: the SDK reads the tools' parameter annotations at
-run time to write their JSON schemas.
+No `from __future__ import annotations` here: the SDK reads the tools' signatures at run time to
+write their JSON schemas.
 """
 
+import inspect
 import json
 import sys
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Callable, Optional
 
 import anyio
 import mcp_types
@@ -29,12 +31,10 @@ from mcp.shared.message import SessionMessage
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from .. import params
 from ..errors import RefsearchError
-from ..paging import MAX_LIMIT, SIBLINGS_SHOWN, TOPICS_SHOWN
-from ..search import MAX_K
 from ..sources.common import encodable, reading_problem
-from .answers import Answers
-from .live import LiveIndex, Say
+from .live import LiveIndex, LiveLibraries, Say, live_index
 
 INSTRUCTIONS = (
     "refsearch searches the user's own annotated reading list: papers, official docs, blog posts, books and "
@@ -47,98 +47,74 @@ INSTRUCTIONS = (
 )
 
 
-def create_server(live: LiveIndex) -> MCPServer:
-    from .. import __version__
-
-    server = MCPServer("refsearch", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
-    read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
-
-    def answer(call: Callable[[Answers], dict]) -> dict[str, Any]:
-        try:
-            return call(live.answers())
-        except RefsearchError as error:
-            raise ToolError(" ".join(str(error).split())) from None
-
-    @server.tool(annotations=read_only)
-    def search(
-        query: Annotated[str, Field(description="What to look for: a topic, a question, a name or a pasted abstract, "
-                                                "in English or Chinese.")],
-        k: Annotated[int, Field(description="How many references to return.", ge=1, le=MAX_K)] = 10,
-        mode: Annotated[Literal["hybrid", "dense", "lexical"],
-                        Field(description="hybrid (default, best), dense (meaning only) or lexical (exact words "
-                                          "and names only).")] = "hybrid",
-        topic: Annotated[str | None, Field(description="Only references whose topic heading contains this text.")] = None,
-        kind: Annotated[str | None, Field(description="Only this kind: paper, blog, official-doc, book, course, "
-                                                      "repo, video, talk.")] = None,
-        year: Annotated[str | None, Field(description="A year ('2021') or an inclusive range ('2020-2023').")] = None,
-        page: Annotated[str | None, Field(description="Only references from the source page whose title contains "
-                                                      "this.")] = None,
-        author: Annotated[str | None, Field(description="Only references with an author whose name contains this "
-                                                        "('Hinton').")] = None,
-        venue: Annotated[str | None, Field(description="Only references from a venue whose name contains this "
-                                                       "('NeurIPS', 'Nature').")] = None,
-        collection: Annotated[str | None, Field(description="Only references in this Zotero collection (or under "
-                                                            "this heading), by name or path ('Physics/Space'), "
-                                                            "sub-collections included.")] = None,
-        tag: Annotated[str | None, Field(description="Only references with this tag (the whole tag).")] = None,
-        offset: Annotated[int, Field(description="Skip this many results: the previous answer's "
-                                                 "`page.next_offset`, for the next ones.", ge=0)] = 0,
-        include_weak: Annotated[bool, Field(description="Also return weak matches (far below the best for this "
-                                                        "query; left out by default, counted in `weak_cut`).")] = False,
-    ) -> dict[str, Any]:
-        """Search the user's reading list by meaning and by keywords (Chinese and English both work).
+# What each tool is for, as an assistant reads it; the tools' parameters are params.py's.
+TOOLS = {
+    "search": """Search the user's reading list by meaning and by keywords (Chinese and English both work).
         Returns the best references first, each with id, title, url, year, kind, topic path, the
         annotation (`note`: for a Zotero item, its notes and PDF highlights) and its English gloss
         (`note_en`), a `snippet` of the abstract around the matched words when the reference has one,
         `fulltext`: the words of the paper's full text that matched when only the full text holds
         them, and a score. Results far below the best are left out (`weak_cut` counts them): few or
         no results mean the list holds little on the subject. Use it whenever the user asks what
-        their list, library or notes say about a subject, or for reading on a subject."""
-        return answer(lambda a: a.search(query=query, k=k, mode=mode, topic=topic, kind=kind, year=year, page=page,
-                                         author=author, venue=venue, collection=collection, tag=tag, offset=offset,
-                                         include_weak=include_weak))
-
-    @server.tool(annotations=read_only)
-    def related(
-        ref: Annotated[str, Field(description="A reference's id or citation key from `search`, its DOI or URL, or "
-                                              "the start of its title.")],
-        k: Annotated[int, Field(description="How many suggestions.", ge=1, le=MAX_K)] = 5,
-        diverse: Annotated[bool, Field(description="Spread the suggestions across topics instead of the "
-                                                   "closest ones.")] = False,
-        offset: Annotated[int, Field(description="Skip this many suggestions: the previous answer's "
-                                                 "`page.next_offset`.", ge=0)] = 0,
-    ) -> dict[str, Any]:
-        """What to read after a given reference: its nearest neighbours in the reading list, each with
-        the reasons it is related (same topic, shared names or terms, same author, similarity)."""
-        return answer(lambda a: a.related(ref=ref, k=k, diverse=diverse, offset=offset))
-
-    @server.tool(annotations=read_only)
-    def show(
-        id: Annotated[str, Field(description="A reference's id or citation key from `search`, its DOI or URL, or "
-                                             "the start of its title.")],
-        offset: Annotated[int, Field(description="Skip this many of the topic's other references: the previous "
-                                                 "answer's `context_page.next_offset`.", ge=0)] = 0,
-        limit: Annotated[int, Field(description="How many of the topic's other references to list.",
-                                    ge=1, le=MAX_LIMIT)] = SIBLINGS_SHOWN,
-    ) -> dict[str, Any]:
-        """One reference in full (title, url, year, kind, topic, annotation and gloss, author, tags,
+        their list, library or notes say about a subject, or for reading on a subject. With `format`
+        bibtex, ris or csl-json, the results come back as that file's text, for a reference manager.""",
+    "related": """What to read after a given reference: its nearest neighbours in the reading list, each with
+        the reasons it is related (same topic, shared names or terms, same author, similarity). With
+        `format` bibtex, ris or csl-json, the suggestions come back as that file's text.""",
+    "show": """One reference in full (title, url, year, kind, topic, annotation and gloss, author, tags,
         source file and line), with a window of the other references under the same topic, nearest
-        to it first (`context_page` says how many there are in all)."""
-        return answer(lambda a: a.show(id=id, offset=offset, limit=limit))
-
-    @server.tool(annotations=read_only)
-    def topics(
-        offset: Annotated[int, Field(description="Skip this many topics: the previous answer's "
-                                                 "`page.next_offset`.", ge=0)] = 0,
-        limit: Annotated[int, Field(description="How many topics to list.", ge=1, le=MAX_LIMIT)] = TOPICS_SHOWN,
-    ) -> dict[str, Any]:
-        """The reading list's topics (its headings, with English glosses; for a library without
+        to it first (`context_page` says how many there are in all). With `format` bibtex, ris or
+        csl-json, the reference alone comes back as that file's text.""",
+    "topics": """The reading list's topics (its headings, with English glosses; for a library without
         headings, topics derived from its references' meaning, marked `topic_source: derived`), in
         reading order, each with its reference count, a window at a time. Use it to see what the
-        list covers before searching it; `search` with `topic` finds what one holds."""
-        return answer(lambda a: a.topics(offset=offset, limit=limit))
+        list covers before searching it; `search` with `topic` finds what one holds.""",
+}
 
+
+def create_server(live: LiveIndex | LiveLibraries) -> MCPServer:
+    from .. import __version__
+
+    server = MCPServer("refsearch", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
+    read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+
+    def answer(name: str, arguments: dict[str, Any]) -> Any:
+        """The tool's answer: the CLI's --json fields, or an export's text; a bad argument is a tool
+        error in params.py's words, naming the field as the call did."""
+        try:
+            values = params.check(params.COMMANDS[name], arguments, params.MCP)
+            found = getattr(live.answers(), name)(**values)
+        except RefsearchError as error:
+            raise ToolError(" ".join(str(error).split())) from None
+        if values.get("format", "json") != "json":
+            return mcp_types.CallToolResult(content=[mcp_types.TextContent(type="text", text=found["text"])],
+                                            structured_content=found)
+        return found
+
+    for name, description in TOOLS.items():
+        server.tool(annotations=read_only)(_tool(name, description, answer))
     return server
+
+
+def _tool(name: str, description: str, answer: Callable[[str, dict[str, Any]], Any]) -> Callable:
+    """A tool function whose signature the SDK reads for the input schema: params.py's parameters,
+    each with its help and bounds (checked by `answer`, so the message is params.py's)."""
+
+    def tool(**arguments: Any) -> dict[str, Any]:
+        return answer(name, arguments)
+
+    tool.__name__, tool.__doc__ = name, description
+    tool.__signature__ = inspect.Signature(
+        [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, annotation=_annotation(p),
+                           default=inspect.Parameter.empty if p.required else p.default)
+         for p in params.COMMANDS[name]], return_annotation=dict[str, Any])
+    return tool
+
+
+def _annotation(param: params.Param) -> Any:
+    kind = param.kind if param.required or param.default is not None else Optional[param.kind]
+    shown = {key: value for key, value in params.schema(param).items() if key in ("enum", "minimum", "maximum")}
+    return Annotated[kind, Field(description=param.help, json_schema_extra=shown or None)]
 
 
 MAX_LINE_BYTES = 16 << 20  # the longest query (1,000,000 characters) escaped as \\uXXXX, and the rest
@@ -230,11 +206,12 @@ async def serve_stdio(server: MCPServer) -> None:
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
 
 
-def run(index: str | None, say: Say) -> None:
-    """Serve over stdin/stdout until the client closes them."""
+def run(indexes: list[str] | None, say: Say) -> None:
+    """Serve `indexes` (one, or several answering as one; None: the default) over stdin/stdout
+    until the client closes them."""
     from . import one_blas_thread
 
     one_blas_thread()
-    server = create_server(LiveIndex(index, say, follow=True))
+    server = create_server(live_index(indexes, say, follow=True))
     say("MCP server ready on stdio")
     anyio.run(serve_stdio, server)
