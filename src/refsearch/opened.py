@@ -23,6 +23,8 @@ from .records import Reference
 
 
 class OpenedIndex:
+    """One generation's parts, opened: what search.py, related.py and topics.py read."""
+
     def __init__(self, generation: store.Generation, model_path: Path | None = None,
                  fusion: Fusion = DEFAULT_FUSION, one_query: bool = False):
         """`model_path`: a model folder outside the index that the query encoder may load (only the
