@@ -113,3 +113,8 @@ def test_annotation_on_a_sub_bullet():
         ("Angora", (), None),
         ("Angora paper", (), None),  # a linked sub-item is an entry of its own
     ]
+
+
+def test_lone_carriage_returns_are_line_breaks():
+    refs = md("# P\r- a\r-  \n-\t- [B](https://b.example)\r")
+    assert [(r.title, r.source) for r in refs] == [("B", "list.md:4")]

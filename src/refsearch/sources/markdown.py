@@ -45,6 +45,7 @@ _ANCHOR_LINE = re.compile(r"\s*[*_]*\[[^\]]*\]\(#[^)]*\)[*_]*\s*")
 _SENTENCE_ENDS = tuple("。.!?！？")
 _SHORTCODE = re.compile(r":[a-z0-9_+-]+:")  # GitHub emoji in headings (":black_small_square: Shells")
 _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
+_NEWLINE = re.compile(r"\r\n?")
 _FENCE = re.compile(r"\s{0,3}(`{3,}|~{3,})")
 _ENTRY_FIELDS = [entry_field.name for entry_field in fields(Entry)]  # shallow: asdict's deep copy cost 50 µs an entry
 
@@ -69,7 +70,7 @@ def parse_markdown(text: str, path: Path, key: str | None = None) -> list[Refere
     # (markdown_inline.py), so markdown-it's own inline parse would be work thrown away, and it is
     # the part that grows faster than its input (50,000 nested `[a](` in a note: minutes).
     parser = MarkdownIt("commonmark", {"html": True}).enable("table").disable("inline")
-    prepared = _prepared(text)
+    prepared = _prepared(_NEWLINE.sub("\n", text))  # markdown-it's line breaks, so our lines are its lines
     tree = _tree(parser.parse(prepared, env))
     return _Page(path, env.get("references", {}), prepared.split("\n"), key or page_key(path)).read(tree)
 
