@@ -69,6 +69,8 @@ def diff(before_path: Path, after_path: Path, examples: int) -> None:
                                         f"  {'':{len(Path(name).name) + len(str(a['line']))}}-> {b.get(key)!r}")
     print(f"{differing} of {total} records differ; by field: {dict(changed_fields.most_common())}")
     for key, lines in samples.items():
+        if not lines:
+            continue
         print(f"\n{key}:")
         print("\n".join(lines))
 
