@@ -113,3 +113,58 @@ def test_annotation_on_a_sub_bullet():
         ("Angora", (), None),
         ("Angora paper", (), None),  # a linked sub-item is an entry of its own
     ]
+
+
+def test_text_is_what_markdown_it_reads_not_a_guess_at_markup():
+    """Unpaired `*` and `_` are text ("A*", "*nix", `Hyper_`), code keeps its underscores, and
+    `<b>*</b>` shows a star: the entry rules read markdown-it's tokens, not the raw line."""
+    refs = md(
+        """\
+        ## *nix & Network
+        - [Hyper_](https://hyper.example) - Go implementation of the A* path finding algorithm.
+        - [attrs](https://attrs.example) - Replacement for `__init__`, `__eq__`, etc.
+        <p>
+        &nbsp; <a href="https://c.example"><b>cipherli.st</b></a> - strong ciphers, and more.<b>*</b><br>
+        </p>
+        """
+    )
+    assert [(r.title, r.note, r.topic) for r in refs] == [
+        ("Hyper_", "Go implementation of the A* path finding algorithm.", ("*nix & Network",)),
+        ("attrs", "Replacement for __init__, __eq__, etc.", ("*nix & Network",)),
+        ("cipherli.st", "strong ciphers, and more.*", ("*nix & Network",)),
+    ]
+
+
+def test_a_link_inside_code_is_not_a_link():
+    refs = md(
+        """\
+        | Format | Styles |
+        |---|---|
+        | markdown | lists beyond `* [Title](url) - text` |
+        | bibtex | [BibTeX](https://bibtex.example) |
+        - Write items as `[Title](url) - note`.
+        """
+    )
+    assert [(r.title, r.url) for r in refs] == [("BibTeX", "https://bibtex.example")]
+
+
+def test_an_autolink_ends_at_its_angle_bracket():
+    (ref,) = md("- <https://q.example>*draft*\n")
+    assert (ref.title, ref.url, ref.note) == ("q.example", "https://q.example", "draft")
+
+
+def test_reference_and_html_links_keep_their_url_as_written():
+    refs = md(
+        """\
+        - [Wiki][zh] - 中文
+        - <a href="https://a.example/?x=1&amp;y=2">A</a> - amp decoded
+
+        [zh]: https://zh.wikipedia.org/wiki/中文
+        """
+    )
+    assert [r.url for r in refs] == ["https://zh.wikipedia.org/wiki/中文", "https://a.example/?x=1&y=2"]
+
+
+def test_lone_carriage_returns_are_line_breaks():
+    refs = md("# P\r- a\r-  \n-\t- [B](https://b.example)\r")
+    assert [(r.title, r.source) for r in refs] == [("B", "list.md:4")]

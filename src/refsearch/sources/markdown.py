@@ -3,7 +3,9 @@
 markdown-it-py (CommonMark plus tables, imported when a Markdown file is read) gives the structure,
 with source line numbers: ATX and setext headings, nested lists whose items may be hard-wrapped
 over several lines, tables, and the parts that are not content (fenced and indented code,
-blockquotes, HTML comments). Our rules on top (markdown_inline.py) decide which item, row or line
+blockquotes, HTML comments). The inline content of what may be an entry (an item's lines, a cell, a
+line of an HTML block) goes through markdown-it's inline parser, with the page's reference
+definitions, and our rules (markdown_inline.py) read its tokens to decide which item, row or line
 is a reference. Markdown has no syntax errors, so whatever is not understood is skipped.
 
 Topics: headings by level, and lines ending in "¶" (the seed's wiki export: the first is the page
@@ -14,7 +16,7 @@ file stem; it is the `page`, not part of `topic`. A link-less list item with ite
 Beyond list items and table rows:
 - an entry with no annotation of its own takes it from the link-less sub-items right under it
   (awesome-afl's `+ annotation` sub-bullets) or from the item's later paragraphs;
-- reference-style links (`[Title][ref]` … `[ref]: url`) are resolved before the rules run;
+- reference-style links (`[Title][ref]` … `[ref]: url`) are links (markdown-it resolves them);
 - `<a href="url">Name</a> - description` lines, in HTML blocks (the-book-of-secret-knowledge's
   `<p>` blocks) or in paragraphs, are entries; Markdown list lines inside an HTML block still are;
 - paragraphs of numbered references (`**[3]** Author, "Title," Venue, 2019.`), one per line;
@@ -30,13 +32,11 @@ from pathlib import Path
 from refsearch.records import IdAllocator, Reference, normalised_title, page_key
 from refsearch.sources.markdown_inline import (
     Entry,
-    html_links_inline,
-    inline_text,
     item_entry,
     numbered_entry,
-    reference_links_inline,
     row_entry,
 )
+from refsearch.sources.markdown_tokens import Inline, read_tokens
 
 _LIST_LINE = re.compile(r"\s*(?:[-*+]|[0-9]{1,9}[.)])\s+(.*)")
 _HTML_ITEM_LEAD = re.compile(r"^(?:\s|&nbsp;|&#160;|:[a-z0-9_+-]+:|[-*+•·])*", re.IGNORECASE)
@@ -44,7 +44,7 @@ _HTML_ITEM = re.compile(r"<a\s[^<>]*href[^<>]*>.*?</a\s*>\s*[-–—:：|]\s*\S"
 _ANCHOR_LINE = re.compile(r"\s*[*_]*\[[^\]]*\]\(#[^)]*\)[*_]*\s*")
 _SENTENCE_ENDS = tuple("。.!?！？")
 _SHORTCODE = re.compile(r":[a-z0-9_+-]+:")  # GitHub emoji in headings (":black_small_square: Shells")
-_COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
+_NEWLINE = re.compile(r"\r\n?")
 _FENCE = re.compile(r"\s{0,3}(`{3,}|~{3,})")
 _ENTRY_FIELDS = [entry_field.name for entry_field in fields(Entry)]  # shallow: asdict's deep copy cost 50 µs an entry
 
@@ -57,7 +57,7 @@ class _Node:
     line: int  # 1-based line where the block starts
     content: str = ""
     level: int = 0
-    children: list["_Node"] = field(default_factory=list)
+    children: list[_Node] = field(default_factory=list)
 
 
 def parse_markdown(text: str, path: Path, key: str | None = None) -> list[Reference]:
@@ -65,13 +65,18 @@ def parse_markdown(text: str, path: Path, key: str | None = None) -> list[Refere
 
     path = Path(path)
     env: dict = {}
-    # Only blocks are parsed: the entry rules read each block's inline text as written
-    # (markdown_inline.py), so markdown-it's own inline parse would be work thrown away, and it is
-    # the part that grows faster than its input (50,000 nested `[a](` in a note: minutes).
-    parser = MarkdownIt("commonmark", {"html": True}).enable("table").disable("inline")
-    prepared = _prepared(text)
+    # Blocks first; inline content is parsed only where the rules read it (_Page.inline), because
+    # which lines of an item, paragraph or HTML block belong to an entry is decided on the lines.
+    parser = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).disable("inline")
+    parser.normalizeLink = _as_written
+    prepared = _prepared(_NEWLINE.sub("\n", text))  # markdown-it's line breaks, so our lines are its lines
     tree = _tree(parser.parse(prepared, env))
-    return _Page(path, env.get("references", {}), prepared.split("\n"), key or page_key(path)).read(tree)
+    return _Page(path, parser, env, prepared.split("\n"), key or page_key(path)).read(tree)
+
+
+def _as_written(url: str) -> str:
+    """A link's URL as the page wrote it (markdown-it would percent-encode "中" and spaces)."""
+    return url
 
 
 def _tree(tokens) -> list[_Node]:
@@ -91,10 +96,11 @@ def _tree(tokens) -> list[_Node]:
 
 
 class _Page:
-    def __init__(self, path: Path, definitions: dict, lines: list[str], key: str):
+    def __init__(self, path: Path, parser, env: dict, lines: list[str], key: str):
         self.path = path
         self.lines = lines
-        self.definitions = definitions
+        self.parser = parser
+        self.env = env
         self.key = key
         self.page: str | None = None
         self.headings: list[tuple[int, str]] = []
@@ -119,16 +125,19 @@ class _Page:
     def add(self, entry: Entry, labels: tuple[str, ...], line: int) -> None:
         self.drafts.append((entry, tuple(name for _, name in self.headings) + labels, line))
 
-    def text(self, raw: str) -> str:
-        """Inline source ready for the entry rules: comments gone, other link forms made inline."""
-        return reference_links_inline(html_links_inline(_COMMENT.sub("", raw)), self.definitions)
+    def inline(self, raw: str) -> Inline:
+        """Inline source as the entry rules read it: markdown-it's inline tokens, with the page's
+        reference definitions."""
+        tokens: list = []
+        self.parser.inline.parse(raw, self.parser, self.env, tokens)
+        return read_tokens(tokens)
 
     # --- blocks -------------------------------------------------------------------------------
 
     def blocks(self, nodes: list[_Node], labels: tuple[str, ...]) -> None:
         for node in nodes:
             if node.type == "heading_open":
-                self.heading(node.level, " ".join(_SHORTCODE.sub("", inline_text(self.text(_inline(node)))).split()))
+                self.heading(node.level, " ".join(_SHORTCODE.sub("", self.inline(_inline(node)).text).split()))
             elif node.type == "paragraph_open":
                 self.paragraph(node, labels)
             elif node.type == "html_block":
@@ -155,7 +164,7 @@ class _Page:
         for offset, line in enumerate(_inline(node).split("\n")):
             number = node.line + offset
             stripped = line.strip()
-            if numbered_entry(stripped):
+            if "[" in stripped and numbered_entry(self.inline(stripped)):  # "[3]" leads one: prose is not parsed
                 self.flush(current, labels)
                 current = ([stripped], number)
                 continue
@@ -169,7 +178,7 @@ class _Page:
         self.flush(current, labels)
 
     def flush(self, pending: tuple[list[str], int] | None, labels: tuple[str, ...]) -> None:
-        if pending is not None and (entry := numbered_entry(self.text(" ".join(pending[0])))):
+        if pending is not None and (entry := numbered_entry(self.inline(" ".join(pending[0])))):
             self.add(entry, labels, pending[1])
 
     def html_block(self, node: _Node, labels: tuple[str, ...]) -> None:
@@ -177,7 +186,7 @@ class _Page:
             return
         for offset, line in enumerate(node.content.split("\n")):
             if item := _LIST_LINE.fullmatch(line):  # Markdown written inside an HTML block
-                entry = item_entry(self.text(item[1]))
+                entry = item_entry(self.inline(item[1]))
                 if isinstance(entry, Entry):
                     self.add(entry, labels, node.line + offset)
             else:
@@ -187,7 +196,7 @@ class _Page:
         """`&nbsp; :emoji: <a href="url">Name</a> - description<br>` is an entry."""
         content = line[_HTML_ITEM_LEAD.match(line).end() :]
         if content[:2].lower() == "<a" and _HTML_ITEM.match(content):
-            entry = item_entry(self.text(content))
+            entry = item_entry(self.inline(content))
             if isinstance(entry, Entry):
                 self.add(entry, labels, number)
 
@@ -195,9 +204,9 @@ class _Page:
         columns: tuple[str, ...] = ()
         for section in node.children:
             for row in section.children:
-                cells = tuple(self.text(_inline(cell)) for cell in row.children)
+                cells = tuple(self.inline(_inline(cell)) for cell in row.children)
                 if section.type == "thead_open":
-                    columns = tuple(inline_text(cell).lower() for cell in cells)
+                    columns = tuple(cell.plain().lower() for cell in cells)
                 elif entry := row_entry(cells, columns):
                     self.add(entry, labels, row.line)
 
@@ -222,9 +231,9 @@ class _Page:
         for item in node.children:
             first = item.children[0] if item.children and item.children[0].line == item.line else None
             if first is not None and first.type == "paragraph_open":
-                entry = item_entry(self.text(self.item_text(first)))
+                entry = item_entry(self.inline(self.item_text(first)))
             elif first is not None and (raw := _LIST_LINE.fullmatch(self.lines[item.line - 1])):
-                entry = item_entry(self.text(raw[1]))  # "- 2019. Title" would read as a nested list
+                entry = item_entry(self.inline(raw[1]))  # "- 2019. Title" would read as a nested list
             else:
                 entry = None
             rest = item.children[1:] if first is not None else item.children
@@ -237,7 +246,7 @@ class _Page:
     def annotated(self, entry: Entry, children: list[_Node]) -> tuple[Entry, list[_Node]]:
         """An entry without a note takes one from its later paragraphs, or else from the link-less
         sub-items right under it, which are then used up (not read as sub-headings)."""
-        texts = [inline_text(self.text(_inline(child))) for child in children if child.type == "paragraph_open"]
+        texts = [self.inline(_inline(child)).plain() for child in children if child.type == "paragraph_open"]
         used: list[_Node] = []
         if not any(texts):
             for child in children:
@@ -257,10 +266,10 @@ class _Page:
         and so is an entry of its own."""
         if len(item.children) != 1 or item.children[0].type != "paragraph_open":
             return None
-        content = self.text(self.item_text(item.children[0])).strip()
-        if content.lstrip("*_ ").startswith(("[", "http://", "https://", "<http")):
+        content = self.inline(self.item_text(item.children[0])).strip()
+        if content.text.startswith(("[", "http://", "https://")) or any(link.start == 0 for link in content.links):
             return None
-        return inline_text(content) or None
+        return content.plain() or None
 
 
 def _inline(node: _Node) -> str:
