@@ -53,8 +53,9 @@ FILES = (RECORDS, OFFSETS, IDS, FACETS, FACET_ROWS, AUTHORS, AUTHOR_PTR, AUTHOR_
          TOPIC_PTR, TOPIC_IDS, NAMES)
 # What a build makes of its sources (records, facets, names): a new version makes an older index
 # stale, so it is read again (its vectors reused) instead of missing what the new reading adds.
-RECORDS_FORMAT = 4  # 3: pages without headings get derived topics (facets.json marks them "derived");
+RECORDS_FORMAT = 5  # 3: pages without headings get derived topics (facets.json marks them "derived");
 # 4: the content hash first in each line (a build takes unchanged rows over), names list every row
+# 5: Markdown read from markdown-it's inline tokens (a lone '*' kept, code spans closed as GitHub closes them)
 NAME_KINDS = ("key", "doi", "url")
 PAGE, TOPIC, KIND, VENUE, YEAR = range(5)
 COLUMNS = 5

@@ -22,6 +22,7 @@ from .errors import NoMatch, RefsearchError, UnknownReference
 from .records import Reference
 
 RRF_K = 60
+MAP_GAP = 0.1  # the share of each library's panel on the map left empty between panels
 
 
 def library_names(directories: Sequence[Path]) -> list[str]:
@@ -112,6 +113,20 @@ class Libraries:
         number, own = self._split(ref)
         found = self.indexes[number].siblings(own, offset, limit)
         return dataclasses.replace(found, refs=[self._named(number, r) for r in found.refs])
+
+    def topic_map(self):
+        """Each library's map in a panel of its own, the panels side by side in [0, 1]² in library
+        order (rows as `iter` gives them): each map is laid out alone, so distances mean something
+        within a panel only, and the panels must not overlap to say so."""
+        import math
+
+        import numpy as np
+
+        maps = [index.topic_map() for index in self.indexes]
+        columns = math.ceil(math.sqrt(len(maps)))
+        cell = np.array([1 / columns, 1 / math.ceil(len(maps) / columns)], dtype=np.float32)  # the plane, filled
+        return np.concatenate([np.array(divmod(number, columns)[::-1], dtype=np.float32) * cell
+                               + points * (cell * (1 - MAP_GAP)) for number, points in enumerate(maps)])
 
     def topics(self) -> list:
         return [dataclasses.replace(topic, page=f"{self.names[n]}: {topic.page}",

@@ -24,7 +24,6 @@ from typing import Any
 
 from .. import render
 from ..index import Index
-from ..errors import RefsearchError
 from ..export import MEDIA_TYPES, export
 from ..paging import after, fit
 from ..params import API, RELATED, SEARCH, SHOW, TOPICS, arguments
@@ -113,9 +112,9 @@ class Answers:
 
     @_kept
     def topic_map(self) -> dict[str, Any]:
-        if len(self._indexes) > 1:  # each library's map is laid out on its own: they do not share a plane
-            raise RefsearchError("the topic map shows one library at a time; serve it alone (--index DIR) to see it.")
-        return render.map_json(self.index, self.index.topic_map(), self.index.manifest["map"]["method"])
+        """Several libraries: each one's map in a panel of its own (Libraries.topic_map)."""
+        method = ", ".join(sorted({index.manifest["map"]["method"] for index in self._indexes}))
+        return render.map_json(self.index, self.index.topic_map(), method)
 
     @_kept
     def version(self) -> dict[str, Any]:
