@@ -327,6 +327,21 @@ def test_results_come_back_out_for_a_reference_manager(tmp_path, fake_encoder, f
     assert again.text == found.text and again.headers["content-type"] == found.headers["content-type"]
 
 
+def test_an_export_fits_an_answer_and_says_where_the_rest_start(tmp_path, fake_encoder):
+    """k=1000 with format=bibtex must not put megabytes into an assistant's context: the first
+    references that fit the budget, at least one, and the offset of the rest."""
+    from refsearch.serve.answers import exported
+
+    refs = list(refsearch.open(make_project(tmp_path, FIVE)))
+    whole = exported(refs, "ris")
+    assert "next_offset" not in whole and len(exported_refs("ris", whole["text"])) == len(refs) > 2
+    cut = exported(refs, "ris", offset=10, budget=len(whole["text"]) // 2)
+    assert len(cut["text"]) <= len(whole["text"]) // 2 and cut["cut_to_fit"]
+    assert [title for title, _, _ in exported_refs("ris", cut["text"])] == [r.title for r in refs[:cut["shown"]]]
+    assert cut["next_offset"] == 10 + cut["shown"] and 1 <= cut["shown"] < len(refs)
+    assert exported(refs, "csl-json", budget=1)["shown"] == 1  # one reference, whatever its length
+
+
 # --- issue 29 part 5: `serve --index A --index B` answers across several libraries -------------------
 
 def test_several_indexes_answer_as_one(tmp_path, fake_encoder):

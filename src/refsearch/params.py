@@ -211,7 +211,9 @@ def _window(default: int, what: str) -> tuple[Param, Param]:
 
 _REF_HELP = ("A reference's id or citation key (as search gives them), its DOI or URL, or (part of) its title "
              "(\"vllm\", \"flash attention\").")
-FORMAT = Param("format", str, "json (default), or for a reference manager bibtex, ris or csl-json.", "json",
+FORMAT = Param("format", str, "json (default), or for a reference manager bibtex, ris or csl-json: the first "
+                             "references that fit an answer (next_offset, over HTTP the X-Next-Offset header, "
+                             "says where the rest start).", "json",
                choices=FORMATS)
 
 SEARCH = (

@@ -25,7 +25,7 @@ from typing import Any
 from .. import render
 from ..index import Index
 from ..export import MEDIA_TYPES, export
-from ..paging import after, fit
+from ..paging import ANSWER_CHARS, after, fit
 from ..params import API, RELATED, SEARCH, SHOW, TOPICS, arguments
 from ..search import Filters, shown_hits
 
@@ -35,9 +35,19 @@ KEPT_LARGEST = KEPT_BYTES // 16  # a bigger answer (and its query) is computed a
 FILTERS = ("topic", "kind", "page", "author", "venue", "collection", "tag")  # search's parameters that are Filters'
 
 
-def exported(refs, fmt: str) -> dict[str, Any]:
-    """References as a file for a reference manager (export.py): its text, and what HTTP sends it as."""
-    return {"format": fmt, "media_type": MEDIA_TYPES[fmt], "text": export(refs, fmt)}
+def exported(refs, fmt: str, offset: int = 0, budget: int = ANSWER_CHARS) -> dict[str, Any]:
+    """References as a file for a reference manager (export.py): its text, and what HTTP sends it
+    as; within `budget` characters as every answer is (the first references that fit, at least one,
+    and `next_offset` for the rest: an assistant asking k=1000 with abstracts would get megabytes)."""
+    refs = list(refs)
+    text, shown = export(refs, fmt), len(refs)
+    while shown > 1 and len(text) > budget:
+        shown = max(1, min(shown - 1, shown * budget // len(text)))
+        text = export(refs[:shown], fmt)
+    answer = {"format": fmt, "media_type": MEDIA_TYPES[fmt], "text": text}
+    if shown < len(refs):
+        answer.update(shown=shown, next_offset=offset + shown, cut_to_fit=True)
+    return answer
 
 
 def _kept(method):
@@ -83,7 +93,7 @@ class Answers:
         hits, weak_cut, next_offset = shown_hits(self.index.search(v["query"], k=v["offset"] + v["k"], mode=v["mode"],
                                                                    filters=filters), v["offset"], v["k"], v["include_weak"])
         if v["format"] != "json":
-            return exported((hit.ref for hit in hits), v["format"])
+            return exported((hit.ref for hit in hits), v["format"], v["offset"])
         return fit(render.results_json(v["query"], hits, weak_cut=weak_cut, offset=v["offset"], next_offset=next_offset),
                    "results")
 
@@ -94,7 +104,7 @@ class Answers:
         found, next_offset = after(self.index.related(anchor, k=v["offset"] + v["k"], diverse=v["diverse"]),
                                    v["offset"], v["k"])
         if v["format"] != "json":
-            return exported((s.ref for s in found), v["format"])
+            return exported((s.ref for s in found), v["format"], v["offset"])
         return fit(render.related_json(anchor, found, v["offset"], next_offset), "related")
 
     @_kept
@@ -113,8 +123,9 @@ class Answers:
     @_kept
     def topic_map(self) -> dict[str, Any]:
         """Several libraries: each one's map in a panel of its own (Libraries.topic_map)."""
+        points = self.index.topic_map()  # an index built before maps: IndexProblem, naming the fix
         method = ", ".join(sorted({index.manifest["map"]["method"] for index in self._indexes}))
-        return render.map_json(self.index, self.index.topic_map(), method)
+        return render.map_json(self.index, points, method)
 
     @_kept
     def version(self) -> dict[str, Any]:

@@ -197,6 +197,8 @@ def _answer(answer: dict[str, Any], values: dict[str, Any], started: float, wait
 
     exported = values.get("format", "json") != "json"
     response = Response(answer["text"], media_type=answer["media_type"]) if exported else JSONResponse(answer)
+    if exported and "next_offset" in answer:  # the file was cut to fit an answer's budget (answers.exported)
+        response.headers["x-next-offset"] = str(answer["next_offset"])
     response.headers["server-timing"] = f"wait;dur={waited * 1000:.2f}, app;dur={(time.perf_counter() - started) * 1000:.2f}"
     return response
 
@@ -240,7 +242,8 @@ def openapi() -> dict[str, Any]:
                  for fmt in params.EXPORTS if params.FORMAT in endpoint.params}
         operation = {"summary": endpoint.summary, "parameters": parameters,
                      "responses": {"200": {"description": "The answer, in the fields of the CLI's --json; with "
-                                                          "format=bibtex, ris or csl-json, that file.",
+                                                          "format=bibtex, ris or csl-json, that file (cut to fit, the "
+                                                          "X-Next-Offset header saying where the rest start).",
                                            "content": {"application/json": {"schema": {"type": "object"}}, **files}},
                                    "400": error, "404": error, "503": error}}
         paths[endpoint.path] = {"get": operation}
