@@ -39,6 +39,16 @@ def test_build_help_names_the_default_encoder_the_code_uses():
     assert f"{DEFAULT_ENCODER} (default:" in text and "onnx (default" not in text
 
 
+def test_every_argument_says_what_it_takes():
+    """click 8.5 wiped the help typer <0.26 gives an argument (pyproject pins click below it)."""
+    from refsearch.params import SEARCH, named
+
+    for command, argument, words in (("search", "[QUERY]", named(SEARCH, "query").help), ("show", "REF", "DOI"),
+                                     ("related", "REF", "DOI"), ("build", "[SOURCES]...", "Markdown")):
+        text = " ".join(runner.invoke(app, [command, "--help"]).stdout.split())
+        assert f"Arguments: {argument} " in text and " ".join(words.split()[:4]) in text.split("Options:")[0], text
+
+
 def test_format_table_prints_a_table_and_text_is_the_default(tmp_path, fake_encoder):
     from serving import make_project
 
