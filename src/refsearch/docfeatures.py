@@ -45,22 +45,36 @@ class FeaturesWriter:
 
     def __init__(self):
         self._values = array("f")
+        self._kept_from: DocumentFeatures | None = None
+        self._kept_rows: list[int] = []  # rows of `_kept_from` taken over, not yet copied
 
     def add(self, ref: Reference) -> None:
+        self._copy_kept()
         self._values.extend(features_of(ref))
 
     def add_kept(self, previous: "DocumentFeatures | None", row: int, reference: Callable[[int], Reference]) -> None:
         """A row taken over unchanged from the previous generation (takeover.py): its features are
-        copied (checked as any read is), or computed from its record when that generation had none."""
+        copied (checked as any read is; a run of such rows in one read: row by row, an update of
+        6,000 references spent 60 ms here), or computed from its record when that generation had none."""
         if previous is None:
             self.add(reference(row))
-        else:
-            self._values.extend(float(value) for value in np.column_stack(previous.of_rows(np.array([row])))[0])
+            return
+        if previous is not self._kept_from:
+            self._copy_kept()
+            self._kept_from = previous
+        self._kept_rows.append(row)
+
+    def _copy_kept(self) -> None:
+        if self._kept_rows:
+            copied = np.column_stack(self._kept_from.of_rows(np.array(self._kept_rows))).astype(np.float32)
+            self._values.frombytes(copied.tobytes())
+        self._kept_rows = []
 
     def finish(self, path_of: Callable[[str], Path]) -> dict:
         """Write `features.npy` (`path_of(name)` registers it) and return the manifest's `features` entry."""
         from .vectors import save_npy
 
+        self._copy_kept()
         save_npy(path_of(FILE), np.frombuffer(self._values, dtype=np.float32).reshape(-1, COLUMNS))
         return {"file": FILE, "format": FORMAT}
 
