@@ -65,3 +65,21 @@ def test_a_config_may_name_a_set(two, tmp_path, monkeypatch):
     config.write_text(f"encoder: fake\nindex: [{two[0]}, {two[1]}]\n", encoding="utf-8")
     monkeypatch.setenv("REFSEARCH_CONFIG", str(config))
     assert len(refsearch.open()) == 4
+
+
+def test_a_library_with_nothing_on_the_question_does_not_come_second(two, monkeypatch):
+    """Each library's scores are weighed by its best cosine against the best of all: the best guess
+    of a library that holds nothing on the question (cosine 0.1) goes below the other's second hit
+    (docs/benchmarks.md, "Several libraries as one"); libraries of two models are not weighed."""
+    from refsearch.search import Hit
+
+    both = refsearch.open(two)
+    work, reading = both.indexes
+    answers = {id(work): [Hit(1, work.resolve("KServe"), 1.0, dense_score=0.60),
+                          Hit(2, work.resolve("Triton"), 0.9, dense_score=0.55, strength=0.8)],
+               id(reading): [Hit(1, reading.resolve("MIG"), 1.0, dense_score=0.10)]}
+    for index in both.indexes:
+        monkeypatch.setattr(index, "search", lambda *args, index=index, **kwargs: answers[id(index)])
+    assert [hit.ref.title for hit in both.search("serving", k=3)] == ["KServe", "Triton", "MIG"]
+    monkeypatch.setitem(reading.manifest["model"], "vectors_fingerprint", "another model")
+    assert [hit.ref.title for hit in both.search("serving", k=3)] == ["KServe", "MIG", "Triton"]
