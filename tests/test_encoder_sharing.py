@@ -157,7 +157,10 @@ def test_three_indexes_hold_one_encoder_and_a_copy_answers(tmp_path, monkeypatch
         refsearch.build([BUNDLED], index_dir)
     folders = [next(index_dir.glob("encoder-*")) for index_dir in indexes]
     assert inodes(folders[0]) == inodes(folders[1]) == inodes(folders[2])
+    encoder_bytes = sum(path.stat().st_size for path in folders[0].iterdir())
+    assert refsearch.status(indexes[1]).shared == encoder_bytes > 20_000_000  # status says it is held once
     subprocess.run(["cp", "-r", str(indexes[0]), str(tmp_path / "copy")], check=True)
+    assert refsearch.status(tmp_path / "copy").shared == 0  # a copy holds its own
     shutil.rmtree(tmp_path / "cache")
     answers = [[hit.ref.id for hit in refsearch.open(path).search("GPU slicing", k=5)]
                for path in (indexes[0], tmp_path / "copy")]

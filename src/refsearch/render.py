@@ -176,6 +176,7 @@ def status_json(status) -> dict[str, Any]:
                     "changed": state.diff.changed, "added": state.diff.added, "removed": state.diff.removed},
         "references": {"indexed": manifest["count"], "stale": status.stale, "orphaned": status.orphaned},
         "bytes": status.sizes,
+        "bytes_shared": status.shared,  # of "total": hard-linked encoder files, held once for every index of the model
         "problems": status.problems,
     }
 
@@ -571,7 +572,8 @@ def print_status(console, status) -> None:
     row("model", f"{model['id']} (fingerprint {model['fingerprint']}, {model['encoder']} encoder, "
                  f"{model['dimension']} dimensions)")
     row("schema", f"version {manifest['schema_version']}")
-    row("on disk", " · ".join(f"{part} {_bytes(size)}" for part, size in status.sizes.items()))
+    shared = f" ({_bytes(status.shared)} of it held once for every index of this model)" if status.shared else ""
+    row("on disk", " · ".join(f"{part} {_bytes(size)}" for part, size in status.sizes.items()) + shared)
     for problem in status.problems:
         row("warning", problem, "red")
     console.print(table)

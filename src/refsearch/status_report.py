@@ -8,6 +8,7 @@ count the references the next build would embed (stale: new or changed) and drop
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ class Status:
     orphaned: int | None = None  # indexed references no longer in the sources; None: unknown
     problems: list[str] = field(default_factory=list)  # why something could not be checked
     sizes: dict[str, int] = field(default_factory=dict)  # part -> bytes on disk
+    shared: int = 0  # of those, bytes in files other indexes hold too (hard links: encoders/sharing.py)
 
     def __repr__(self) -> str:
         state = self.state
@@ -50,7 +52,8 @@ def index_status(index_dir: Path, checksums: bool = True) -> Status:
     state = inspect(index_dir, checksums=checksums)
     if state.generation is None:
         raise IndexProblem(f"{index_dir}: no index here; run `refsearch build SOURCES --index {index_dir}`.")
-    status = Status(state, problems=list(state.problems), sizes=_sizes(state.generation))
+    status = Status(state, problems=list(state.problems), sizes=_sizes(state.generation),
+                    shared=_shared_size(state.generation))
     if state.condition == "fresh":
         status.stale = status.orphaned = 0
     elif state.condition == "stale" and not status.problems:
@@ -91,11 +94,24 @@ def _sizes(generation: store.Generation) -> dict[str, int]:
 def _directory_size(directory: Path) -> int:
     """Bytes in a directory's files; 0 for what a concurrent build's garbage collection removed, and
     for a link (the index may be crafted: what it links to is not looked at)."""
-    total = 0
+    return sum(info.st_size for info in _file_stats(directory))
+
+
+def _shared_size(generation: store.Generation) -> int:
+    """Bytes of the index's encoder held once on disk for every index of its model (hard links)."""
+    encoder = generation.manifest["model"].get("encoder_dir")
+    if not plain_name(encoder):
+        return 0
+    return sum(info.st_size for info in _file_stats(generation.index_dir / encoder) if info.st_nlink > 1)
+
+
+def _file_stats(directory: Path) -> list[os.stat_result]:
+    """The lstat of each file in `directory` (none if it is a link or is gone)."""
+    found = []
     if directory.is_symlink():
-        return total
+        return found
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for path in directory.iterdir():
             with contextlib.suppress(FileNotFoundError):
-                total += path.lstat().st_size
-    return total
+                found.append(path.lstat())
+    return found
