@@ -218,7 +218,7 @@ def _link_entry(content: Inline, link: Link) -> Entry:
 def _split_by_author(rest: Inline) -> tuple[str | None, Inline]:
     """`by [Name](url) - note`, `by Maintained by [Name](url)`, `by Name, note` -> (Name, the rest)."""
     match = _BY.match(rest.text)
-    if not match:
+    if not match or any(start < match.end() for start, _ in rest.code):  # `` `By` `2019` ``: tags, not an author
         return None, rest
     after = rest.cut(match.end())
     link = _first_link(after)
