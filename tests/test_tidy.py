@@ -103,3 +103,9 @@ def test_names():
     ("Journal Article", "paper"), ("cookbook", "cookbook"), ("", None)])
 def test_kinds_as_people_write_them(written, kind):
     assert kind_name(written) == kind
+
+
+def test_a_table_of_contents_marker_goes_whatever_its_case():
+    from refsearch.sources.tidy import display_text
+
+    assert [display_text(f"Intro {marker} text") for marker in ("[TOC]", "[toc]", "[Toc]")] == ["Intro text"] * 3

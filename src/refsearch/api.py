@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
-from .config import configured_set, resolve_target
+from .config import index_paths, resolve_target
 from .errors import IndexProblem, RefsearchError, os_error_message
 from .index import Index
 from .state import Wanted, inspect
@@ -39,9 +39,7 @@ def open(path: Path | str | Sequence[Path | str] | None = None, *, update: bool 
     encodes ~0.5 ms slower (servers and batches keep the default).
     """
     say = say or (lambda _message: None)
-    paths = list(path) if isinstance(path, (list, tuple)) else None
-    if paths is None and path is None:
-        paths = [str(p) for p in configured_set()] or None
+    paths = index_paths(path)
     if paths is not None:
         if len(paths) == 1:
             return open(paths[0], update=update, model=model, say=say, progress=progress, one_query=one_query)
@@ -49,7 +47,7 @@ def open(path: Path | str | Sequence[Path | str] | None = None, *, update: bool 
 
         return Libraries([open(p, update=update, model=model, say=say, progress=progress, one_query=one_query)
                           for p in paths])
-    target = resolve_target(path)
+    target = resolve_target(None if isinstance(path, (list, tuple)) else path)  # an empty list: the default
     state = inspect(target.index, Wanted(target.sources))
     if state.condition == "missing":
         if not target.first:

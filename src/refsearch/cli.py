@@ -18,7 +18,7 @@ from typer.core import TyperCommand
 
 from . import encoders
 from .errors import RefsearchError, os_error_message
-from .params import CLI, MAX_QUERY_BYTES, MODES, RELATED, SEARCH, SHOW, TOPICS, check, checked, named, option
+from .params import CLI, EXPORTS, MAX_QUERY_BYTES, MODES, RELATED, SEARCH, SHOW, TOPICS, check, checked, named, option
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                   help="Search annotated reading lists (Chinese and English), offline. "
@@ -42,7 +42,6 @@ class Format(str, Enum):
     csl_json = "csl-json"
 
 
-EXPORTS = (Format.bibtex, Format.ris, Format.csl_json)  # for a reference manager (export.py)
 
 
 class Output:

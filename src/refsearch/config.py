@@ -68,6 +68,17 @@ def configured_set() -> tuple[Path, ...]:
     return load_config().indexes
 
 
+def index_paths(given) -> list[str] | None:
+    """The indexes a command names as a list (`--index` repeated, `refsearch.open([a, b])`), or,
+    when it names none, the set the config file names; None: one index, the one `resolve_target`
+    finds. The API and the servers both ask here, then answer from one index or several."""
+    if isinstance(given, (list, tuple)) and given:
+        return [str(path) for path in given]
+    if given is None or isinstance(given, (list, tuple)):
+        return [str(path) for path in configured_set()] or None
+    return None  # one path, even an empty one (resolve_target says what is wrong with it)
+
+
 @dataclass(frozen=True)
 class Target:
     """The index a command works on and what it is built from.

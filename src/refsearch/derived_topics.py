@@ -340,8 +340,9 @@ def _spellings(texts: Sequence[str], least: int) -> dict[str, str]:
     for text in texts:
         text = unicodedata.normalize("NFKC", text)
         found: dict[str, str] = {}
+        lowered = text.lower()
         for term in query_terms(text):
-            at = text.lower().find(term.surface)
+            at = lowered.find(term.surface)
             found.setdefault(term.token, _case(text[at:at + len(term.surface)] if at >= 0 else term.surface))
         for token, written in found.items():
             seen.setdefault(token, Counter())[written] += 1

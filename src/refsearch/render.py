@@ -257,8 +257,7 @@ def print_hits(out: Writer, query: str, hits: Sequence[Hit], explain: bool = Fal
     and its gloss (or, without a note, the abstract's words around the match) with the matched terms
     highlighted, the URL, and with `explain` why; then how many weak matches were left out (`weak_cut`)."""
     query = " ".join(clean(query).split())[:200]
-    cut = (f"{weak_cut} weak match{'es' if weak_cut > 1 else ''} left out (far below the best for this query); "
-           "--all shows them") if weak_cut else None
+    cut = _weak_cut_text(weak_cut)
     if not hits:
         out.line(f"No references match {out.style(query, 'bold')}." + (f" ({cut})" if cut else ""))
         return
@@ -366,7 +365,7 @@ def print_context(out: Writer, hits: Sequence[Hit], context: dict) -> None:
 
 def _more(out: Writer, siblings, ref: Reference, indent: int) -> None:
     """The line under a window of siblings that is not the last: how many more, and how to page."""
-    more = more_text(siblings.total, siblings.offset, len(siblings), f"refsearch show {_quoted(ref.id)}")
+    more = _siblings_more(ref, siblings)
     if more:
         out.block(clean(more), indent + 2, "dim")
 
@@ -483,11 +482,23 @@ def print_rows(console, title: str, refs: Sequence[Reference], first: int = 1, l
     console.print(table)
 
 
+def _siblings_more(ref: Reference, siblings) -> str | None:
+    """How many of `ref`'s topic are not listed, and the command that lists the next ones."""
+    return more_text(siblings.total, siblings.offset, len(siblings), f"refsearch show {_quoted(ref.id)}")
+
+
+def _weak_cut_text(weak_cut: int) -> str | None:
+    """What the list and the table say of the weak matches they left out (None: none)."""
+    if not weak_cut:
+        return None
+    return f"{weak_cut} weak match{'es' if weak_cut > 1 else ''} left out (far below the best for this query); --all shows them"
+
+
 def print_hits_table(console, query: str, hits: Sequence[Hit], explain: bool = False, weak_cut: int = 0,
                      see_also: Sequence = (), context: dict | None = None) -> None:
     """`search --format table`: the hits as rows (with `explain`, why each ranks where it does), the
     "see also" suggestions and each hit's topic neighbours (`context`) as tables of their own."""
-    cut = f"{weak_cut} weak match(es) left out (far below the best for this query); --all shows them" if weak_cut else None
+    cut = _weak_cut_text(weak_cut)
     if not hits:
         cut = "No references match." + (f" ({cut})" if cut else "")
     why = [explain_text(hit) if explain else f"{hit.score:.2f}" + (" weak" if hit.weak else "") for hit in hits]
@@ -501,7 +512,7 @@ def print_hits_table(console, query: str, hits: Sequence[Hit], explain: bool = F
         siblings, key = context[hit.ref.id], (hit.ref.page, hit.ref.topic)
         if key not in shown and len(siblings):
             shown.add(key)
-            more = more_text(siblings.total, siblings.offset, len(siblings), f"refsearch show {_quoted(hit.ref.id)}")
+            more = _siblings_more(hit.ref, siblings)
             print_rows(console, f"{hit.ref.breadcrumb}: {siblings.total} other reference(s)", list(siblings), caption=more)
 
 
@@ -520,7 +531,7 @@ def print_reference_table(console, ref: Reference, siblings) -> None:
         table.add_row(_text(label), _text(text))
     console.print(table)
     if len(siblings):
-        more = more_text(siblings.total, siblings.offset, len(siblings), f"refsearch show {_quoted(ref.id)}")
+        more = _siblings_more(ref, siblings)
         print_rows(console, f"Same topic: {siblings.total} other reference(s), nearest first", list(siblings),
                    siblings.offset + 1, caption=more)
 

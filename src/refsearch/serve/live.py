@@ -48,9 +48,9 @@ SETTLE_SECONDS = 2.0
 def live_index(paths: Sequence[Path | str] | None, say: Say, progress=None, follow: bool = False):
     """What a server answers from: one index (`LiveIndex`), or several as one (`LiveLibraries`:
     `--index A --index B`, or `index:` listing several in refsearch.yaml)."""
-    from ..config import configured_set
+    from ..config import index_paths
 
-    paths = list(paths or []) or [str(path) for path in configured_set()]
+    paths = index_paths(paths) or []
     if len(paths) > 1:
         return LiveLibraries(paths, say, progress, follow)
     return LiveIndex(paths[0] if paths else None, say, progress, follow)

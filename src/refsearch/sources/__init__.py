@@ -119,7 +119,7 @@ class SourcePlan:
         """(position, reference) in the order of `references`; for an entry of a file not read
         again and merged with nothing, where the last build put it (an int, see Recalled) instead
         of the reference. The entries merged (both sides) are kept as read in `raw_lines`."""
-        return self.duplicates.merge(self._positioned(), with_positions=True)
+        return self.duplicates.merge(self._positioned())
 
     def _positioned(self) -> Iterator[tuple[tuple[int, int], Reference | int]]:
         from refsearch.catalog import record_line

@@ -111,9 +111,9 @@ class DuplicatePlan:
             self.conflicts.append(Conflict(conflict[1], known.source, source, known.shown, shown))
         return False
 
-    def merge(self, positioned: Iterable[tuple[Position, Reference]], with_positions: bool = False) -> Iterator:
-        """The references with duplicates folded in (with `with_positions`, each with its position:
-        a merged one's is its survivor's); a survivor is held back until its last duplicate has been
+    def merge(self, positioned: Iterable[tuple[Position, Reference]]) -> Iterator[tuple[Position, Reference]]:
+        """The references with duplicates folded in, each with its position (a merged one's is its
+        survivor's); a survivor is held back until its last duplicate has been
         read (so it comes out there, not at its own place). What is merged with nothing passes
         through as it came (a build passes some entries by where they are, not as references)."""
         held: dict[Position, Reference] = {}
@@ -125,11 +125,11 @@ class DuplicatePlan:
                 waiting[survivor] -= 1
                 if not waiting[survivor]:
                     merged = held.pop(survivor)
-                    yield (survivor, merged) if with_positions else merged
+                    yield survivor, merged
             elif position in waiting:
                 held[position] = ref
             else:
-                yield (position, ref) if with_positions else ref
+                yield position, ref
 
 
 def plan_facts(ref: Reference) -> list:

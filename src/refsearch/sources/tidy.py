@@ -91,10 +91,9 @@ def display_text(text: str | None, lines: bool = False) -> str | None:
         text = latex_text(text) if _LATEX.search(text) else text
     if ":" in text:
         text = _SHORTCODE.sub(_no_shortcode, text)
-    if "[TOC]" in text or "[toc]" in text:
+    if "[" in text:
         text = _TOC.sub("", text)
-    if _INVISIBLE.search(text):  # last: LaTeX's \- becomes a soft hyphen too
-        text = _INVISIBLE.sub("", text)
+    text = _INVISIBLE.sub("", text)  # last: LaTeX's \- becomes a soft hyphen too
     if lines:
         return "\n".join(line for part in text.split("\n") if (line := _SPACES.sub(" ", part).strip())) or None
     return clean(text)
