@@ -117,3 +117,14 @@ def publish_folder(folder: Path, target: Path, complete: Callable[[Path], bool] 
         raise failed
     fsync_path(target.parent)
     return True
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """`source` at `target` too: a hard link (what is linked is never written to once published:
+    a generation's files, an encoder's), or a copy where no link can be made (another file system,
+    no permission to link, too many links); errors name `target`."""
+    with naming(target):
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)

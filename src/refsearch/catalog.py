@@ -36,7 +36,7 @@ import numpy as np
 from .errors import IndexProblem
 from .records import OMITTED_WHEN_EMPTY, Reference, normalised_url
 from .atomic import naming, write_file
-from .files import REBUILD, open_index_file, read_index_json
+from .files import REBUILD, open_index_file, read_index_file, read_index_json
 from .store import Generation
 from .vectors import load_npy, save_npy
 
@@ -308,8 +308,7 @@ class Catalog:
 
     def stored_lines(self) -> list[bytes]:
         """Every stored line, in row order, as bytes (a build compares them with what it reads now)."""
-        with open_index_file(self.generation.path(RECORDS)) as handle:
-            data = handle.read(self._size + 1)
+        data = read_index_file(self.generation.path(RECORDS), self._size)
         if len(data) != self._size:
             self._damaged(RECORDS, "its size changed")
         offsets = np.asarray(self._offsets).tolist()

@@ -19,8 +19,6 @@ nothing of the full text of any other.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +29,7 @@ import numpy as np
 from .errors import IndexProblem
 from .lexical import BM25Builder, BM25Index
 from .tokenizer import QueryTerm
-from .atomic import naming, write_file
+from .atomic import link_or_copy, naming, write_file
 from .files import REBUILD, open_index_file, read_index_json, sha256_file
 from .store import Generation
 from .text import passages
@@ -111,7 +109,7 @@ class FullTextWriter:
             return None
         names = [name for name in previous.manifest["files"] if name.startswith(f"{PREFIX}.")]
         for name in (PASSAGES, OFFSETS, *names):
-            _link(previous.path(name), self._directory / name)
+            link_or_copy(previous.path(name), self._directory / name)
         listed = [{"files": [list(pair) for pair in key], "passages": list(span)} for key, span in old.items()]
         return self._finish(rows, listed, names, reused=True)
 
@@ -134,14 +132,6 @@ def _key(files) -> tuple:
     return tuple((str(name), digest) for name, digest in files)
 
 
-def _link(source: Path, target: Path) -> None:
-    """The previous generation's file in the new one: a hard link (generations are never written
-    to once published), or a copy where links are not possible."""
-    with naming(target):
-        try:
-            os.link(source, target)
-        except OSError:
-            shutil.copyfile(source, target)
 
 
 @dataclass

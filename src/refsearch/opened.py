@@ -73,9 +73,7 @@ class OpenedIndex:
 
     @cached_property
     def vectors(self) -> vectors.VectorStore:
-        manifest = self.manifest
-        for name in manifest["vectors"]["files"]:
-            self.generation.path(name)  # a plain name inside the generation, or IndexProblem
+        manifest = self.manifest  # its vector files' names were checked with it (store.read_manifest)
         return vectors.open_store(self.generation.directory, manifest["vectors"], manifest["count"],
                                   manifest["model"]["dimension"])
 

@@ -17,18 +17,16 @@ links alone (docs/reliability.md).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import shutil
 import stat
 import uuid
 from pathlib import Path
 from typing import Callable
 
-from refsearch.atomic import naming, publish_folder, staging
+from refsearch.atomic import link_or_copy, publish_folder, staging
 from refsearch.encoders.folder import CONFIG_FILE, read_encoder_config
 from refsearch.errors import IndexProblem, RefsearchError
-from refsearch.files import build_lock, open_index_file, remove, sha256_file
+from refsearch.files import build_lock, remove, sha256_file, sha256_index_file
 
 DIGESTS = "file_sha256"  # encoder.json: each file's sha256 when it was written
 
@@ -87,8 +85,7 @@ def _place(index_dir: Path, source: Path, names: list[str], target: Path) -> Non
     """Link (or copy) `names` of `source` into a staging folder of the index, published whole."""
     with staging(index_dir, ".tmp-encoder-") as folder:
         for name in names:
-            with naming(folder / name):
-                _link_or_copy(source / name, folder / name)
+            link_or_copy(source / name, folder / name)
         publish_folder(folder, target, complete=lambda path: path.is_dir() and not path.is_symlink())
 
 
@@ -117,14 +114,7 @@ def _link_copies(target: Path, source: Path, recorded: dict[str, str]) -> None:
 def _index_file_digest(path: Path) -> str | None:
     """The sha256 of a file of the (untrusted) index, read without following a link; None if unreadable."""
     try:
-        with open_index_file(path) as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    except (IndexProblem, OSError):
+        return sha256_index_file(path)
+    except IndexProblem:
         return None
 
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    try:
-        os.link(source, target)
-    except OSError:  # another file system, no permission to link (fs.protected_hardlinks), too many links
-        shutil.copyfile(source, target)
