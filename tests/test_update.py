@@ -46,14 +46,17 @@ def parsed(monkeypatch):
     from refsearch import sources
 
     read = []
-    original = sources._read
+    for name in ("_read", "_markdown_file"):
+        monkeypatch.setattr(sources, name, _counting(getattr(sources, name), read))
+    return read
 
+
+def _counting(read_file, read: list[str]):
     def counting(path, *args):
         read.append(path.name)
-        return original(path, *args)
+        return read_file(path, *args)
 
-    monkeypatch.setattr(sources, "_read", counting)
-    return read
+    return counting
 
 
 def same_as_from_scratch(index_dir, folder, tmp_path):
@@ -189,3 +192,74 @@ def test_force_reads_everything_again(tmp_path, library, fake_encoder, parsed):
     parsed.clear()
     refsearch.build(None, index_dir, force=True)
     assert sorted(parsed) == ["a.md", "b.md"]
+
+
+PAGE = """# Tools
+
+## Serving
+
+- [KServe](https://kserve.io) - Kubernetes model serving
+- [Triton](https://triton.io) - GPU inference server
+
+## Training
+
+- [Ray](https://ray.io) - distributed Python
+- [Triton](https://triton-lang.org) - a language for GPU kernels
+
+## Data
+
+- [Dask](https://dask.org) - parallel arrays
+"""
+
+
+@pytest.fixture
+def sections_parsed(monkeypatch):
+    """The first line of every Markdown section parsed."""
+    from refsearch.sources import markdown
+
+    parsed = []
+    original = markdown._tree
+
+    def counting(tokens, offset):
+        parsed.append(offset + 1)
+        return original(tokens, offset)
+
+    monkeypatch.setattr(markdown, "_tree", counting)
+    return parsed
+
+
+def built_page(tmp_path):
+    """(the folder holding PAGE as tools.md, its index)"""
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    (folder / "tools.md").write_text(PAGE, encoding="utf-8")
+    refsearch.build([folder], tmp_path / "idx")
+    return folder, tmp_path / "idx"
+
+
+def test_an_edited_page_is_read_again_only_in_the_section_that_changed(tmp_path, fake_encoder, sections_parsed):
+    folder, index_dir = built_page(tmp_path)
+    assert sections_parsed == [1, 3, 8, 13]
+    sections_parsed.clear()
+    (folder / "tools.md").write_text(PAGE.replace("- [Triton](https://triton.io)", "- [Seldon](https://seldon.io) - "
+                                                  "inference graphs\n- [Triton](https://triton.io)"), encoding="utf-8")
+    report = refsearch.build(None, index_dir)
+    assert sections_parsed == [3] and (report.added, report.unchanged) == (1, 5)
+    index = refsearch.open(index_dir)
+    assert index.get("tools/dask").source.endswith("tools.md:16")  # kept, and moved down a line
+    assert index.get("tools/triton-2").topic == ("Training",)  # numbered as reading it all numbers it
+    same_as_from_scratch(index_dir, folder, tmp_path)
+
+
+@pytest.mark.parametrize("edit", [
+    ("- [Triton](https://triton.io) - GPU inference server\n", ""),  # the second Triton is numbered no more
+    ("## Data", "## Data sets"),  # a heading: a table of contents may now link to it
+    ("# Tools", "# Tools and more"),  # the page's title: every entry's page
+    ("- [Dask]", "- [Triton](https://t.example) - third\n- [Dask]"),  # a third Triton, after the others
+])
+def test_a_change_that_reaches_other_sections_reads_the_page_as_new(tmp_path, fake_encoder, edit):
+    folder, index_dir = built_page(tmp_path)
+    assert PAGE.replace(*edit) != PAGE
+    (folder / "tools.md").write_text(PAGE.replace(*edit), encoding="utf-8")
+    refsearch.build(None, index_dir)
+    same_as_from_scratch(index_dir, folder, tmp_path)

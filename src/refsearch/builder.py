@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from . import derived_topics, encoders, store, takeover, topicmap, trust, vectors
-from .catalog import CatalogWriter, record_line, with_hash
+from .catalog import CatalogWriter, record_line, with_hash, with_place
 from .config import build_encoder
 from .docfeatures import DocumentFeatures, FeaturesWriter
 from .fulltext import FullTextWriter
@@ -279,7 +279,7 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
     hash), else the journal of an unfinished build, else `embed` (and then go into the journal).
     `embed` may work ahead on later chunks (Ray does), so each chunk waits in `pending` until its
     vectors come back."""
-    from .sources import fulltext_of
+    from .sources import Moved, fulltext_of
 
     total = plan.count
     hash_of_id = previous.hash_of_id if previous else {}
@@ -296,8 +296,12 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
     def row_of(item) -> tuple[Reference | None, int | None, bytes | None]:
         """(the reference, None, None) to write anew, or (None, previous row, its record line now,
         None: as stored) to take over."""
-        if not isinstance(item, Reference):  # an unmerged entry of a file not read again: a previous row
-            return (None, item, None) if previous.rows_reusable else (previous.reading.reference(item), None, None)
+        if not isinstance(item, Reference):  # an unmerged entry not read again: a previous row
+            if not previous.rows_reusable:
+                return plan.reference(item), None, None
+            if isinstance(item, Moved):  # ... whose place in its file changed
+                return None, item.where, with_place(previous.reading.raw_line(item.where), item.source)
+            return None, item, None
         line = record_line(item) if previous and previous.rows_reusable else None
         kept = previous.row_of_line(line) if line else None
         return (item, None, None) if kept is None else (None, kept, line)
@@ -400,7 +404,8 @@ def _reading(plan, files: list[dict], roots: Sequence[Path], row_of_position: di
             where = row_of_position.get(position) if position not in raw_number else -raw_number[position] - 1
             entries.append([ref_id, facts, where])
         yield {"path": os.path.abspath(file.path), "key": file.key, "size": stat[0], "mtime_ns": stat[1],
-               "warnings": file.warnings, "skipped": None, "entries": entries}
+               "warnings": file.warnings, "skipped": None, "entries": entries,
+               **({"markdown": file.markdown} if file.markdown is not None else {})}
     for path, key, why in plan.skipped_kept:
         stat = stats.get(os.path.abspath(path))
         if stat is not None:

@@ -123,6 +123,14 @@ def record_key(line: bytes) -> bytes | None:
     return line[found.end():] if found else None
 
 
+def with_place(line: bytes, source: str) -> bytes:
+    """`line` (record_line) with another place in the sources."""
+    key = record_key(line)
+    if key is None:
+        raise IndexProblem(f"a stored record is damaged (no place in the sources); {REBUILD}.")
+    return b'{"source": %s, %s' % (json.dumps(source, ensure_ascii=False).encode(), key)
+
+
 def with_hash(line: bytes, content_hash: str) -> bytes:
     """The stored line of `line` (record_line) and its content hash, newline included."""
     return b"%s%s\", %s\n" % (HASH_PREFIX, content_hash.encode(), line[1:])

@@ -275,7 +275,15 @@ class IdAllocator:
         self._next_suffix: dict[str, int] = {}
 
     def new(self, page_key: str, title: str) -> str:
-        base = f"{slugify(page_key)}/{slugify(title)}"
+        return self.take(self.base(page_key, title))
+
+    @staticmethod
+    def base(page_key: str, title: str) -> str:
+        """The id an entry gets when its title is the first of its kind in the file."""
+        return f"{slugify(page_key)}/{slugify(title)}"
+
+    def take(self, base: str) -> str:
+        """The next id of `base` (itself, else numbered)."""
         candidate, n = base, self._next_suffix.get(base, 2)
         while candidate in self._taken:
             candidate, n = f"{base}-{n}", n + 1

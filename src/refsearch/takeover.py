@@ -8,7 +8,8 @@ Two things are kept from one build to the next:
   an entry merged with another (either side), a line of `records.raw.jsonl` (the entry as read,
   before the merge). A file whose size and time are unchanged is not read again (`Reading`,
   sources.Recall): its entries are planned from these facts, so merging stays global across all
-  files while only the changed ones are parsed.
+  files while only the changed ones are parsed. A Markdown page keeps its sections' digests too
+  (markdown.read_markdown), so a changed page is parsed again only in the sections that changed.
 - *its rows*: a record whose stored line is byte for byte the one the build would write keeps
   its vector, facets, names, BM25 postings (lexical.BM25Builder.add_kept) and point on the map
   (topicmap.write places only the new ones) without being read, embedded or tokenized again.
@@ -189,18 +190,23 @@ class Reading:
         self._raw = raw
 
     def recall(self, path: Path, key: str):
+        try:
+            info = os.stat(path)
+        except OSError:
+            return None
+        file = self._files.get(os.path.abspath(path))
+        if file is None or (info.st_size, info.st_mtime_ns) != (file["size"], file["mtime_ns"]):
+            return None
+        return self.before(path, key)
+
+    def before(self, path: Path, key: str):
         from .sources import Recalled
 
         file = self._files.get(os.path.abspath(path))
         if file is None or file["key"] != key:
             return None
-        try:
-            info = os.stat(path)
-        except OSError:
-            return None
-        if (info.st_size, info.st_mtime_ns) != (file["size"], file["mtime_ns"]):
-            return None
-        return Recalled([tuple(entry) for entry in file["entries"]], list(file["warnings"]), file["skipped"])
+        return Recalled([tuple(entry) for entry in file["entries"]], list(file["warnings"]), file["skipped"],
+                        file.get("markdown"))
 
     def raw_line(self, where: int) -> bytes:
         if where < 0:

@@ -11,7 +11,9 @@ Parsers are imported when a file needs them, so importing this package stays che
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import itertools
 import os
 import re
 import stat
@@ -19,7 +21,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from refsearch.errors import SourceError
 from refsearch.records import Reference, page_key, page_keys
@@ -28,7 +30,7 @@ from refsearch.sources.dedupe import DuplicatePlan, plan_facts
 from refsearch.sources.tidy import tidy
 from refsearch.discover import SUFFIXES, all_files, format_of
 
-__all__ = ["SourcePlan", "SourceRead", "conflicts_summary", "fulltext_of", "plan_sources", "read_file", "read_sources",
+__all__ = ["Moved", "SourcePlan", "SourceRead", "conflicts_summary", "fulltext_of", "plan_sources", "read_file", "read_sources",
            "skipped_summary"]
 
 Parser = Callable[..., list[Reference]]  # (text, path, page key), or (path, page key) for a database
@@ -65,6 +67,15 @@ class Recalled:
     entries: list[tuple[str, list, int]]  # `where` >= 0: a row holding the entry as read; < 0: one merged then
     warnings: list[str] = field(default_factory=list)
     skipped: str | None = None
+    markdown: object = None  # a Markdown page's sections (markdown.read_markdown's memo)
+
+
+class Moved(NamedTuple):
+    """An entry kept from the last reading of a file read again in part (a Markdown page whose other
+    sections changed): where the last build put it, and its place now (lines above it changed)."""
+
+    where: int
+    source: str
 
 
 class Recall(Protocol):
@@ -72,6 +83,10 @@ class Recall(Protocol):
 
     def recall(self, path: Path, key: str) -> Recalled | None:
         """What was read from `path` under page key `key`, if the file is unchanged since."""
+        ...
+
+    def before(self, path: Path, key: str) -> Recalled | None:
+        """What was read from `path` under page key `key`, changed since or not."""
         ...
 
     def reference(self, where: int) -> Reference:
@@ -87,11 +102,14 @@ class Recall(Protocol):
 class _File:
     path: Path
     key: str  # its page key, unique among the files read together (records.page_keys)
-    references: list[Reference] | None  # None: JSON Lines, streamed again, or a file not read again
+    # None: JSON Lines, streamed again, or a file not read again; a None in it: an entry kept (Moved)
+    references: list[Reference | None] | None
     reserved: set[str] = field(default_factory=set)  # JSON Lines: the ids the file gives
     entries: list[tuple[str, list, int]] = field(default_factory=list)  # (id, plan facts, where): see Recalled
     recalled: bool = False  # not read again: `entries` say where the last build put each one
     warnings: list[str] = field(default_factory=list)
+    moved: dict[int, str] = field(default_factory=dict)  # entry kept from the last reading -> its place now
+    markdown: object = None  # a Markdown page's sections, kept for the next reading (Recalled.markdown)
 
 
 @dataclass
@@ -113,35 +131,47 @@ class SourcePlan:
     def references(self) -> Iterator[Reference]:
         """Every reference, files in sorted order, entries in file order, duplicates merged."""
         for _, item in self.items():
-            yield item if isinstance(item, Reference) else self.recall.reference(item)
+            yield self.reference(item)
 
-    def items(self) -> Iterator[tuple[tuple[int, int], Reference | int]]:
-        """(position, reference) in the order of `references`; for an entry of a file not read
-        again and merged with nothing, where the last build put it (an int, see Recalled) instead
-        of the reference. The entries merged (both sides) are kept as read in `raw_lines`."""
+    def reference(self, item: Reference | int | Moved) -> Reference:
+        """An item's reference (read back from the last build for one not read again)."""
+        if isinstance(item, Reference):
+            return item
+        if isinstance(item, Moved):
+            return dataclasses.replace(self.recall.reference(item.where), source=item.source)
+        return self.recall.reference(item)
+
+    def items(self) -> Iterator[tuple[tuple[int, int], Reference | int | Moved]]:
+        """(position, reference) in the order of `references`; for an entry not read again and
+        merged with nothing, where the last build put it (an int, see Recalled, or `Moved` when
+        its place changed) instead of the reference. The entries merged (both sides) are kept as
+        read in `raw_lines`."""
         return self.duplicates.merge(self._positioned())
 
-    def _positioned(self) -> Iterator[tuple[tuple[int, int], Reference | int]]:
-        from refsearch.catalog import record_line
+    def _positioned(self) -> Iterator[tuple[tuple[int, int], Reference | int | Moved]]:
+        from refsearch.catalog import record_line, with_place
 
         seen: dict[str, str] = {}
         merged = self.duplicates.into.keys() | self.duplicates.absorbs.keys()
         for number, file in enumerate(self.files):
             if file.recalled:
-                for entry, (ref_id, facts, where) in enumerate(file.entries):
-                    position = (number, entry)
+                refs = itertools.repeat(None, len(file.entries))
+            elif file.references is None:
+                refs = (ref for _, ref in _stream_jsonl(file.path, file.reserved, key=file.key))
+            else:
+                refs = file.references
+            for entry, ref in enumerate(refs):
+                if ref is None:  # kept from the last reading
+                    ref_id, facts, where = file.entries[entry]
+                    position, moved = (number, entry), file.moved.get(entry)
+                    item = where if moved is None else Moved(where, moved)
                     if position not in self.duplicates.into:
                         _check_id_at(ref_id, facts[3], seen)
                     if position in merged:
-                        self.raw_lines[position] = self.recall.raw_line(where)
-                    if position in merged or where < 0:  # merged now, or then (its row held the merge)
-                        yield position, self.recall.reference(where)
-                    else:
-                        yield position, where
-                continue
-            refs = file.references if file.references is not None else (
-                ref for _, ref in _stream_jsonl(file.path, file.reserved, key=file.key))
-            for entry, ref in enumerate(refs):
+                        raw = self.recall.raw_line(where)
+                        self.raw_lines[position] = raw if moved is None else with_place(raw, moved)
+                    yield position, (self.reference(item) if position in merged or where < 0 else item)
+                    continue  # (where < 0: merged then, so its row held the merge)
                 if (number, entry) not in self.duplicates.into:
                     _check_id(ref, seen)
                 if file.references is None:  # JSON Lines: made-up ids are final in this reading
@@ -178,7 +208,8 @@ def plan_sources(paths: Sequence[Path], recall: Recall | None = None) -> SourceP
         number, entries, reason = len(plan.files), 0, "no entries found in it"
         recalled = recall.recall(path, keys[path]) if recall is not None and fmt not in _DATABASE_FORMATS else None
         if recalled is not None:
-            file = _File(path, keys[path], None, entries=recalled.entries, recalled=True, warnings=recalled.warnings)
+            file = _File(path, keys[path], None, entries=recalled.entries, recalled=True, warnings=recalled.warnings,
+                         markdown=recalled.markdown)
             plan.warnings.extend(recalled.warnings)
             entries, reason = len(recalled.entries), recalled.skipped or reason
             for entry, (ref_id, facts, _) in enumerate(recalled.entries):
@@ -196,13 +227,16 @@ def plan_sources(paths: Sequence[Path], recall: Recall | None = None) -> SourceP
             plan.warnings.extend(file.warnings)
         else:
             before = len(plan.warnings)
-            found, why = _read(path, fmt, plan.warnings, keys[path])
-            file, entries, reason = _File(path, keys[path], found), len(found), why or reason
-            for entry, ref in enumerate(found):
-                facts = plan_facts(ref)
-                file.entries.append((ref.id, facts, -1))
+            if fmt == "markdown":
+                file = _markdown_file(path, keys[path], recall.before(path, keys[path]) if recall else None, plan.warnings)
+            else:
+                found, why = _read(path, fmt, plan.warnings, keys[path])
+                file, reason = _File(path, keys[path], found), why or reason
+                file.entries = [(ref.id, plan_facts(ref), -1) for ref in found]
+            entries = len(file.entries)
+            for entry, (ref_id, facts, _) in enumerate(file.entries):
                 if not plan.duplicates.add_facts((number, entry), facts):
-                    _check_id(ref, seen)
+                    _check_id_at(ref_id, facts[3], seen)
             file.warnings = plan.warnings[before:]
         if not entries:
             plan.skipped.append((path, reason))
@@ -288,6 +322,44 @@ def _stream_jsonl(path: Path, reserved: set[str] | None = None, skipped: list[st
 
     for given, ref in stream_jsonl(path, reserved, skipped, key):
         yield given, tidy(ref, exported=False)
+
+
+def _markdown_file(path: Path, key: str, earlier: Recalled | None, notes: list[str]) -> _File:
+    """A Markdown page read again, in the sections that changed since `earlier` (the last
+    reading of it, if any; markdown.read_markdown): the entries of the others are kept as that
+    reading put them, their places moved by the lines added or removed above them."""
+    from refsearch.sources.markdown import Kept, read_markdown
+
+    text = _decode(path, _read_bytes(path))
+    _check_lines(path, text)
+    earlier_ids = [ref_id for ref_id, _, _ in earlier.entries] if earlier else ()
+    pages = []
+
+    def parse(_parser) -> list[Reference]:
+        pages.append(read_markdown(text, path, key, earlier.markdown if earlier else None, earlier_ids))
+        return pages[0].references
+
+    found = iter(_parsed(path, "markdown", notes, parse)[0])
+    file = _File(path, key, [], markdown=pages[0].memo)
+    for part in pages[0].parts:
+        if not isinstance(part, Kept):
+            for ref in itertools.islice(found, part):
+                file.references.append(ref)
+                file.entries.append((ref.id, plan_facts(ref), -1))
+            continue
+        for ref_id, facts, where in earlier.entries[part.first:part.first + part.count]:
+            if part.shift:
+                facts = [*facts[:3], _moved(facts[3], part.shift), *facts[4:]]
+                file.moved[len(file.entries)] = facts[3]
+            file.references.append(None)
+            file.entries.append((ref_id, facts, where))
+    return file
+
+
+def _moved(source: str, lines: int) -> str:
+    """`file:line` moved down by `lines`."""
+    path, _, line = source.rpartition(":")
+    return f"{path}:{int(line) + lines}" if line.isdigit() else source
 
 
 def _read(path: Path, fmt: str, notes: list[str], key: str) -> tuple[list[Reference], str | None]:

@@ -21,11 +21,17 @@ Beyond list items and table rows:
   `<p>` blocks) or in paragraphs, are entries; Markdown list lines inside an HTML block still are;
 - paragraphs of numbered references (`**[3]** Author, "Title," Venue, 2019.`), one per line;
 - `$$` display math is not content.
+
+A page is read section by section (read_markdown): a page changed in one section is parsed again in
+that section only, the others kept from the last reading, which an index keeps (takeover.py).
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -46,6 +52,12 @@ _SENTENCE_ENDS = tuple("。.!?！？")
 _SHORTCODE = re.compile(r":[a-z0-9_+-]+:")  # GitHub emoji in headings (":black_small_square: Shells")
 _NEWLINE = re.compile(r"\r\n?")
 _FENCE = re.compile(r"\s{0,3}(`{3,}|~{3,})")
+_SECTION_START = re.compile(r"#{1,6}(?:[ \t]|$)")  # an ATX heading in column 0
+_REFERENCE_DEFINITION = re.compile(r"\s*\[(?:[^\]\\]|\\.)+\]:")
+# raw HTML blocks (CommonMark types 1-5), in which a "# line" is text: opening -> what closes them
+_RAW_HTML = re.compile(r"\s*<(?:(script|pre|style|textarea)(?:[\s>]|$)|(!--)|(\?)|(![A-Za-z])|(!\[CDATA\[))", re.IGNORECASE)
+_RAW_HTML_END = {1: re.compile(r"</(?:script|pre|style|textarea)>", re.IGNORECASE), 2: re.compile("-->"),
+                 3: re.compile(r"\?>"), 4: re.compile(">"), 5: re.compile(r"\]\]>")}
 _ENTRY_FIELDS = [entry_field.name for entry_field in fields(Entry)]  # shallow: asdict's deep copy cost 50 µs an entry
 
 
@@ -61,17 +73,104 @@ class _Node:
 
 
 def parse_markdown(text: str, path: Path, key: str | None = None) -> list[Reference]:
+    return read_markdown(text, path, key).references
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A section the last reading holds unchanged: its entries are that reading's `first`
+    .. `first + count - 1`, each now `shift` lines further down the file."""
+
+    first: int
+    count: int
+    shift: int
+
+
+@dataclass
+class PageRead:
+    """A page read section by section: `references` are the entries of the sections read, `parts`
+    says in file order how many of them each read section gave (an int) or which section was kept
+    from the last reading (`Kept`), and `memo` is what the next reading needs to keep sections."""
+
+    references: list[Reference]
+    parts: list[int | Kept]
+    memo: dict
+
+
+_State = tuple  # (page title so far or None, ((heading level, heading), ...)): the context a section starts in
+
+
+def read_markdown(text: str, path: Path, key: str | None = None, memo: object = None,
+                  earlier_ids: Sequence[str] = ()) -> PageRead:
+    """Read a page section by section; with the `memo` and entry ids of the last reading of the same
+    file, a section whose text and context are unchanged is kept, not parsed again.
+
+    Sections start at an ATX heading in column 0 after a blank line, outside code fences and raw
+    HTML blocks (_prepared): no Markdown block crosses such a line, so a section parses alone as it
+    does in the page. A page with reference definitions (`[ref]: url`, which any section may use) is
+    one section. A section is kept only when the page's title, its set of headings (which tell a
+    table of contents from entries) and every id its entries could share with the sections read
+    (repeated titles are numbered in file order) are as before; otherwise the whole page is read,
+    which gives what reading it fresh gives."""
     from markdown_it import MarkdownIt
 
-    path = Path(path)
-    env: dict = {}
+    path, key = Path(path), key or page_key(path)
     # Blocks first; inline content is parsed only where the rules read it (_Page.inline), because
     # which lines of an item, paragraph or HTML block belong to an entry is decided on the lines.
     parser = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"]).disable("inline")
     parser.normalizeLink = _as_written
-    prepared = _prepared(_NEWLINE.sub("\n", text))  # markdown-it's line breaks, so our lines are its lines
-    tree = _tree(parser.parse(prepared, env))
-    return _Page(path, parser, env, prepared.split("\n"), key or page_key(path)).read(tree)
+    prepared, starts = _prepared(_NEWLINE.sub("\n", text))  # markdown-it's line breaks, so our lines are its lines
+    page = _Page(path, parser, prepared.split("\n"), key)
+    earlier = _Earlier.read(memo, len(earlier_ids))
+    read = page.read(starts, earlier, earlier_ids)
+    if read is None:  # something a kept section depends on changed: read it all
+        read = _Page(path, parser, prepared.split("\n"), key).read(starts, None, ())
+    return read
+
+
+@dataclass
+class _Earlier:
+    """The memo of the last reading (from an index: untrusted, so checked whole)."""
+
+    page: str | None
+    names: frozenset[str]
+    # (digest, first line, entries, headings, starting context, {entry: id base} where its id is numbered)
+    sections: list[tuple[str, int, int, tuple[str, ...], _State, dict[int, str]]]
+    end: _State  # the context after the last section
+    firsts: list[int]  # each section's first entry
+
+    @classmethod
+    def read(cls, memo: object, entries: int) -> _Earlier | None:
+        try:
+            sections = [(digest, line, count, tuple(names), _state(state), {at: base for at, base in numbered})
+                        for digest, line, count, names, state, numbered in memo["sections"]]
+            if not (all(isinstance(d, str) and type(n) is int and type(c) is int and c >= 0
+                        and all(isinstance(name, str) for name in names)
+                        and all(type(at) is int and isinstance(base, str) for at, base in numbered.items())
+                        for d, n, c, names, _, numbered in sections)
+                    and (memo["page"] is None or isinstance(memo["page"], str))
+                    and sum(section[2] for section in sections) == entries):
+                return None
+            firsts = list(itertools.accumulate((section[2] for section in sections), initial=0))
+            return cls(memo["page"], frozenset(name for section in sections for name in section[3]), sections,
+                       _state(memo["end"]), firsts)
+        except (TypeError, ValueError, KeyError, IndexError):
+            return None
+
+
+def _state(value: object) -> _State:
+    """A section's starting context as the memo stores it (JSON lists), checked."""
+    title, headings = value
+    if title is not None and not isinstance(title, str):
+        raise TypeError("not a title")
+    headings = tuple((level, name) for level, name in headings)
+    if not all(type(level) is int and isinstance(name, str) for level, name in headings):
+        raise TypeError("not a heading")
+    return title, headings
+
+
+def _stored(state: _State) -> list:
+    return [state[0], [list(heading) for heading in state[1]]]
 
 
 def _as_written(url: str) -> str:
@@ -79,11 +178,12 @@ def _as_written(url: str) -> str:
     return url
 
 
-def _tree(tokens) -> list[_Node]:
+def _tree(tokens, offset: int) -> list[_Node]:
+    """The block tokens of a section starting after line `offset` as a tree, with page line numbers."""
     root = _Node("root", 0)
     stack = [root]
     for token in tokens:
-        line = token.map[0] + 1 if token.map else stack[-1].line
+        line = token.map[0] + 1 + offset if token.map else stack[-1].line
         if token.nesting == 1:
             node = _Node(token.type, line, level=int(token.tag[1]) if token.tag[:1] == "h" and token.tag[1:].isdigit() else 0)
             stack[-1].children.append(node)
@@ -96,26 +196,75 @@ def _tree(tokens) -> list[_Node]:
 
 
 class _Page:
-    def __init__(self, path: Path, parser, env: dict, lines: list[str], key: str):
+    def __init__(self, path: Path, parser, lines: list[str], key: str):
         self.path = path
         self.lines = lines
         self.parser = parser
-        self.env = env
+        self.env: dict = {}  # the section's reference definitions (a page with any is one section)
         self.key = key
         self.page: str | None = None
         self.headings: list[tuple[int, str]] = []
-        self.ids = IdAllocator()
         self.drafts: list[tuple[Entry, tuple[str, ...], int]] = []
         self.heading_names: set[str] = set()  # every heading of the page, normalised
+        self.section_names: list[str] = []  # the headings of the section being read
 
-    def read(self, tree: list[_Node]) -> list[Reference]:
-        self.blocks(tree, ())
-        page = self.page or self.key
-        return [
-            Reference(id=self.ids.new(self.key, entry.title), page=page, topic=topic,
-                      source=f"{self.path}:{line}", **{name: getattr(entry, name) for name in _ENTRY_FIELDS})
-            for entry, topic, line in self.drafts if not self.contents_entry(entry)
-        ]
+    def read(self, starts: list[int], earlier: _Earlier | None, earlier_ids: Sequence[str]) -> PageRead | None:
+        """The page's sections in order, each kept from `earlier` or read; None when a kept one
+        would differ from reading it (see read_markdown)."""
+        unused: dict[str, list[int]] = {}
+        for number, section in enumerate(earlier.sections if earlier else ()):
+            unused.setdefault(section[0], []).append(number)
+        # per section: (digest, first line, headings, starting context, earlier section kept or None, its drafts)
+        sections: list[tuple[str, int, tuple[str, ...], _State, int | None, range]] = []
+        for start, end in zip(starts, [*starts[1:], len(self.lines)]):
+            text = "\n".join(self.lines[start:end])
+            digest = hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+            state = (self.page, tuple(self.headings))
+            candidates = unused.get(digest, [])
+            old = next((number for number in candidates if earlier.sections[number][4] == state), None)
+            if old is not None:
+                candidates.remove(old)
+                names = earlier.sections[old][3]
+                self.heading_names.update(names)
+                self.page, headings = earlier.sections[old + 1][4] if old + 1 < len(earlier.sections) else earlier.end
+                self.headings = list(headings)
+                drafts = range(0)
+            else:
+                self.section_names, self.env, first_draft = [], {}, len(self.drafts)
+                self.blocks(_tree(self.parser.parse(text, self.env), start), ())
+                names, drafts = tuple(self.section_names), range(first_draft, len(self.drafts))
+            sections.append((digest, start + 1, names, state, old, drafts))
+        keeps = any(section[4] is not None for section in sections)
+        if keeps and (earlier.page != self.page or earlier.names != frozenset(self.heading_names)):
+            return None
+        page, ids = self.page or self.key, IdAllocator()
+        references: list[Reference] = []
+        parts: list[int | Kept] = []
+        memo: list[list] = []
+        for digest, line, names, state, old, drafts in sections:
+            numbered: dict[int, str] = {}  # entry in the section -> its id's base, where the id is numbered
+            if old is not None:  # its ids must be the ones reading the whole page would number them
+                first, count, numbered = earlier.firsts[old], earlier.sections[old][2], earlier.sections[old][5]
+                for at, ref_id in enumerate(earlier_ids[first:first + count]):
+                    if ids.take(numbered.get(at, ref_id)) != ref_id:
+                        return None
+                parts.append(Kept(first, count, line - earlier.sections[old][1]))
+            else:
+                count = 0
+                for entry, topic, entry_line in map(self.drafts.__getitem__, drafts):
+                    if self.contents_entry(entry):
+                        continue
+                    base = ids.base(self.key, entry.title)
+                    ref_id = ids.take(base)
+                    if ref_id != base:
+                        numbered[count] = base
+                    references.append(Reference(id=ref_id, page=page, topic=topic, source=f"{self.path}:{entry_line}",
+                                                **{name: getattr(entry, name) for name in _ENTRY_FIELDS}))
+                    count += 1
+                parts.append(count)
+            memo.append([digest, line, count, list(names), _stored(state), sorted(numbered.items())])
+        return PageRead(references, parts, {"page": self.page, "sections": memo,
+                                            "end": _stored((self.page, tuple(self.headings)))})
 
     def contents_entry(self, entry: Entry) -> bool:
         """A table of contents written with absolute links (`[Week 3](https://github.com/o/r#week-3)`):
@@ -152,6 +301,7 @@ class _Page:
         if not text:
             return
         self.heading_names.add(normalised_title(text))
+        self.section_names.append(normalised_title(text))
         if self.page is None and level == 1:
             self.page, self.headings = text, []
             return
@@ -276,27 +426,40 @@ def _inline(node: _Node) -> str:
     return next((child.content for child in node.children if child.type == "inline"), "")
 
 
-def _prepared(text: str) -> str:
+def _prepared(text: str) -> tuple[str, list[int]]:
     """The page with the seed's "Topic¶" lines written as ATX headings (so that one right under a
     list item starts a section instead of continuing the item) and `$$` math blocks blanked; line
-    numbers are kept, code fences are left alone."""
+    numbers are kept, code fences are left alone. With it, the lines (0-based) where sections start
+    (read_markdown): an ATX heading in column 0 after a blank line, outside fences and raw HTML."""
     lines = text.split("\n")
     fence: str | None = None
     in_math = False
     pilcrows = 0
+    starts, raw_end = [0], None
     for index, line in enumerate(lines):
         stripped = line.strip()
+        code = fence is not None
         if fence is not None:
             fence = None if stripped.startswith(fence) and not stripped.strip(fence[0]) else fence
         elif in_math:
             in_math = "$$" not in line
             lines[index] = ""
         elif opening := _FENCE.match(line):
-            fence = opening[1]
+            fence, code = opening[1], True
         elif stripped.startswith("$$"):
             in_math = stripped == "$$" or not stripped.endswith("$$")
             lines[index] = ""
         elif stripped.endswith("¶") and not _LIST_LINE.fullmatch(line) and stripped[:-1].strip():
             pilcrows += 1
             lines[index] = ("# " if pilcrows == 1 else "## ") + stripped[:-1]
-    return "\n".join(lines)
+        if raw_end is not None:
+            raw_end = None if raw_end.search(lines[index]) else raw_end
+        elif not code:
+            if index and not lines[index - 1].strip() and _SECTION_START.match(lines[index]):
+                starts.append(index)
+            elif raw := _RAW_HTML.match(lines[index]):
+                closing = _RAW_HTML_END[raw.lastindex]
+                raw_end = None if closing.search(lines[index], raw.end()) else closing
+    if any(_REFERENCE_DEFINITION.match(line) for line in lines):
+        starts = [0]  # a definition serves the whole page
+    return "\n".join(lines), starts
