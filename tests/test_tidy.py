@@ -3,6 +3,9 @@ boilerplate.py, common.py): synthetic cases here, the real exports in test_folde
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from conftest import examples
 from hypothesis import given, settings
@@ -74,9 +77,17 @@ def test_abstracts_lose_placeholders_and_rights_lines():
     ("soft\u00adhyphen :star: Great [TOC]", "softhyphen Great"),
     ("std::vector::push at 10:30:45", "std::vector::push at 10:30:45"),
     ("A &amp; B &lt;x&gt; AT&T", "A & B <x> AT&T"),
+    ("ratio $\\frac{1}{2}$ and", "ratio 1/2 and"),
+    ("\\emph{x} ends with \\frac", "x ends with /"),  # short of its arguments: not "%s/%s"
 ])
 def test_display_text(raw, shown):
     assert display_text(raw) == shown
+
+
+def test_latex_short_of_arguments_says_nothing_on_the_terminal():
+    code = "from refsearch.sources.tidy import display_text; print(display_text('an \\\\emph{abstract} ends in \\\\frac'))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (done.stdout, done.stderr) == ("an abstract ends in /\n", "")
 
 
 @settings(max_examples=examples(300), deadline=None)

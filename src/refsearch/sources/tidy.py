@@ -117,16 +117,22 @@ def latex_text(value: str) -> str:
     BibTeX's reader uses it for every field with a backslash."""
     global _latex_converter
     if _latex_converter is None:
+        import logging
+
         from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_latex_context_db
 
+        # a macro short of its arguments (`\frac` at the end of an abstract) is logged to the
+        # user's terminal, mid-build; it is handled below
+        logging.getLogger("pylatexenc").setLevel(logging.CRITICAL)
         context = get_default_latex_context_db()  # it drops \texttt{x} and \textsc{x}: keep their text
         context.add_context_category("refsearch", prepend=True, macros=[
             MacroTextSpec(name, simplify_repl="%s") for name in _TEXT_MACROS])
         _latex_converter = LatexNodes2Text(latex_context=context, math_mode="text", strict_latex_spaces=True)
     try:
-        return _latex_converter.latex_to_text(value)
+        text = _latex_converter.latex_to_text(value)
     except Exception:  # pylatexenc is tolerant by design; anything it still trips on stays as written
         return value.replace("{", "").replace("}", "")
+    return text if "%s" in value else text.replace("%s", "")  # a bare \frac's template is "%s/%s"
 
 
 _TEXT_MACROS = ("texttt", "textsc", "textsf", "textsl", "textup", "textmd", "textnormal")
