@@ -16,9 +16,9 @@ def unit_rows(n: int, d: int = 32, seed: int = 0) -> np.ndarray:
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
-def write(kind: str, directory, rows: np.ndarray) -> dict:
+def write(kind: str, directory, rows: np.ndarray, previous=None) -> dict:
     files = []
-    writer = vectors.writer(kind, lambda name: files.append(name) or directory / name, rows.shape[1])
+    writer = vectors.writer(kind, lambda name: files.append(name) or directory / name, rows.shape[1], previous)
     for start in range(0, len(rows), 1000):
         writer.add(rows[start:start + 1000])
     entry = writer.finish()
@@ -45,6 +45,25 @@ def test_ivf_finds_what_exact_search_finds(tmp_path):
     assert recall >= 0.9
     decoded = ivf.vectors(np.array([0, 5999]))
     assert np.all((decoded * rows[[0, 5999]]).sum(axis=1) > 0.999)  # 8-bit codes, close to the rows
+
+
+def test_an_update_keeps_the_lists_training_while_their_number_holds(tmp_path, monkeypatch):
+    rows = unit_rows(6000)
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir(), (tmp_path / "c").mkdir()
+    first = vectors.open_store(tmp_path / "a", write("ivf-sq8", tmp_path / "a", rows), 6000, 32)
+    import faiss
+
+    trained = []
+    monkeypatch.setattr(faiss.IndexIVFScalarQuantizer, "train", lambda self, x: trained.append(len(x)))
+    grown = np.concatenate([rows[:3000], unit_rows(10, seed=2), rows[3000:]])
+    again = vectors.open_store(tmp_path / "b", write("ivf-sq8", tmp_path / "b", grown, first), 6010, 32)
+    assert trained == []  # 6,010 rows: still 128 lists, trained as before
+    before = first.search(rows[:20], 5)[1]
+    assert np.array_equal(again.search(rows[:20], 5)[1], np.where(before >= 3000, before + 10, before))  # same lists
+    monkeypatch.undo()
+    doubled = np.concatenate([rows, unit_rows(6000, seed=3)])
+    entry = write("ivf-sq8", tmp_path / "c", doubled, first)
+    assert entry["factory"] == "IVF256,SQ8"  # twice the rows: more lists, trained anew
 
 
 def test_a_narrow_filter_on_ivf_is_searched_exactly(tmp_path):

@@ -328,7 +328,8 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
         features = FeaturesWriter()
         kept_features = DocumentFeatures.load(previous.generation) if previous else None
         fulltext = FullTextWriter(writer.tmp, BM25_PARAMS, previous.generation if previous else None)
-        store_writer = vectors.writer(vectors.store_for(total), writer.path, encoder.dimension)
+        store_writer = vectors.writer(vectors.store_for(total), writer.path, encoder.dimension,
+                                      previous.vectors_store if previous and previous.rows_reusable else None)
         unfinished.callback(store_writer.discard)
         done = 0
 

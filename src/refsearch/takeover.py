@@ -113,10 +113,14 @@ class Previous:
         return self._lines[0].get(record_key(line)) if self.rows_reusable else None
 
     @cached_property
-    def vectors(self):
+    def vectors_store(self) -> vectors.VectorStore:
         manifest = self.manifest
         return vectors.open_store(self.generation.directory, manifest["vectors"], manifest["count"],
-                                  manifest["model"]["dimension"]).vectors
+                                  manifest["model"]["dimension"])
+
+    @property
+    def vectors(self):
+        return self.vectors_store.vectors
 
     @cached_property
     def facts(self):

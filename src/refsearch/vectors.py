@@ -149,7 +149,7 @@ class FlatStore:
         self._rows = load_npy(directory / self.FILE, "float32", (count, dimension))
 
     @classmethod
-    def writer(cls, path_of: Callable[[str], Path], dimension: int) -> "FlatWriter":
+    def writer(cls, path_of: Callable[[str], Path], dimension: int, previous: VectorStore | None = None) -> "FlatWriter":
         return FlatWriter(path_of(cls.FILE), dimension)
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -213,8 +213,22 @@ class IvfStore:
         self.count, self.dimension, self._index, self._faiss = count, dimension, index, faiss
 
     @classmethod
-    def writer(cls, path_of: Callable[[str], Path], dimension: int) -> "IvfWriter":
-        return IvfWriter(path_of(cls.FILE), dimension)
+    def writer(cls, path_of: Callable[[str], Path], dimension: int, previous: VectorStore | None = None) -> "IvfWriter":
+        return IvfWriter(path_of(cls.FILE), dimension, previous if isinstance(previous, IvfStore) else None)
+
+    def untrained_copy(self, nlist: int):
+        """An empty index with these lists' training (centroids and quantiser ranges), if it has
+        `nlist` lists; else None."""
+        faiss = self._faiss
+        ivf = faiss.downcast_index(faiss.extract_index_ivf(self._index))
+        if ivf.nlist != nlist or not isinstance(ivf, faiss.IndexIVFScalarQuantizer) or ivf.d != self.dimension:
+            return None
+        index = faiss.index_factory(self.dimension, f"IVF{nlist},SQ8", faiss.METRIC_INNER_PRODUCT)
+        empty = faiss.downcast_index(faiss.extract_index_ivf(index))
+        empty.quantizer.add(ivf.quantizer.reconstruct_n(0, nlist))
+        faiss.copy_array_to_vector(faiss.vector_to_array(ivf.sq.trained), empty.sq.trained)
+        empty.is_trained = True
+        return index
 
     def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.dimension)
@@ -235,13 +249,15 @@ class IvfStore:
 
 class IvfWriter:
     """Spools the rows to a scratch file while the build streams, then trains the lists on a sample
-    and adds the rows block by block, so a build never holds all its vectors."""
+    and adds the rows block by block, so a build never holds all its vectors. An update keeps the
+    previous generation's training while the number of lists stays the same (the library grew or
+    shrank by less than about a factor of two): training took 9 of an update's 32 s at 184,000 papers."""
 
     TRAINING_SAMPLE = 100_000
     BLOCK = 65_536
 
-    def __init__(self, path: Path, dimension: int):
-        self.path, self.dimension, self.rows = path, dimension, 0
+    def __init__(self, path: Path, dimension: int, previous: IvfStore | None = None):
+        self.path, self.dimension, self.rows, self._previous = path, dimension, 0, previous
         self._spool = path.with_name(path.name + ".spool")
         with naming(self._spool):
             self._handle = open(self._spool, "wb")
@@ -265,10 +281,12 @@ class IvfWriter:
         while nlist > 1 and nlist * 39 > self.rows:  # k-means wants 39 training vectors per list
             nlist //= 2
         factory = f"IVF{nlist},SQ8"
-        index = faiss.index_factory(self.dimension, factory, faiss.METRIC_INNER_PRODUCT)
-        chosen = np.zeros(self.rows, dtype=bool)
-        chosen[np.random.default_rng(0).choice(self.rows, min(self.rows, self.TRAINING_SAMPLE), replace=False)] = True
-        index.train(np.concatenate([block[chosen[start:start + len(block)]] for start, block in self._blocks()]))
+        index = self._previous.untrained_copy(nlist) if self._previous is not None else None
+        if index is None:
+            index = faiss.index_factory(self.dimension, factory, faiss.METRIC_INNER_PRODUCT)
+            chosen = np.zeros(self.rows, dtype=bool)
+            chosen[np.random.default_rng(0).choice(self.rows, min(self.rows, self.TRAINING_SAMPLE), replace=False)] = True
+            index.train(np.concatenate([block[chosen[start:start + len(block)]] for start, block in self._blocks()]))
         for _, block in self._blocks():
             index.add(block)
         faiss.extract_index_ivf(index).make_direct_map()  # reconstruct by row (related reading, later builds)
@@ -316,9 +334,11 @@ def register(name: str, store: type) -> None:
     STORES[name] = store
 
 
-def writer(name: str, path_of: Callable[[str], Path], dimension: int) -> VectorWriter:
-    """A writer for a new generation; `path_of(name)` gives (and registers) each file's path."""
-    return _kind(name).writer(path_of, dimension)
+def writer(name: str, path_of: Callable[[str], Path], dimension: int,
+           previous: VectorStore | None = None) -> VectorWriter:
+    """A writer for a new generation; `path_of(name)` gives (and registers) each file's path;
+    `previous` is the current generation's store, of the same encoder, whose training it may keep."""
+    return _kind(name).writer(path_of, dimension, previous)
 
 
 def open_store(directory: Path, entry: dict, count: int, dimension: int) -> VectorStore:
