@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import refsearch
 from refsearch import atomic, files, store
@@ -263,3 +265,41 @@ def test_a_change_that_reaches_other_sections_reads_the_page_as_new(tmp_path, fa
     (folder / "tools.md").write_text(PAGE.replace(*edit), encoding="utf-8")
     refsearch.build(None, index_dir)
     same_as_from_scratch(index_dir, folder, tmp_path)
+
+
+RECORD = st.fixed_dictionaries({
+    "title": st.sampled_from(["Streams", "Tables", "Queues", "Logs", "Graphs", "Caches", "流处理"]),
+    "year": st.sampled_from([2019, 2020]),
+    "topic": st.sampled_from([[], ["Systems"], ["Systems", "Storage"], ["数据"]]),
+    "authors": st.lists(st.sampled_from(["Ada", "Bo", "Cy", "Dee"]), max_size=3, unique=True),
+    "tags": st.lists(st.sampled_from(["db", "ml", "ops"]), max_size=2, unique=True),
+    "kind": st.sampled_from(["paper", "book", "tool"]),
+    "venue": st.sampled_from(["", "VLDB", "SOSP"]),
+    "doi": st.sampled_from(["", "10.1/a", "10.1/b"]),  # shared DOIs merge entries: also_topics, also_in
+    "url": st.sampled_from(["", "https://a.example", "https://b.example"]),
+})
+
+
+@pytest.mark.slow
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["a", "b"]), RECORD), min_size=1, max_size=12),
+       st.lists(st.tuples(st.sampled_from(["a", "b"]), RECORD), max_size=6), st.randoms())
+def test_any_edit_of_a_library_updates_to_what_a_build_from_scratch_gives(tmp_path_factory, fake_encoder, first,
+                                                                           added, shuffle):
+    tmp_path = tmp_path_factory.mktemp("edit")
+    folder = tmp_path / "lib"
+    folder.mkdir()
+
+    def write(records):
+        for name in ("a", "b"):
+            lines = [json.dumps({key: value for key, value in record.items() if value}) + "\n"
+                     for file, record in records if file == name]
+            (folder / f"{name}.jsonl").write_text("".join(lines) or "\n", encoding="utf-8")
+
+    write(first)
+    refsearch.build([folder], tmp_path / "idx")
+    second = [record for record in first if shuffle.random() < 0.7] + added
+    shuffle.shuffle(second)
+    write(second or first[:1])
+    refsearch.build(None, tmp_path / "idx")
+    same_as_from_scratch(tmp_path / "idx", folder, tmp_path)

@@ -349,11 +349,22 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
                 if picked:
                     block[picked] = fetch(np.array([by_hash[hashes[i]] for i in picked]))
             store_writer.add(block)
+            run: tuple[list[int], list[bytes]] = ([], [])  # rows taken over since the last one written anew
+
+            def take_over_run() -> None:
+                if not run[0]:
+                    return
+                catalog.add_kept(previous.kept_rows, *run)
+                lexical.add_kept(run[0])
+                features.add_kept(kept_features, run[0], previous.reference)
+                run[0].clear(), run[1].clear()
+
             for row, ((position, ref, kept, line), digest) in enumerate(zip(rows, hashes), start=done):
                 if position not in plan.duplicates.absorbs:
                     row_of_position[position] = row
                 old_rows.append(-1 if kept is None else kept)
                 if kept is None:
+                    take_over_run()
                     fresh.append(hash_of_id.get(ref.id) != digest)
                     catalog.add(ref, digest)
                     lexical.add(lexical_fields(ref))
@@ -361,13 +372,13 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
                 else:
                     fresh.append(False)
                     stored = previous.stored[kept] if line is None else with_hash(line, digest)
-                    catalog.add_line(stored, previous.facts(kept))
-                    lexical.add_kept(kept)
-                    features.add_kept(kept_features, kept, previous.reference)
+                    run[0].append(kept)
+                    run[1].append(stored)
                     if b'"fulltext"' in stored:  # its full text's files, read again for the passages
                         ref = previous.reference(kept)
                 if ref is not None and ref.fulltext:
                     fulltext.add(row, ref.fulltext)
+            take_over_run()
             done += len(rows)
             if progress:
                 progress(done, total)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from array import array
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -52,17 +52,18 @@ class FeaturesWriter:
         self._copy_kept()
         self._values.extend(features_of(ref))
 
-    def add_kept(self, previous: "DocumentFeatures | None", row: int, reference: Callable[[int], Reference]) -> None:
-        """A row taken over unchanged from the previous generation (takeover.py): its features are
+    def add_kept(self, previous: "DocumentFeatures | None", rows: Sequence[int], reference: Callable[[int], Reference]) -> None:
+        """Rows taken over unchanged from the previous generation (takeover.py): their features are
         copied (checked as any read is; a run of such rows in one read: row by row, an update of
-        6,000 references spent 60 ms here), or computed from its record when that generation had none."""
+        6,000 references spent 60 ms here), or computed from their records when that generation had none."""
         if previous is None:
-            self.add(reference(row))
+            for row in rows:
+                self.add(reference(row))
             return
         if previous is not self._kept_from:
             self._copy_kept()
             self._kept_from = previous
-        self._kept_rows.append(row)
+        self._kept_rows.extend(rows)
 
     def _copy_kept(self) -> None:
         if self._kept_rows:

@@ -273,11 +273,12 @@ class BM25Builder:
             raise ValueError("another k1 or b: the weights cannot be turned back into frequencies")
         self._old = (old, lengths)
 
-    def add_kept(self, old_doc: int) -> None:
-        """The next document is `old_doc` of the index given to `take_over`, unchanged."""
-        self._kept_old.append(old_doc)
-        self._kept_new.append(len(self._lengths))
-        self._lengths.append(float(self._old[1][old_doc]))
+    def add_kept(self, old_docs: Sequence[int]) -> None:
+        """The next documents are `old_docs` of the index given to `take_over`, unchanged."""
+        start = len(self._lengths)
+        self._kept_old.extend(old_docs)
+        self._kept_new.extend(range(start, start + len(old_docs)))
+        self._lengths.frombytes(np.asarray(self._old[1][np.asarray(old_docs, dtype=np.int64)], dtype=np.float32).tobytes())
 
     def finish(self, block: int = 1 << 20) -> BM25Index:
         """The index, postings placed term by term with a counting sort, a block at a time: beside

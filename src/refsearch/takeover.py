@@ -36,7 +36,7 @@ import numpy as np
 from . import store, vectors
 from .atomic import naming, write_file
 from .files import REBUILD, read_index_file, read_index_json
-from .catalog import RECORDS, Catalog, _json_line, _reference, record_key, split_hash
+from .catalog import RECORDS, Catalog, KeptRows, _json_line, _reference, record_key, split_hash
 from .errors import IndexProblem
 from .lexical import BM25Index
 from .records import Reference
@@ -123,9 +123,9 @@ class Previous:
         return self.vectors_store.vectors
 
     @cached_property
-    def facts(self):
-        """A row's catalog.RowFacts."""
-        return self.catalog.row_facts()
+    def kept_rows(self) -> KeptRows:
+        """The catalog as rows are taken over from it (CatalogWriter.add_kept)."""
+        return self.catalog.kept_rows()
 
     @cached_property
     def lexical(self) -> tuple[BM25Index, np.ndarray]:
