@@ -283,7 +283,7 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
 
     total = plan.count
     hash_of_id = previous.hash_of_id if previous else {}
-    old_rows_by_hash = previous.row_of_hash if previous else {}
+    old_rows_by_hash = {digest: rows[0] for digest, rows in previous.rows_of_hash.items()} if previous else {}
     lexical = BM25Builder(**BM25_PARAMS)
     if previous and previous.rows_reusable:
         lexical.take_over(*previous.lexical)
@@ -293,24 +293,29 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
     old_rows = array("q")
     row_of_position: dict[tuple[int, int], int] = {}
 
-    def row_of(item) -> tuple[Reference | None, int | None, bytes | None]:
-        """(the reference, None, None) to write anew, or (None, previous row, its record line now,
-        None: as stored) to take over."""
+    def row_of(item) -> tuple[Reference | None, int | None, bytes | None, str]:
+        """(the reference, None, None, its content hash) to write anew, or (None, previous row, its
+        record line now or None: as stored, its content hash) to take over."""
         if not isinstance(item, Reference):  # an unmerged entry not read again: a previous row
             if not previous.rows_reusable:
-                return plan.reference(item), None, None
-            if isinstance(item, Moved):  # ... whose place in its file changed
-                return None, item.where, with_place(previous.reading.raw_line(item.where), item.source)
-            return None, item, None
+                item = plan.reference(item)
+            elif isinstance(item, Moved):  # ... whose place in its file changed
+                line = with_place(previous.reading.raw_line(item.where), item.source)
+                return None, item.where, line, previous.hashes[item.where]
+            else:
+                return None, item, None, previous.hashes[item]
+        digest = content_hash(item, encoder.fingerprint)
         line = record_line(item) if previous and previous.rows_reusable else None
-        kept = previous.row_of_line(line) if line else None
-        return (item, None, None) if kept is None else (None, kept, line)
+        kept = previous.row_of_line(line, digest) if line else None
+        return (item, None, None, digest) if kept is None else (None, kept, line, digest)
 
     def texts_to_embed() -> Iterator[list[str]]:
         for chunk in _chunks(plan.items(), CHUNK):
-            rows = [(position, *row_of(item)) for position, item in chunk]
-            hashes = [previous.hashes[kept] if ref is None else content_hash(ref, encoder.fingerprint)
-                      for _, ref, kept, _ in rows]
+            rows, hashes = [], []
+            for position, item in chunk:
+                ref, kept, line, digest = row_of(item)
+                rows.append((position, ref, kept, line))
+                hashes.append(digest)
             for (_, ref, kept, _), digest in zip(rows, hashes):
                 ref_id = previous.catalog.ids[kept] if ref is None else ref.id
                 new_ids.add(ref_id)

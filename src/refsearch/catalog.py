@@ -227,11 +227,14 @@ class CatalogWriter:
         also = np.ones(len(topics), dtype=bool)
         also[np.cumsum(counts) - counts] = False  # each row's list starts with its topic, then its also_topics
         topics[~also] = values[:, TOPIC]
-        row_page = np.repeat(page, counts)
-        keys = [(int(p), *kept.source_topics[t]) if not a else (int(p), kept.topic_paths[t], ())
-                for p, t, a in zip(*_distinct_in_order(row_page, topics, also))]
-        codes = (row_page * len(kept.topic_paths) + topics) * 2 + also
-        topic_numbers = _renumbered_codes(codes, self._topics, keys)
+        width = len(kept.topic_paths)
+
+        def topic_key(code: int) -> tuple:  # (this catalog's page, the topic's path, its English path)
+            (page_number, topic), also_topic = divmod(code // 2, width), code % 2
+            return (page_number, kept.topic_paths[topic], ()) if also_topic else (page_number, *kept.source_topics[topic])
+
+        codes = (np.repeat(page, counts) * width + topics) * 2 + also
+        topic_numbers = _renumbered_codes(codes, self._topics, topic_key)
         self._facet_rows.frombytes(np.column_stack((page, topic_numbers[~also], kind, venue, values[:, YEAR]))
                                    .astype(np.int32).tobytes())
         for name, numbers, names in (("author", self._authors, kept.authors), ("tag", self._tags, kept.tags)):
@@ -311,29 +314,21 @@ def _flattened(listing: tuple[np.ndarray, np.ndarray], rows: np.ndarray) -> tupl
     return numbers[at].astype(np.int64), counts
 
 
-def _distinct_in_order(*columns: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The distinct tuples of `columns` (equal length), in order of first appearance."""
-    stacked = np.column_stack(columns).astype(np.int64)
-    _, first = np.unique(stacked, axis=0, return_index=True)
-    return tuple(stacked[np.sort(first)].T)
-
-
 def _renumbered(old: np.ndarray, numbers: dict, names: Sequence) -> np.ndarray:
     """`old` (numbers into `names`) as numbers in `numbers` (name -> number), a name not yet there
     numbered in order of first appearance, as `setdefault` row by row numbers it."""
-    if not len(old):
-        return np.zeros(0, dtype=np.int64)
-    return _renumbered_codes(old, numbers, [names[number] for number in _distinct_in_order(old)[0].tolist()])
+    return _renumbered_codes(old, numbers, names.__getitem__)
 
 
-def _renumbered_codes(codes: np.ndarray, numbers: dict, keys: list) -> np.ndarray:
-    """`codes` as numbers in `numbers`, `keys` being the key of each distinct code in order of first appearance."""
+def _renumbered_codes(codes: np.ndarray, numbers: dict, key_of: Callable[[int], Any]) -> np.ndarray:
+    """`codes` as numbers in `numbers` (key -> number) of their keys (`key_of(code)`), a key not yet
+    there numbered in order of first appearance."""
     if not len(codes):
         return np.zeros(0, dtype=np.int64)
     distinct, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")
     new = np.empty(len(distinct), dtype=np.int64)
-    new[order] = [numbers.setdefault(key, len(numbers)) for key in keys]
+    new[order] = [numbers.setdefault(key_of(code), len(numbers)) for code in distinct[order].tolist()]
     return new[inverse.reshape(-1)]
 
 

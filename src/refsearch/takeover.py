@@ -73,29 +73,20 @@ class Previous:
         return self.catalog.stored_lines()
 
     @cached_property
-    def _lines(self) -> tuple[dict[bytes, int], list[str]]:
-        """(record line without its hash and place -> first row, each row's content hash)."""
-        by_key: dict[bytes, int] = {}
+    def hashes(self) -> list[str]:
+        """Each row's content hash."""
         hashes = []
         for row, stored in enumerate(self.stored):
-            split = split_hash(stored)
-            key = record_key(split[0]) if split else None
-            if key is None:  # written before hashes came first: read the hash, take nothing over
-                hashes.append(str(_json_line(stored, self.catalog, row).get("content_hash", "")))
-                continue
-            by_key.setdefault(key, row)
-            hashes.append(split[1])
-        return by_key, hashes
-
-    @property
-    def hashes(self) -> list[str]:
-        return self._lines[1]
+            split = split_hash(stored)  # else written before hashes came first: read the hash
+            hashes.append(split[1] if split else str(_json_line(stored, self.catalog, row).get("content_hash", "")))
+        return hashes
 
     @cached_property
-    def row_of_hash(self) -> dict[str, int]:
-        rows: dict[str, int] = {}
+    def rows_of_hash(self) -> dict[str, list[int]]:
+        """content hash -> the rows holding it, in order."""
+        rows: dict[str, list[int]] = {}
         for row, digest in enumerate(self.hashes):
-            rows.setdefault(digest, row)
+            rows.setdefault(digest, []).append(row)
         return rows
 
     @cached_property
@@ -107,10 +98,19 @@ class Previous:
         stored = self.stored[row]
         return _reference(_json_line(stored, self.catalog, row), self.catalog, row)
 
-    def row_of_line(self, line: bytes) -> int | None:
-        """The row whose stored record is `line` (catalog.record_line) but for its place in the
-        sources, if rows may be taken over."""
-        return self._lines[0].get(record_key(line)) if self.rows_reusable else None
+    def row_of_line(self, line: bytes, content_hash: str) -> int | None:
+        """The first row whose stored record is `line` (catalog.record_line, whose content hash is
+        `content_hash`) but for its place in the sources, if rows may be taken over. Only the rows
+        with that content hash are compared: an index of the whole catalog's lines cost 1 s at
+        184,000 rows."""
+        if not self.rows_reusable:
+            return None
+        key = record_key(line)
+        for row in self.rows_of_hash.get(content_hash, ()):
+            split = split_hash(self.stored[row])
+            if split and record_key(split[0]) == key:
+                return row
+        return None
 
     @cached_property
     def vectors_store(self) -> vectors.VectorStore:
@@ -209,8 +209,7 @@ class Reading:
         file = self._files.get(os.path.abspath(path))
         if file is None or file["key"] != key:
             return None
-        return Recalled([tuple(entry) for entry in file["entries"]], list(file["warnings"]), file["skipped"],
-                        file.get("markdown"))
+        return Recalled(file["entries"], list(file["warnings"]), file["skipped"], file.get("markdown"))
 
     def raw_line(self, where: int) -> bytes:
         if where < 0:
