@@ -356,21 +356,29 @@ class BM25Builder:
         old, old_lengths = self._old
         n_docs = len(self._lengths)
         lengths = np.frombuffer(self._lengths, dtype=np.float32).copy()
-        new_of_old = np.full(old.n_docs, -1, dtype=np.int64)
+        new_of_old = np.full(old.n_docs, -1, dtype=np.int32)  # 32 bits, and in place below: 20 million
         new_of_old[np.frombuffer(self._kept_old, dtype=np.int32)] = np.frombuffer(self._kept_new, dtype=np.int32)
-        old_docs = np.asarray(old.doc_ids)
+        old_docs = np.asarray(old.doc_ids)  # postings at 184,000 papers peaked at 2.3 GB without
         old_term_ptr = np.asarray(old.term_ptr)
         kept = new_of_old[old_docs] >= 0
-        old_terms = np.repeat(np.arange(len(old_term_ptr) - 1, dtype=np.int64), np.diff(old_term_ptr))[kept]
+        old_terms = np.repeat(np.arange(len(old_term_ptr) - 1, dtype=np.int32), np.diff(old_term_ptr))[kept]
         old_docs = old_docs[kept]
-        weights = np.asarray(old.weights, dtype=np.float64)[kept]
-        norm = self.k1 * (1 - self.b + self.b * old_lengths[old_docs].astype(np.float64) / max(old.params["avgdl"], 1e-9))
-        old_tfs = weights * norm / np.maximum(self.k1 + 1 - weights, 1e-12)
-        del weights, norm
+        old_tfs = np.asarray(old.weights, dtype=np.float64)[kept]  # weights, turned into frequencies in place
+        del kept
+        norm = old_lengths[old_docs].astype(np.float64)
+        norm *= self.b / max(old.params["avgdl"], 1e-9)
+        norm += 1 - self.b
+        norm *= self.k1
+        norm *= old_tfs
+        np.subtract(self.k1 + 1, old_tfs, out=old_tfs)
+        np.maximum(old_tfs, 1e-12, out=old_tfs)
+        np.divide(norm, old_tfs, out=old_tfs)
+        del norm
         terms, number_of_old, number_of_new = _merged_vocabulary(old.terms, np.bincount(old_terms, minlength=len(old.terms)) > 0,
                                                                  [token.encode("utf-8") for token in self.vocab])
-        old_terms = number_of_old[old_terms]
+        old_terms = number_of_old[old_terms].astype(np.int32)
         docs = new_of_old[old_docs]
+        del old_docs
         new_terms = number_of_new[np.frombuffer(self._terms, dtype=np.int32)]
         new_docs, new_tfs = np.frombuffer(self._docs, dtype=np.int32), np.frombuffer(self._tfs, dtype=np.float32)
         self.vocab, self._terms, self._docs, self._tfs, self._old = {}, array("i"), array("i"), array("f"), None
@@ -378,7 +386,11 @@ class BM25Builder:
         kept_in_order = np.all(np.diff(new_of_old[new_of_old >= 0]) > 0)
         if kept_in_order:  # (term, document) is still sorted: put the new postings in their places
             order = np.lexsort((new_docs, new_terms))
-            at = np.searchsorted(old_terms * n_docs + docs, new_terms[order] * n_docs + new_docs[order])
+            keys = old_terms.astype(np.int64)
+            keys *= n_docs
+            keys += docs
+            at = np.searchsorted(keys, new_terms[order] * n_docs + new_docs[order])
+            del keys
             docs = np.insert(docs, at, new_docs[order]).astype(np.int32)
             tfs = np.insert(old_tfs, at, new_tfs[order])
         else:
