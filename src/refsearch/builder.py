@@ -342,6 +342,15 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
             if progress:
                 progress(min(done + count, total), total)
 
+        run: tuple[list[int], list[bytes]] = ([], [])  # rows taken over since the last one written anew
+
+        def take_over_run() -> None:
+            if run[0]:
+                catalog.add_kept(previous.kept_rows, *run)
+                lexical.add_kept(run[0])
+                features.add_kept(kept_features, run[0], previous.reference)
+                run[0].clear(), run[1].clear()
+
         for embedded in embed(texts_to_embed(), encoded):
             rows, hashes, missing = pending.popleft()
             if missing:
@@ -354,16 +363,6 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
                 if picked:
                     block[picked] = fetch(np.array([by_hash[hashes[i]] for i in picked]))
             store_writer.add(block)
-            run: tuple[list[int], list[bytes]] = ([], [])  # rows taken over since the last one written anew
-
-            def take_over_run() -> None:
-                if not run[0]:
-                    return
-                catalog.add_kept(previous.kept_rows, *run)
-                lexical.add_kept(run[0])
-                features.add_kept(kept_features, run[0], previous.reference)
-                run[0].clear(), run[1].clear()
-
             for row, ((position, ref, kept, line), digest) in enumerate(zip(rows, hashes), start=done):
                 if position not in plan.duplicates.absorbs:
                     row_of_position[position] = row
