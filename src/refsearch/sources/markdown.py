@@ -205,8 +205,8 @@ class _Page:
         self.page: str | None = None
         self.headings: list[tuple[int, str]] = []
         self.drafts: list[tuple[Entry, tuple[str, ...], int]] = []
-        self.heading_names: set[str] = set()  # every heading of the page, normalised
-        self.section_names: list[str] = []  # the headings of the section being read
+        self.heading_names: frozenset[str] = frozenset()  # every heading of the page, normalised (after reading)
+        self.section_names: list[str] = []  # the headings of the section being read, normalised
 
     def read(self, starts: list[int], earlier: _Earlier | None, earlier_ids: Sequence[str]) -> PageRead | None:
         """The page's sections in order, each kept from `earlier` or read; None when a kept one
@@ -225,7 +225,6 @@ class _Page:
             if old is not None:
                 candidates.remove(old)
                 names = earlier.sections[old][3]
-                self.heading_names.update(names)
                 self.page, headings = earlier.sections[old + 1][4] if old + 1 < len(earlier.sections) else earlier.end
                 self.headings = list(headings)
                 drafts = range(0)
@@ -234,8 +233,9 @@ class _Page:
                 self.blocks(_tree(self.parser.parse(text, self.env), start), ())
                 names, drafts = tuple(self.section_names), range(first_draft, len(self.drafts))
             sections.append((digest, start + 1, names, state, old, drafts))
+        self.heading_names = frozenset(name for section in sections for name in section[2])
         keeps = any(section[4] is not None for section in sections)
-        if keeps and (earlier.page != self.page or earlier.names != frozenset(self.heading_names)):
+        if keeps and (earlier.page != self.page or earlier.names != self.heading_names):
             return None
         page, ids = self.page or self.key, IdAllocator()
         references: list[Reference] = []
@@ -300,7 +300,6 @@ class _Page:
     def heading(self, level: int, text: str) -> None:
         if not text:
             return
-        self.heading_names.add(normalised_title(text))
         self.section_names.append(normalised_title(text))
         if self.page is None and level == 1:
             self.page, self.headings = text, []
