@@ -14,7 +14,6 @@ import hashlib
 import numpy as np
 
 from refsearch import cli, encoders
-from refsearch.encoders import ModelSpec
 
 DIMENSION = 384
 
@@ -35,25 +34,6 @@ class StandInEncoder:
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-class StandInBackend:
-    fingerprint = StandInEncoder.fingerprint
-
-    def __init__(self):
-        self.encoder = StandInEncoder()
-
-    def resolve(self, model):
-        return ModelSpec(model or "stand-in", None, self.fingerprint)
-
-    def model_changed(self, recorded: dict) -> bool:
-        return recorded["fingerprint"] != self.fingerprint
-
-    def for_build(self, spec, index_dir):
-        return self.encoder, {}
-
-    def for_query(self, index_dir, recorded, model_path, one_query=False):
-        return self.encoder
-
-
 if __name__ == "__main__":
-    encoders.register("stand-in", StandInBackend())
+    encoders.register("stand-in", encoders.InProcessBackend(StandInEncoder()))
     cli.main()

@@ -7,7 +7,7 @@ import hashlib
 
 import numpy as np
 
-from refsearch.encoders import ModelSpec
+from refsearch.encoders import InProcessBackend
 from refsearch.tokenizer import tokenize
 
 DIMENSION = 64
@@ -30,23 +30,14 @@ class FakeEncoder:
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-class FakeBackend:
-    """Needs no model files; `fingerprint` can be changed to play "the model changed"."""
+class FakeBackend(InProcessBackend):
+    """Needs no model files; `fingerprint` can be changed to play "the model changed"; counts the
+    query encoders opened."""
 
     def __init__(self, encoder: FakeEncoder):
-        self.encoder = encoder
-        self.fingerprint = encoder.fingerprint
+        super().__init__(encoder)
         self.opened_for_one_query: list[bool] = []  # one entry per query encoder opened
-
-    def resolve(self, model):
-        return ModelSpec(model or "fake", None, self.fingerprint)
-
-    def model_changed(self, recorded: dict) -> bool:
-        return recorded["fingerprint"] != self.fingerprint
-
-    def for_build(self, spec, index_dir):
-        return self.encoder, {}
 
     def for_query(self, index_dir, recorded, model_path, one_query=False):
         self.opened_for_one_query.append(one_query)
-        return self.encoder
+        return super().for_query(index_dir, recorded, model_path, one_query)

@@ -76,6 +76,28 @@ class Backend(Protocol):
         ...
 
 
+class InProcessBackend:
+    """The backend of an encoder that is an object in this process and needs no model files (a
+    plug-in's, a test's stand-in): it embeds and answers queries itself, and its `fingerprint`
+    (which may be changed) says whether the model changed since an index was built."""
+
+    def __init__(self, encoder: Encoder):
+        self.encoder = encoder
+        self.fingerprint = encoder.fingerprint
+
+    def resolve(self, model: str | None) -> ModelSpec:
+        return ModelSpec(model or self.encoder.model_id, None, self.fingerprint)
+
+    def model_changed(self, recorded: dict) -> bool:
+        return recorded["fingerprint"] != self.fingerprint
+
+    def for_build(self, spec: ModelSpec, index_dir: Path) -> tuple[Encoder, dict]:
+        return self.encoder, {}
+
+    def for_query(self, index_dir: Path, recorded: dict, model_path: Path | None, one_query: bool = False) -> Encoder:
+        return self.encoder
+
+
 _BACKENDS: dict[str, Backend | str] = {
     "onnx": "refsearch.encoders.onnx:OnnxBackend",
     "onnx-int8": "refsearch.encoders.quantize:Int8Backend",
