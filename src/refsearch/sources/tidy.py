@@ -87,13 +87,13 @@ def display_text(text: str | None, lines: bool = False) -> str | None:
         text = _without_tags(text)
     if "&" in text and _ENTITY.search(text):
         text = html.unescape(text)
-    if "\\" in text or "``" in text:
-        text = latex_text(text) if _LATEX.search(text) else text
+    text = _INVISIBLE.sub("", text)  # before LaTeX: a soft hyphen inside a macro ("\\\u00ad`") hides it
+    if ("\\" in text or "``" in text) and _LATEX.search(text):
+        text = _INVISIBLE.sub("", latex_text(text))  # LaTeX's \- becomes a soft hyphen
     if ":" in text:
         text = _SHORTCODE.sub(_no_shortcode, text)
     if "[" in text:
         text = _TOC.sub("", text)
-    text = _INVISIBLE.sub("", text)  # last: LaTeX's \- becomes a soft hyphen too
     if lines:
         return "\n".join(line for part in text.split("\n") if (line := _SPACES.sub(" ", part).strip())) or None
     return clean(text)
