@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
+from hypothesis import given, strategies as st
+
+from refsearch.catalog import HASH_PREFIX, StoredLines, split_hash, with_hash
 from refsearch.records import Reference
 
 
@@ -17,3 +21,14 @@ def test_json_round_trip_with_every_field():
 def test_author_property_joins_the_authors():
     assert Reference(id="i", title="t", page="p", authors=("A", "B")).author == "A; B"
     assert Reference(id="i", title="t", page="p").author is None
+
+
+@given(st.lists(st.one_of(
+    st.builds(lambda digest, rest: with_hash(b"{" + rest, digest), st.text("0123456789abcdef", min_size=32, max_size=32),
+              st.binary(max_size=20)),
+    st.binary(max_size=60),
+    st.builds(lambda digest: HASH_PREFIX + digest + b'", x\n', st.binary(min_size=32, max_size=32))), max_size=30))
+def test_stored_hashes_read_all_at_once_are_what_each_line_holds(lines):
+    stored = StoredLines(b"".join(lines), np.cumsum([0, *map(len, lines)], dtype=np.int64))
+    assert list(stored) == lines
+    assert stored.hashes() == [split[1] if (split := split_hash(line)) else None for line in lines]

@@ -103,3 +103,46 @@ def test_a_large_library_builds_an_ivf_store_and_answers(tmp_path, fake_encoder,
     fake_encoder.encoded.clear()
     assert refsearch.build([tmp_path / "lib.md"], tmp_path / "idx").added == 1
     assert len(fake_encoder.encoded) == 1  # the others reused, decoded from the 8-bit codes
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf-sq8"])
+def test_rows_named_in_the_previous_store_are_taken_from_it(tmp_path, kind):
+    rows = unit_rows(6000)
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    first = vectors.open_store(tmp_path / "a", write(kind, tmp_path / "a", rows), 6000, 32)
+    new = unit_rows(10, seed=2)
+    files = []
+    writer = vectors.writer(kind, lambda name: files.append(name) or tmp_path / "b" / name, 32, first)
+    previous_rows = np.concatenate([np.arange(3000), np.full(10, -1), np.arange(3000, 5999), [7]])  # row 5999 gone, 7 twice
+    for start in range(0, len(previous_rows), 1000):
+        part = previous_rows[start:start + 1000]
+        writer.add(new[(previous_rows[:start] < 0).sum():][:(part < 0).sum()], part)
+    entry = writer.finish()
+    again = vectors.open_store(tmp_path / "b", entry, 6010, 32)
+    taken = np.flatnonzero(previous_rows >= 0)
+    assert np.array_equal(again.vectors(taken), first.vectors(previous_rows[taken]))  # the same codes, not encoded again
+    (tmp_path / "c").mkdir()
+    given = np.concatenate([rows[:3000], new, rows[3000:5999], rows[[7]]])
+    added = vectors.open_store(tmp_path / "c", write(kind, tmp_path / "c", given, first), 6010, 32)  # every vector given
+    assert np.array_equal(again.vectors(np.arange(3000, 3010)), added.vectors(np.arange(3000, 3010)))  # encoded alike
+    _, found = again.search(new[:3], 1)
+    assert found.ravel().tolist() == [3000, 3001, 3002]
+    _, found = again.search(rows[[5, 4000]], 2)
+    assert found[0, 0] == 5 and found[1, 0] == 4010
+    with pytest.raises(ValueError):
+        writer.add(new[:2], np.array([-1, 3, -1]))  # three rows, two vectors given
+
+
+@pytest.mark.parametrize("ids", [[0, 0, 2, 3], [0, 1, 2, 9]])
+def test_lists_whose_rows_are_not_each_row_once_are_damage(tmp_path, ids):
+    import faiss
+
+    rows = unit_rows(2000)
+    entry = write("ivf-sq8", tmp_path, rows)
+    index = faiss.read_index(str(tmp_path / "vectors.ivf"))
+    index.reset()
+    index.set_direct_map_type(faiss.DirectMap.NoMap)
+    index.add_with_ids(rows[:4], np.array(ids, dtype=np.int64))
+    faiss.write_index(index, str(tmp_path / "vectors.ivf"))
+    with pytest.raises(IndexProblem, match="disagree"):
+        vectors.open_store(tmp_path, entry, 4, 32).lists_and_codes()

@@ -283,7 +283,7 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
 
     total = plan.count
     hash_of_id = previous.hash_of_id if previous else {}
-    old_rows_by_hash = {digest: rows[0] for digest, rows in previous.rows_of_hash.items()} if previous else {}
+    old_rows_by_hash = previous.first_row_of_hash if previous and previous.vectors_reusable else {}
     lexical = BM25Builder(**BM25_PARAMS)
     if previous and previous.rows_reusable:
         lexical.take_over(*previous.lexical)
@@ -334,7 +334,7 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
         kept_features = DocumentFeatures.load(previous.generation) if previous else None
         fulltext = FullTextWriter(writer.tmp, BM25_PARAMS, previous.generation if previous else None)
         store_writer = vectors.writer(vectors.store_for(total), writer.path, encoder.dimension,
-                                      previous.vectors_store if previous and previous.rows_reusable else None)
+                                      previous.vectors_store if previous and previous.vectors_reusable else None)
         unfinished.callback(store_writer.discard)
         done = 0
 
@@ -355,14 +355,10 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
             rows, hashes, missing = pending.popleft()
             if missing:
                 journal.add([hashes[i] for i in missing], embedded)
-            block = np.zeros((len(rows), encoder.dimension), dtype=np.float32)
-            from_old = [i for i, digest in enumerate(hashes) if digest in old_rows_by_hash]
-            from_journal = [i for i, digest in enumerate(hashes) if digest not in old_rows_by_hash]
-            for picked, by_hash, fetch in ((from_old, old_rows_by_hash, previous and previous.vectors),
-                                           (from_journal, journal.rows, journal.vectors)):
-                if picked:
-                    block[picked] = fetch(np.array([by_hash[hashes[i]] for i in picked]))
-            store_writer.add(block)
+            from_old = np.array([old_rows_by_hash.get(digest, -1) for digest in hashes], dtype=np.int64)
+            from_journal = [journal.rows[digest] for digest in hashes if digest not in old_rows_by_hash]
+            store_writer.add(journal.vectors(np.array(from_journal, dtype=np.int64)) if from_journal
+                             else np.zeros((0, encoder.dimension), np.float32), from_old)
             for row, ((position, ref, kept, line), digest) in enumerate(zip(rows, hashes), start=done):
                 if position not in plan.duplicates.absorbs:
                     row_of_position[position] = row

@@ -23,6 +23,7 @@ than a LIKE scan and costs no extra import.
 
 from __future__ import annotations
 
+import collections.abc
 import contextlib
 import dataclasses
 import json
@@ -160,6 +161,36 @@ def split_hash(stored: bytes) -> tuple[bytes, str] | None:
             or not _HEX.issuperset(stored[len(HASH_PREFIX):_HASH_END])):
         return None
     return b"{" + stored[_HASH_END + 3:].rstrip(b"\n"), stored[len(HASH_PREFIX):_HASH_END].decode()
+
+
+class StoredLines(collections.abc.Sequence):
+    """The stored lines of a records file (`with_hash`), row by row, as bytes."""
+
+    def __init__(self, data: bytes, offsets: np.ndarray):
+        self._data, self._offsets = data, offsets
+        self._bounds = offsets.tolist()
+
+    def __len__(self) -> int:
+        return len(self._bounds) - 1
+
+    def __getitem__(self, row: int) -> bytes:
+        return self._data[self._bounds[row]:self._bounds[row + 1]]
+
+    def hashes(self) -> list[str | None]:
+        """Each line's content hash as `split_hash` reads it (None where it reads none), all
+        rows at once: row by row took 0.5 s at 184,000 rows."""
+        starts, width = self._offsets[:-1], _HASH_END + 3
+        rows = np.flatnonzero(self._offsets[1:] - starts >= width)
+        heads = np.frombuffer(self._data, dtype=np.uint8)[starts[rows][:, None] + np.arange(width)]
+        digits = heads[:, len(HASH_PREFIX):_HASH_END]
+        shaped = ((heads[:, :len(HASH_PREFIX)] == np.frombuffer(HASH_PREFIX, np.uint8)).all(axis=1)
+                  & (heads[:, _HASH_END:] == np.frombuffer(b'", ', np.uint8)).all(axis=1)
+                  & (((digits >= ord("0")) & (digits <= ord("9"))) | ((digits >= ord("a")) & (digits <= ord("f")))).all(axis=1))
+        hashes: list[str | None] = [None] * len(self)
+        for row, digest in zip(rows[shaped].tolist(), np.ascontiguousarray(digits[shaped]).view(f"S{_HASH_END - len(HASH_PREFIX)}")
+                               .ravel().astype(str).tolist()):
+            hashes[row] = digest
+        return hashes
 
 
 class CatalogWriter:
@@ -401,13 +432,12 @@ class Catalog:
                 data = _json_line(line, self, row)
                 yield self._topic_shown(_reference(data, self, row), row), str(data.get("content_hash", ""))
 
-    def stored_lines(self) -> list[bytes]:
-        """Every stored line, in row order, as bytes (a build compares them with what it reads now)."""
+    def stored_lines(self) -> "StoredLines":
+        """Every stored line, in row order (a build compares them with what it reads now)."""
         data = read_index_file(self.generation.path(RECORDS), self._size)
         if len(data) != self._size:
             self._damaged(RECORDS, "its size changed")
-        offsets = np.asarray(self._offsets).tolist()
-        return [data[start:end] for start, end in zip(offsets, offsets[1:])]
+        return StoredLines(data, np.asarray(self._offsets, dtype=np.int64))
 
     def kept_rows(self) -> "KeptRows":
         """The facet arrays as a build taking rows over reads them (all checked here once: they

@@ -36,7 +36,7 @@ import numpy as np
 from . import store, vectors
 from .atomic import naming, write_file
 from .files import REBUILD, read_index_file, read_index_json
-from .catalog import RECORDS, Catalog, KeptRows, _json_line, _reference, record_key, split_hash
+from .catalog import RECORDS, Catalog, KeptRows, StoredLines, _json_line, _reference, record_key, split_hash
 from .errors import IndexProblem
 from .lexical import BM25Index
 from .records import Reference
@@ -68,26 +68,32 @@ class Previous:
     # --- rows --------------------------------------------------------------------------------------
 
     @cached_property
-    def stored(self) -> list[bytes]:
+    def stored(self) -> StoredLines:
         """Every stored line, in row order."""
         return self.catalog.stored_lines()
 
     @cached_property
     def hashes(self) -> list[str]:
         """Each row's content hash."""
-        hashes = []
-        for row, stored in enumerate(self.stored):
-            split = split_hash(stored)  # else written before hashes came first: read the hash
-            hashes.append(split[1] if split else str(_json_line(stored, self.catalog, row).get("content_hash", "")))
+        hashes = self.stored.hashes()
+        for row in [row for row, digest in enumerate(hashes) if digest is None]:  # written before hashes came first
+            hashes[row] = str(_json_line(self.stored[row], self.catalog, row).get("content_hash", ""))
         return hashes
 
     @cached_property
-    def rows_of_hash(self) -> dict[str, list[int]]:
-        """content hash -> the rows holding it, in order."""
-        rows: dict[str, list[int]] = {}
-        for row, digest in enumerate(self.hashes):
-            rows.setdefault(digest, []).append(row)
-        return rows
+    def first_row_of_hash(self) -> dict[str, int]:
+        """content hash -> the first row holding it."""
+        hashes = self.hashes
+        return dict(zip(reversed(hashes), range(len(hashes) - 1, -1, -1)))
+
+    @cached_property
+    def _later_rows_of_hash(self) -> dict[str, list[int]]:
+        """content hash -> the rows after the first holding it (few: a dict of a list per row took 0.4 s)."""
+        first, later = self.first_row_of_hash, {}
+        if len(first) < len(self.hashes):
+            for row in [row for row, digest in enumerate(self.hashes) if first[digest] != row]:
+                later.setdefault(self.hashes[row], []).append(row)
+        return later
 
     @cached_property
     def hash_of_id(self) -> dict[str, str]:
@@ -106,7 +112,8 @@ class Previous:
         if not self.rows_reusable:
             return None
         key = record_key(line)
-        for row in self.rows_of_hash.get(content_hash, ()):
+        first = self.first_row_of_hash.get(content_hash)
+        for row in () if first is None else (first, *self._later_rows_of_hash.get(content_hash, ())):
             split = split_hash(self.stored[row])
             if split and record_key(split[0]) == key:
                 return row
@@ -145,15 +152,16 @@ class Previous:
         except IndexProblem:
             return None
 
-    rows_reusable = False  # set by `allow_rows`
+    rows_reusable = vectors_reusable = False  # set by `allow_rows`
 
     def allow_rows(self, vectors_fingerprint: str, settings: dict) -> None:
-        """Rows may be taken over when the generation's vectors are this encoder's and it was
-        written in this refsearch's formats (`settings`: the manifest's `lexical` and `records`)."""
+        """Vectors (and an IVF store's training) may be taken over when they are this encoder's;
+        rows too when the generation was written in this refsearch's formats (`settings`: the
+        manifest's `lexical` and `records`)."""
         manifest = self.manifest
-        self.rows_reusable = (manifest["model"]["vectors_fingerprint"] == vectors_fingerprint
-                              and all(manifest.get(key) == value for key, value in settings.items())
-                              and "lexical.lengths.npy" in manifest["files"])
+        self.vectors_reusable = manifest["model"]["vectors_fingerprint"] == vectors_fingerprint
+        self.rows_reusable = (self.vectors_reusable and "lexical.lengths.npy" in manifest["files"]
+                              and all(manifest.get(key) == value for key, value in settings.items()))
 
     # --- the reading -------------------------------------------------------------------------------
 
