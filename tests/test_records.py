@@ -32,3 +32,14 @@ def test_stored_hashes_read_all_at_once_are_what_each_line_holds(lines):
     stored = StoredLines(b"".join(lines), np.cumsum([0, *map(len, lines)], dtype=np.int64))
     assert list(stored) == lines
     assert stored.hashes() == [split[1] if (split := split_hash(line)) else None for line in lines]
+
+
+@given(st.lists(st.binary(min_size=1, max_size=8), min_size=1, max_size=12), st.data())
+def test_stored_lines_joined_are_the_lines_one_after_another(lines, data):
+    stored = StoredLines(b"".join(lines), np.cumsum([0, *map(len, lines)], dtype=np.int64))
+    rows = data.draw(st.lists(st.integers(0, len(lines) - 1), max_size=20))
+    replaced = data.draw(st.dictionaries(st.integers(0, max(len(rows) - 1, 0)), st.binary(max_size=5))) if rows else {}
+    want = [replaced.get(at, lines[row]) for at, row in enumerate(rows)]
+    joined, lengths = stored.joined(np.array(rows, dtype=np.int64), replaced)
+    assert joined == b"".join(want) and lengths.tolist() == [len(line) for line in want]
+    assert stored.rows_with(b"\x00").tolist() == [b"\x00" in line for line in lines]

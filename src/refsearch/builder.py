@@ -38,6 +38,7 @@ from .state import (RECORDS_SETTINGS, IndexState, Wanted, inspect, record_roots,
 from .text import content_hash, dense_text, lexical_fields
 
 CHUNK = 2048
+RUN_ROWS = 65_536  # rows taken over are written a run at a time, at most this many (their lines are held)
 
 Progress = Callable[[int, int], None]  # (references indexed so far, references in all)
 
@@ -342,14 +343,18 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
             if progress:
                 progress(min(done + count, total), total)
 
-        run: tuple[list[int], list[bytes]] = ([], [])  # rows taken over since the last one written anew
+        # rows taken over since the last one written anew, and the lines of those whose line changed
+        # (by their place in the run); a run goes on across chunks (each cost ~10 ms of renumbering)
+        run: tuple[list[int], dict[int, bytes]] = ([], {})
+        with_fulltext = previous.stored.rows_with(b'"fulltext"') if previous and previous.rows_reusable else None
 
         def take_over_run() -> None:
-            if run[0]:
-                catalog.add_kept(previous.kept_rows, *run)
-                lexical.add_kept(run[0])
-                features.add_kept(kept_features, run[0], previous.reference)
-                run[0].clear(), run[1].clear()
+            rows, replaced = run
+            if rows:
+                catalog.add_kept(previous.kept_rows, rows, *previous.stored.joined(rows, replaced))
+                lexical.add_kept(rows)
+                features.add_kept(kept_features, rows, previous.reference)
+                rows.clear(), replaced.clear()
 
         for embedded in embed(texts_to_embed(), encoded):
             rows, hashes, missing = pending.popleft()
@@ -371,17 +376,19 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
                     features.add(ref)
                 else:
                     fresh.append(False)
-                    stored = previous.stored[kept] if line is None else with_hash(line, digest)
+                    if line is not None:
+                        run[1][len(run[0])] = with_hash(line, digest)
                     run[0].append(kept)
-                    run[1].append(stored)
-                    if b'"fulltext"' in stored:  # its full text's files, read again for the passages
+                    if with_fulltext[kept]:  # its full text's files, read again for the passages
                         ref = previous.reference(kept)
                 if ref is not None and ref.fulltext:
                     fulltext.add(row, ref.fulltext)
-            take_over_run()
+            if len(run[0]) >= RUN_ROWS:
+                take_over_run()
             done += len(rows)
             if progress:
                 progress(done, total)
+        take_over_run()
         report.removed = sum(1 for ref_id in hash_of_id if ref_id not in new_ids)
         features_meta = features.finish(writer.path)
         meta = store_writer.finish()
