@@ -796,3 +796,15 @@ def test_ctrl_c_during_a_query_says_interrupted(tmp_path, fake_encoder, monkeypa
     monkeypatch.setattr(Index, "search", _raise(KeyboardInterrupt()))
     result = CliRunner().invoke(app, ["search", "anything", "--index", str(tmp_path / "idx")])
     assert (result.exit_code, result.stderr) == (130, "refsearch: interrupted\n")
+
+
+def test_files_hashed_together_are_each_file_s_digest_in_order(tmp_path):
+    import hashlib
+
+    from refsearch.files import sha256_each
+
+    paths = []
+    for number, size in enumerate((10, 3_000_000, 0, 70_000)):
+        paths.append(tmp_path / f"f{number}")
+        paths[-1].write_bytes(bytes([number]) * size)
+    assert sha256_each(paths) == [hashlib.sha256(path.read_bytes()).hexdigest() for path in paths]

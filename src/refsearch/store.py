@@ -35,7 +35,7 @@ from pathlib import Path
 
 from .atomic import publish_file, publish_folder, staging, write_file
 from .errors import IndexProblem, RefsearchError
-from .files import REBUILD, plain_name, read_index_file, remove, sha256_file, sha256_index_file
+from .files import REBUILD, plain_name, read_index_file, remove, sha256_each, sha256_index_file
 
 SCHEMA_VERSION = 2
 INDEX_FORMAT = "refsearch/index"
@@ -85,8 +85,11 @@ def open_generation(directory: Path, checksums: bool = False) -> Generation | No
     if generation is None:
         return None
     manifest = read_manifest(generation / "manifest.json")
-    for name, expected in manifest["files"].items():
-        _verify_file(generation / name, expected, checksums)
+    files = {generation / name: expected for name, expected in manifest["files"].items()}
+    for path, expected in files.items():
+        _verify_file(path, expected)
+    if checksums:
+        _verify_checksums(files)
     return Generation(generation, manifest)
 
 
@@ -101,7 +104,7 @@ def check_sizes(generation: Generation) -> None:
         except OSError:
             info = None
         if info is None or info.st_size != size or not stat.S_ISREG(info.st_mode):
-            _verify_file(Path(path), {"size": size}, checksum=False)  # raises, naming what is wrong
+            _verify_file(Path(path), {"size": size})  # raises, naming what is wrong
 
 
 def read_manifest(path: Path) -> dict:
@@ -150,7 +153,8 @@ def _source_entry(entry: object, roots: int) -> bool:
             and _count(entry.get("mtime_ns")) and isinstance(entry.get("sha256"), str))
 
 
-def _verify_file(path: Path, expected: dict, checksum: bool) -> None:
+def _verify_file(path: Path, expected: dict) -> None:
+    """The file is there, a regular file of the expected size (its checksum: `_verify_checksums`)."""
     try:
         info = path.lstat()
     except OSError:
@@ -159,13 +163,20 @@ def _verify_file(path: Path, expected: dict, checksum: bool) -> None:
         raise IndexProblem(f"{path}: not a regular file (a link or a folder); {REBUILD}.")
     if info.st_size != expected["size"]:
         raise IndexProblem(f"{path}: index file is truncated or damaged ({info.st_size} bytes, expected {expected['size']}); {REBUILD}.")
-    if checksum and sha256_index_file(path) != expected["sha256"]:
-        raise IndexProblem(f"{path}: index file is corrupted (checksum mismatch); {REBUILD}.")
+
+
+def _verify_checksums(expected: dict[Path, dict]) -> None:
+    paths = list(expected)
+    for path, digest in zip(paths, sha256_each(paths, sha256_index_file)):
+        if digest != expected[path]["sha256"]:
+            raise IndexProblem(f"{path}: index file is corrupted (checksum mismatch); {REBUILD}.")
 
 
 def verify_checksums(generation: Generation) -> None:
-    for name, expected in generation.manifest["files"].items():
-        _verify_file(generation.path(name), expected, checksum=True)
+    files = {generation.path(name): expected for name, expected in generation.manifest["files"].items()}
+    for path, expected in files.items():
+        _verify_file(path, expected)
+    _verify_checksums(files)
 
 
 class GenerationWriter:
@@ -182,8 +193,9 @@ class GenerationWriter:
         return self.tmp / name
 
     def publish(self, manifest: dict) -> Path:
-        files = {name: {"size": (self.tmp / name).stat().st_size, "sha256": sha256_file(self.tmp / name)}
-                 for name in self.files}
+        digests = sha256_each([self.tmp / name for name in self.files])
+        files = {name: {"size": (self.tmp / name).stat().st_size, "sha256": digest}
+                 for name, digest in zip(self.files, digests)}
         manifest = {"format": INDEX_FORMAT, "schema_version": SCHEMA_VERSION, **manifest, "files": files}
         write_file(self.tmp / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1).encode())
         final = self.index_dir / f"gen-{_next_number(self.index_dir)}"
