@@ -159,27 +159,46 @@ def test_the_map_places_a_new_reference_and_keeps_the_others(tmp_path, fake_enco
     assert refsearch.open(index_dir).manifest["map"]["placed"] < 5
 
 
-@pytest.mark.parametrize("damage", ["not-json", "row-out-of-range", "bad-facts", "other-reader"])
+def test_the_reading_of_a_file_read_alike_is_copied_not_written_again(tmp_path, library, fake_encoder, monkeypatch):
+    from refsearch import takeover
+
+    index_dir = tmp_path / "idx"
+    refsearch.build([library], index_dir)
+    reading = store.current_generation(index_dir) / "records.reading.jsonl"
+    before = reading.read_bytes().splitlines()
+    dumped, dumps = [], json.dumps
+    monkeypatch.setattr(takeover.json, "dumps", lambda value, **kw: dumped.append(value) or dumps(value, **kw))
+    (library / "c.jsonl").write_text(C + dumps({"title": "Stream processing", "note": "logs"}) + "\n", encoding="utf-8")
+    assert refsearch.build(None, index_dir).added == 1
+    assert [value["path"].rsplit("/", 1)[-1] for value in dumped if "path" in value] == ["c.jsonl"]
+    after = (store.current_generation(index_dir) / "records.reading.jsonl").read_bytes().splitlines()
+    assert after[1:3] == before[1:3] and after[3] != before[3]  # a.md and b.md copied, c.jsonl written
+    same_as_from_scratch(index_dir, library, tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["not-json", "row-out-of-range", "bad-facts", "deep", "other-reader"])
 def test_a_damaged_reading_is_ignored_and_every_file_read(tmp_path, library, fake_encoder, parsed, damage):
     index_dir = tmp_path / "idx"
     refsearch.build([library], index_dir)
     generation = store.current_generation(index_dir)
-    path = generation / "records.reading.json"
-    reading = json.loads(path.read_text("utf-8"))
+    path = generation / "records.reading.jsonl"
+    header, *reading = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
     if damage == "not-json":
-        text = "{"
+        text = "{\n"
     else:
-        entry = reading["files"][0]["entries"][0]
+        entry = reading[0]["entries"][0]
         if damage == "row-out-of-range":
             entry[2] = 10_000
         elif damage == "bad-facts":
             entry[1] = [["doi:x"], 5, None, None, None]
+        elif damage == "deep":
+            entry[1] = "DEEP"
         else:
-            reading["reader"] = "0" * 32
-        text = json.dumps(reading)
+            header["reader"] = "0" * 32
+        text = "".join(json.dumps(line) + "\n" for line in (header, *reading)).replace('"DEEP"', "[" * 100_000 + "]" * 100_000)
     path.write_text(text, encoding="utf-8")
     manifest = json.loads((generation / "manifest.json").read_text("utf-8"))
-    manifest["files"]["records.reading.json"] = {"size": path.stat().st_size, "sha256": files.sha256_file(path)}
+    manifest["files"]["records.reading.jsonl"] = {"size": path.stat().st_size, "sha256": files.sha256_file(path)}
     atomic.publish_file(generation / "manifest.json", json.dumps(manifest).encode())
     (library / "b.md").write_text(B + "- [Spark](https://spark.apache.org) - big data\n", encoding="utf-8")
     parsed.clear()

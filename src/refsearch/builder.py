@@ -144,7 +144,8 @@ def _build_index(sources, index_dir: Path, model, encoder, force, progress, lock
                                                                       encoder_impl.dimension),
                                       written.map_kept(previous))
             takeover.write_reading(writer.path(takeover.READING), writer.path(takeover.RAW),
-                                   _reading(plan, files, roots, written.row_of_position), written.raw_lines.values())
+                                   _reading(plan, files, roots, written.row_of_position), written.raw_lines.values(),
+                                   previous.reading if previous else None)
             manifest = {
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "count": count,

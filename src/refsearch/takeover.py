@@ -2,7 +2,8 @@
 
 Two things are kept from one build to the next:
 
-- *its reading of the sources* (`records.reading.json` in each generation): per source file, the
+- *its reading of the sources* (`records.reading.jsonl` in each generation: a line naming the
+  reader, then a line per source file, which the next build copies when it reads the file alike): the
   size and time it had, the page key it was read under, and per entry its id, what duplicate
   planning needs (dedupe.plan_facts) and where its record went: a row of the generation, or, for
   an entry merged with another (either side), a line of `records.raw.jsonl` (the entry as read,
@@ -35,14 +36,14 @@ import numpy as np
 
 from . import store, vectors
 from .atomic import naming, write_file
-from .files import REBUILD, read_index_file, read_index_json
+from .files import REBUILD, read_index_file
 from .catalog import RECORDS, Catalog, KeptRows, StoredLines, _json_line, _reference, record_key, split_hash
 from .errors import IndexProblem
 from .lexical import BM25Index
 from .records import Reference
 from .sources.dedupe import plan_facts_valid
 
-READING, RAW = "records.reading.json", "records.raw.jsonl"
+READING, RAW = "records.reading.jsonl", "records.raw.jsonl"
 _PACKAGE = Path(__file__).resolve().parent
 
 
@@ -171,7 +172,7 @@ class Previous:
             return None
         try:
             return Reading(self)
-        except (IndexProblem, ValueError, TypeError, KeyError):
+        except (IndexProblem, ValueError, TypeError, KeyError, RecursionError):
             return None  # an unreadable reading is no reason to fail the build: read every file
 
 
@@ -180,13 +181,15 @@ class Reading:
 
     def __init__(self, previous: Previous):
         generation = previous.generation
-        data = read_index_json(generation.path(READING))
+        header, *lines = read_index_file(generation.path(READING)).split(b"\n")[:-1]
         raw = read_index_file(generation.path(RAW)).split(b"\n")[:-1]
         count = previous.catalog.count
-        if not isinstance(data, dict) or data.get("reader") != reader_digest() or not isinstance(data.get("files"), list):
+        if json.loads(header) != {"reader": reader_digest()}:
             raise ValueError("another reader")
         self._files: dict[str, dict] = {}
-        for file in data["files"]:
+        self._lines: dict[str, bytes] = {}
+        for line in lines:
+            file = json.loads(line)
             if not (isinstance(file, dict) and all(isinstance(file.get(k), str) for k in ("path", "key"))
                     and all(type(file.get(k)) is int for k in ("size", "mtime_ns"))
                     and isinstance(file.get("warnings"), list) and all(isinstance(w, str) for w in file["warnings"])
@@ -198,6 +201,7 @@ class Reading:
                         and plan_facts_valid(entry[1]) and type(entry[2]) is int and -len(raw) <= entry[2] < count):
                     raise ValueError("not an entry's reading")
             self._files[file["path"]] = file
+            self._lines[file["path"]] = line
         self._previous = previous
         self._raw = raw
 
@@ -219,6 +223,12 @@ class Reading:
             return None
         return Recalled(file["entries"], list(file["warnings"]), file["skipped"], file.get("markdown"))
 
+    def line_if_alike(self, file: dict) -> bytes | None:
+        """The line that holds `file` (a file's reading as `write_reading` takes it) if this reading
+        holds it alike: an unchanged file's reading is copied, not written out again (0.7 s for
+        184,000 entries)."""
+        return self._lines[file["path"]] if self._files.get(file["path"]) == file else None
+
     def raw_line(self, where: int) -> bytes:
         if where < 0:
             return self._raw[-where - 1]
@@ -235,10 +245,17 @@ class Reading:
         return _reference(_json_line(self.raw_line(where), catalog, where), catalog, where)
 
 
-def write_reading(path: Path, raw_path: Path, files: Iterable[dict], raw_lines: Iterable[bytes]) -> None:
-    """Write a generation's reading (`files`: dicts as `Reading` reads them) and its raw lines."""
+def write_reading(path: Path, raw_path: Path, files: Iterable[dict], raw_lines: Iterable[bytes],
+                  previous: Reading | None) -> None:
+    """Write a generation's reading (`files`: dicts as `Reading` reads them; a file's line of the
+    `previous` reading when it holds the file alike) and its raw lines."""
     with naming(raw_path), open(raw_path, "wb") as handle:
         for line in raw_lines:
             handle.write(line + b"\n")
-    write_file(path, json.dumps({"reader": reader_digest(), "files": list(files)}, ensure_ascii=False).encode())
+    lines = [json.dumps({"reader": reader_digest()}).encode()]
+    for file in files:
+        line = previous.line_if_alike(file) if previous else None
+        lines.append(line if line is not None else json.dumps(file, ensure_ascii=False).encode())
+    lines.append(b"")
+    write_file(path, b"\n".join(lines))
 
