@@ -390,6 +390,8 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
             if progress:
                 progress(done, total)
         take_over_run()
+        if previous:
+            previous.let_go_of_rows()
         report.removed = sum(1 for ref_id in hash_of_id if ref_id not in new_ids)
         features_meta = features.finish(writer.path)
         meta = store_writer.finish()

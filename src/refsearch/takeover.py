@@ -73,6 +73,12 @@ class Previous:
         """Every stored line, in row order."""
         return self.catalog.stored_lines()
 
+    def let_go_of_rows(self) -> None:
+        """Drop the stored lines and the catalog as taken over (hundreds of MB at 184,000 papers)
+        once every row is written: BM25's postings, merged next, are a build's peak of memory."""
+        for name in ("stored", "kept_rows"):
+            self.__dict__.pop(name, None)
+
     @cached_property
     def hashes(self) -> list[str]:
         """Each row's content hash."""
