@@ -40,6 +40,6 @@ def test_stored_lines_joined_are_the_lines_one_after_another(lines, data):
     rows = data.draw(st.lists(st.integers(0, len(lines) - 1), max_size=20))
     replaced = data.draw(st.dictionaries(st.integers(0, max(len(rows) - 1, 0)), st.binary(max_size=5))) if rows else {}
     want = [replaced.get(at, lines[row]) for at, row in enumerate(rows)]
-    joined, lengths = stored.joined(np.array(rows, dtype=np.int64), replaced)
-    assert joined == b"".join(want) and lengths.tolist() == [len(line) for line in want]
+    pieces, lengths = stored.joined(np.array(rows, dtype=np.int64), replaced)
+    assert b"".join(pieces) == b"".join(want) and lengths.tolist() == [len(line) for line in want]
     assert stored.rows_with(b"\x00").tolist() == [b"\x00" in line for line in lines]

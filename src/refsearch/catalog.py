@@ -176,9 +176,10 @@ class StoredLines(collections.abc.Sequence):
     def __getitem__(self, row: int) -> bytes:
         return self._data[self._bounds[row]:self._bounds[row + 1]]
 
-    def joined(self, rows: np.ndarray, replaced: dict[int, bytes]) -> tuple[bytes, np.ndarray]:
-        """The lines of `rows` one after another (`replaced[i]` instead of the stored line of the
-        i-th), and each one's length: rows that follow each other are one slice of the records."""
+    def joined(self, rows: np.ndarray, replaced: dict[int, bytes]) -> tuple[list[bytes | memoryview], np.ndarray]:
+        """The lines of `rows` one after another, in pieces (`replaced[i]` instead of the stored
+        line of the i-th), and each line's length: rows that follow each other are one view of the
+        records, not a copy (copying 350 MB twice took 0.5 s at 184,000 papers)."""
         rows = np.asarray(rows, dtype=np.int64)
         lengths = self._offsets[rows + 1] - self._offsets[rows]
         for at, line in replaced.items():
@@ -187,12 +188,12 @@ class StoredLines(collections.abc.Sequence):
         if replaced:
             places = np.fromiter(replaced, dtype=np.int64, count=len(replaced))
             cuts = np.union1d(cuts, np.concatenate([places, places + 1]))
-        pieces, bounds = [], self._bounds
+        pieces, bounds, data = [], self._bounds, memoryview(self._data)
         for start, end in zip([0, *cuts.tolist()], [*cuts.tolist(), len(rows)]):
             if start < end:
                 line = replaced.get(start) if end - start == 1 else None
-                pieces.append(line if line is not None else self._data[bounds[int(rows[start])]:bounds[int(rows[end - 1]) + 1]])
-        return b"".join(pieces), lengths
+                pieces.append(line if line is not None else data[bounds[int(rows[start])]:bounds[int(rows[end - 1]) + 1]])
+        return pieces, lengths
 
     def rows_with(self, needle: bytes) -> np.ndarray:
         """Whether each line holds `needle` (found in one pass over the records, not line by line)."""
@@ -264,15 +265,16 @@ class CatalogWriter:
         for kind, name in facts.names:
             self._name_table[kind].setdefault(name, []).append(row)
 
-    def add_kept(self, kept: KeptRows, rows: Sequence[int], lines: bytes, lengths: np.ndarray) -> None:
-        """Rows of a previous catalog taken over, with their stored lines now (one after another,
-        each `lengths` long): what `add_line` row by row gives (the same numbers, in order of first
-        appearance), a run at a time in numpy (row by row, 184,000 rows took 7 s)."""
+    def add_kept(self, kept: KeptRows, rows: Sequence[int], lines: Sequence[bytes | memoryview], lengths: np.ndarray) -> None:
+        """Rows of a previous catalog taken over, with their stored lines now (one after another, in
+        pieces, each line `lengths` long): what `add_line` row by row gives (the same numbers, in
+        order of first appearance), a run at a time in numpy (row by row, 184,000 rows took 7 s)."""
         if not len(rows):
             return
         rows = np.asarray(rows, dtype=np.int64)
         with naming(self._records_path):
-            self._records.write(lines)
+            for piece in lines:
+                self._records.write(piece)
         ends = self._offsets[-1] + np.cumsum(lengths, dtype=np.int64)
         self._offsets.extend(ends.tolist())
         first_row = len(self._ids)
