@@ -85,11 +85,7 @@ def open_generation(directory: Path, checksums: bool = False) -> Generation | No
     if generation is None:
         return None
     manifest = read_manifest(generation / "manifest.json")
-    files = {generation / name: expected for name, expected in manifest["files"].items()}
-    for path, expected in files.items():
-        _verify_file(path, expected)
-    if checksums:
-        _verify_checksums(files)
+    _verify({generation / name: expected for name, expected in manifest["files"].items()}, checksums)
     return Generation(generation, manifest)
 
 
@@ -153,8 +149,20 @@ def _source_entry(entry: object, roots: int) -> bool:
             and _count(entry.get("mtime_ns")) and isinstance(entry.get("sha256"), str))
 
 
+def _verify(files: dict[Path, dict], checksums: bool) -> None:
+    """Each file is as its manifest entry says: its size, and with `checksums` its sha256 (the
+    files hashed together: `files.sha256_each`)."""
+    for path, expected in files.items():
+        _verify_file(path, expected)
+    if checksums:
+        paths = list(files)
+        for path, digest in zip(paths, sha256_each(paths, sha256_index_file)):
+            if digest != files[path]["sha256"]:
+                raise IndexProblem(f"{path}: index file is corrupted (checksum mismatch); {REBUILD}.")
+
+
 def _verify_file(path: Path, expected: dict) -> None:
-    """The file is there, a regular file of the expected size (its checksum: `_verify_checksums`)."""
+    """The file is there, a regular file of the expected size."""
     try:
         info = path.lstat()
     except OSError:
@@ -165,18 +173,8 @@ def _verify_file(path: Path, expected: dict) -> None:
         raise IndexProblem(f"{path}: index file is truncated or damaged ({info.st_size} bytes, expected {expected['size']}); {REBUILD}.")
 
 
-def _verify_checksums(expected: dict[Path, dict]) -> None:
-    paths = list(expected)
-    for path, digest in zip(paths, sha256_each(paths, sha256_index_file)):
-        if digest != expected[path]["sha256"]:
-            raise IndexProblem(f"{path}: index file is corrupted (checksum mismatch); {REBUILD}.")
-
-
 def verify_checksums(generation: Generation) -> None:
-    files = {generation.path(name): expected for name, expected in generation.manifest["files"].items()}
-    for path, expected in files.items():
-        _verify_file(path, expected)
-    _verify_checksums(files)
+    _verify({generation.path(name): expected for name, expected in generation.manifest["files"].items()}, True)
 
 
 class GenerationWriter:
