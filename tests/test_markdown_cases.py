@@ -22,6 +22,12 @@ def test_setext_headings_are_topics():
     assert (refs[0].page, refs[0].topic) == ("Reading List", ("Papers",))
 
 
+def test_a_heading_s_back_link_to_the_contents_is_not_its_name():  # book-of-secret-knowledge
+    refs = md("# Book\n\n#### CLI Tools &nbsp;[<sup>[TOC]</sup>](#toc)\n\n- [A](https://a.example) - a\n\n"
+              "## :black_small_square: Shells [toc]\n\n- [B](https://b.example) - b\n")
+    assert [ref.topic for ref in refs] == [("CLI Tools",), ("Shells",)]
+
+
 def test_reference_style_links():
     refs = md(
         """\

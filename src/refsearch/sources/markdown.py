@@ -49,7 +49,9 @@ _HTML_ITEM_LEAD = re.compile(r"^(?:\s|&nbsp;|&#160;|:[a-z0-9_+-]+:|[-*+•·])*"
 _HTML_ITEM = re.compile(r"<a\s[^<>]*href[^<>]*>.*?</a\s*>\s*[-–—:：|]\s*\S", re.IGNORECASE)
 _ANCHOR_LINE = re.compile(r"\s*[*_]*\[[^\]]*\]\(#[^)]*\)[*_]*\s*")
 _SENTENCE_ENDS = tuple("。.!?！？")
-_SHORTCODE = re.compile(r":[a-z0-9_+-]+:")  # GitHub emoji in headings (":black_small_square: Shells")
+# not a heading's name: GitHub emoji (":black_small_square: Shells") and a back-link to the table of
+# contents ("CLI Tools [<sup>[TOC]</sup>](#table-of-contents)")
+_HEADING_NOISE = re.compile(r":[a-z0-9_+-]+:|\[(?i:toc)\]")
 _NEWLINE = re.compile(r"\r\n?")
 _FENCE = re.compile(r"\s{0,3}(`{3,}|~{3,})")
 _SECTION_START = re.compile(r"#{1,6}(?:[ \t]|$)")  # an ATX heading in column 0
@@ -286,7 +288,7 @@ class _Page:
     def blocks(self, nodes: list[_Node], labels: tuple[str, ...]) -> None:
         for node in nodes:
             if node.type == "heading_open":
-                self.heading(node.level, " ".join(_SHORTCODE.sub("", self.inline(_inline(node)).text).split()))
+                self.heading(node.level, " ".join(_HEADING_NOISE.sub("", self.inline(_inline(node)).text).split()))
             elif node.type == "paragraph_open":
                 self.paragraph(node, labels)
             elif node.type == "html_block":
