@@ -207,6 +207,26 @@ def test_a_damaged_reading_is_ignored_and_every_file_read(tmp_path, library, fak
     same_as_from_scratch(index_dir, library, tmp_path)
 
 
+def test_a_previous_index_whose_offsets_are_out_of_order_is_never_copied_into_the_next(tmp_path, library, fake_encoder):
+    """A crafted previous generation, consistent with its own checksums, whose record offsets go
+    backwards: an update stops with a one-line IndexProblem and leaves that generation as it was."""
+    from refsearch.errors import IndexProblem
+
+    index_dir = tmp_path / "idx"
+    refsearch.build([library], index_dir)
+    generation = store.current_generation(index_dir)
+    offsets = np.load(generation / "records.offsets.npy")
+    offsets[3], offsets[4] = offsets[4] + 40, offsets[3]
+    np.save(generation / "records.offsets.npy", offsets)
+    manifest = json.loads((generation / "manifest.json").read_text("utf-8"))
+    manifest["files"]["records.offsets.npy"]["sha256"] = files.sha256_file(generation / "records.offsets.npy")
+    atomic.publish_file(generation / "manifest.json", json.dumps(manifest).encode())
+    (library / "b.md").write_text(B + "- [Spark](https://spark.apache.org) - big data\n", encoding="utf-8")
+    with pytest.raises(IndexProblem, match="records.offsets.npy: damaged"):
+        refsearch.build(None, index_dir)
+    assert store.current_generation(index_dir) == generation
+
+
 def test_force_reads_everything_again(tmp_path, library, fake_encoder, parsed):
     index_dir = tmp_path / "idx"
     refsearch.build([library], index_dir)

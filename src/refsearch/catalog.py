@@ -466,7 +466,10 @@ class Catalog:
         data = read_index_file(self.generation.path(RECORDS), self._size)
         if len(data) != self._size:
             self._damaged(RECORDS, "its size changed")
-        return StoredLines(data, np.asarray(self._offsets, dtype=np.int64))
+        offsets = np.asarray(self._offsets, dtype=np.int64)
+        if (np.diff(offsets) < 0).any():  # lines are cut by these (StoredLines): they must not go back
+            self._damaged(OFFSETS, "offsets out of order")
+        return StoredLines(data, offsets)
 
     def kept_rows(self) -> "KeptRows":
         """The facet arrays as a build taking rows over reads them (all checked here once: they
