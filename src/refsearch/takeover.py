@@ -132,10 +132,6 @@ class Previous:
         return vectors.open_store(self.generation.directory, manifest["vectors"], manifest["count"],
                                   manifest["model"]["dimension"])
 
-    @property
-    def vectors(self):
-        return self.vectors_store.vectors
-
     @cached_property
     def kept_rows(self) -> KeptRows:
         """The catalog as rows are taken over from it (CatalogWriter.add_kept)."""
@@ -193,7 +189,7 @@ class Reading:
         if json.loads(header) != {"reader": reader_digest()}:
             raise ValueError("another reader")
         self._files: dict[str, dict] = {}
-        self._lines: dict[str, bytes] = {}
+        self._lines: dict[str, bytes] = {}  # path -> the line holding its reading (line_if_alike)
         for line in lines:
             file = json.loads(line)
             if not (isinstance(file, dict) and all(isinstance(file.get(k), str) for k in ("path", "key"))

@@ -43,15 +43,14 @@ from refsearch.sources.markdown_inline import (
     row_entry,
 )
 from refsearch.sources.markdown_tokens import Inline, read_tokens
+from refsearch.sources.tidy import TOC_MARKER
 
 _LIST_LINE = re.compile(r"\s*(?:[-*+]|[0-9]{1,9}[.)])\s+(.*)")
 _HTML_ITEM_LEAD = re.compile(r"^(?:\s|&nbsp;|&#160;|:[a-z0-9_+-]+:|[-*+•·])*", re.IGNORECASE)
 _HTML_ITEM = re.compile(r"<a\s[^<>]*href[^<>]*>.*?</a\s*>\s*[-–—:：|]\s*\S", re.IGNORECASE)
 _ANCHOR_LINE = re.compile(r"\s*[*_]*\[[^\]]*\]\(#[^)]*\)[*_]*\s*")
 _SENTENCE_ENDS = tuple("。.!?！？")
-# not a heading's name: GitHub emoji (":black_small_square: Shells") and a back-link to the table of
-# contents ("CLI Tools [<sup>[TOC]</sup>](#table-of-contents)")
-_HEADING_NOISE = re.compile(r":[a-z0-9_+-]+:|\[(?i:toc)\]")
+_SHORTCODE = re.compile(r":[a-z0-9_+-]+:")  # GitHub emoji in headings (":black_small_square: Shells")
 _NEWLINE = re.compile(r"\r\n?")
 _FENCE = re.compile(r"\s{0,3}(`{3,}|~{3,})")
 _SECTION_START = re.compile(r"#{1,6}(?:[ \t]|$)")  # an ATX heading in column 0
@@ -288,7 +287,7 @@ class _Page:
     def blocks(self, nodes: list[_Node], labels: tuple[str, ...]) -> None:
         for node in nodes:
             if node.type == "heading_open":
-                self.heading(node.level, " ".join(_HEADING_NOISE.sub("", self.inline(_inline(node)).text).split()))
+                self.heading(node.level, _heading_name(self.inline(_inline(node)).text))
             elif node.type == "paragraph_open":
                 self.paragraph(node, labels)
             elif node.type == "html_block":
@@ -421,6 +420,12 @@ class _Page:
         if content.text.startswith(("[", "http://", "https://")) or any(link.start == 0 for link in content.links):
             return None
         return content.plain() or None
+
+
+def _heading_name(text: str) -> str:
+    """A heading's text without GitHub emoji and a back-link to the contents ("CLI Tools
+    [<sup>[TOC]</sup>](#table-of-contents)", book-of-secret-knowledge), which are not its name."""
+    return " ".join(TOC_MARKER.sub("", _SHORTCODE.sub("", text)).split())
 
 
 def _inline(node: _Node) -> str:

@@ -31,7 +31,7 @@ _MARKUP_TAG = re.compile(
 _BLOCK_TAGS = {"br", "p", "div", "sec", "title", "list-item", "li", "label"}
 _LATEX = re.compile(r"\\[A-Za-z]+\s*\{|\\[`'^\"~=.]|``|\{\\(?:em|it|bf|sc)\b")
 _SHORTCODE = re.compile(r":[a-z][a-z0-9_+-]*:")  # its boundaries are checked by _no_shortcode
-_TOC = re.compile(r"\[TOC\]", re.IGNORECASE)
+TOC_MARKER = re.compile(r"\[TOC\]", re.IGNORECASE)  # a back-link to the contents (markdown.py's headings too)
 _INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]+")
 _ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
@@ -93,7 +93,7 @@ def display_text(text: str | None, lines: bool = False) -> str | None:
     if ":" in text:
         text = _SHORTCODE.sub(_no_shortcode, text)
     if "[" in text:
-        text = _TOC.sub("", text)
+        text = TOC_MARKER.sub("", text)
     if lines:
         return "\n".join(line for part in text.split("\n") if (line := _SPACES.sub(" ", part).strip())) or None
     return clean(text)
