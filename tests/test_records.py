@@ -31,7 +31,7 @@ def test_author_property_joins_the_authors():
 def test_stored_hashes_read_all_at_once_are_what_each_line_holds(lines):
     stored = StoredLines(b"".join(lines), np.cumsum([0, *map(len, lines)], dtype=np.int64))
     assert list(stored) == lines
-    assert stored.hashes() == [split[1] if (split := split_hash(line)) else None for line in lines]
+    assert [digest.decode() or None for digest in stored.hashes()] == [split[1] if (split := split_hash(line)) else None for line in lines]
 
 
 @given(st.lists(st.binary(min_size=1, max_size=8), min_size=1, max_size=12), st.data())
@@ -43,3 +43,17 @@ def test_stored_lines_joined_are_the_lines_one_after_another(lines, data):
     pieces, lengths = stored.joined(np.array(rows, dtype=np.int64), replaced)
     assert b"".join(pieces) == b"".join(want) and lengths.tolist() == [len(line) for line in want]
     assert stored.rows_with(b"\x00").tolist() == [b"\x00" in line for line in lines]
+
+
+@given(st.lists(st.sampled_from(["0" * 32, "1" * 32, "abc" * 10 + "de"]), max_size=20),
+       st.lists(st.sampled_from(["0" * 32, "1" * 32, "abc" * 10 + "de", "f" * 32, "short"]), max_size=5))
+def test_rows_of_content_hashes_are_found_by_bisection_in_row_order(row_hashes, wanted):
+    from refsearch.takeover import Previous
+
+    lines = [with_hash(b'{"row": %d}' % row, digest) for row, digest in enumerate(row_hashes)]
+    previous = object.__new__(Previous)
+    previous.stored = StoredLines(b"".join(lines), np.cumsum([0, *map(len, lines)], dtype=np.int64))
+    expected = [[row for row, digest in enumerate(row_hashes) if digest == want] for want in wanted]
+    assert previous.rows_of_hashes(wanted) == expected
+    assert previous.first_rows_of_hashes(wanted).tolist() == [rows[0] if rows else -1 for rows in expected]
+    assert [previous.hash_of_row(row) for row in range(len(row_hashes))] == row_hashes

@@ -3,6 +3,7 @@ read again, an unchanged row is taken over whole, the map places new rows; and t
 index a build from scratch would write."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -170,31 +171,41 @@ def test_the_reading_of_a_file_read_alike_is_copied_not_written_again(tmp_path, 
     monkeypatch.setattr(takeover.json, "dumps", lambda value, **kw: dumped.append(value) or dumps(value, **kw))
     (library / "c.jsonl").write_text(C + dumps({"title": "Stream processing", "note": "logs"}) + "\n", encoding="utf-8")
     assert refsearch.build(None, index_dir).added == 1
-    assert [value["path"].rsplit("/", 1)[-1] for value in dumped if "path" in value] == ["c.jsonl"]
+    entries = [value for value in dumped if isinstance(value, list) and value and isinstance(value[0], list)]
+    assert len(entries) == 1 and entries[0][-1][0] == "c/stream-processing"
     after = (store.current_generation(index_dir) / "records.reading.jsonl").read_bytes().splitlines()
-    assert after[1:3] == before[1:3] and after[3] != before[3]  # a.md and b.md copied, c.jsonl written
+    # (a summary line, then an entries line per file): those of a.md and b.md copied, c.jsonl's written
+    assert after[2] == before[2] and after[4] == before[4] and after[6] != before[6]
     same_as_from_scratch(index_dir, library, tmp_path)
 
 
-@pytest.mark.parametrize("damage", ["not-json", "row-out-of-range", "bad-facts", "deep", "other-reader"])
+@pytest.mark.parametrize("damage", ["not-json", "other-reader", "rows-out-of-range", "rows-shared",
+                                    "row-out-of-range", "bad-facts", "deep"])
 def test_a_damaged_reading_is_ignored_and_every_file_read(tmp_path, library, fake_encoder, parsed, damage):
+    """Damage to the reading as a whole (or to a file's summary) reads every file again; damage to a
+    file's entries reads that file again, when its entries are asked for (b.md, changed, here)."""
     index_dir = tmp_path / "idx"
     refsearch.build([library], index_dir)
     generation = store.current_generation(index_dir)
     path = generation / "records.reading.jsonl"
     header, *reading = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+    a_summary, b_entries, c_summary = reading[0], reading[3], reading[4]
+    assert c_summary["alone"] and not a_summary["alone"]  # c.jsonl could be taken whole; a.md shares Triton with b.md
     if damage == "not-json":
         text = "{\n"
     else:
-        entry = reading[0]["entries"][0]
-        if damage == "row-out-of-range":
-            entry[2] = 10_000
-        elif damage == "bad-facts":
-            entry[1] = [["doi:x"], 5, None, None, None]
-        elif damage == "deep":
-            entry[1] = "DEEP"
-        else:
+        if damage == "other-reader":
             header["reader"] = "0" * 32
+        elif damage == "rows-out-of-range":
+            c_summary["rows"][1] = 10_000
+        elif damage == "rows-shared":
+            a_summary.update(alone=True, rows=list(c_summary["rows"]))
+        elif damage == "row-out-of-range":
+            b_entries[0][2] = 10_000
+        elif damage == "bad-facts":
+            b_entries[0][1] = [["doi:x"], 5, None, None, None]
+        else:
+            b_entries[0][1] = "DEEP"
         text = "".join(json.dumps(line) + "\n" for line in (header, *reading)).replace('"DEEP"', "[" * 100_000 + "]" * 100_000)
     path.write_text(text, encoding="utf-8")
     manifest = json.loads((generation / "manifest.json").read_text("utf-8"))
@@ -203,7 +214,8 @@ def test_a_damaged_reading_is_ignored_and_every_file_read(tmp_path, library, fak
     (library / "b.md").write_text(B + "- [Spark](https://spark.apache.org) - big data\n", encoding="utf-8")
     parsed.clear()
     report = refsearch.build(None, index_dir)
-    assert sorted(parsed) == ["a.md", "b.md"] and report.added == 1
+    assert sorted(parsed) == (["b.md"] if damage in ("row-out-of-range", "bad-facts", "deep") else ["a.md", "b.md"])
+    assert report.added == 1
     same_as_from_scratch(index_dir, library, tmp_path)
 
 
@@ -342,3 +354,71 @@ def test_any_edit_of_a_library_updates_to_what_a_build_from_scratch_gives(tmp_pa
     write(second or first[:1])
     refsearch.build(None, tmp_path / "idx")
     same_as_from_scratch(tmp_path / "idx", folder, tmp_path)
+
+
+D = """# Papers
+- [Paxos Made Simple](https://lamport.org/paxos) - consensus, plainly
+- [Raft](https://raft.github.io) - understandable consensus
+- [Paxos made simple](https://lamport.org/paxos) - the same paper, listed twice
+- [Spanner](https://research.google/spanner) - TrueTime
+- [Bigtable](https://research.google/spanner) - shares a URL, not a title
+"""
+
+
+@pytest.fixture
+def papers(tmp_path):
+    """c.md, changed by the tests, sorts before d.md, alone (it shares no work key with c.md), with
+    a duplicate and a conflict of its own."""
+    folder = tmp_path / "papers"
+    folder.mkdir()
+    (folder / "c.md").write_text(B, encoding="utf-8")
+    (folder / "d.md").write_text(D, encoding="utf-8")
+    return folder
+
+
+def _entries_asked(monkeypatch) -> list[str]:
+    from refsearch import takeover
+
+    asked, entries = [], takeover.Reading._entries
+    monkeypatch.setattr(takeover.Reading, "_entries", lambda self, file: asked.append(Path(file["path"]).name) or entries(self, file))
+    return asked
+
+
+def test_a_file_alone_and_unchanged_is_taken_whole_without_its_entries(tmp_path, papers, fake_encoder, parsed, monkeypatch):
+    index_dir = tmp_path / "idx"
+    first = refsearch.build([papers], index_dir)
+    assert first.merged == 1 and len(first.conflicts) == 1
+    lines = (store.current_generation(index_dir) / "records.reading.jsonl").read_bytes().splitlines()
+    asked = _entries_asked(monkeypatch)
+    for n in range(2):  # c.md grows above d.md: d.md's block of rows moves down, twice
+        (papers / "c.md").write_text(B + f"- [Flink {n}](https://flink.apache.org/{n}) - streams\n", encoding="utf-8")
+        parsed.clear()
+        report = refsearch.build(None, index_dir)
+        assert (report.added, report.removed, report.merged, report.conflicts) == (1, n, 1, first.conflicts)
+        assert parsed == ["c.md"] and "d.md" not in asked
+        same_as_from_scratch(index_dir, papers, tmp_path / str(n))
+    after = (store.current_generation(index_dir) / "records.reading.jsonl").read_bytes().splitlines()
+    assert after[4] == lines[4] and after[3] != lines[3]  # d.md's entries copied; its summary moved on
+
+
+def test_an_entry_sharing_a_work_key_with_a_file_taken_whole_plans_every_entry(tmp_path, papers, fake_encoder, monkeypatch):
+    index_dir = tmp_path / "idx"
+    refsearch.build([papers], index_dir)
+    asked = _entries_asked(monkeypatch)
+    (papers / "c.md").write_text(B + "- [Raft consensus](https://raft.github.io) - again, from c.md\n", encoding="utf-8")
+    report = refsearch.build(None, index_dir)
+    assert "d.md" in asked and report.merged == 2  # c.md comes first: its entry takes d.md's in
+    raft = refsearch.open(index_dir).get("c/raft-consensus")
+    assert raft.also_in and raft.also_in[0].startswith(str(papers / "d.md"))
+    same_as_from_scratch(index_dir, papers, tmp_path)
+
+
+def test_a_file_taken_whole_under_another_encoder_is_read_back_and_embedded(tmp_path, papers, fake_encoder):
+    index_dir = tmp_path / "idx"
+    refsearch.build([papers], index_dir)
+    fake_encoder.fingerprint = "fake0002"
+    fake_encoder.encoded.clear()
+    (papers / "c.md").write_text(B + "- [Flink](https://flink.apache.org) - streams\n", encoding="utf-8")
+    report = refsearch.build(None, index_dir)
+    assert report.total == 8 and len(fake_encoder.encoded) == 8  # every row embedded again
+    same_as_from_scratch(index_dir, papers, tmp_path)

@@ -15,6 +15,7 @@ import os
 import time
 from array import array
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -125,7 +126,7 @@ def _build_index(sources, index_dir: Path, model, encoder, force, progress, lock
 
         plan = plan_sources(roots, previous.reading if previous else None)
         report.skipped, report.warnings = plan.skipped, plan.warnings
-        report.merged, report.conflicts = len(plan.duplicates.into), [str(c) for c in plan.duplicates.conflicts]
+        report.merged, report.conflicts = plan.duplicates.merged, [str(c) for c in plan.duplicates.conflicts]
         report.notes += [line for line in (skipped_summary(plan), conflicts_summary(plan)) if line]
         if not plan.count:
             raise RefsearchError(f"no references found in {', '.join(map(str, roots))}; nothing to index.")
@@ -143,8 +144,8 @@ def _build_index(sources, index_dir: Path, model, encoder, force, progress, lock
             map_meta = topicmap.write(writer.path, vectors.open_store(writer.tmp, store_meta, count,
                                                                       encoder_impl.dimension),
                                       written.map_kept(previous))
-            takeover.write_reading(writer.path(takeover.READING), writer.path(takeover.RAW),
-                                   _reading(plan, files, roots, written.row_of_position), written.raw_lines.values(),
+            takeover.write_reading(writer.path(takeover.READING), writer.path(takeover.RAW), writer.path(takeover.KEYS),
+                                   _reading(plan, files, roots, written), written.raw_lines.values(),
                                    previous.reading if previous else None)
             manifest = {
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -253,7 +254,8 @@ Embed = Callable[[Iterable[list[str]], Callable[[int], None]], Iterator[np.ndarr
 class Written:
     """What `_write_generation` wrote: the manifest's `vectors`, `topics`, `fulltext` (None: no
     reference has a full text) and `features` entries, the row count, each row's previous row (-1:
-    not taken over), each unmerged entry's row (by its plan position) and the merged entries as read."""
+    not taken over), each unmerged entry's row (by its plan position), the merged entries as read and
+    each file's rows (by its plan number: first, last and how many)."""
 
     vectors: dict
     count: int
@@ -263,6 +265,7 @@ class Written:
     old_rows: np.ndarray
     row_of_position: dict[tuple[int, int], int]
     raw_lines: dict[tuple[int, int], bytes]
+    rows_of_file: dict[int, list[int]]
 
     def map_kept(self, previous: takeover.Previous | None):
         """What topicmap.write needs to place new rows in the previous map (None: lay it out)."""
@@ -280,12 +283,16 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
     vector, postings and features. Other vectors come from the previous generation (same content
     hash), else the journal of an unfinished build, else `embed` (and then go into the journal).
     `embed` may work ahead on later chunks (Ray does), so each chunk waits in `pending` until its
-    vectors come back."""
-    from .sources import Moved, fulltext_of
+    vectors come back. A file taken whole (sources.Whole) is taken over as one block of rows."""
+    from .sources import Moved, Whole, fulltext_of
 
     total = plan.count
-    hash_of_id = previous.hash_of_id if previous else {}
-    old_rows_by_hash = previous.first_row_of_hash if previous and previous.vectors_reusable else {}
+    hash_of_id = previous.hash_of_id if previous else lambda ref_id: None
+
+    def first_old_rows(digests: list[str]) -> np.ndarray:  # the previous rows holding these vectors (-1: none)
+        if previous and previous.vectors_reusable:
+            return previous.first_rows_of_hashes(digests)
+        return np.full(len(digests), -1, dtype=np.int64)
     lexical = BM25Builder(**BM25_PARAMS)
     if previous and previous.rows_reusable:
         lexical.take_over(*previous.lexical)
@@ -294,6 +301,8 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
     fresh = bytearray()  # per row: added or changed by this build (derived topics' stability rule)
     old_rows = array("q")
     row_of_position: dict[tuple[int, int], int] = {}
+    rows_of_file: dict[int, list[int]] = {}  # plan number -> [first row, last row, rows]
+    taken = np.zeros(previous.catalog.count if previous else 0, dtype=bool)  # previous rows taken whole
 
     def row_of(item) -> tuple[Reference | None, int | None, bytes | None, str]:
         """(the reference, None, None, its content hash) to write anew, or (None, previous row, its
@@ -303,16 +312,28 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
                 item = plan.reference(item)
             elif isinstance(item, Moved):  # ... whose place in its file changed
                 line = with_place(previous.reading.raw_line(item.where), item.source)
-                return None, item.where, line, previous.hashes[item.where]
+                return None, item.where, line, previous.hash_of_row(item.where)
             else:
-                return None, item, None, previous.hashes[item]
+                return None, item, None, previous.hash_of_row(item)
         digest = content_hash(item, encoder.fingerprint)
         line = record_line(item) if previous and previous.rows_reusable else None
         kept = previous.row_of_line(line, digest) if line else None
         return (item, None, None, digest) if kept is None else (None, kept, line, digest)
 
+    def items() -> Iterator[tuple[tuple[int, int], object]]:
+        """The plan's items, a file taken whole as one (its rows read back when they cannot be taken over)."""
+        for position, item in plan.items():
+            if not isinstance(item, Whole) or previous.rows_reusable:
+                yield position, item
+            else:
+                for row in range(item.first_row, item.first_row + item.rows):
+                    yield (position[0], -2 - row), previous.reference(row)
+
     def texts_to_embed() -> Iterator[list[str]]:
-        for chunk in _chunks(plan.items(), CHUNK):
+        for chunk in _chunks(items(), CHUNK, lambda item: isinstance(item[1], Whole)):
+            if isinstance(chunk, tuple):  # a file taken whole: nothing to embed
+                pending.append((chunk, None, None))
+                continue
             rows, hashes = [], []
             for position, item in chunk:
                 ref, kept, line, digest = row_of(item)
@@ -321,12 +342,13 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
             for (_, ref, kept, _), digest in zip(rows, hashes):
                 ref_id = previous.catalog.ids[kept] if ref is None else ref.id
                 new_ids.add(ref_id)
-                old = hash_of_id.get(ref_id)
+                old = hash_of_id(ref_id)
                 report.added += old is None
                 report.unchanged += old == digest
                 report.changed += old is not None and old != digest
-            missing = [i for i, digest in enumerate(hashes) if digest not in old_rows_by_hash and digest not in journal.rows]
-            pending.append((rows, hashes, missing))
+            from_old = first_old_rows(hashes)
+            missing = [i for i, digest in enumerate(hashes) if from_old[i] < 0 and digest not in journal.rows]
+            pending.append((rows, (hashes, from_old), missing))
             yield [dense_text(rows[i][1]) for i in missing]
 
     with contextlib.ExitStack() as unfinished:  # a failure closes the files being written
@@ -357,21 +379,45 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
                 features.add_kept(kept_features, rows, previous.reference)
                 rows.clear(), replaced.clear()
 
+        def take_whole(number: int, whole: Whole) -> None:
+            nonlocal done
+            first, count = whole.first_row, whole.rows
+            kept = np.arange(first, first + count, dtype=np.int64)
+            store_writer.add(np.zeros((0, encoder.dimension), np.float32), kept)
+            old_rows.frombytes(kept.tobytes())
+            fresh.extend(bytes(count))
+            run[0].extend(kept.tolist())
+            for offset in np.flatnonzero(with_fulltext[first:first + count]).tolist():
+                fulltext.add(done + offset, previous.reference(first + offset).fulltext)
+            taken[first:first + count] = True
+            rows_of_file[number] = [done, done + count - 1, count]
+            report.unchanged += count
+            done += count
+            if len(run[0]) >= RUN_ROWS:
+                take_over_run()
+
+        def take_wholes() -> None:  # those before the chunk embedded next
+            while pending and pending[0][1] is None:
+                (position, whole), _, _ = pending.popleft()
+                take_whole(position[0], whole)
+
         for embedded in embed(texts_to_embed(), encoded):
-            rows, hashes, missing = pending.popleft()
+            take_wholes()
+            rows, (hashes, from_old), missing = pending.popleft()
             if missing:
                 journal.add([hashes[i] for i in missing], embedded)
-            from_old = np.array([old_rows_by_hash.get(digest, -1) for digest in hashes], dtype=np.int64)
-            from_journal = [journal.rows[digest] for digest in hashes if digest not in old_rows_by_hash]
+            from_journal = [journal.rows[digest] for digest, old in zip(hashes, from_old.tolist()) if old < 0]
             store_writer.add(journal.vectors(np.array(from_journal, dtype=np.int64)) if from_journal
                              else np.zeros((0, encoder.dimension), np.float32), from_old)
             for row, ((position, ref, kept, line), digest) in enumerate(zip(rows, hashes), start=done):
                 if position not in plan.duplicates.absorbs:
                     row_of_position[position] = row
+                span = rows_of_file.setdefault(position[0], [row, row, 0])
+                span[1:] = row, span[2] + 1
                 old_rows.append(-1 if kept is None else kept)
                 if kept is None:
                     take_over_run()
-                    fresh.append(hash_of_id.get(ref.id) != digest)
+                    fresh.append(hash_of_id(ref.id) != digest)
                     catalog.add(ref, digest)
                     lexical.add(lexical_fields(ref))
                     features.add(ref)
@@ -389,13 +435,17 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
             done += len(rows)
             if progress:
                 progress(done, total)
+        take_wholes()
         take_over_run()
         if previous:
             previous.let_go_of_rows()
-        report.removed = sum(1 for ref_id in hash_of_id if ref_id not in new_ids)
-        features_meta = features.finish(writer.path)
-        meta = store_writer.finish()
-        bm25 = lexical.finish()
+            ids = previous.catalog.ids
+            report.removed = sum(1 for row in np.flatnonzero(~taken).tolist() if ids[row] not in new_ids)
+        with ThreadPoolExecutor(1) as pool:  # BM25's merge is numpy, mostly outside the GIL: beside the others
+            merged = pool.submit(lexical.finish)
+            features_meta = features.finish(writer.path)
+            meta = store_writer.finish()
+            bm25 = merged.result()
         derived = _derive_topics(catalog, vectors.open_store(writer.tmp, meta, done, encoder.dimension), bm25,
                                  np.frombuffer(bytes(fresh), dtype=bool),
                                  _kept_topics(previous.generation if previous else None, encoder))
@@ -406,33 +456,59 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
     writer.files.extend(fulltext_files)
     writer.files.extend(bm25.save(writer.tmp))
     return Written(meta, done, derived_topics.write(writer.path, derived, encoder.dimension), fulltext_meta,
-                   features_meta, np.frombuffer(old_rows, dtype=np.int64), row_of_position, plan.raw_lines)
+                   features_meta, np.frombuffer(old_rows, dtype=np.int64), row_of_position, plan.raw_lines,
+                   rows_of_file)
 
 
+def _reading(plan, files: list[dict], roots: Sequence[Path], written: Written) -> Iterator[tuple[dict, list | bytes, np.ndarray | None]]:
+    """The reading a generation keeps for the next build (takeover.write_reading): per file read (or
+    passed over), its size and time as scanned, its rows and raw lines, whether it is alone (no
+    entry of it shared a work key with another file's and its rows are one block: the next build
+    may take it whole), and per entry where its record went: a row, or for a merged entry (either
+    side) a raw line, numbered in the order `Written.raw_lines` has them."""
+    from .sources.dedupe import key_digests
 
-def _reading(plan, files: list[dict], roots: Sequence[Path], row_of_position: dict) -> Iterator[dict]:
-    """The reading a generation keeps for the next build (takeover.py): per file read (or passed
-    over), its size and time as scanned, and per entry where its record went (a row, or for a merged
-    entry -(n + 1) for line n of the raw lines, numbered in the order `Written.raw_lines` has them)."""
     stats = {os.path.normpath(roots[entry["root"]] / entry["path"]): (entry["size"], entry["mtime_ns"]) for entry in files}
     raw_number = {position: number for number, position in enumerate(plan.raw_lines)}
+    recall = plan.recall  # the last reading (a file taken whole keeps its entries line)
     for number, file in enumerate(plan.files):
         stat = stats.get(os.path.abspath(file.path))
         if stat is None:
             continue  # a database (its companions make its state), or a file the scan did not list
-        entries = []
-        for entry, (ref_id, facts, _) in enumerate(file.entries):
-            position = (number, entry)
-            where = row_of_position.get(position) if position not in raw_number else -raw_number[position] - 1
-            entries.append([ref_id, facts, where])
-        yield {"path": os.path.abspath(file.path), "key": file.key, "size": stat[0], "mtime_ns": stat[1],
-               "warnings": file.warnings, "skipped": None, "entries": entries,
-               **({"markdown": file.markdown} if file.markdown is not None else {})}
+        first, last, rows = written.rows_of_file.get(number, (0, -1, 0))
+        alone = number not in plan.duplicates.crossed and rows == last - first + 1 > 0
+        if file.whole is not None:
+            raws, entries = len(file.whole.raw_lines), file.whole.entries
+            raw_first = raw_number[number, -1] if raws else 0
+            conflicts = file.whole.conflicts
+            lines, keys = recall.entries_line(os.path.abspath(file.path)), file.whole.keys
+        else:
+            wheres = [_where(written, raw_number, (number, entry)) for entry in range(len(file.entries))]
+            raws = [-where - 1 for where in wheres if where is not None and where < 0]
+            raw_first, raws = (min(raws), len(raws)) if raws else (0, 0)
+            entries = len(file.entries)
+            conflicts = [conflict for conflict in plan.duplicates.conflicts if conflict.at[0] == number]
+            lines = [[ref_id, facts, None if where is None else where - first if where >= 0 else where + raw_first]
+                     for (ref_id, facts, _), where in zip(file.entries, wheres)]
+            keys = key_digests((ref_id for ref_id, _, _ in file.entries), (facts for _, facts, _ in file.entries)) if alone else None
+        yield ({"path": os.path.abspath(file.path), "key": file.key, "size": stat[0], "mtime_ns": stat[1],
+                "warnings": file.warnings, "skipped": None, "entries": entries, "rows": [max(first, 0), rows],
+                "raws": [raw_first, raws], "alone": alone,
+                "conflicts": [[c.key, c.first, c.second, c.first_title, c.second_title, c.at[1]] for c in conflicts],
+                **({"markdown": file.markdown} if file.markdown is not None else {})}, lines, keys)
     for path, key, why in plan.skipped_kept:
         stat = stats.get(os.path.abspath(path))
         if stat is not None:
-            yield {"path": os.path.abspath(path), "key": key, "size": stat[0], "mtime_ns": stat[1],
-                   "warnings": [], "skipped": why, "entries": []}
+            yield ({"path": os.path.abspath(path), "key": key, "size": stat[0], "mtime_ns": stat[1],
+                    "warnings": [], "skipped": why, "entries": 0, "rows": [0, 0], "raws": [0, 0], "alone": False,
+                    "conflicts": []}, [], None)
+
+
+def _where(written: Written, raw_number: dict, position: tuple[int, int]) -> int | None:
+    """Where an entry's record went: its row, or -(n + 1) for raw line n (a merged entry)."""
+    if position in raw_number:
+        return -raw_number[position] - 1
+    return written.row_of_position.get(position)
 
 
 def _derive_topics(catalog: CatalogWriter, written: vectors.VectorStore, bm25, fresh: np.ndarray,
@@ -463,9 +539,16 @@ def _embedder(encoder, index_dir: Path, encoder_meta: dict, ray: str | None) -> 
     return lambda chunks, _encoded: embed_chunks_on_ray(chunks, index_dir / encoder_meta["encoder_dir"], address)
 
 
-def _chunks(items: Iterable, size: int) -> Iterator[list]:
+def _chunks(items: Iterable, size: int, alone: Callable[[object], bool] = lambda item: False) -> Iterator[list | object]:
+    """`items` in lists of `size`, but an item `alone` says so comes by itself, as it is."""
     chunk = []
     for item in items:
+        if alone(item):
+            if chunk:
+                yield chunk
+                chunk = []
+            yield item
+            continue
         chunk.append(item)
         if len(chunk) == size:
             yield chunk

@@ -204,9 +204,9 @@ class StoredLines(collections.abc.Sequence):
             at = self._data.find(needle, self._bounds[row + 1])
         return found
 
-    def hashes(self) -> list[str | None]:
-        """Each line's content hash as `split_hash` reads it (None where it reads none), all
-        rows at once: row by row took 0.5 s at 184,000 rows."""
+    def hashes(self) -> np.ndarray:
+        """Each line's content hash as `split_hash` reads it, as ASCII bytes (b"" where it reads
+        none), all rows at once: row by row took 0.5 s at 184,000 rows."""
         starts, width = self._offsets[:-1], _HASH_END + 3
         rows = np.flatnonzero(self._offsets[1:] - starts >= width)
         heads = np.frombuffer(self._data, dtype=np.uint8)[starts[rows][:, None] + np.arange(width)]
@@ -214,10 +214,8 @@ class StoredLines(collections.abc.Sequence):
         shaped = ((heads[:, :len(HASH_PREFIX)] == np.frombuffer(HASH_PREFIX, np.uint8)).all(axis=1)
                   & (heads[:, _HASH_END:] == np.frombuffer(b'", ', np.uint8)).all(axis=1)
                   & (((digits >= ord("0")) & (digits <= ord("9"))) | ((digits >= ord("a")) & (digits <= ord("f")))).all(axis=1))
-        hashes: list[str | None] = [None] * len(self)
-        for row, digest in zip(rows[shaped].tolist(), np.ascontiguousarray(digits[shaped]).view(f"S{_HASH_END - len(HASH_PREFIX)}")
-                               .ravel().astype(str).tolist()):
-            hashes[row] = digest
+        hashes = np.zeros(len(self), dtype=f"S{_HASH_END - len(HASH_PREFIX)}")
+        hashes[rows[shaped]] = np.ascontiguousarray(digits[shaped]).view(hashes.dtype).ravel()
         return hashes
 
 

@@ -3,14 +3,19 @@
 Two things are kept from one build to the next:
 
 - *its reading of the sources* (`records.reading.jsonl` in each generation: a line naming the
-  reader, then a line per source file, which the next build copies when it reads the file alike): the
-  size and time it had, the page key it was read under, and per entry its id, what duplicate
-  planning needs (dedupe.plan_facts) and where its record went: a row of the generation, or, for
-  an entry merged with another (either side), a line of `records.raw.jsonl` (the entry as read,
-  before the merge). A file whose size and time are unchanged is not read again (`Reading`,
-  sources.Recall): its entries are planned from these facts, so merging stays global across all
-  files while only the changed ones are parsed. A Markdown page keeps its sections' digests too
-  (markdown.read_markdown), so a changed page is parsed again only in the sections that changed.
+  reader, then per source file a line summing it up and a line of its entries, which the next
+  build copies when it reads the file alike): the size and time it had, the page key it was read
+  under, and per entry its id, what duplicate planning needs (dedupe.plan_facts) and where its
+  record went: a row of the generation, or, for an entry merged with another (either side), a line
+  of `records.raw.jsonl` (the entry as read, before the merge), each counted from the file's first.
+  A file whose size and time are unchanged is not read again (`Reading`, sources.Recall): its
+  entries are planned from these facts, so merging stays global across all files while only the
+  changed ones are parsed. A file that was *alone* (no entry of it shared a work key with
+  another file's, and its rows were one block) is taken whole (sources.Whole): its entries are
+  not even parsed, unless an entry planned anew shares an id or work key with it, which the
+  digests of its keys (`records.reading.keys.npy`, dedupe.key_digests) tell. A Markdown page keeps
+  its sections' digests too (markdown.read_markdown), so a changed page is parsed again only in
+  the sections that changed.
 - *its rows*: a record whose stored line is byte for byte the one the build would write keeps
   its vector, facets, names, BM25 postings (lexical.BM25Builder.add_kept) and point on the map
   (topicmap.write places only the new ones) without being read, embedded or tokenized again.
@@ -43,7 +48,7 @@ from .lexical import BM25Index
 from .records import Reference
 from .sources.dedupe import plan_facts_valid
 
-READING, RAW = "records.reading.jsonl", "records.raw.jsonl"
+READING, RAW, KEYS = "records.reading.jsonl", "records.raw.jsonl", "records.reading.keys.npy"
 _PACKAGE = Path(__file__).resolve().parent
 
 
@@ -80,31 +85,46 @@ class Previous:
             self.__dict__.pop(name, None)
 
     @cached_property
-    def hashes(self) -> list[str]:
-        """Each row's content hash."""
+    def _hash_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, list[int]]]:
+        """Each row's content hash (bytes), the rows in order of hash (rows of one hash in row
+        order), the hashes in that order, and the hashes of rows written before hashes came first:
+        bisected, not a dict of 184,000 strings (0.4 s)."""
         hashes = self.stored.hashes()
-        for row in [row for row, digest in enumerate(hashes) if digest is None]:  # written before hashes came first
-            hashes[row] = str(_json_line(self.stored[row], self.catalog, row).get("content_hash", ""))
-        return hashes
+        odd: dict[str, list[int]] = {}
+        for row in np.flatnonzero(hashes == b"").tolist():
+            odd.setdefault(str(_json_line(self.stored[row], self.catalog, row).get("content_hash", "")), []).append(row)
+        order = np.argsort(hashes, kind="stable")
+        return hashes, order, hashes[order], odd
 
-    @cached_property
-    def first_row_of_hash(self) -> dict[str, int]:
-        """content hash -> the first row holding it."""
-        hashes = self.hashes
-        return dict(zip(reversed(hashes), range(len(hashes) - 1, -1, -1)))
+    def rows_of_hashes(self, digests: list[str]) -> list[list[int]]:
+        """The rows holding each content hash of `digests`, in row order."""
+        _, order, ordered, odd = self._hash_index
+        wanted = np.array(digests, dtype=ordered.dtype)
+        found = np.flatnonzero(wanted.astype(str) == np.array(digests, dtype=str))  # a hash of another width holds none
+        starts, ends = np.searchsorted(ordered, wanted, "left"), np.searchsorted(ordered, wanted, "right")
+        rows: list[list[int]] = [[] for _ in digests]
+        for i in found.tolist():
+            rows[i] = order[starts[i]:ends[i]].tolist()
+        for i, digest in enumerate(digests):
+            if digest in odd:
+                rows[i] = sorted(rows[i] + odd[digest])
+        return rows
 
-    @cached_property
-    def _later_rows_of_hash(self) -> dict[str, list[int]]:
-        """content hash -> the rows after the first holding it (few: a dict of a list per row took 0.4 s)."""
-        first, later = self.first_row_of_hash, {}
-        if len(first) < len(self.hashes):
-            for row in [row for row, digest in enumerate(self.hashes) if first[digest] != row]:
-                later.setdefault(self.hashes[row], []).append(row)
-        return later
+    def first_rows_of_hashes(self, digests: list[str]) -> np.ndarray:
+        """The first row holding each content hash of `digests` (-1: none)."""
+        return np.array([rows[0] if rows else -1 for rows in self.rows_of_hashes(digests)], dtype=np.int64)
 
-    @cached_property
-    def hash_of_id(self) -> dict[str, str]:
-        return dict(zip(self.catalog.ids, self.hashes))
+    def hash_of_row(self, row: int) -> str:
+        """A row's content hash (one line split, unless every row's was read already)."""
+        if "_hash_index" in self.__dict__ and (digest := self._hash_index[0][row]):
+            return digest.decode()
+        split = split_hash(self.stored[row])
+        return split[1] if split else str(_json_line(self.stored[row], self.catalog, row).get("content_hash", ""))
+
+    def hash_of_id(self, ref_id: str) -> str | None:
+        """The content hash of the row holding `ref_id`, or None when no row does."""
+        row = self.catalog.row_of.get(ref_id)
+        return None if row is None else self.hash_of_row(row)
 
     def reference(self, row: int) -> Reference:
         """A row's reference as stored (not as a query shows it: no derived topic), checked."""
@@ -119,8 +139,7 @@ class Previous:
         if not self.rows_reusable:
             return None
         key = record_key(line)
-        first = self.first_row_of_hash.get(content_hash)
-        for row in () if first is None else (first, *self._later_rows_of_hash.get(content_hash, ())):
+        for row in self.rows_of_hashes([content_hash])[0]:
             split = split_hash(self.stored[row])
             if split and record_key(split[0]) == key:
                 return row
@@ -170,7 +189,7 @@ class Previous:
 
     @cached_property
     def reading(self) -> "Reading | None":
-        if READING not in self.manifest["files"] or RAW not in self.manifest["files"]:
+        if any(name not in self.manifest["files"] for name in (READING, RAW, KEYS)):
             return None
         try:
             return Reading(self)
@@ -179,57 +198,99 @@ class Previous:
 
 
 class Reading:
-    """The previous build's reading of the sources (sources.Recall)."""
+    """The previous build's reading of the sources (sources.Recall). A file's entries are parsed and
+    checked only when a build asks for them (a file taken whole never is: 184,000 entries took 1 s)."""
 
     def __init__(self, previous: Previous):
         generation = previous.generation
         header, *lines = read_index_file(generation.path(READING)).split(b"\n")[:-1]
         raw = read_index_file(generation.path(RAW)).split(b"\n")[:-1]
+        keys = vectors.load_npy(generation.path(KEYS), "<u8", (None,))
         count = previous.catalog.count
-        if json.loads(header) != {"reader": reader_digest()}:
+        if json.loads(header) != {"reader": reader_digest()} or len(lines) % 2:
             raise ValueError("another reader")
         self._files: dict[str, dict] = {}
-        self._lines: dict[str, bytes] = {}  # path -> the line holding its reading (line_if_alike)
-        for line in lines:
-            file = json.loads(line)
-            if not (isinstance(file, dict) and all(isinstance(file.get(k), str) for k in ("path", "key"))
-                    and all(type(file.get(k)) is int for k in ("size", "mtime_ns"))
-                    and isinstance(file.get("warnings"), list) and all(isinstance(w, str) for w in file["warnings"])
-                    and (file.get("skipped") is None or isinstance(file["skipped"], str))
-                    and isinstance(file.get("entries"), list)):
+        self._entries_lines: dict[str, bytes] = {}  # path -> its entries' line, parsed when asked for
+        self._parsed: dict[str, list | None] = {}  # path -> its entries as stored (None: damaged)
+        blocks = []
+        for summary, entries in zip(lines[::2], lines[1::2]):
+            file = json.loads(summary)
+            if not _file_reading(file, len(raw), count, len(keys)):
                 raise ValueError("not a file's reading")
-            for entry in file["entries"]:
-                if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
-                        and plan_facts_valid(entry[1]) and type(entry[2]) is int and -len(raw) <= entry[2] < count):
-                    raise ValueError("not an entry's reading")
+            if file["alone"]:
+                blocks.append(file["rows"])
             self._files[file["path"]] = file
-            self._lines[file["path"]] = line
-        self._previous = previous
-        self._raw = raw
+            self._entries_lines[file["path"]] = entries
+        blocks.sort()
+        if any(first + rows > later for (first, rows), (later, _) in zip(blocks, blocks[1:])):
+            raise ValueError("files sharing rows")
+        self._previous, self._raw, self._keys, self._count = previous, raw, keys, count
 
     def recall(self, path: Path, key: str):
-        try:
-            info = os.stat(path)
-        except OSError:
-            return None
-        file = self._files.get(os.path.abspath(path))
-        if file is None or (info.st_size, info.st_mtime_ns) != (file["size"], file["mtime_ns"]):
-            return None
-        return self.before(path, key)
+        return self.before(path, key) if self._unchanged(path) else None
 
     def before(self, path: Path, key: str):
         from .sources import Recalled
 
         file = self._files.get(os.path.abspath(path))
-        if file is None or file["key"] != key:
+        entries = self._entries(file) if file is not None and file["key"] == key else None
+        if entries is None:
             return None
-        return Recalled(file["entries"], list(file["warnings"]), file["skipped"], file.get("markdown"))
+        return Recalled(entries, list(file["warnings"]), file["skipped"], file.get("markdown"))
 
-    def line_if_alike(self, file: dict) -> bytes | None:
-        """The line that holds `file` (a file's reading as `write_reading` takes it) if this reading
-        holds it alike: an unchanged file's reading is copied, not written out again (0.7 s for
-        184,000 entries)."""
-        return self._lines[file["path"]] if self._files.get(file["path"]) == file else None
+    def whole(self, path: Path, key: str):
+        from .sources import Whole
+        from .sources.dedupe import Conflict
+
+        file = self._files.get(os.path.abspath(path)) if self._unchanged(path) else None
+        if file is None or file["key"] != key or not file["alone"] or file["keys"] is None:
+            return None
+        (first, rows), (raw_first, raws), (keys_first, keys) = file["rows"], file["raws"], file["keys"]
+        return Whole(first, rows, file["entries"], np.asarray(self._keys[keys_first:keys_first + keys]),
+                     self._raw[raw_first:raw_first + raws],
+                     [Conflict(*conflict[:5], at=(0, conflict[5])) for conflict in file["conflicts"]],
+                     list(file["warnings"]), file.get("markdown"))
+
+    def entries_line(self, path: str) -> bytes:
+        """The stored line of a file's entries (a file taken whole keeps it as it is)."""
+        return self._entries_lines[path]
+
+    def entries_line_if_alike(self, path: str, entries: list) -> bytes | None:
+        """The stored line of a file's entries if it holds `entries` (as `write_reading` takes them):
+        an unchanged file's entries are copied, not written out again."""
+        return self._entries_lines[path] if path in self._parsed and self._parsed[path] == entries else None
+
+    def _unchanged(self, path: Path) -> bool:
+        try:
+            info = os.stat(path)
+        except OSError:
+            return False
+        file = self._files.get(os.path.abspath(path))
+        return file is not None and (info.st_size, info.st_mtime_ns) == (file["size"], file["mtime_ns"])
+
+    def _entries(self, file: dict) -> list[tuple[str, list, int]] | None:
+        """A file's entries, `where` made absolute: a row, or -(n + 1) for raw line n; None when
+        its line is damaged (the file is then read again)."""
+        path = file["path"]
+        if path not in self._parsed:
+            try:
+                entries = json.loads(self._entries_lines[path])
+            except (ValueError, RecursionError):
+                entries = None
+            if not (isinstance(entries, list) and len(entries) == file["entries"] and all(
+                    isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
+                    and plan_facts_valid(entry[1]) and type(entry[2]) is int for entry in entries)):
+                entries = None
+            self._parsed[path] = entries
+        entries = self._parsed[path]
+        if entries is None:
+            return None
+        rows, raws = file["rows"][0], file["raws"][0]
+        found = [(ref_id, facts, where + rows if where >= 0 else where - raws) for ref_id, facts, where in entries]
+        if not all(-len(self._raw) <= where < self._count for _, _, where in found):
+            self._parsed[path] = None
+            return None
+        return found
 
     def raw_line(self, where: int) -> bytes:
         if where < 0:
@@ -247,17 +308,46 @@ class Reading:
         return _reference(_json_line(self.raw_line(where), catalog, where), catalog, where)
 
 
-def write_reading(path: Path, raw_path: Path, files: Iterable[dict], raw_lines: Iterable[bytes],
+def _file_reading(file: object, raws: int, rows: int, keys: int) -> bool:
+    """Whether `file` is a file's reading as `write_reading` writes it, its rows, raw lines and
+    keys within those of its generation."""
+    def span(value: object, limit: int) -> bool:
+        return (isinstance(value, list) and len(value) == 2 and all(type(v) is int and v >= 0 for v in value)
+                and value[0] + value[1] <= limit)
+
+    return (isinstance(file, dict) and all(isinstance(file.get(k), str) for k in ("path", "key"))
+            and all(type(file.get(k)) is int for k in ("size", "mtime_ns", "entries"))
+            and isinstance(file.get("warnings"), list) and all(isinstance(w, str) for w in file["warnings"])
+            and (file.get("skipped") is None or isinstance(file["skipped"], str))
+            and type(file.get("alone")) is bool and span(file.get("raws"), raws)
+            and span(file.get("rows"), rows if file["alone"] else float("inf"))
+            and file["entries"] >= 0 and (not file["alone"] or file["rows"][1] <= file["entries"])
+            and (file.get("keys") is None or span(file["keys"], keys))
+            and isinstance(file.get("conflicts"), list) and all(
+                isinstance(c, list) and len(c) == 6 and all(isinstance(v, str) for v in c[:5]) and type(c[5]) is int
+                for c in file["conflicts"]))
+
+
+def write_reading(path: Path, raw_path: Path, keys_path: Path,
+                  files: Iterable[tuple[dict, list | bytes, np.ndarray | None]], raw_lines: Iterable[bytes],
                   previous: Reading | None) -> None:
-    """Write a generation's reading (`files`: dicts as `Reading` reads them; a file's line of the
-    `previous` reading when it holds the file alike) and its raw lines."""
+    """Write a generation's reading: per file its summary (a dict as `Reading` reads it, but for
+    "keys", set here), its entries (where relative to the summary's "rows" and "raws"; bytes: the
+    line as stored, or the `previous` reading's line when it holds them alike) and the digests of its
+    entries (dedupe.key_digests, None for a file not alone); and its raw lines."""
     with naming(raw_path), open(raw_path, "wb") as handle:
         for line in raw_lines:
             handle.write(line + b"\n")
-    lines = [json.dumps({"reader": reader_digest()}).encode()]
-    for file in files:
-        line = previous.line_if_alike(file) if previous else None
-        lines.append(line if line is not None else json.dumps(file, ensure_ascii=False).encode())
+    lines, digests, taken = [json.dumps({"reader": reader_digest()}).encode()], [], 0
+    for file, entries, keys in files:
+        file["keys"] = None if keys is None else [taken, len(keys)]
+        if keys is not None:
+            digests.append(keys)
+            taken += len(keys)
+        if not isinstance(entries, bytes):
+            alike = previous.entries_line_if_alike(file["path"], entries) if previous else None
+            entries = alike if alike is not None else json.dumps(entries, ensure_ascii=False).encode()
+        lines += [json.dumps(file, ensure_ascii=False).encode(), entries]
     lines.append(b"")
     write_file(path, b"\n".join(lines))
-
+    vectors.save_npy(keys_path, np.concatenate(digests) if digests else np.zeros(0, np.uint64))

@@ -23,14 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
+import numpy as np
+
 from refsearch.errors import SourceError
 from refsearch.records import Reference, page_key, page_keys
 from refsearch.sources.common import MAX_FILE_BYTES, MAX_LINE_CHARS, SourceWarning, check_reference
-from refsearch.sources.dedupe import DuplicatePlan, plan_facts
+from refsearch.sources.dedupe import Conflict, DuplicatePlan, key_digests, plan_facts
 from refsearch.sources.tidy import tidy
 from refsearch.discover import SUFFIXES, all_files, format_of
 
-__all__ = ["Moved", "SourcePlan", "SourceRead", "conflicts_summary", "fulltext_of", "plan_sources", "read_file", "read_sources",
+__all__ = ["Moved", "SourcePlan", "SourceRead", "Whole", "conflicts_summary", "fulltext_of", "plan_sources", "read_file", "read_sources",
            "skipped_summary"]
 
 Parser = Callable[..., list[Reference]]  # (text, path, page key), or (path, page key) for a database
@@ -78,6 +80,22 @@ class Moved(NamedTuple):
     source: str
 
 
+class Whole(NamedTuple):
+    """A file unchanged since the last build and alone in it (no entry of it shared a work key with
+    another file's: dedupe.DuplicatePlan.crossed), taken whole: its rows are the last build's
+    rows `first_row` .. `first_row + rows`, taken over as a block without planning its entries
+    again, unless an entry planned anew shares an id or work key with it (`keys`)."""
+
+    first_row: int
+    rows: int
+    entries: int  # `rows` plus those merged into another entry of the file
+    keys: object  # dedupe.key_digests of its entries (a numpy array)
+    raw_lines: list[bytes]  # its entries merged then (either side), as read: kept for the next build
+    conflicts: list[Conflict]  # within the file, `at` its own entry numbers
+    warnings: list[str]
+    markdown: object = None
+
+
 class Recall(Protocol):
     """The last build's reading of the sources (builder.py keeps it in each generation)."""
 
@@ -87,6 +105,10 @@ class Recall(Protocol):
 
     def before(self, path: Path, key: str) -> Recalled | None:
         """What was read from `path` under page key `key`, changed since or not."""
+        ...
+
+    def whole(self, path: Path, key: str) -> Whole | None:
+        """`path` as a block of the last build's rows, if it is unchanged and was alone in it."""
         ...
 
     def reference(self, where: int) -> Reference:
@@ -110,6 +132,7 @@ class _File:
     warnings: list[str] = field(default_factory=list)
     moved: dict[int, str] = field(default_factory=dict)  # entry kept from the last reading -> its place now
     markdown: object = None  # a Markdown page's sections, kept for the next reading (Recalled.markdown)
+    whole: Whole | None = None  # taken whole: no entries
 
 
 @dataclass
@@ -127,6 +150,14 @@ class SourcePlan:
     recall: Recall | None = None
     skipped_kept: list[tuple[Path, str, str]] = field(default_factory=list)  # (path, page key, why): files read and passed over
     raw_lines: dict[tuple[int, int], bytes] = field(default_factory=dict)  # merged entries as read, filled by `items`
+    _whole_keys: list = field(default_factory=list)  # the digests of each file taken whole (dedupe.key_digests)
+
+    def shares_keys_with_wholes(self, digests: np.ndarray) -> bool:
+        """Whether any of `digests` is one of a file taken whole (each file's are sorted: bisected)."""
+        for keys in self._whole_keys:
+            if len(keys) and len(digests) and (keys[np.searchsorted(keys, digests).clip(max=len(keys) - 1)] == digests).any():
+                return True
+        return False
 
     def references(self) -> Iterator[Reference]:
         """Every reference, files in sorted order, entries in file order, duplicates merged."""
@@ -154,6 +185,11 @@ class SourcePlan:
         seen: dict[str, str] = {}
         merged = self.duplicates.into.keys() | self.duplicates.absorbs.keys()
         for number, file in enumerate(self.files):
+            if file.whole is not None:
+                for line, raw in enumerate(file.whole.raw_lines):
+                    self.raw_lines[number, -1 - line] = raw
+                yield (number, -1), file.whole
+                continue
             if file.recalled:
                 refs = itertools.repeat(None, len(file.entries))
             elif file.references is None:
@@ -175,6 +211,8 @@ class SourcePlan:
                 if (number, entry) not in self.duplicates.into:
                     _check_id(ref, seen)
                 if file.references is None:  # JSON Lines: made-up ids are final in this reading
+                    if ref.id != file.entries[entry][0] and self.shares_keys_with_wholes(key_digests([ref.id], [])):
+                        raise SourceError(file.path, None, f"duplicate id {ref.id!r}; give the entry an explicit id")
                     file.entries[entry] = (ref.id, *file.entries[entry][1:])
                 if (number, entry) in merged:
                     self.raw_lines[number, entry] = record_line(ref)
@@ -190,12 +228,14 @@ class SourceRead:
     warnings: list[str] = field(default_factory=list)
 
 
-def plan_sources(paths: Sequence[Path], recall: Recall | None = None) -> SourcePlan:
+def plan_sources(paths: Sequence[Path], recall: Recall | None = None, wholes: bool = True) -> SourcePlan:
     """Read every file under `paths` once: every entry is checked (a file it recognises but cannot
     read raises SourceError with file and line), duplicates are planned (dedupe.py), and only JSON
     Lines files, which can hold whole libraries, are not kept in memory. A file `recall` knows
     unchanged is not read: what the last build kept of it is planned instead (a library that
-    changed in one file is read in that file only)."""
+    changed in one file is read in that file only), and one that was alone in the last build is
+    taken whole (`Whole`) unless an entry planned anew shares an id or work key with it (then
+    everything is planned again, entry by entry)."""
     plan = SourcePlan(recall=recall)
     seen: dict[str, str] = {}
     files = all_files(paths)
@@ -206,8 +246,16 @@ def plan_sources(paths: Sequence[Path], recall: Recall | None = None) -> SourceP
             plan.skipped.append((path, _unknown_reason(path)))
             continue
         number, entries, reason = len(plan.files), 0, "no entries found in it"
-        recalled = recall.recall(path, keys[path]) if recall is not None and fmt not in _DATABASE_FORMATS else None
-        if recalled is not None:
+        remembered = recall is not None and fmt not in _DATABASE_FORMATS
+        whole = recall.whole(path, keys[path]) if remembered and wholes else None
+        recalled = recall.recall(path, keys[path]) if remembered and whole is None else None
+        if whole is not None:
+            file = _File(path, keys[path], None, recalled=True, warnings=whole.warnings, markdown=whole.markdown,
+                         whole=whole)
+            plan.warnings.extend(whole.warnings)
+            entries = whole.entries
+            plan.duplicates.add_whole(number, whole.entries - whole.rows, whole.conflicts)
+        elif recalled is not None:
             file = _File(path, keys[path], None, entries=recalled.entries, recalled=True, warnings=recalled.warnings,
                          markdown=recalled.markdown)
             plan.warnings.extend(recalled.warnings)
@@ -245,7 +293,14 @@ def plan_sources(paths: Sequence[Path], recall: Recall | None = None) -> SourceP
             continue
         plan.count += entries
         plan.files.append(file)
-    plan.count -= len(plan.duplicates.into)
+    plan.count -= plan.duplicates.merged
+    if any(file.whole for file in plan.files):
+        plan._whole_keys = [file.whole.keys for file in plan.files if file.whole]
+        others = [file for file in plan.files if not file.whole]
+        if plan.shares_keys_with_wholes(key_digests((ref_id for file in others for ref_id, _, _ in file.entries),
+                                                    (facts for file in others for _, facts, _ in file.entries))):
+            return plan_sources(paths, recall, wholes=False)
+        plan.duplicates.conflicts.sort(key=lambda conflict: conflict.at)
     return plan
 
 

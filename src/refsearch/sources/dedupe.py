@@ -26,8 +26,11 @@ streams: the plan holds a few short strings per reference, never the references.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from collections.abc import Iterable, Iterator
+
+import numpy as np
 
 from refsearch.records import Reference, normalised_title, normalised_url
 
@@ -62,6 +65,7 @@ class Conflict:
     second: str
     first_title: str
     second_title: str
+    at: Position = dataclasses.field(default=(0, 0), compare=False)  # the second's place: conflicts are listed in it
 
     def __str__(self) -> str:
         kind, _, value = self.key.partition(":")
@@ -79,6 +83,15 @@ class DuplicatePlan:
         self.into: dict[Position, Position] = {}  # a duplicate -> the reference it merges into
         self.absorbs: dict[Position, int] = {}  # a survivor -> how many duplicates merge into it
         self.conflicts: list[Conflict] = []
+        # files (by number) one of whose entries shared a work key with another file's: the others are
+        # alone, and the next build may take one of them whole if it has not changed (sources.Whole)
+        self.crossed: set[int] = set()
+        self.merged_in_wholes = 0  # entries merged within the files taken whole (planned by the last build)
+
+    @property
+    def merged(self) -> int:
+        """How many entries merge into another."""
+        return len(self.into) + self.merged_in_wholes
 
     def add(self, position: Position, ref: Reference) -> bool:
         """Plan `ref`; True if it is a duplicate that will merge into an earlier reference."""
@@ -93,6 +106,8 @@ class DuplicatePlan:
         for key in keys:
             strong = key.partition(":")[0] in _STRONG
             for owner in self._owners.get(key, ()):
+                if owner[0] != position[0]:
+                    self.crossed.update((owner[0], position[0]))
                 if _same_work(self._works[owner], work, strong):
                     survivor = survivor or owner
                 elif strong and conflict is None:
@@ -108,8 +123,13 @@ class DuplicatePlan:
                 owners.append(position)
         if conflict is not None:  # one pair per reference, with the first work it was told apart from
             known = self._works[conflict[0]]
-            self.conflicts.append(Conflict(conflict[1], known.source, source, known.shown, shown))
+            self.conflicts.append(Conflict(conflict[1], known.source, source, known.shown, shown, position))
         return False
+
+    def add_whole(self, file: int, merged: int, conflicts: Iterable[Conflict]) -> None:
+        """A file taken whole (sources.Whole): its `merged` entries merged within it, its conflicts."""
+        self.merged_in_wholes += merged
+        self.conflicts.extend(dataclasses.replace(conflict, at=(file, conflict.at[1])) for conflict in conflicts)
 
     def merge(self, positioned: Iterable[tuple[Position, Reference]]) -> Iterator[tuple[Position, Reference]]:
         """The references with duplicates folded in, each with its position (a merged one's is its
@@ -130,6 +150,15 @@ class DuplicatePlan:
                 held[position] = ref
             else:
                 yield position, ref
+
+
+def key_digests(ids: Iterable[str], facts: Iterable[list]) -> np.ndarray:
+    """The sorted 64-bit digests of entries' ids and work keys (`plan_facts`): a file taken whole
+    is told apart from the entries planned anew by these (a shared digest plans everything again)."""
+    names = [f"id:{ref_id}" for ref_id in ids]
+    names += [key for fact in facts for key in fact[0]]
+    return np.unique(np.fromiter((int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little")
+                                  for name in names), dtype=np.uint64, count=len(names)))
 
 
 def plan_facts(ref: Reference) -> list:
