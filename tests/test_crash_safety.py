@@ -315,7 +315,7 @@ def test_an_export_leaves_a_live_exporters_staging_alone(stand_in_export):
 
 # Every file a build writes, in the order it writes them (CURRENT last: the switch to the new one).
 WRITES = ["vectors.npy", "facets.npy", "records.jsonl", "records.offsets.npy", "records.ids.json", "facets.json",
-          "lexical.json", "lexical.idf.npy", "lexical.term_ptr.npy", "lexical.doc_ids.npy", "lexical.weights.npy",
+          "lexical.json", "lexical.idf.npy", "lexical.term_ptr.npy", "lexical.doc_ids.npy", "lexical.frequencies.npy",
           "manifest.json", "CURRENT"]
 
 
@@ -498,8 +498,8 @@ def _escaping_current(index_dir: Path) -> str:
 
 
 def _deleted_lexical(index_dir: Path) -> str:
-    (store.current_generation(index_dir) / "lexical.weights.npy").unlink()
-    return "lexical.weights.npy: index file is missing"
+    (store.current_generation(index_dir) / "lexical.frequencies.npy").unlink()
+    return "lexical.frequencies.npy: index file is missing"
 
 
 DAMAGE = [_truncate, _flip_byte, _garble_manifest, _other_schema, _dangling_current, _escaping_current,

@@ -310,7 +310,7 @@ def _not_json(constant: str):
     raise AssertionError(f"{constant} in the JSON output")
 
 
-@pytest.mark.parametrize("array", ["lexical.idf.npy", "lexical.weights.npy"])
+@pytest.mark.parametrize("array", ["lexical.idf.npy", "lexical.frequencies.npy", "lexical.lengths.npy"])
 def test_lexical_weights_that_are_not_numbers_are_damage(index_dir, array):
     path = store.current_generation(index_dir) / array
     values = np.load(path)

@@ -1,4 +1,5 @@
 import pytest
+import numpy as np
 from hypothesis import given, settings, strategies as st
 
 from refsearch.lexical import BM25Index
@@ -101,3 +102,40 @@ def test_text_without_cjk_takes_the_short_path_to_the_same_tokens(text):
 
     normalized = unicodedata.normalize("NFKC", text)
     assert list(_pieces(text)) == list(_mixed_pieces(normalized))
+
+
+_WORDS = st.lists(st.sampled_from(["gpu", "slicing", "raft", "consensus", "向量", "检索", "queue", "zebra"]), max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_WORDS, min_size=1, max_size=12), st.data(), st.booleans())
+def test_an_index_that_takes_documents_over_is_the_one_built_from_scratch(old_texts, data, bisected):
+    """Documents taken over (some dropped, in order or not) with new ones among them: the merged
+    postings, frequencies and vocabulary are those of a build from scratch, bit for bit."""
+    from refsearch import lexical
+    from refsearch.lexical import BM25Builder
+
+    old = BM25Index.build([[(" ".join(words), 1.0)] for words in old_texts])
+    kept = data.draw(st.lists(st.integers(0, len(old_texts) - 1), unique=True))
+    if data.draw(st.booleans()):
+        kept.sort()
+    plan = [("old", row) for row in kept] + [("new", words) for words in data.draw(st.lists(_WORDS, max_size=4))]
+    plan = data.draw(st.permutations(plan)) if data.draw(st.booleans()) else plan
+    builder, texts = BM25Builder(), []
+    builder.take_over(old)
+    for kind, value in plan:
+        if kind == "old":
+            builder.add_kept([value])
+            texts.append(old_texts[value])
+        else:
+            builder.add([(" ".join(value), 1.0)])
+            texts.append(value)
+    few, lexical.FEW_NEW_POSTINGS = lexical.FEW_NEW_POSTINGS, (50_000 if bisected else 0)
+    try:
+        merged = builder.finish()
+    finally:
+        lexical.FEW_NEW_POSTINGS = few
+    scratch = BM25Index.build([[(" ".join(words), 1.0)] for words in texts])
+    assert [merged.terms[i] for i in range(len(merged.terms))] == [scratch.terms[i] for i in range(len(scratch.terms))]
+    for name in ("term_ptr", "doc_ids", "frequencies", "lengths", "idf"):
+        assert np.array_equal(getattr(merged, name), getattr(scratch, name)), name

@@ -295,7 +295,7 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
         return np.full(len(digests), -1, dtype=np.int64)
     lexical = BM25Builder(**BM25_PARAMS)
     if previous and previous.rows_reusable:
-        lexical.take_over(*previous.lexical)
+        lexical.take_over(previous.lexical)
     new_ids: set[str] = set()
     pending: deque[tuple[list, list[str], list[int]]] = deque()
     fresh = bytearray()  # per row: added or changed by this build (derived topics' stability rule)

@@ -3,8 +3,11 @@
 Why our own BM25 and not bm25s or SQLite FTS5: the index must load in milliseconds on the query
 path, the tokenizer (tokenizer.py) must handle Chinese without jieba's 0.5 s dictionary load, and
 the vocabulary must be persisted and checked with the index (bm25s bugs #21/#91 came from
-mismatched vocabularies). The whole scorer is a CSC matrix of precomputed BM25 term weights: a
-query is a few slice-adds.
+mismatched vocabularies). The whole scorer is a CSC matrix of term frequencies, weighed by BM25 as a
+query reads a term's postings: a query is a few slice-adds. Frequencies, not weights, are stored
+because a weight depends on the average document length, which every added document moves: an
+update would rewrite all 20 million weights of a 184,000-paper index (measured: 0.6 s), while its
+frequencies stay as they are.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from array import array
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -23,11 +27,12 @@ from .errors import IndexProblem
 from .fusion import Ranking
 from .tokenizer import TOKENIZER, QueryTerm, query_terms, tokenize
 
-FORMAT = "refsearch/bm25@2"
+FORMAT = "refsearch/bm25@3"
 # A pasted paragraph or abstract is searched by its most informative terms (highest idf x count):
 # beyond a few dozen, more terms add postings to scan but hardly change the ranking.
 MAX_QUERY_TERMS = 64
 BM25_PARAMS = {"k1": 1.2, "b": 0.75}
+FEW_NEW_POSTINGS = 50_000  # an update adding at most these is bisected term by term (lexical._places)
 # what the lexical index was written with: a new tokenizer or file format makes an index stale (its
 # update re-uses every vector), rather than unreadable
 LEXICAL_SETTINGS = {**BM25_PARAMS, "tokenizer": TOKENIZER, "format": FORMAT}
@@ -104,19 +109,31 @@ class Terms:
 
 
 class BM25Index:
-    """Precomputed BM25 weights in term-major (CSC) layout."""
+    """Term frequencies in term-major (CSC) layout, with each document's length, weighed by BM25 as
+    a query reads them."""
 
     def __init__(self, terms: Terms, idf: np.ndarray, term_ptr: np.ndarray,
-                 doc_ids: np.ndarray, weights: np.ndarray, n_docs: int, params: dict,
-                 lengths: np.ndarray | None = None):
+                 doc_ids: np.ndarray, frequencies: np.ndarray, n_docs: int, params: dict,
+                 lengths: np.ndarray):
         self.terms = terms
         self.idf = idf
         self.term_ptr = term_ptr
         self.doc_ids = doc_ids
-        self.weights = weights
+        self.frequencies = frequencies  # float32: field weights scale a term's count
         self.n_docs = n_docs
         self.params = params
-        self.lengths = lengths  # each document's length: saved by a build for the next one, not read by queries
+        self.lengths = lengths
+
+    @cached_property
+    def _norms(self) -> np.ndarray:
+        """Each document's BM25 length normalisation, k1 (1 - b + b length / avgdl) (checked: the
+        lengths come from an index, which is untrusted)."""
+        k1, b, avgdl = self.params["k1"], self.params["b"], self.params["avgdl"]
+        lengths = np.asarray(self.lengths, dtype=np.float32)
+        if not (np.isfinite(lengths).all() and (lengths >= 0).all()):
+            raise IndexProblem("the lexical index is damaged (a document length is not a number); "
+                               "run `refsearch build --force`.")
+        return (k1 * (1 - b + b * lengths / max(avgdl, 1e-9))).astype(np.float32)
 
     @classmethod
     def build(cls, documents: Iterable[Sequence[tuple[str, float]]], k1: float = BM25_PARAMS["k1"],
@@ -200,7 +217,10 @@ class BM25Index:
         docs = self.doc_ids[start:end]
         if not 0 <= start <= end <= len(self.doc_ids) or (len(docs) and not 0 <= docs.min() <= docs.max() < self.n_docs):
             raise IndexProblem("the lexical index is damaged (a posting names no reference); run `refsearch build --force`.")
-        added = self.idf[term] * self.weights[start:end] * weight
+        frequencies = self.frequencies[start:end]
+        with np.errstate(all="ignore"):  # damage shows as a weight that is not a number: refused below
+            added = frequencies * np.float32((self.params["k1"] + 1) * self.idf[term] * weight)
+            added /= self._norms[docs] + frequencies
         if not np.isfinite(added).all():
             raise IndexProblem("the lexical index is damaged (a weight is not a number); run `refsearch build --force`.")
         scores[docs] += added
@@ -214,17 +234,10 @@ class BM25Index:
         from .vectors import save_npy
 
         write_file(directory / f"{prefix}.json", json.dumps(meta, ensure_ascii=False).encode())
-        names = ("idf", "term_ptr", "doc_ids", "weights") + (("lengths",) if self.lengths is not None else ())
+        names = ("idf", "term_ptr", "doc_ids", "frequencies", "lengths")
         for name in names:
             save_npy(directory / f"{prefix}.{name}.npy", getattr(self, name))
         return [f"{prefix}.json", *self.terms.save(directory, prefix)] + [f"{prefix}.{n}.npy" for n in names]
-
-    @staticmethod
-    def load_lengths(directory: Path, n_docs: int, prefix: str = "lexical") -> np.ndarray:
-        """The documents' lengths a build saved beside the index (`BM25Builder.take_over` needs them)."""
-        from .vectors import load_npy
-
-        return np.asarray(load_npy(directory / f"{prefix}.lengths.npy", "float32", (n_docs,)))
 
     @classmethod
     def load(cls, directory: Path, prefix: str = "lexical") -> "BM25Index":
@@ -241,14 +254,15 @@ class BM25Index:
             )
         terms, n_docs, params = meta.get("terms"), meta.get("n_docs"), meta.get("params")
         if not (isinstance(terms, int) and isinstance(n_docs, int) and isinstance(params, dict)
-                and isinstance(params.get("avgdl", 0), (int, float))):
+                and all(type(params.get(name)) in (int, float) for name in ("k1", "b", "avgdl"))):
             raise IndexProblem(damaged)
         term_ptr = load_npy(directory / f"{prefix}.term_ptr.npy", "int64", (terms + 1,))
         offsets = load_npy(directory / f"{prefix}.term_offsets.npy", "int64", (terms + 1,))
         postings = int(term_ptr[-1])
         arrays = {"idf": load_npy(directory / f"{prefix}.idf.npy", "float32", (terms,)), "term_ptr": term_ptr,
                   "doc_ids": load_npy(directory / f"{prefix}.doc_ids.npy", "int32", (postings,)),
-                  "weights": load_npy(directory / f"{prefix}.weights.npy", "float32", (postings,))}
+                  "frequencies": load_npy(directory / f"{prefix}.frequencies.npy", "float32", (postings,)),
+                  "lengths": load_npy(directory / f"{prefix}.lengths.npy", "float32", (n_docs,))}
         try:
             with open_index_file(directory / f"{prefix}.terms.bin") as handle:
                 blob = mapped_bytes(handle, directory / f"{prefix}.terms.bin") if terms else b""
@@ -263,7 +277,7 @@ class BM25Builder:
     """Collects postings document by document (a build streams its references through it), in typed
     arrays: 12 bytes per (document, term) rather than a Python tuple. A build that takes documents
     over from the previous generation's index (`take_over`, `add_kept`) tokenizes only the others:
-    the kept documents' term frequencies are recovered from their stored weights and lengths."""
+    the kept documents' postings are copied from the previous index."""
 
     def __init__(self, k1: float = BM25_PARAMS["k1"], b: float = BM25_PARAMS["b"]):
         self.k1, self.b = k1, b
@@ -283,18 +297,16 @@ class BM25Builder:
         self._docs.extend([doc] * len(counts))
         self._tfs.extend(counts.values())
 
-    def take_over(self, old: BM25Index, lengths: np.ndarray) -> None:
-        """Documents of `old` (whose lengths are `lengths`) may be added again by `add_kept`."""
-        if old.params.get("k1") != self.k1 or old.params.get("b") != self.b:
-            raise ValueError("another k1 or b: the weights cannot be turned back into frequencies")
-        self._old = (old, lengths)
+    def take_over(self, old: BM25Index) -> None:
+        """Documents of `old` may be added again by `add_kept`."""
+        self._old = old
 
     def add_kept(self, old_docs: Sequence[int]) -> None:
         """The next documents are `old_docs` of the index given to `take_over`, unchanged."""
         start = len(self._lengths)
         self._kept_old.extend(old_docs)
         self._kept_new.extend(range(start, start + len(old_docs)))
-        self._lengths.frombytes(np.asarray(self._old[1][np.asarray(old_docs, dtype=np.int64)], dtype=np.float32).tobytes())
+        self._lengths.frombytes(np.asarray(self._old.lengths[np.asarray(old_docs, dtype=np.int64)], dtype=np.float32).tobytes())
 
     def finish(self, block: int = 1 << 20) -> BM25Index:
         """The index, postings placed term by term with a counting sort, a block at a time: beside
@@ -322,7 +334,7 @@ class BM25Builder:
         np.cumsum(df, out=term_ptr[1:])
         cursor = term_ptr[:-1].copy()  # where each term's next posting goes
         doc_ids = np.empty(len(terms), dtype=np.int32)
-        weights = np.empty(len(terms), dtype=np.float32)
+        frequencies = np.empty(len(terms), dtype=np.float32)
 
         for start in range(0, len(terms), block):
             part = terms[start:start + block].copy()  # not a view: nothing of terms outlives the loop
@@ -331,86 +343,81 @@ class BM25Builder:
             first = np.searchsorted(sorted_terms, sorted_terms, side="left")  # each run's first index
             destination = cursor[sorted_terms] + (np.arange(len(part)) - first)
             cursor += np.bincount(part, minlength=len(ordered))
-            docs = docs_in[start:start + block][order]
-            tfs = tfs_in[start:start + block][order]
-            doc_ids[destination] = docs
-            weights[destination] = self._weights(tfs, docs, lengths, avgdl)
+            doc_ids[destination] = docs_in[start:start + block][order]
+            frequencies[destination] = tfs_in[start:start + block][order]
         del terms, docs_in, tfs_in
         self._docs, self._tfs = array("i"), array("f")
         idf = _idf(df.astype(np.float64), n_docs).astype(np.float32)
-        return BM25Index(Terms.of(ordered), idf, term_ptr, doc_ids, weights, n_docs,
+        return BM25Index(Terms.of(ordered), idf, term_ptr, doc_ids, frequencies, n_docs,
                          {"k1": k1, "b": b, "avgdl": avgdl}, lengths.copy())
 
-    def _weights(self, tfs: np.ndarray, docs: np.ndarray, lengths: np.ndarray, avgdl: float) -> np.ndarray:
-        """BM25's weight of each posting (its frequency `tfs` in document `docs`, whose length is
-        in `lengths`); each document's length normalisation is worked out once, not per posting
-        (there are a hundred times more: 20 million at 184,000 papers)."""
-        norm = self.k1 * (1 - self.b + self.b * lengths / max(avgdl, 1e-9))
-        weights = tfs * (self.k1 + 1)
-        weights /= norm[docs] + tfs
-        return weights.astype(np.float32)
-
     def _finish_with_kept(self) -> BM25Index:
-        """`finish` when documents were taken over: their postings come from the old index (term
-        frequency = weight x norm / (k1 + 1 - weight), the inverse of `_weights` under the old
-        lengths), renumbered into the merged vocabulary (the old one's terms still used, with the
+        """`finish` when documents were taken over: their postings come from the old index,
+        renumbered into the merged vocabulary (the old one's terms still used, with the
         new documents' own terms put in their places: no Python list of the vocabulary, which
         sorting took seconds at 184,000 papers). The old postings stay in order when the documents
         taken over kept theirs (an update that adds or edits a few), and the new postings are put
-        in among them; otherwise all are sorted again (numpy's lexsort, in C)."""
-        old, old_lengths = self._old
+        in among them; otherwise all are sorted again (numpy's lexsort, in C). Nothing per posting
+        is made that the result does not need (each array of 20 million cost ~0.2 s at 184,000 papers)."""
+        old = self._old
         n_docs = len(self._lengths)
         lengths = np.frombuffer(self._lengths, dtype=np.float32).copy()
         new_of_old = np.full(old.n_docs, -1, dtype=np.int32)  # 32 bits, and in place below: 20 million
         new_of_old[np.frombuffer(self._kept_old, dtype=np.int32)] = np.frombuffer(self._kept_new, dtype=np.int32)
-        old_docs = np.asarray(old.doc_ids)  # postings at 184,000 papers peaked at 2.3 GB without
-        old_term_ptr = np.asarray(old.term_ptr)
-        kept = new_of_old[old_docs] >= 0
-        old_terms = np.repeat(np.arange(len(old_term_ptr) - 1, dtype=np.int32), np.diff(old_term_ptr))[kept]
-        old_docs = old_docs[kept]
-        old_tfs = np.asarray(old.weights, dtype=np.float64)[kept]  # weights, turned into frequencies in place
-        del kept
-        norm = old_lengths.astype(np.float64)  # per document, then per posting
-        norm *= self.b / max(old.params["avgdl"], 1e-9)
-        norm += 1 - self.b
-        norm *= self.k1
-        norm = norm[old_docs]
-        norm *= old_tfs
-        np.subtract(self.k1 + 1, old_tfs, out=old_tfs)
-        np.maximum(old_tfs, 1e-12, out=old_tfs)
-        np.divide(norm, old_tfs, out=old_tfs)
-        del norm
-        terms, number_of_old, number_of_new = _merged_vocabulary(old.terms, np.bincount(old_terms, minlength=len(old.terms)) > 0,
-                                                                 [token.encode("utf-8") for token in self.vocab])
-        old_terms = number_of_old[old_terms].astype(np.int32)
-        docs = new_of_old[old_docs]
+        old_docs, old_ptr = np.asarray(old.doc_ids), np.asarray(old.term_ptr)
+        dropped = new_of_old < 0
+        if dropped.any():
+            kept = ~dropped[old_docs]
+            kept_before = np.zeros(len(kept) + 1, dtype=np.int64)
+            np.cumsum(kept, out=kept_before[1:])
+            counts = kept_before[old_ptr[1:]] - kept_before[old_ptr[:-1]]  # each old term's postings kept
+            del kept_before
+            docs, tfs = new_of_old[old_docs[kept]], np.asarray(old.frequencies)[kept]
+            del kept
+        else:
+            counts, docs, tfs = np.diff(old_ptr), new_of_old[old_docs], np.asarray(old.frequencies)
         del old_docs
+        used = counts > 0
+        terms, number_of_old, number_of_new = _merged_vocabulary(old.terms, used,
+                                                                 [token.encode("utf-8") for token in self.vocab])
+        old_counts = np.zeros(len(terms), dtype=np.int64)  # by merged term: its old postings, first in `docs`
+        old_counts[number_of_old[used]] = counts[used]
         new_terms = number_of_new[np.frombuffer(self._terms, dtype=np.int32)]
         new_docs, new_tfs = np.frombuffer(self._docs, dtype=np.int32), np.frombuffer(self._tfs, dtype=np.float32)
         self.vocab, self._terms, self._docs, self._tfs, self._old = {}, array("i"), array("i"), array("f"), None
-        df = np.bincount(old_terms, minlength=len(terms)) + np.bincount(new_terms, minlength=len(terms))
-        kept_in_order = np.all(np.diff(new_of_old[new_of_old >= 0]) > 0)
-        if kept_in_order:  # (term, document) is still sorted: put the new postings in their places
-            order = np.lexsort((new_docs, new_terms))
-            keys = old_terms.astype(np.int64)
-            keys *= n_docs
-            keys += docs
-            at = np.searchsorted(keys, new_terms[order] * n_docs + new_docs[order])
-            del keys
-            docs = np.insert(docs, at, new_docs[order]).astype(np.int32)
-            tfs = np.insert(old_tfs, at, new_tfs[order])
+        order = np.lexsort((new_docs, new_terms))
+        new_terms, new_docs, new_tfs = new_terms[order], new_docs[order], new_tfs[order]
+        if np.all(np.diff(new_of_old[~dropped]) > 0):  # (term, document) is still sorted: put the new postings in
+            at = _places(docs, old_counts, new_terms, new_docs, n_docs)
+            docs, tfs = np.insert(docs, at, new_docs).astype(np.int32), np.insert(tfs, at, new_tfs)
         else:
-            all_terms = np.concatenate([old_terms, new_terms])
+            all_terms = np.concatenate([np.repeat(np.arange(len(terms), dtype=np.int32), old_counts), new_terms])
             order = np.lexsort((np.concatenate([docs, new_docs]), all_terms))
+            del all_terms
             docs = np.concatenate([docs, new_docs])[order].astype(np.int32)
-            tfs = np.concatenate([old_tfs, new_tfs])[order]
-        del old_terms, old_tfs
+            tfs = np.concatenate([tfs, new_tfs])[order]
+        df = old_counts + np.bincount(new_terms, minlength=len(terms))
         term_ptr = np.zeros(len(terms) + 1, dtype=np.int64)
         np.cumsum(df, out=term_ptr[1:])
         avgdl = float(lengths.sum(dtype=np.float64) / n_docs) if n_docs else 0.0
         idf = _idf(df.astype(np.float64), n_docs).astype(np.float32)
-        return BM25Index(terms, idf, term_ptr, docs, self._weights(tfs, docs, lengths, avgdl), n_docs,
+        return BM25Index(terms, idf, term_ptr, docs, tfs, n_docs,
                          {"k1": self.k1, "b": self.b, "avgdl": avgdl}, lengths)
+
+
+def _places(docs: np.ndarray, old_counts: np.ndarray, terms: np.ndarray, new_docs: np.ndarray, n_docs: int) -> np.ndarray:
+    """Where each new posting (`terms`, `new_docs`, sorted) goes among the old ones (`docs`, each
+    term's ascending, `old_counts` of them per term, terms in order): bisected in its term's
+    span; a term per old posting (20 million at 184,000 papers) is made only for many new ones."""
+    starts = np.zeros(len(old_counts) + 1, dtype=np.int64)
+    np.cumsum(old_counts, out=starts[1:])
+    if len(terms) <= FEW_NEW_POSTINGS:
+        return np.array([start + int(np.searchsorted(docs[start:end], doc)) for start, end, doc in
+                         zip(starts[terms].tolist(), starts[terms + 1].tolist(), new_docs.tolist())], dtype=np.int64)
+    keys = np.repeat(np.arange(len(old_counts), dtype=np.int64), old_counts)
+    keys *= n_docs
+    keys += docs
+    return np.searchsorted(keys, terms.astype(np.int64) * n_docs + new_docs)
 
 
 def _merged_vocabulary(old: Terms, used: np.ndarray, tokens: list[bytes]) -> tuple[Terms, np.ndarray, np.ndarray]:

@@ -157,12 +157,11 @@ class Previous:
         return self.catalog.kept_rows()
 
     @cached_property
-    def lexical(self) -> tuple[BM25Index, np.ndarray]:
-        """The BM25 index and its documents' lengths."""
+    def lexical(self) -> BM25Index:
         index = BM25Index.load(self.generation.directory)
         if index.n_docs != self.catalog.count:
             raise IndexProblem(f"{self.generation.directory}: lexical index and records disagree; {REBUILD}.")
-        return index, BM25Index.load_lengths(self.generation.directory, index.n_docs)
+        return index
 
     @cached_property
     def map_points(self) -> np.ndarray | None:
@@ -182,7 +181,7 @@ class Previous:
         manifest's `lexical` and `records`)."""
         manifest = self.manifest
         self.vectors_reusable = manifest["model"]["vectors_fingerprint"] == vectors_fingerprint
-        self.rows_reusable = (self.vectors_reusable and "lexical.lengths.npy" in manifest["files"]
+        self.rows_reusable = (self.vectors_reusable
                               and all(manifest.get(key) == value for key, value in settings.items()))
 
     # --- the reading -------------------------------------------------------------------------------
