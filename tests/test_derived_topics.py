@@ -249,3 +249,23 @@ def test_the_map_of_a_list_under_one_heading_is_coloured_by_its_subheadings(tmp_
     shown = map_json(index, index.topic_map(), index.manifest["map"]["method"])
     assert sorted(group["name"] for group in shown["groups"]) == ["Other", "Science", "Testing", "Web"]
     assert {shown["groups"][topic["group"]]["name"] for topic in shown["topics"]} == {"Web", "Testing", "Science", "Other"}
+
+
+def test_an_update_assigns_only_new_rows_and_every_row_keeps_its_nearest_topic(library, monkeypatch):
+    before = refsearch.open(library / "idx")
+    topic_of = {ref_id: before.get(ref_id).topic for topic in before.topics() for ref_id in topic.ref_ids}
+    assigned, assign = [], derived_topics._assign
+    monkeypatch.setattr(derived_topics, "_assign", lambda vectors, rows, centroids, known=None: assigned.append(
+        len(rows) if known is None else int((known < 0).sum())) or assign(vectors, rows, centroids, known))
+    write_jsonl(library / "refs" / "lib.jsonl", flat_library() + [{"id": "lib/bread-new", "title": "sourdough oven crust"}])
+    refsearch.build(None, library / "idx")
+    assert assigned == [1]  # the new row's vector only
+    after = refsearch.open(library / "idx")
+    assert all(after.get(ref_id).topic == topic for ref_id, topic in topic_of.items())
+    page, generation = kept_state(library / "idx"), store.open_generation(library / "idx")
+    start, end = page["centroids"]
+    centroids = np.load(generation.path(derived_topics.FILE))[start:end]
+    catalog = Catalog(generation)
+    rows = np.arange(catalog.count)
+    nearest = np.argmax(derived_topics._unit(after.vectors.vectors(rows)) @ centroids.T, axis=1)
+    assert [after.get(catalog.ids[row]).topic for row in rows] == [(page["labels"][n],) for n in nearest]

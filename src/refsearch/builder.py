@@ -395,6 +395,8 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
             done += count
             if len(run[0]) >= RUN_ROWS:
                 take_over_run()
+            if progress:
+                progress(done, total)
 
         def take_wholes() -> None:  # those before the chunk embedded next
             while pending and pending[0][1] is None:
@@ -446,9 +448,11 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
             features_meta = features.finish(writer.path)
             meta = store_writer.finish()
             bm25 = merged.result()
+        kept_topics = _kept_topics(previous.generation if previous else None, encoder)
         derived = _derive_topics(catalog, vectors.open_store(writer.tmp, meta, done, encoder.dimension), bm25,
-                                 np.frombuffer(bytes(fresh), dtype=bool),
-                                 _kept_topics(previous.generation if previous else None, encoder))
+                                 np.frombuffer(bytes(fresh), dtype=bool), kept_topics,
+                                 previous.derived_topics_of(np.frombuffer(old_rows, dtype=np.int64))
+                                 if kept_topics else None)
         catalog.set_derived(derived)
         catalog.finish()
         fulltext_files, fulltext_meta = fulltext.finish(fulltext_of) or ([], None)
@@ -512,11 +516,11 @@ def _where(written: Written, raw_number: dict, position: tuple[int, int]) -> int
 
 
 def _derive_topics(catalog: CatalogWriter, written: vectors.VectorStore, bm25, fresh: np.ndarray,
-                   kept: dict) -> list:
+                   kept: dict, known: np.ndarray | None) -> list:
     """Derived topics for the pages without any (derived_topics.py), from the vectors and records
     just written (let go on return: a failure after this must leave no file of the new generation open)."""
     return derived_topics.derive(catalog.flat_pages(), written.vectors, bm25,
-                                 catalog.written, fresh, kept)
+                                 catalog.written, fresh, kept, known)
 
 
 def _kept_topics(previous: store.Generation | None, encoder) -> dict:

@@ -80,7 +80,7 @@ class PageTopics:
     page: tuple[str, str]  # (title, key), as the catalog names pages
     rows: np.ndarray  # int64, the page's rows in the index
     assignment: np.ndarray  # int64 per row: its topic (index into labels)
-    closeness: np.ndarray  # float32 per row: its cosine to its topic's centroid
+    closeness: np.ndarray  # float32 per row: its cosine to its topic's centroid (NaN: kept, not worked out)
     labels: list[str]
     centroids: np.ndarray  # float32 (topics, dimension)
     derived_at: int  # the page's references when its topics were derived
@@ -114,16 +114,18 @@ def label_text(ref: Reference) -> str:
 
 def derive(flat: dict[tuple[str, str], np.ndarray], vectors: Vectors, lexical: BM25Index,
            reference_of: Callable[[int], Reference], fresh: np.ndarray,
-           kept: dict[tuple[str, str], KeptTopics]) -> list[PageTopics]:
+           kept: dict[tuple[str, str], KeptTopics], known: np.ndarray | None = None) -> list[PageTopics]:
     """Topics for each flat page (`flat`: page -> its rows). `reference_of(row)` reads a row's
     reference (for the few near each centre that lend their words), `fresh` marks the rows added or
-    changed by this build, `kept` the topics a previous generation derived. Vectors are read in
-    chunks, and k-means trains on at most TRAINING references: memory stays small at any size."""
+    changed by this build, `kept` the topics a previous generation derived, `known` each row's
+    topic among them (-1: to be worked out; a row taken over has the vector and the centroids it
+    was assigned with). Vectors are read in chunks, and k-means trains on at most TRAINING
+    references: memory stays small at any size."""
     derived, pending = [], []
     for page, rows in flat.items():
         if len(rows) < MIN_REFERENCES:
             continue
-        topics = _reassigned(page, rows, vectors, fresh, kept.get(page))
+        topics = _reassigned(page, rows, vectors, fresh, kept.get(page), None if known is None else known[rows])
         if topics is None:
             training = rows if len(rows) <= TRAINING else np.sort(
                 np.random.default_rng(SEED).choice(rows, TRAINING, replace=False))
@@ -142,14 +144,21 @@ def _unit(points: np.ndarray) -> np.ndarray:
     return points / np.where(norms > 0, norms, 1)
 
 
-def _assign(vectors: Vectors, rows: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's nearest centroid and its cosine to it, the vectors read CHUNK rows at a time."""
+def _assign(vectors: Vectors, rows: np.ndarray, centroids: np.ndarray,
+            known: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's nearest centroid and its cosine to it, the vectors read CHUNK rows at a time;
+    a row with a `known` centroid keeps it (its closeness is NaN: only new topics' labels use it)."""
     assignment = np.empty(len(rows), dtype=np.int64)
-    closeness = np.empty(len(rows), dtype=np.float32)
-    for start in range(0, len(rows), CHUNK):
-        similarity = _unit(vectors(rows[start:start + CHUNK])) @ centroids.T
-        assignment[start:start + CHUNK] = np.argmax(similarity, axis=1)
-        closeness[start:start + CHUNK] = similarity.max(axis=1)
+    closeness = np.full(len(rows), np.nan, dtype=np.float32)
+    todo = np.arange(len(rows))
+    if known is not None:
+        assignment[:] = known
+        todo = np.flatnonzero((known < 0) | (known >= len(centroids)))
+    for start in range(0, len(todo), CHUNK):
+        part = todo[start:start + CHUNK]
+        similarity = _unit(vectors(rows[part])) @ centroids.T
+        assignment[part] = np.argmax(similarity, axis=1)
+        closeness[part] = similarity.max(axis=1)
     return assignment, closeness
 
 
@@ -165,9 +174,11 @@ def _without_empty(topics: PageTopics) -> PageTopics:
                    centroids=np.ascontiguousarray(topics.centroids[used]))
 
 
-def _reassigned(page, rows: np.ndarray, vectors: Vectors, fresh: np.ndarray, kept: KeptTopics | None) -> PageTopics | None:
+def _reassigned(page, rows: np.ndarray, vectors: Vectors, fresh: np.ndarray, kept: KeptTopics | None,
+                known: np.ndarray | None) -> PageTopics | None:
     """The page's previous topics with every row assigned to its nearest centroid (a topic that
-    lost every reference is dropped), unless too much changed since they were derived."""
+    lost every reference is dropped; a row `known` keeps its topic), unless too much changed since
+    they were derived."""
     if kept is None:
         return None
     new_or_changed = int(fresh[rows].sum())
@@ -176,7 +187,7 @@ def _reassigned(page, rows: np.ndarray, vectors: Vectors, fresh: np.ndarray, kep
     if changed > REDERIVE_SHARE * kept.derived_at:
         return None
     centroids = np.ascontiguousarray(kept.centroids, dtype=np.float32)
-    return _without_empty(PageTopics(page, rows, *_assign(vectors, rows, centroids), list(kept.labels), centroids,
+    return _without_empty(PageTopics(page, rows, *_assign(vectors, rows, centroids, known), list(kept.labels), centroids,
                                      kept.derived_at, changed))
 
 

@@ -42,7 +42,7 @@ import numpy as np
 from . import store, vectors
 from .atomic import naming, write_file
 from .files import REBUILD, read_index_file
-from .catalog import RECORDS, Catalog, KeptRows, StoredLines, _json_line, _reference, record_key, split_hash
+from .catalog import PAGE, RECORDS, TOPIC, Catalog, KeptRows, StoredLines, _json_line, _reference, record_key, split_hash
 from .errors import IndexProblem
 from .lexical import BM25Index
 from .records import Reference
@@ -144,6 +144,27 @@ class Previous:
             if split and record_key(split[0]) == key:
                 return row
         return None
+
+    def derived_topics_of(self, old_rows: np.ndarray) -> np.ndarray:
+        """Each row's derived topic here, numbered among its page's (-1: a row not taken over,
+        `old_rows` < 0, or one without a derived topic): an update assigns only the others to the
+        topics it keeps (derived_topics.derive's `known`)."""
+        catalog = self.catalog
+        topics = catalog.topics
+        known = np.full(len(old_rows), -1, dtype=np.int64)
+        derived = np.array([topic.derived for topic in topics], dtype=bool)
+        if not derived.any():
+            return known
+        page_of = np.array([topic.page for topic in topics], dtype=np.int64)
+        first = np.full(len(catalog.pages), -1, dtype=np.int64)  # each page's first derived topic
+        numbers = np.flatnonzero(derived)
+        pages, at = np.unique(page_of[numbers], return_index=True)
+        first[pages] = numbers[at]
+        taken = np.flatnonzero(old_rows >= 0)
+        topic = catalog.facet(TOPIC)[old_rows[taken]].astype(np.int64)
+        ours = derived[topic] & (page_of[topic] == catalog.facet(PAGE)[old_rows[taken]])
+        known[taken[ours]] = topic[ours] - first[page_of[topic[ours]]]
+        return known
 
     @cached_property
     def vectors_store(self) -> vectors.VectorStore:
