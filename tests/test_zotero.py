@@ -547,3 +547,23 @@ def test_the_database_named_as_the_source_is_watched_with_its_log(tmp_path, fake
     assert state.condition == "stale" and state.diff.changed == [str(z.folder / "zotero.sqlite-wal")]
     assert refsearch.open(tmp_path / "index").search("axolotls", k=1)[0].ref.title == "Axolotls regrow limbs"
     z.close()
+
+
+def test_full_text_written_by_another_lexical_format_is_indexed_again_not_taken_over(built, fake_encoder, monkeypatch):
+    """An index from a refsearch whose BM25 files differ: an update re-tokenizes every row, and the
+    full-text index, whose passages are the same, is indexed again too (taken over, it would not load)."""
+    from refsearch import builder, lexical, state
+
+    z, _, index = built
+    newer_format = lexical.FORMAT + "-next"
+    newer = {**state.LEXICAL_SETTINGS, "format": newer_format}
+    for module, name, value in ((lexical, "FORMAT", newer_format), (lexical, "LEXICAL_SETTINGS", newer),
+                                (state, "LEXICAL_SETTINGS", newer), (builder, "LEXICAL_SETTINGS", newer)):
+        monkeypatch.setattr(module, name, value)
+    monkeypatch.setattr("refsearch.fulltext.LEXICAL_SETTINGS", newer)
+    assert refsearch.status(index).state.condition == "stale"
+    refsearch.build(None, index)
+    opened = refsearch.open(index, update=False)
+    assert opened.manifest["fulltext"]["reused"] is False
+    [hit] = opened.search("moonlit eucalyptus quokkas", k=1, mode="lexical")
+    assert hit.ref.title == "Dark matter halos in dwarf galaxies" and PDF_ONLY in hit.passage
