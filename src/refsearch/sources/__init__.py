@@ -89,7 +89,7 @@ class Whole(NamedTuple):
     first_row: int
     rows: int
     entries: int  # `rows` plus those merged into another entry of the file
-    keys: object  # dedupe.key_digests of its entries (a numpy array)
+    keys: np.ndarray  # dedupe.key_digests of its entries: their ids and work keys
     raw_lines: list[bytes]  # its entries merged then (either side), as read: kept for the next build
     conflicts: list[Conflict]  # within the file, `at` its own entry numbers
     warnings: list[str]
