@@ -423,3 +423,34 @@ def test_a_file_taken_whole_under_another_encoder_is_read_back_and_embedded(tmp_
     report = refsearch.build(None, index_dir)
     assert report.total == 8 and len(fake_encoder.encoded) == 8  # every row embedded again
     same_as_from_scratch(index_dir, papers, tmp_path)
+
+
+def test_an_index_with_the_bm25_weights_of_an_earlier_refsearch_still_answers_and_updates(tmp_path, library, fake_encoder):
+    """An index written before BM25 stored frequencies (refsearch/bm25@2: weights) is stale, not
+    unreadable: searched without an update it answers as it did, and an update rewrites it."""
+    from refsearch import lexical
+
+    index_dir = tmp_path / "idx"
+    refsearch.build([library], index_dir)
+    expected = [(hit.ref.id, round(hit.score, 4)) for hit in refsearch.open(index_dir).search("GPU serving")]
+    generation = store.current_generation(index_dir)
+    index = BM25Index.load(generation)
+    weights = index.frequencies * (1.2 + 1) / (index.frequencies + np.asarray(index._norms)[np.asarray(index.doc_ids)])
+    np.save(generation / "lexical.weights.npy", weights.astype(np.float32))
+    for name in ("lexical.frequencies.npy", "lexical.lengths.npy"):
+        (generation / name).unlink()
+    meta = json.loads((generation / "lexical.json").read_text("utf-8"))
+    (generation / "lexical.json").write_text(json.dumps({**meta, "format": lexical.WEIGHED_FORMAT}), "utf-8")
+    manifest = json.loads((generation / "manifest.json").read_text("utf-8"))
+    for name in ("lexical.frequencies.npy", "lexical.lengths.npy"):
+        del manifest["files"][name]
+    for name in ("lexical.weights.npy", "lexical.json"):
+        manifest["files"][name] = {"size": (generation / name).stat().st_size, "sha256": files.sha256_file(generation / name)}
+    manifest["lexical"]["format"] = lexical.WEIGHED_FORMAT
+    atomic.publish_file(generation / "manifest.json", json.dumps(manifest).encode())
+    assert refsearch.status(index_dir).state.condition == "stale"
+    old = refsearch.open(index_dir, update=False)
+    assert [(hit.ref.id, round(hit.score, 4)) for hit in old.search("GPU serving")] == expected
+    refsearch.build([library], index_dir)
+    assert BM25Index.load(store.current_generation(index_dir)).weighed is False
+    assert [(hit.ref.id, round(hit.score, 4)) for hit in refsearch.open(index_dir).search("GPU serving")] == expected

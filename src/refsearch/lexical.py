@@ -28,6 +28,9 @@ from .fusion import Ranking
 from .tokenizer import TOKENIZER, QueryTerm, query_terms, tokenize
 
 FORMAT = "refsearch/bm25@3"
+# stored BM25 weights instead of frequencies: still read, so an index not yet updated (detached, or
+# searched with --no-update) answers as it did; never written
+WEIGHED_FORMAT = "refsearch/bm25@2"
 # A pasted paragraph or abstract is searched by its most informative terms (highest idf x count):
 # beyond a few dozen, more terms add postings to scan but hardly change the ranking.
 MAX_QUERY_TERMS = 64
@@ -114,7 +117,7 @@ class BM25Index:
 
     def __init__(self, terms: Terms, idf: np.ndarray, term_ptr: np.ndarray,
                  doc_ids: np.ndarray, frequencies: np.ndarray, n_docs: int, params: dict,
-                 lengths: np.ndarray):
+                 lengths: np.ndarray | None, weighed: bool = False):
         self.terms = terms
         self.idf = idf
         self.term_ptr = term_ptr
@@ -123,6 +126,7 @@ class BM25Index:
         self.n_docs = n_docs
         self.params = params
         self.lengths = lengths
+        self.weighed = weighed  # `frequencies` holds BM25 weights (an index in WEIGHED_FORMAT): no lengths
 
     @cached_property
     def _norms(self) -> np.ndarray:
@@ -219,8 +223,11 @@ class BM25Index:
             raise IndexProblem("the lexical index is damaged (a posting names no reference); run `refsearch build --force`.")
         frequencies = self.frequencies[start:end]
         with np.errstate(all="ignore"):  # damage shows as a weight that is not a number: refused below
-            added = frequencies * np.float32((self.params["k1"] + 1) * self.idf[term] * weight)
-            added /= self._norms[docs] + frequencies
+            if self.weighed:
+                added = self.idf[term] * frequencies * weight
+            else:
+                added = frequencies * np.float32((self.params["k1"] + 1) * self.idf[term] * weight)
+                added /= self._norms[docs] + frequencies
         if not np.isfinite(added).all():
             raise IndexProblem("the lexical index is damaged (a weight is not a number); run `refsearch build --force`.")
         scores[docs] += added
@@ -247,7 +254,7 @@ class BM25Index:
 
         damaged = f"{directory}: lexical index is damaged or inconsistent; run `refsearch build --force`."
         meta = read_index_json(directory / f"{prefix}.json")
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("tokenizer") != TOKENIZER:
+        if not isinstance(meta, dict) or meta.get("format") not in (FORMAT, WEIGHED_FORMAT) or meta.get("tokenizer") != TOKENIZER:
             found = (meta.get("format"), meta.get("tokenizer")) if isinstance(meta, dict) else None
             raise IndexProblem(
                 f"{directory}: lexical index was written by another version ({found}); run `refsearch build --force`."
@@ -258,11 +265,13 @@ class BM25Index:
             raise IndexProblem(damaged)
         term_ptr = load_npy(directory / f"{prefix}.term_ptr.npy", "int64", (terms + 1,))
         offsets = load_npy(directory / f"{prefix}.term_offsets.npy", "int64", (terms + 1,))
-        postings = int(term_ptr[-1])
+        postings, weighed = int(term_ptr[-1]), meta["format"] == WEIGHED_FORMAT
         arrays = {"idf": load_npy(directory / f"{prefix}.idf.npy", "float32", (terms,)), "term_ptr": term_ptr,
                   "doc_ids": load_npy(directory / f"{prefix}.doc_ids.npy", "int32", (postings,)),
-                  "frequencies": load_npy(directory / f"{prefix}.frequencies.npy", "float32", (postings,)),
-                  "lengths": load_npy(directory / f"{prefix}.lengths.npy", "float32", (n_docs,))}
+                  "frequencies": load_npy(directory / f"{prefix}.{'weights' if weighed else 'frequencies'}.npy",
+                                          "float32", (postings,)),
+                  "lengths": None if weighed else load_npy(directory / f"{prefix}.lengths.npy", "float32", (n_docs,)),
+                  "weighed": weighed}
         try:
             with open_index_file(directory / f"{prefix}.terms.bin") as handle:
                 blob = mapped_bytes(handle, directory / f"{prefix}.terms.bin") if terms else b""
