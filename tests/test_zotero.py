@@ -560,7 +560,6 @@ def test_full_text_written_by_another_lexical_format_is_indexed_again_not_taken_
     for module, name, value in ((lexical, "FORMAT", newer_format), (lexical, "LEXICAL_SETTINGS", newer),
                                 (state, "LEXICAL_SETTINGS", newer), (builder, "LEXICAL_SETTINGS", newer)):
         monkeypatch.setattr(module, name, value)
-    monkeypatch.setattr("refsearch.fulltext.LEXICAL_SETTINGS", newer)
     assert refsearch.status(index).state.condition == "stale"
     refsearch.build(None, index)
     opened = refsearch.open(index, update=False)

@@ -302,7 +302,6 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
     old_rows = array("q")
     row_of_position: dict[tuple[int, int], int] = {}
     rows_of_file: dict[int, list[int]] = {}  # plan number -> [first row, last row, rows]
-    taken = np.zeros(previous.catalog.count if previous else 0, dtype=bool)  # previous rows taken whole
 
     def row_of(item) -> tuple[Reference | None, int | None, bytes | None, str]:
         """(the reference, None, None, its content hash) to write anew, or (None, previous row, its
@@ -356,7 +355,9 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
         unfinished.callback(catalog.discard)
         features = FeaturesWriter()
         kept_features = DocumentFeatures.load(previous.generation) if previous else None
-        fulltext = FullTextWriter(writer.tmp, BM25_PARAMS, previous.generation if previous else None)
+        # its BM25 files are taken over as they are: only from a generation in this lexical format
+        fulltext = FullTextWriter(writer.tmp, BM25_PARAMS, previous.generation if previous and previous.lexical_reusable
+                                  else None)
         store_writer = vectors.writer(vectors.store_for(total), writer.path, encoder.dimension,
                                       previous.vectors_store if previous and previous.vectors_reusable else None)
         unfinished.callback(store_writer.discard)
@@ -389,7 +390,6 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
             run[0].extend(kept.tolist())
             for offset in np.flatnonzero(with_fulltext[first:first + count]).tolist():
                 fulltext.add(done + offset, previous.reference(first + offset).fulltext)
-            taken[first:first + count] = True
             rows_of_file[number] = [done, done + count - 1, count]
             report.unchanged += count
             done += count
@@ -441,8 +441,9 @@ def _write_generation(writer: store.GenerationWriter, plan, encoder, embed: Embe
         take_over_run()
         if previous:
             previous.let_go_of_rows()
-            ids = previous.catalog.ids
-            report.removed = sum(1 for row in np.flatnonzero(~taken).tolist() if ids[row] not in new_ids)
+            ids, kept, taken = previous.catalog.ids, np.zeros(previous.catalog.count, dtype=bool), np.frombuffer(old_rows, dtype=np.int64)
+            kept[taken[taken >= 0]] = True  # their ids are here still
+            report.removed = sum(1 for row in np.flatnonzero(~kept).tolist() if ids[row] not in new_ids)
         with ThreadPoolExecutor(1) as pool:  # BM25's merge is numpy, mostly outside the GIL: beside the others
             merged = pool.submit(lexical.finish)
             features_meta = features.finish(writer.path)
@@ -484,28 +485,32 @@ def _reading(plan, files: list[dict], roots: Sequence[Path], written: Written) -
         if file.whole is not None:
             raws, entries = len(file.whole.raw_lines), file.whole.entries
             raw_first = raw_number[number, -1] if raws else 0
-            conflicts = file.whole.conflicts
             lines, keys = recall.entries_line(os.path.abspath(file.path)), file.whole.keys
         else:
             wheres = [_where(written, raw_number, (number, entry)) for entry in range(len(file.entries))]
             raws = [-where - 1 for where in wheres if where is not None and where < 0]
             raw_first, raws = (min(raws), len(raws)) if raws else (0, 0)
             entries = len(file.entries)
-            conflicts = [conflict for conflict in plan.duplicates.conflicts if conflict.at[0] == number]
             lines = [[ref_id, facts, None if where is None else where - first if where >= 0 else where + raw_first]
                      for (ref_id, facts, _), where in zip(file.entries, wheres)]
             keys = key_digests((ref_id for ref_id, _, _ in file.entries), (facts for _, facts, _ in file.entries)) if alone else None
-        yield ({"path": os.path.abspath(file.path), "key": file.key, "size": stat[0], "mtime_ns": stat[1],
-                "warnings": file.warnings, "skipped": None, "entries": entries, "rows": [max(first, 0), rows],
-                "raws": [raw_first, raws], "alone": alone,
-                "conflicts": [[c.key, c.first, c.second, c.first_title, c.second_title, c.at[1]] for c in conflicts],
-                **({"markdown": file.markdown} if file.markdown is not None else {})}, lines, keys)
+        conflicts = [[c.key, c.first, c.second, c.first_title, c.second_title, c.at[1]]
+                     for c in plan.duplicates.conflicts if c.at[0] == number]  # a file taken whole's too
+        yield (_summary(file.path, file.key, stat, file.warnings, None, entries=entries, rows=[max(first, 0), rows],
+                        raws=[raw_first, raws], alone=alone, conflicts=conflicts,
+                        **({"markdown": file.markdown} if file.markdown is not None else {})), lines, keys)
     for path, key, why in plan.skipped_kept:
         stat = stats.get(os.path.abspath(path))
         if stat is not None:
-            yield ({"path": os.path.abspath(path), "key": key, "size": stat[0], "mtime_ns": stat[1],
-                    "warnings": [], "skipped": why, "entries": 0, "rows": [0, 0], "raws": [0, 0], "alone": False,
-                    "conflicts": []}, [], None)
+            yield _summary(path, key, stat, [], why), [], None
+
+
+def _summary(path: Path, key: str, stat: tuple[int, int], warnings: list[str], skipped: str | None, **read) -> dict:
+    """A file's summary line in the reading (takeover.Reading); `read`: what its entries came to
+    (none for a file passed over)."""
+    return {"path": os.path.abspath(path), "key": key, "size": stat[0], "mtime_ns": stat[1], "warnings": warnings,
+            "skipped": skipped, **{"entries": 0, "rows": [0, 0], "raws": [0, 0], "alone": False, "conflicts": [],
+                                   **read}}
 
 
 def _where(written: Written, raw_number: dict, position: tuple[int, int]) -> int | None:

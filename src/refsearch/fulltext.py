@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .errors import IndexProblem
-from .lexical import LEXICAL_SETTINGS, BM25Builder, BM25Index
+from .lexical import BM25Builder, BM25Index
 from .tokenizer import QueryTerm
 from .atomic import link_or_copy, naming, write_file
 from .files import REBUILD, open_index_file, read_index_json, sha256_file
@@ -93,8 +93,6 @@ class FullTextWriter:
         the same content (each now a row's full text, maybe another row's), else None."""
         previous = self._previous
         if previous is None or "fulltext" not in previous.manifest or OWNERS not in previous.manifest["files"]:
-            return None
-        if previous.manifest.get("lexical") != LEXICAL_SETTINGS:  # its BM25 in another format or tokenization
             return None
         row_of = {_key(files): row for row, files in owners}
         try:

@@ -92,7 +92,7 @@ class Previous:
         hashes = self.stored.hashes()
         odd: dict[str, list[int]] = {}
         for row in np.flatnonzero(hashes == b"").tolist():
-            odd.setdefault(str(_json_line(self.stored[row], self.catalog, row).get("content_hash", "")), []).append(row)
+            odd.setdefault(self._stored_hash(row), []).append(row)
         order = np.argsort(hashes, kind="stable")
         return hashes, order, hashes[order], odd
 
@@ -119,7 +119,11 @@ class Previous:
         if "_hash_index" in self.__dict__ and (digest := self._hash_index[0][row]):
             return digest.decode()
         split = split_hash(self.stored[row])
-        return split[1] if split else str(_json_line(self.stored[row], self.catalog, row).get("content_hash", ""))
+        return split[1] if split else self._stored_hash(row)
+
+    def _stored_hash(self, row: int) -> str:
+        """The content hash inside a row's record (one written before hashes came first)."""
+        return str(_json_line(self.stored[row], self.catalog, row).get("content_hash", ""))
 
     def hash_of_id(self, ref_id: str) -> str | None:
         """The content hash of the row holding `ref_id`, or None when no row does."""
@@ -194,14 +198,16 @@ class Previous:
         except IndexProblem:
             return None
 
-    rows_reusable = vectors_reusable = False  # set by `allow_rows`
+    rows_reusable = vectors_reusable = lexical_reusable = False  # set by `allow_rows`
 
     def allow_rows(self, vectors_fingerprint: str, settings: dict) -> None:
         """Vectors (and an IVF store's training) may be taken over when they are this encoder's;
-        rows too when the generation was written in this refsearch's formats (`settings`: the
-        manifest's `lexical` and `records`)."""
+        BM25 files (the full text's) when they are in this refsearch's lexical format and
+        tokenization; rows when both, and the records' format too (`settings`: the manifest's
+        `lexical` and `records`)."""
         manifest = self.manifest
         self.vectors_reusable = manifest["model"]["vectors_fingerprint"] == vectors_fingerprint
+        self.lexical_reusable = manifest.get("lexical") == settings["lexical"]
         self.rows_reusable = (self.vectors_reusable
                               and all(manifest.get(key) == value for key, value in settings.items()))
 
